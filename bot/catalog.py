@@ -1,0 +1,198 @@
+"""Lifecycle catalog: launch and discontinuation dates per model, from the user's own data.
+
+Pure code: entries come from bot.toml, a CSV text or a fleet import; nothing is invented.
+Model numbers, product patterns and LTS families live in `bot.models` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from bot.models import (
+    Family,
+    ModelError,
+    ModelPattern,
+    PatternError,
+    display_model,
+    family_of,
+    normalize_model,
+    parse_patterns,
+)
+
+__all__ = [
+    "Catalog",
+    "CatalogEntry",
+    "CatalogError",
+    "Family",
+    "Lifecycle",
+    "ModelError",
+    "ModelPattern",
+    "PatternError",
+    "display_model",
+    "family_of",
+    "normalize_model",
+    "parse_catalog_csv",
+    "parse_patterns",
+]
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_COLUMNS = ("model", "launched", "discontinued")
+
+
+class CatalogError(ValueError):
+    """Catalog data that cannot be used; `problems` holds one message per bad line or entry."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """The dates known for one model and where they came from."""
+
+    model: str
+    launched: date | None
+    discontinued: date | None
+    source: str
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One catalog row: a model or product pattern with its dates and source."""
+
+    pattern: str
+    launched: date | None
+    discontinued: date | None
+    source: str
+
+
+def _date_problem(entry: CatalogEntry) -> str | None:
+    """Return a message if the entry is discontinued before it was launched."""
+    if entry.launched and entry.discontinued and entry.discontinued < entry.launched:
+        return (
+            f"{entry.source}: discontinued {entry.discontinued.isoformat()} is before "
+            f"launched {entry.launched.isoformat()}"
+        )
+    return None
+
+
+class Catalog:
+    """Lifecycle dates by model.
+
+    An entry naming one plain model (brackets kept, lens dropped) wins for that model. Otherwise
+    every entry acts as a `ModelPattern` (so ``DS-7608NI-I2`` also covers ``DS-7608NI-I2/8P``
+    and ``…-LIZS(U)`` covers ``…-LIZSU``); the longest literal prefix wins, then the fewest
+    wildcards, then the earlier entry.
+    """
+
+    def __init__(self, entries: Iterable[CatalogEntry]) -> None:
+        self._entries = tuple(entries)
+        self._exact: dict[str, CatalogEntry] = {}
+        ranked: list[tuple[tuple[int, int, int], ModelPattern, CatalogEntry]] = []
+        problems: list[str] = []
+        for order, entry in enumerate(self._entries):
+            if problem := _date_problem(entry):
+                problems.append(problem)
+            try:
+                pattern = ModelPattern(entry.pattern)
+            except PatternError as exc:
+                problems.append(f"{entry.source}: {exc}")
+                continue
+            if (model := pattern.as_model()) is not None:
+                self._exact.setdefault(model, entry)
+            rank = (-len(pattern.literal_prefix()), pattern.wildcard_count(), order)
+            ranked.append((rank, pattern, entry))
+        if problems:
+            raise CatalogError(problems)
+        ranked.sort(key=lambda row: row[0])
+        self._ranked = tuple((matcher, entry) for _, matcher, entry in ranked)
+        self._cache: dict[str, Lifecycle | None] = {}
+
+    def entries(self) -> tuple[CatalogEntry, ...]:
+        """Return the entries in the order given."""
+        return self._entries
+
+    def lookup(self, model: str) -> Lifecycle | None:
+        """Return the dates for a model, or None when no entry covers it."""
+        key = normalize_model(model)
+        if key not in self._cache:
+            self._cache[key] = self._find(key)
+        return self._cache[key]
+
+    def _find(self, key: str) -> Lifecycle | None:
+        entry = self._exact.get(key)
+        if entry is None:
+            entry = next((e for p, e in self._ranked if p.matches(key)), None)
+        if entry is None:
+            return None
+        return Lifecycle(key, entry.launched, entry.discontinued, entry.source)
+
+
+def _parse_date(value: str) -> date | None:
+    """Read an ISO YYYY-MM-DD date; empty means unknown. Raise ValueError otherwise."""
+    if not value:
+        return None
+    if not _ISO_DATE.fullmatch(value):
+        raise ValueError
+    return date.fromisoformat(value)
+
+
+def parse_catalog_csv(text: str, source: str) -> list[CatalogEntry]:
+    """Read ``model,launched,discontinued`` CSV text; raise CatalogError listing every bad line."""
+    lines = text.removeprefix("\ufeff").splitlines(keepends=True)
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    names = [name.strip().lower() for name in header or []]
+    if not set(_COLUMNS) <= set(names):
+        got = ",".join(header or [])
+        raise CatalogError(
+            [f"{source} line 1: the header must name the columns model,launched,discontinued "
+             f"(got {got!r})"]
+        )
+    where = {column: names.index(column) for column in _COLUMNS}
+    entries: list[CatalogEntry] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        number = reader.line_num
+        if not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
+            continue
+        at = f"{source} line {number}"
+        if len(row) != len(names):
+            problems.append(f"{at}: expected {len(names)} columns, got {len(row)}")
+            continue
+        if any("\n" in cell or "\r" in cell for cell in row):
+            problems.append(f"{at}: a quoted field runs over several lines")
+            continue
+        model, launched, discontinued = (row[where[c]].strip() for c in _COLUMNS)
+        found: list[str] = []
+        dates: dict[str, date | None] = {}
+        for column, value in (("launched", launched), ("discontinued", discontinued)):
+            try:
+                dates[column] = _parse_date(value)
+            except ValueError:
+                found.append(f"{at}: {column}: not a date (got {value!r})")
+        if not model:
+            found.append(f"{at}: model: missing")
+        else:
+            try:
+                key = ModelPattern(model).as_model() or model
+            except PatternError as exc:
+                found.append(f"{at}: model: {exc}")
+            else:
+                if key in seen:
+                    found.append(f"{at}: model: {model!r} is already on line {seen[key]}")
+                seen.setdefault(key, number)
+        entry = CatalogEntry(model, dates.get("launched"), dates.get("discontinued"), at)
+        if not found and (problem := _date_problem(entry)):
+            found.append(problem)
+        problems.extend(found)
+        entries.append(entry)
+    if problems:
+        raise CatalogError(problems)
+    return entries

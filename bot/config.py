@@ -1,0 +1,388 @@
+"""bot.toml → validated, typed settings.
+
+Every problem is reported as ``FILE: key.path: what is wrong (got VALUE)``. Secrets never live
+in the file: keys ending in ``_env`` name the environment variable that holds them, and
+:func:`secret` resolves one only when that part of the bot is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+DEFAULT_PATH = "bot.toml"
+CONFIG_ENV = "FIRMWATCH_CONFIG"
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse ``"90s"``, ``"30m"``, ``"2h30m"``, ``"1d"`` or ``"1w"`` into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as '30m', '2h' or '1d'")
+    text = value.strip().lower().replace(" ", "")
+    parts = _DURATION.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ValueError("expected a duration such as '30m', '2h' or '1d'")
+    seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError("a duration must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError("expected the NAME of an environment variable, not its value")
+    return value
+
+
+def _time_of_day(value: str) -> str:
+    if not _TIME_OF_DAY.match(value):
+        raise ValueError("expected a local time as HH:MM")
+    return value
+
+
+def _url_scheme(value: str) -> str:
+    if not re.match(r"^(https?|file)://", value):
+        raise ValueError("expected an https://, http:// or file:// URL")
+    if re.match(r"^https?://[^/]*@", value):
+        masked = re.sub(r"^(https?://)[^/]*@", r"\1***@", value)
+        raise ValueError(
+            "credentials in URLs are not allowed; name an environment variable instead"
+            f" (got {masked!r})"
+        )
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
+SourceUrl = Annotated[str, AfterValidator(_url_scheme)]
+Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
+Severity = Literal["none", "low", "medium", "high", "critical"]
+
+
+class Section(BaseModel):
+    """Base for every section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StateSettings(Section):
+    """``[state]``: where firmwatch keeps its state."""
+
+    url: str = "tinydb:///state/firmwatch.json"
+    url_env: EnvName = "DATABASE_URL"
+
+    @model_validator(mode="after")
+    def _known_scheme(self) -> StateSettings:
+        if not re.match(r"^(tinydb|sqlite|postgresql(\+psycopg)?|postgres)://", self.url):
+            raise ValueError(
+                f"url: expected tinydb://, sqlite:// or postgresql:// (got {self.url!r})"
+            )
+        if re.match(r"^postgres\w*://[^/]*:[^/@]*@", self.url):
+            raise ValueError("url: put database passwords in the variable named by url_env")
+        return self
+
+
+class PolicySettings(Section):
+    """``[policy]``: how the LTS policy is applied."""
+
+    severe_cvss: float = Field(default=7.0, ge=0.0, le=10.0)
+    reminder_days: list[Annotated[int, Field(ge=0, le=3650)]] = [90, 30, 7, 0]
+    catalog_files: list[str] = []
+
+
+class NetworkSettings(Section):
+    """``[network]``: the one HTTP client's limits and the address guard's allow-list."""
+
+    allow_hosts: list[str] = []
+    timeout: Duration = timedelta(seconds=30)
+    max_body_mib: float = Field(default=5.0, gt=0, le=1024)
+
+
+class SourceSettings(Section):
+    """One ``[[sources]]`` entry."""
+
+    name: Name
+    kind: Literal["advisory", "firmware", "scores", "exploited"]
+    format: Literal["feed", "hikvision-html", "nvd-json", "kev-json", "firmware-json"]
+    url: SourceUrl
+    every: Duration = timedelta(hours=1)
+    enabled: bool = True
+    api_key_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _format_fits_kind(self) -> SourceSettings:
+        fits = {
+            "feed": {"advisory", "firmware"},
+            "hikvision-html": {"advisory"},
+            "nvd-json": {"scores"},
+            "kev-json": {"exploited"},
+            "firmware-json": {"firmware"},
+        }[self.format]
+        if self.kind not in fits:
+            raise ValueError(
+                f"kind: format {self.format!r} carries {' or '.join(sorted(fits))} items"
+                f" (got {self.kind!r})"
+            )
+        return self
+
+
+class ReceiverSettings(Section):
+    """One ``[[receivers]]`` entry: a Slack channel, a signed webhook or the console."""
+
+    name: Name
+    type: Literal["slack", "webhook", "console"]
+    channel: str | None = None
+    url: SourceUrl | None = None
+    secret_env: EnvName | None = None
+    preset: Literal[
+        "generic", "pagerduty", "jira", "servicenow", "teams", "opsgenie", "discord"
+    ] = "generic"
+    template: str | None = None
+    min_severity: Severity = "none"
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> ReceiverSettings:
+        if self.type == "slack" and not self.channel:
+            raise ValueError("channel: a slack receiver needs a channel (got nothing)")
+        if self.type == "webhook" and not self.url:
+            raise ValueError("url: a webhook receiver needs a url (got nothing)")
+        if self.type == "webhook" and not self.secret_env:
+            raise ValueError("secret_env: a webhook receiver needs secret_env (got nothing)")
+        return self
+
+
+class DeviceSettings(Section):
+    """One device group of a fleet: ``[[fleets.devices]]``."""
+
+    model: str = Field(min_length=1)
+    firmware: str | None = None
+    count: int = Field(default=1, ge=1)
+    site: str = ""
+    tags: list[str] = []
+    serials: list[str] = []
+
+
+class FleetSettings(Section):
+    """One ``[[fleets]]`` entry, declared in the file."""
+
+    name: Name
+    description: str = ""
+    receivers: list[str] = []
+    tags: list[str] = []
+    min_severity: Severity = "none"
+    devices: list[DeviceSettings] = []
+
+
+class CatalogSettings(Section):
+    """One ``[[catalog]]`` entry: a model (or product pattern) and its lifecycle dates."""
+
+    model: str = Field(min_length=1)
+    launched: date | None = None
+    discontinued: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CatalogSettings:
+        if self.launched and self.discontinued and self.discontinued < self.launched:
+            raise ValueError(
+                f"discontinued: before launched {self.launched} (got {self.discontinued})"
+            )
+        return self
+
+
+class SlackSettings(Section):
+    """``[slack]``: the Slack app's credentials (by variable name) and command."""
+
+    bot_token_env: EnvName = "SLACK_BOT_TOKEN"
+    signing_secret_env: EnvName = "SLACK_SIGNING_SECRET"
+    app_token_env: EnvName = "SLACK_APP_TOKEN"
+    command: Annotated[str, Field(pattern=r"^/[a-z0-9_\-]{1,31}$")] = "/firmware"
+    admins: list[Annotated[str, Field(pattern=r"^[UWS][A-Z0-9]{2,}$")]] = []
+    api_base_url: SourceUrl | None = None
+
+
+class ScheduleSettings(Section):
+    """``[schedule]``: when the worker delivers, digests and reminds."""
+
+    timezone: str = "UTC"
+    deliver_every: Duration = timedelta(seconds=30)
+    digest_at: TimeOfDay = "09:00"
+    reminders_at: TimeOfDay = "08:00"
+    jitter: Duration = timedelta(seconds=60)
+
+
+class Settings(Section):
+    """The whole of ``bot.toml``."""
+
+    state: StateSettings = StateSettings()
+    policy: PolicySettings = PolicySettings()
+    network: NetworkSettings = NetworkSettings()
+    sources: list[SourceSettings] = []
+    receivers: list[ReceiverSettings] = []
+    fleets: list[FleetSettings] = []
+    catalog: list[CatalogSettings] = []
+    slack: SlackSettings = SlackSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        problems: list[str] = []
+        for section in ("sources", "receivers", "fleets"):
+            seen: set[str] = set()
+            for i, entry in enumerate(getattr(self, section)):
+                if entry.name in seen:
+                    problems.append(f"{section}[{i}].name: duplicate name (got {entry.name!r})")
+                seen.add(entry.name)
+        receivers = {r.name for r in self.receivers}
+        for i, fleet in enumerate(self.fleets):
+            for j, name in enumerate(fleet.receivers):
+                if name not in receivers:
+                    problems.append(
+                        f"fleets[{i}].receivers[{j}]: no [[receivers]] entry has this name"
+                        f" (got {name!r})"
+                    )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+def config_path(cli_value: str | None, environ: Mapping[str, str]) -> Path:
+    """Choose the config file: ``--config``, else ``$FIRMWATCH_CONFIG``, else ``./bot.toml``."""
+    return Path(cli_value or environ.get(CONFIG_ENV) or DEFAULT_PATH)
+
+
+def load(path: Path) -> Settings:
+    """Read and validate a config file; raise ConfigError listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    return parse(text, str(path))
+
+
+def parse(text: str, filename: str) -> Settings:
+    """Validate config text; ``filename`` is used in messages."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        text_only = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        at = f"line {where[1]}, column {where[2]}: " if where else ""
+        raise ConfigError([f"{filename}: {at}invalid TOML: {text_only}"]) from None
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([f"{filename}: {line}" for line in _describe(exc, raw)]) from None
+
+
+def secret(settings_key: str, env_name: str, environ: Mapping[str, str]) -> str:
+    """Return the value of the variable ``env_name``; the error names it, never a value."""
+    value = environ.get(env_name, "")
+    if not value:
+        raise ConfigError(
+            [f"environment variable {env_name} (named by {settings_key}) is not set or empty"]
+        )
+    return value
+
+
+def default_environ() -> Mapping[str, str]:
+    """The process environment, for the CLI edge to pass in."""
+    return os.environ
+
+
+def _describe(exc: ValidationError, raw: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for error in exc.errors(include_url=False):
+        loc = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        path = _key_path(loc)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key" + _suggestion(loc)
+        elif error["type"] == "missing":
+            lines.append(f"{path}: required key is missing")
+            continue
+        got = _show(error.get("input"), secret_like=_secret_like(loc))
+        for part in message.split("\n"):
+            if "(got" in part:
+                # the validator named its own key and value: "key: text (got VALUE)"
+                key, _, rest = part.partition(": ")
+                prefix = f"{path}.{key}" if path else key
+                lines.append(f"{prefix}: {rest}" if rest else f"{path}: {part}")
+            else:
+                lines.append(f"{path}: {part} (got {got})")
+    return lines
+
+
+def _key_path(loc: list[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _suggestion(loc: list[int | str]) -> str:
+    model: type[BaseModel] | None = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _model_of(field.annotation) if field else None
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found:
+            return found
+    return None
+
+
+def _secret_like(loc: list[int | str]) -> bool:
+    key = str(loc[-1]) if loc else ""
+    return bool(re.search(r"(token|secret|password|passwd|apikey|api_key|_env)$", key, re.I))
+
+
+def _show(value: object, *, secret_like: bool = False) -> str:
+    if secret_like:
+        return "a value that is not shown, in case it is a secret"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

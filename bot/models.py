@@ -1,0 +1,363 @@
+"""Hikvision model numbers: canonical keys, product patterns from advisories, LTS families.
+
+Pure code: text in, data out. Pattern grammar (advisory "Product Name" cells and firmware
+"Applied to" lists), decided here and relied on by matching:
+
+* Entries in a cell are separated by newlines, ``,``, ``、`` and ``;``.
+* Lowercase ``x`` is a digit wildcard; uppercase ``X`` is always the letter (``NXI``, ``/X``).
+  A run of ``x`` standing between two letters (``Nxi``) or forming a whole segment (``/x``) is
+  the letter X too; any other run is a wildcard (``3xx1``, ``96xxxNI``, ``-Ix``, ``/xxP``).
+  Inside a segment a run stands for exactly that many digits (``DS-2CD3xx1G2``). At a segment
+  end (end, ``-``, ``/``, ``(``, ``)``) it stands for one or more digits (``-Ix`` = ``-I8``,
+  ``-I16``); a run of two or more after a digit may also be exactly that many digits followed
+  by the rest of the segment, letters first (``DS-2CD7xxx`` = ``DS-2CD7526G0``, while
+  ``DS-96xxx`` never matches ``DS-9664NI``).
+  An entry written wholly in lowercase carries no case signal, so there every wildcard
+  position also accepts the letter X (``ds-2xd…`` still matches ``DS-2XD…``).
+* ``A/B`` parts: a part of digits (``DS-A71024/48/72R``) replaces that many trailing digits
+  of the first item and is a new list item; PoE/LTE parts (``/8P``, ``/16P``, ``/4G``) and
+  parts starting with a letter (``/X``, ``/SL``, ``/PA``) belong to the name; a part that is
+  a full model (``/DS-…``) is another item.
+* Every bracket group is optional and may be written with or without its brackets:
+  ``-LIZS(U)`` matches ``-LIZS``, ``-LIZSU`` and ``-LIZS(U)``. Lens specs like ``(2.8mm)``
+  are dropped. ``… including(D)、(E)、(B)`` adds variants written on devices as a bracket
+  suffix of the full name (``DS-2CD1023G0-I(D)``); the letter without brackets is not taken.
+* Tolerated typos: any case, stray spaces, doubled hyphens, en/em dashes, full-width forms,
+  a trailing "series". Prose (``cameras``, ``and``) or an entry without digits raises
+  PatternError, except product names (HikCentral, Hik-…, iVMS): words joined, no wildcards.
+* ``matches``: the pattern covers the whole normalized model or a head of it followed by
+  ``-``, ``/`` or ``(``. ``matches_exact``: the whole model (plus a listed variant) only.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+class ModelError(ValueError):
+    """A model number that cannot be read."""
+
+
+class PatternError(ValueError):
+    """A product entry that cannot be understood."""
+
+
+_TRANSLATE = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63"), "-")
+_TRANSLATE.update(dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), ""))
+_LENS = re.compile(r"\(\s*\d+(?:\.\d+)?(?:\s*[-/~]\s*\d+(?:\.\d+)?)*\s*mm\s*\)", re.IGNORECASE)
+_BAD_CHAR = re.compile(r"[^A-Za-z0-9\-/().+_]")
+_VARIANT = r"\(\s*[A-Za-z0-9.+_-]{1,12}\s*\)"
+_INCLUDING = re.compile(
+    rf"(?:including|includes|include|incl\.?|包括|含)\s*:?\s*"
+    rf"({_VARIANT}(?:\s*(?:[、,/&]|\band\b|\bor\b)?\s*{_VARIANT})*)",
+    re.IGNORECASE,
+)
+_SERIES = re.compile(r"\bseries\b", re.IGNORECASE)
+_HIKCENTRAL = re.compile(r"hikcentral", re.IGNORECASE)
+_PRODUCT = re.compile(r"(?:hik(?!vision)|ivms|hilook|hiwatch)", re.IGNORECASE)
+_FULL_MODEL = re.compile(r"[A-Za-z]{1,5}-[A-Za-z0-9]")
+_PORTS = re.compile(r"\d+[PG]", re.IGNORECASE)
+_EDGES = ("", "-", "/", "(", ")")
+_TAIL = r"(?:[-/(].*)?"
+_TRIM = " \t-•·*"
+
+
+def _clean(text: str) -> str:
+    """Fold full-width forms, dashes and invisible characters to plain ASCII punctuation."""
+    return unicodedata.normalize("NFKC", text).translate(_TRANSLATE)
+
+
+def _check_shape(text: str, original: str, error: type[ValueError]) -> None:
+    """Raise `error` unless `text` has model characters, a leading letter and flat brackets."""
+    if not text:
+        raise error(f"empty model number (got {original!r})")
+    if bad := _BAD_CHAR.search(text):
+        raise error(f"{original!r}: unexpected {bad.group()!r}; use letters, digits, - / ( ) . _ +")
+    if not text[0].isalpha():
+        raise error(f"{original!r}: a model number starts with a letter")
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth not in (0, 1) or text[i - 1 : i + 1] == "()":
+            raise error(f"{original!r}: brackets are unbalanced, nested or empty")
+    if depth:
+        raise error(f"{original!r}: brackets are unbalanced, nested or empty")
+
+
+def normalize_model(text: str) -> str:
+    """Return the canonical key of a model: ASCII, uppercase, no spaces, no lens spec."""
+    return _normalize(text)
+
+
+@lru_cache(maxsize=8192)
+def _normalize(text: str) -> str:
+    key = "".join(_clean(text).split())
+    while (shorter := _LENS.sub("", key)) != key:
+        key = shorter
+    key = re.sub(r"-{2,}", "-", key.upper()).rstrip("-.")
+    _check_shape(key, text, ModelError)
+    return key
+
+
+def display_model(text: str) -> str:
+    """Return a model number as the vendor writes it (``iDS-…``, ``HikCentral …``)."""
+    key = normalize_model(text)
+    if key.startswith("IDS-"):
+        return "i" + key[1:]
+    spaced = " ".join(_clean(text).split())
+    if key.startswith("HIKCENTRAL") and (name := _HIKCENTRAL.match(spaced)):
+        return "HikCentral" + spaced[name.end() :]
+    return key
+
+
+def _x_run(n: int, prev: str, nxt: str, ambiguous: bool) -> str | None:
+    """Return the regex for a run of n lowercase x, or None when the run is the letter X."""
+    prev_edge, next_edge = prev in _EDGES, nxt in _EDGES
+    if (prev_edge and next_edge) or (prev.isalpha() and nxt.isalpha()):
+        return None
+    if not next_edge:
+        digits = rf"\d{{{n}}}"
+    elif prev.isdigit() and n >= 2:
+        digits = rf"(?:\d+(?=[-/()]|\Z)|\d{{{n}}}(?!\d)[A-Z._+][A-Z0-9._+]*)"
+    else:
+        digits = r"\d+"
+    return rf"(?:{digits}|X{{{n}}})" if ambiguous else digits
+
+
+def _scan(item: str, wild: bool, ambiguous: bool) -> tuple[str, str, int, int]:
+    """Return (regex, literal prefix, wildcard x count, bracket groups) for one expanded item."""
+    out: list[str] = []
+    prefix: list[str] = []
+    fixed = True  # still inside the literal prefix
+    runs = groups = i = 0
+    while i < len(item):
+        ch, start = item[i], i
+        if ch == "(":
+            end = item.index(")", i)
+            inner, _, inner_runs, _ = _scan(item[i + 1 : end], wild, ambiguous)
+            out.append(rf"(?:\({inner}\)|{inner})?")
+            runs, groups, i, fixed = runs + inner_runs, groups + 1, end + 1, False
+            continue
+        if ch == "x" and wild:
+            while i < len(item) and item[i] == "x":
+                i += 1
+            regex = _x_run(i - start, item[start - 1 : start], item[i : i + 1], ambiguous)
+            if regex is not None:
+                out.append(regex)
+                runs, fixed = runs + i - start, False
+                continue
+            literal = "X" * (i - start)
+        else:
+            literal, i = ch.upper(), i + 1
+        out.append(re.escape(literal))
+        if fixed:
+            prefix.append(literal)
+    return "".join(out), "".join(prefix), runs, groups
+
+
+def _expand_slashes(text: str, raw: str) -> list[str]:
+    """Split ``A/B`` parts into list items (``DS-A71024/48/72R``) or keep them in the name."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "/" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    items, first = [parts[0]], parts[0]
+    for part in parts[1:]:
+        if not part:
+            raise PatternError(f"cannot read {raw!r}: empty part between slashes")
+        if _FULL_MODEL.match(part):
+            items.append(part)
+            first = part
+        elif part[0].isdigit() and not _PORTS.fullmatch(part):
+            tail = re.search(r"\d+$", first)
+            lead = re.match(r"\d+", part)
+            if tail is None or lead is None:
+                raise PatternError(f"cannot read {raw!r}: {part!r} follows no number to replace")
+            items.append(first[: max(tail.start(), len(first) - lead.end())] + part)
+        else:
+            items[-1] += "/" + part
+    return items
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    loose: re.Pattern[str]
+    exact: re.Pattern[str]
+    prefix: str
+    wildcards: int
+    model: str | None
+
+
+@lru_cache(maxsize=4096)
+def _compile(raw: str) -> _Compiled:
+    """Parse one entry into anchored regexes; raise PatternError when it cannot be understood."""
+    text = _clean(raw).strip(_TRIM)
+    variants: list[str] = []
+    if note := _INCLUDING.search(text):
+        if text[note.end() :].strip():
+            raise PatternError(f"cannot read {raw!r}: text after the 'including' note")
+        variants = [v.strip("( )").upper() for v in re.findall(_VARIANT, note.group(1))]
+        text = text[: note.start()]
+    words = _SERIES.sub(" ", _LENS.sub(" ", text)).split()
+    product = bool(words) and bool(_PRODUCT.match(words[0]))
+    for word in words[1:]:
+        if not product and word.isalpha() and (len(word) >= 4 or not word.isupper()):
+            raise PatternError(f"cannot read {raw!r}: {word!r} is not part of a model number")
+    text = re.sub(r"-{2,}", "-", "".join(words)).rstrip("-.")
+    _check_shape(text, raw, PatternError)
+    if not product and not any(ch.isdigit() for ch in text):
+        raise PatternError(f"cannot read {raw!r}: no digits, so not a model number")
+    ambiguous = not any(ch.isupper() for ch in text.removeprefix("iDS-"))
+    regexes, prefixes, runs, groups = [], [], 0, 0
+    items = _expand_slashes(text, raw)
+    for item in items:
+        regex, prefix, item_runs, item_groups = _scan(item, not product, ambiguous)
+        if len(prefix) < 3:
+            raise PatternError(f"cannot read {raw!r}: too little fixed text before a wildcard")
+        regexes.append(regex)
+        prefixes.append(prefix)
+        runs, groups = runs + item_runs, groups + item_groups
+    body = "(?:" + "|".join(regexes) + ")"
+    if variants:
+        body += r"(?:\((?:" + "|".join(map(re.escape, variants)) + r")\))?"
+    head = prefixes[0]
+    while not all(p.startswith(head) for p in prefixes):
+        head = head[:-1]
+    plain = runs == 0 and len(items) == 1 and not variants
+    return _Compiled(
+        loose=re.compile(body + _TAIL),
+        exact=re.compile(body),
+        prefix=head,
+        wildcards=runs + groups + bool(variants),
+        model=normalize_model(text) if plain else None,
+    )
+
+
+@dataclass(frozen=True)
+class ModelPattern:
+    """One product entry from an advisory table or a firmware "Applied to" list."""
+
+    raw: str
+
+    def __post_init__(self) -> None:
+        _compile(self.raw)
+
+    def matches(self, model: str) -> bool:
+        """Return whether the pattern covers the model or a head of it (ModelError if malformed)."""
+        return _compile(self.raw).loose.fullmatch(normalize_model(model)) is not None
+
+    def matches_exact(self, model: str) -> bool:
+        """Return whether the pattern names exactly this model (no extra trailing segments)."""
+        return _compile(self.raw).exact.fullmatch(normalize_model(model)) is not None
+
+    def literal_prefix(self) -> str:
+        """Return the normalized text every matching model starts with."""
+        return _compile(self.raw).prefix
+
+    def wildcard_count(self) -> int:
+        """Return how many wildcard x, optional brackets and variant notes the entry has."""
+        return _compile(self.raw).wildcards
+
+    def as_model(self) -> str | None:
+        """Return the normalized model if the entry is one plain model number, else None."""
+        return _compile(self.raw).model
+
+
+def _split_entries(line: str) -> list[str]:
+    """Split a line at top-level ``,``, ``、`` and ``;``, keeping "including" notes whole."""
+    notes = [m.span() for m in _INCLUDING.finditer(line)]
+    entries, depth, start = [], 0, 0
+    for i, ch in enumerate(line):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch in ",、;" and depth == 0 and not any(a <= i < b for a, b in notes):
+            entries.append(line[start:i])
+            start = i + 1
+    entries.append(line[start:])
+    return entries
+
+
+def parse_patterns(text: str) -> list[ModelPattern]:
+    """Read a product cell into patterns; raise PatternError quoting an entry it cannot read."""
+    entries = (e.strip(_TRIM) for line in _clean(text).splitlines() for e in _split_entries(line))
+    return [ModelPattern(entry) for entry in entries if entry]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A product family and whether Hikvision's LTS policy covers it."""
+
+    name: str
+    covered: bool
+    inferred: bool
+    reason: str
+
+
+def _rule(
+    regex: str, name: str, covered: bool, inferred: bool, reason: str
+) -> tuple[re.Pattern[str], Family]:
+    return re.compile(regex), Family(name, covered, inferred, reason)
+
+
+_NAMED = "named in Hikvision's LTS policy"
+_NOT_NAMED = "not in the LTS policy's covered families"
+_FAMILIES = (
+    _rule(r"HIK-?CENTRAL", "HikCentral VMS", True, False, f"HikCentral VMS is {_NAMED}."),
+    _rule(r"IDS-\d{4,5}NXI", "DeepinMind NVRs", True, False,
+          f"iDS-…NXI… DeepinMind NVRs are {_NAMED}."),
+    *(_rule(rf"IDS-2CD{d}", f"DS-2CD{d}xxx network cameras", True, True,
+            f"iDS-2CD{d}xxx is read as a DeepinView variant of the DS-2CD{d}xxx cameras {_NAMED}, "
+            "so coverage is inferred.") for d in "357"),
+    _rule(r"IDS-2DF", "DS-2DFxxx PTZ cameras", True, True,
+          f"iDS-2DF… is read as a variant of the DS-2DFxxx PTZ cameras {_NAMED}, "
+          "so coverage is inferred."),
+    _rule(r"IDS-", "iDS- AI products", False, True,
+          "This iDS- product is neither a DeepinMind NVR nor a variant of a named camera line, "
+          "so it is inferred to be outside the LTS policy."),
+    *(_rule(rf"DS-2CD{d}", f"DS-2CD{d}xxx network cameras", d in "357", False,
+            f"DS-2CD{d}xxx network cameras are {_NAMED if d in '357' else _NOT_NAMED}.")
+      for d in "0123456789"),
+    _rule(r"DS-2DF", "DS-2DFxxx PTZ cameras", True, False,
+          f"DS-2DFxxx PTZ cameras (DeepinView, Ultra and Smart series) are {_NAMED}."),
+    _rule(r"DS-2DE", "DS-2DE PTZ cameras", False, False, f"DS-2DE PTZ cameras are {_NOT_NAMED}."),
+    _rule(r"DS-2TD", "DS-2TD thermal cameras", False, False,
+          f"DS-2TD thermal cameras are {_NOT_NAMED}."),
+    _rule(r"DS-96\d{3}NI-I\d*(?:[-/(]|\Z)", "96000NI-I series NVRs", True, False,
+          f"96000NI-I series NVRs (DS-96xxxNI-I…) are {_NAMED}."),
+    _rule(r"DS-(?:76|77|96)\d{2}NI-I\d*(?:[-/(]|\Z)", "I-series NVRs", True, False,
+          f"I-series NVRs (DS-76xxNI-I…, DS-77xxNI-I…, DS-96xxNI-I…) are {_NAMED}."),
+    _rule(r"DS-(?:76|77|96)\d{2,3}NXI-I", "I-series NVRs", True, True,
+          "An NXI-I recorder without the iDS- prefix is an AcuSense I-series NVR rather than a "
+          "DeepinMind one, so its coverage as an I-series NVR is inferred."),
+    _rule(r"DS-96\d{3}[A-Z]*-I", "96000NI-I series NVRs", True, True,
+          "The name reads as a 96000NI-I series NVR with extra letters, so coverage is inferred."),
+    _rule(r"DS-(?:76|77|96)\d{2}[A-Z]*-I", "I-series NVRs", True, True,
+          "The name reads as an I-series NVR with extra letters, so coverage is inferred."),
+    _rule(r"DS-(?:76|77|96)\d{2,3}NXI", "AcuSense NVRs", False, True,
+          "An NXI recorder without the iDS- prefix is an AcuSense NVR, not a DeepinMind one, "
+          "and not I-series, so it is inferred to be outside the LTS policy."),
+    _rule(r"DS-[79]\d{3}", "DS-7xxx/9xxx recorders outside the I-series", False, False,
+          "Of the DS-7xxx/9xxx recorders only the I-series and 96000NI-I series NVRs are named "
+          "in the LTS policy."),
+    _rule(r"DS-86", "DS-86 NVRs", False, False, f"DS-86 NVRs are {_NOT_NAMED}."),
+    _rule(r"DS-3E", "DS-3E switches", False, False, f"DS-3E switches are {_NOT_NAMED}."),
+    _rule(r"DS-A[78]", "DS-A7/A8 storage", False, False, f"DS-A7/A8 storage is {_NOT_NAMED}."),
+    _rule(r"DS-K1T", "DS-K1T access control", False, False,
+          f"DS-K1T access control terminals are {_NOT_NAMED}."),
+)
+_UNKNOWN = Family("unrecognised", False, True,
+                  "The model matches none of the families the LTS policy names, "
+                  "so it is inferred to be outside it.")
+
+
+def family_of(model: str) -> Family:
+    """Return the LTS family of a model (raises ModelError for a malformed model)."""
+    key = normalize_model(model)
+    return next((fam for regex, fam in _FAMILIES if regex.match(key)), _UNKNOWN)

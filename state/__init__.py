@@ -1,0 +1,1 @@
+"""State: one Store interface with TinyDB and SQL backends."""

@@ -1,0 +1,21 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).parent / "data"
+
+
+def load_cases(relative: str) -> list[dict[str, Any]]:
+    """The ``[[case]]`` tables of a TOML data file under tests/data."""
+    with (DATA / relative).open("rb") as fh:
+        cases: list[dict[str, Any]] = tomllib.load(fh)["case"]
+    return cases
+
+
+def case_id(case: dict[str, Any]) -> str:
+    """A readable pytest id for a data-file case."""
+    return str(case.get("name") or "-".join(str(v) for v in case.values())[:60])

@@ -1,0 +1,148 @@
+"""The command line end to end: lookup, config check and demo, as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli import main
+from tests.conftest import DATA, case_id, load_cases
+
+LOOKUP_CONFIG = str(DATA / "lookup" / "bot.toml")
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _expect(value: str) -> str | None:
+    return None if value == "__null__" else value
+
+
+@pytest.mark.parametrize("case", load_cases("lookup/cards.toml"), ids=case_id)
+def test_lookup_json(case: dict[str, Any]) -> None:
+    argv = [
+        "lookup",
+        case["model"],
+        "--on",
+        case["on"].isoformat(),
+        "--json",
+        "--config",
+        LOOKUP_CONFIG,
+    ]
+    if "launched_flag" in case:
+        argv += ["--launched", case["launched_flag"]]
+    if "discontinued_flag" in case:
+        argv += ["--discontinued", case["discontinued_flag"]]
+    code, out, err = run(*argv)
+    assert (code, err) == (0, "")
+    card = json.loads(out)
+    assert {
+        "model",
+        "family",
+        "covered",
+        "stage",
+        "launched",
+        "discontinued",
+        "stage_ends",
+        "next_stage",
+        "promise",
+    } <= set(card)
+    for key in ("stage", "covered", "launched", "discontinued", "stage_ends", "next_stage"):
+        if key in case:
+            expected = case[key]
+            assert card[key] == (_expect(expected) if isinstance(expected, str) else expected), key
+    if "promise_contains" in case:
+        assert case["promise_contains"] in card["promise"]
+    if "dates_source_contains" in case:
+        assert case["dates_source_contains"] in card["dates_source"]
+
+
+def test_lookup_text_card_names_the_source_of_its_dates() -> None:
+    code, out, _ = run(
+        "lookup", "DS-2CD7326G0-IZS", "--on", "2026-01-01", "--config", LOOKUP_CONFIG
+    )
+    assert code == 0
+    assert "security-only" in out
+    assert "extra.csv line 2" in out
+    assert "2026-11-26, then end-of-support" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["lookup", "DS-2CD3321G2-I", "--on", "2026-13-01"], "--on: not a date (got '2026-13-01')"),
+        (["lookup", "DS-2CD3321G2-I", "--launched", "yesterday"], "--launched: not a date"),
+        (["lookup", "DS 2CD <script>"], "MODEL:"),
+        (["lookup", ""], "MODEL:"),
+        (
+            ["lookup", "X", "--launched", "2024-01-01", "--discontinued", "2023-01-01"],
+            "--discontinued: before --launched",
+        ),
+    ],
+)
+def test_lookup_refuses_malformed_input(argv: list[str], message: str) -> None:
+    code, out, err = run(*argv, "--config", LOOKUP_CONFIG)
+    assert code == 2
+    assert out == ""
+    assert message in err
+
+
+def test_config_check_ok() -> None:
+    code, out, _ = run(
+        "config", "check", "--config", str(Path(__file__).parent.parent / "bot.toml")
+    )
+    assert code == 0
+    assert "OK" in out
+
+
+def test_config_check_reports_typo_and_bad_value(tmp_path: Path) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text('[policy]\nsevere_cvs = 7.0\n\n[schedule]\ndigest_at = "25:00"\n')
+    code, _, err = run("config", "check", "--config", str(path))
+    assert code == 2
+    assert err.splitlines() == [
+        f"{path}: policy.severe_cvs: unknown key (did you mean 'severe_cvss'?) (got 7.0)",
+        f"{path}: schedule.digest_at: expected a local time as HH:MM (got '25:00')",
+    ]
+
+
+def test_config_check_missing_file(tmp_path: Path) -> None:
+    code, _, err = run("config", "check", "--config", str(tmp_path / "missing.toml"))
+    assert code == 2
+    assert "missing.toml: file not found" in err
+
+
+def test_config_check_reports_bad_catalog_csv(tmp_path: Path) -> None:
+    (tmp_path / "dates.csv").write_text("model,launched,discontinued\nDS-2CD3321G2-I,2020-13-01,\n")
+    (tmp_path / "bot.toml").write_text('[policy]\ncatalog_files = ["dates.csv"]\n')
+    code, _, err = run("config", "check", "--config", str(tmp_path / "bot.toml"))
+    assert code == 2
+    assert "dates.csv line 2" in err
+
+
+def test_demo_prints_cards_offline() -> None:
+    code, out, _ = run("demo", "--on", "2026-11-28")
+    assert code == 0
+    assert out.count("promise") >= 5
+    assert "not-covered" in out and "end-of-support" in out
+
+
+def test_python_dash_m_bot_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "lookup", "DS-2CD2143G2-I", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stage"] == "not-covered"
