@@ -1,0 +1,60 @@
+"""``firmwatch lookup``: the model card."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+from typing import TextIO
+
+from bot.catalog import ModelError
+from bot.commands.common import (
+    EXIT_OK,
+    SubParsers,
+    UsageError,
+    add_command,
+    load_settings,
+    parse_date,
+)
+from bot.modelcard import model_card, render_card
+from bot.wiring import build_catalog
+
+
+def cmd_lookup(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the model card: family, coverage, stage, key dates and the vendor's promise."""
+    loaded = load_settings(args.config)
+    on = parse_date("--on", args.on) if args.on else date.today()
+    launched = parse_date("--launched", args.launched) if args.launched else None
+    discontinued = parse_date("--discontinued", args.discontinued) if args.discontinued else None
+    if launched and discontinued and discontinued < launched:
+        raise UsageError("--discontinued: before --launched")
+    catalog = build_catalog(loaded.settings, loaded.path.parent, loaded.path.name)
+    try:
+        card = model_card(
+            args.model,
+            catalog,
+            on,
+            launched=launched,
+            discontinued=discontinued,
+            severe_cvss=loaded.settings.policy.severe_cvss,
+        )
+    except ModelError as exc:
+        raise UsageError(f"MODEL: {exc}") from None
+    if args.json:
+        json.dump(card.to_dict(), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        out.write(render_card(card) + "\n")
+    return EXIT_OK
+
+
+def register(sub: SubParsers) -> None:
+    """Add ``lookup``."""
+    p = add_command(sub, "lookup", cmd_lookup)
+    p.add_argument("model", metavar="MODEL", help="a model number, e.g. DS-2CD3321G2-I")
+    p.add_argument("--on", metavar="YYYY-MM-DD", help="the date to judge on (default: today)")
+    p.add_argument("--launched", metavar="YYYY-MM-DD", help="override the catalog's launch date")
+    p.add_argument(
+        "--discontinued", metavar="YYYY-MM-DD", help="override the catalog's discontinuation date"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
