@@ -1,0 +1,97 @@
+"""Lifecycle reminders: device groups whose model changes stage soon (pure).
+
+A reminder fires 90, 30 and 7 days before a stage change and on the day (configurable). When the
+service was down on a reminder day, the next run sends the most urgent reminder still due, once:
+its identity carries the change date and the lead time, so it is never sent twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from bot.catalog import ModelError, family_of, normalize_model
+from bot.findings import Context, Finding, finding_key
+from bot.matching import GroupLike
+from bot.policy import Stage, stage_changes, stage_on
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """A device group's next stage change."""
+
+    group: GroupLike
+    model: str
+    change_on: date
+    stage: Stage
+
+
+def upcoming(groups: Iterable[GroupLike], ctx: Context, days: int) -> list[Upcoming]:
+    """Device groups whose model changes stage within ``days`` of ``ctx.on``, soonest first."""
+    until = ctx.on + timedelta(days=days)
+    found: list[Upcoming] = []
+    for group in groups:
+        nxt = _next_change(group, ctx)
+        if nxt and nxt[0] <= until:
+            found.append(Upcoming(group, nxt[2], nxt[0], nxt[1]))
+    return sorted(found, key=lambda u: (u.change_on, u.group.fleet, u.model))
+
+
+def reminder_findings(
+    groups: Iterable[GroupLike], ctx: Context, lead_days: Sequence[int] = (90, 30, 7, 0)
+) -> list[Finding]:
+    """Reminders due on ``ctx.on``: the most urgent lead time already reached, per change."""
+    leads = sorted(set(lead_days))
+    findings: list[Finding] = []
+    for group in groups:
+        nxt = _next_change(group, ctx)
+        if nxt is None:
+            continue
+        change_on, stage, model = nxt
+        left = (change_on - ctx.on).days
+        due = [n for n in leads if n >= left]
+        if not due:
+            continue
+        lead = due[0]
+        item_key = f"lifecycle:{model}:{stage.value}:{change_on.isoformat()}:{lead}d"
+        info = stage_on(family_of(model).covered, *_dates(model, ctx), ctx.on)
+        findings.append(
+            Finding(
+                key=finding_key(group.fleet, group.key, item_key),
+                kind="lifecycle",
+                fleet=group.fleet,
+                group_key=group.key,
+                model=model,
+                firmware=group.firmware,
+                count=group.count,
+                site=group.site,
+                item_key=item_key,
+                status="stage-change",
+                reason=f"enters {stage.value} in {left} days" if left else "changes stage today",
+                stage=info.stage,
+                stage_ends=info.ends,
+                stage_since=info.since,
+                change_to=stage,
+                change_on=change_on,
+            )
+        )
+    return findings
+
+
+def _dates(model: str, ctx: Context) -> tuple[date | None, date | None]:
+    known = ctx.catalog.lookup(model)
+    return (known.launched, known.discontinued) if known else (None, None)
+
+
+def _next_change(group: GroupLike, ctx: Context) -> tuple[date, Stage, str] | None:
+    """The first stage change on or after the context's date (launches are not changes)."""
+    try:
+        model = normalize_model(group.model)
+    except ModelError:
+        return None
+    launched, discontinued = _dates(model, ctx)
+    for day, stage in stage_changes(family_of(model).covered, launched, discontinued):
+        if day >= ctx.on and stage is not Stage.INTENSE:
+            return day, stage, model
+    return None

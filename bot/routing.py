@@ -1,0 +1,298 @@
+"""Routing and noise control: findings → one alert per item per receiver (pure).
+
+The Alertmanager vocabulary applied to advisories: fleets name receivers, routes add receivers by
+matchers, thresholds mute what is below them, silences and snoozes hide, acks quieten, and a dedupe
+key (receiver, item, material fingerprint) makes a re-run never re-alert. A revised item alerts
+again only when something that matters changed, and the alert says what.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from bot.findings import Finding
+
+AlertKind = Literal["advisory", "firmware", "lifecycle", "exploited"]
+SEVERITIES = ("none", "low", "medium", "high", "critical")
+
+
+def severity_rank(name: str | None) -> int:
+    """Order of a severity name (case-insensitive); unknown or None ranks lowest."""
+    return SEVERITIES.index(name.lower()) if name and name.lower() in SEVERITIES else 0
+
+
+@dataclass(frozen=True)
+class ItemHeader:
+    """What an alert says about its item."""
+
+    key: str
+    kind: str
+    title: str
+    url: str
+    revision: str
+    vendor_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FleetRouting:
+    """A fleet's own receivers and threshold."""
+
+    name: str
+    receivers: tuple[str, ...] = ()
+    tags: frozenset[str] = frozenset()
+    min_severity: str = "none"
+    kinds: frozenset[str] = frozenset({"advisory", "firmware", "lifecycle"})
+
+
+@dataclass(frozen=True)
+class Route:
+    """Extra receivers for findings that match; an empty matcher matches anything."""
+
+    name: str
+    receivers: tuple[str, ...]
+    kinds: frozenset[str] = frozenset()
+    stages: frozenset[str] = frozenset()
+    fleets: frozenset[str] = frozenset()
+    fleet_tags: frozenset[str] = frozenset()
+    sites: frozenset[str] = frozenset()
+    kev: bool | None = None
+    min_severity: str = "none"
+    digest: str | None = None
+
+    def matches(self, f: Finding, fleet: FleetRouting) -> bool:
+        """Whether this route takes the finding."""
+        return (
+            (not self.kinds or f.kind in self.kinds)
+            and (not self.stages or f.stage.value in self.stages)
+            and (not self.fleets or f.fleet in self.fleets)
+            and (not self.fleet_tags or bool(self.fleet_tags & fleet.tags))
+            and (not self.sites or f.site in self.sites)
+            and (self.kev is None or (f.kev_since is not None) == self.kev)
+            and _meets(f, self.min_severity)
+        )
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Hide findings that match every matcher until the silence expires."""
+
+    id: str
+    matchers: Mapping[str, str]
+    expires_at: datetime
+    author: str = ""
+    comment: str = ""
+
+    def active(self, now: datetime) -> bool:
+        """Expired silences stop applying by themselves."""
+        return now < self.expires_at
+
+    def matches(self, f: Finding, item: ItemHeader) -> bool:
+        """Matchers: fleet, model, site, kind, item (key or vendor ID) and cve."""
+        for name, value in self.matchers.items():
+            want = value.strip().upper()
+            if name == "fleet" and f.fleet.upper() != want:
+                return False
+            if name == "model" and not f.model.upper().startswith(want):
+                return False
+            if name == "site" and f.site.upper() != want:
+                return False
+            if name == "kind" and f.kind.upper() != want:
+                return False
+            if name in ("item", "advisory") and want not in (
+                item.key.upper(),
+                (item.vendor_id or "").upper(),
+            ):
+                return False
+            if name == "cve" and want not in {c.id.upper() for c in f.cves}:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Previous:
+    """What was last alerted for (receiver, item), and what people did about it."""
+
+    material: str
+    facts: Mapping[str, Any]
+    acked: bool = False
+    snoozed_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert for one item to one receiver, listing every affected fleet and device group."""
+
+    receiver: str
+    kind: AlertKind
+    item: ItemHeader
+    findings: tuple[Finding, ...]
+    material: str
+    facts: Mapping[str, Any]
+    changes: tuple[str, ...] = ()
+    digest: str | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        """(receiver, item, material fingerprint): the same change is never alerted twice."""
+        return f"{self.receiver}|{self.item.key}|{self.material}"
+
+    @property
+    def id(self) -> str:
+        """An opaque, stable alert id (safe to put in button values and webhook ids)."""
+        return "fw_" + hashlib.sha256(self.dedupe_key.encode()).hexdigest()[:24]
+
+    @property
+    def severity(self) -> str:
+        """The worst severity among the findings."""
+        return max((_severity(f) for f in self.findings), key=severity_rank, default="none")
+
+
+@dataclass
+class Routing:
+    """Everything routing needs besides the findings."""
+
+    fleets: Mapping[str, FleetRouting]
+    routes: Sequence[Route] = ()
+    receiver_min_severity: Mapping[str, str] = field(default_factory=dict)
+    silences: Sequence[Silence] = ()
+    previous: Mapping[tuple[str, str], Previous] = field(default_factory=dict)
+
+
+def route(
+    items: Iterable[tuple[ItemHeader, Sequence[Finding]]], routing: Routing, now: datetime
+) -> list[Alert]:
+    """Alerts due now: grouped per item and receiver, filtered, deduplicated, with changes."""
+    silences = [s for s in routing.silences if s.active(now)]
+    alerts: list[Alert] = []
+    for item, findings in items:
+        per_receiver: dict[tuple[str, str | None], list[Finding]] = {}
+        for f in findings:
+            if any(s.matches(f, item) for s in silences):
+                continue
+            for receiver, digest in _receivers(f, routing):
+                per_receiver.setdefault((receiver, digest), []).append(f)
+        for (receiver, digest), found in per_receiver.items():
+            alert = _alert(receiver, digest, item, found, routing, now)
+            if alert is not None:
+                alerts.append(alert)
+    return alerts
+
+
+def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:
+    """The material facts of an alert: what, if changed, deserves a new alert."""
+    return {
+        f.key: {
+            "status": f.status,
+            "count": f.count,
+            "promise": f.fix_promised.value,
+            "fixed": f.fixed_version,
+            "update": f.update_available,
+            "kev": f.kev_since.isoformat() if f.kev_since else None,
+            "cves": {c.id: [c.score, c.severity] for c in f.cves},
+        }
+        for f in sorted(findings, key=lambda f: f.key)
+    }
+
+
+def fingerprint(facts: Mapping[str, Any]) -> str:
+    """A short hash of material facts."""
+    blob = json.dumps(facts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """What changed between two sets of material facts, in words."""
+    changes: list[str] = []
+    added = [k for k in new if k not in old]
+    if added:
+        changes.append(f"{len(added)} more device group{'s' if len(added) > 1 else ''} affected")
+    for key in new.keys() & old.keys():
+        a, b = old[key], new[key]
+        if b["kev"] and not a["kev"]:
+            changes.append(f"listed in CISA KEV on {b['kev']}")
+        for cve, (score, severity) in b["cves"].items():
+            before = a["cves"].get(cve)
+            if before and before[0] != score:
+                changes.append(f"{cve} score {before[0]} → {score} ({severity})")
+            elif before is None:
+                changes.append(f"{cve} added")
+        for name, words in (
+            ("fixed", "fixed version"),
+            ("promise", "fix promise"),
+            ("status", "status"),
+            ("count", "device count"),
+            ("update", "available update"),
+        ):
+            if a[name] != b[name]:
+                changes.append(f"{words}: {a[name] or 'none'} → {b[name] or 'none'}")
+    return sorted(set(changes), key=changes.index)
+
+
+def _alert(
+    receiver: str,
+    digest: str | None,
+    item: ItemHeader,
+    found: list[Finding],
+    routing: Routing,
+    now: datetime,
+) -> Alert | None:
+    facts = facts_of(found)
+    material = fingerprint(facts)
+    previous = routing.previous.get((receiver, item.key))
+    changes: tuple[str, ...] = ()
+    kind: AlertKind = found[0].kind
+    if previous is not None:
+        if previous.material == material:
+            return None
+        if previous.snoozed_until and now < previous.snoozed_until:
+            return None
+        changes = tuple(describe_changes(previous.facts, facts))
+        escalated = any(c.startswith("listed in CISA KEV") for c in changes)
+        if previous.acked and not (escalated or _worse(previous.facts, facts)):
+            return None
+        if escalated:
+            kind = "exploited"
+        if not changes:
+            return None
+    return Alert(receiver, kind, item, tuple(found), material, facts, changes, digest)
+
+
+def _receivers(f: Finding, routing: Routing) -> list[tuple[str, str | None]]:
+    fleet = routing.fleets.get(f.fleet, FleetRouting(f.fleet))
+    out: list[tuple[str, str | None]] = []
+    if f.kind in fleet.kinds and _meets(f, fleet.min_severity):
+        out += [(r, None) for r in fleet.receivers]
+    for r in routing.routes:
+        if r.matches(f, fleet):
+            out += [(name, r.digest) for name in r.receivers]
+    seen: dict[str, str | None] = {}
+    for name, digest in out:
+        if not _meets(f, routing.receiver_min_severity.get(name, "none")):
+            continue
+        if name not in seen or digest is None:
+            seen[name] = digest  # an immediate route beats a digest for the same receiver
+    return list(seen.items())
+
+
+def _severity(f: Finding) -> str:
+    worst = f.worst
+    return (worst.severity or "none").lower() if worst else "none"
+
+
+def _meets(f: Finding, minimum: str) -> bool:
+    """Thresholds apply to advisories; firmware and lifecycle findings carry no severity."""
+    if f.kind != "advisory" or minimum == "none":
+        return True
+    return severity_rank(_severity(f)) >= severity_rank(minimum)
+
+
+def _worse(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    def top(facts: Mapping[str, Any]) -> float:
+        return max((s or 0.0 for f in facts.values() for s, _ in f["cves"].values()), default=0.0)
+
+    return top(new) > top(old)

@@ -1,0 +1,177 @@
+"""Routing: receivers, routes, thresholds, silences, acks, snoozes, dedupe and changes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+
+from bot.findings import CveVerdict, Finding
+from bot.policy import Promise, Stage
+from bot.routing import (
+    FleetRouting,
+    ItemHeader,
+    Previous,
+    Route,
+    Routing,
+    Silence,
+    route,
+)
+
+NOW = datetime(2026, 11, 28, 9, 0)
+ITEM = ItemHeader(
+    "HSRC-202108-01", "advisory", "Command injection", "https://x/a", "r1", "HSRC-202108-01"
+)
+
+
+def finding(
+    fleet: str = "hq",
+    model: str = "DS-2CD3321G2-I",
+    site: str = "A",
+    score: float = 9.8,
+    severity: str = "Critical",
+    stage: Stage = Stage.DYNAMIC,
+    kev: date | None = None,
+    kind: str = "advisory",
+    count: int = 4,
+) -> Finding:
+    return Finding(
+        key=f"{fleet}|{model}|{site}|{ITEM.key}",
+        kind=kind,
+        fleet=fleet,  # type: ignore[arg-type]
+        group_key=f"{model}|{site}",
+        model=model,
+        firmware="V5.5.0",
+        count=count,
+        site=site,
+        item_key=ITEM.key,
+        status="affected",
+        reason="",
+        stage=stage,
+        fix_promised=Promise.YES,
+        fixed_version="V5.5.800",
+        cves=(
+            CveVerdict(
+                "CVE-2021-36260", "affected", Promise.YES, score, severity, "3.1", kev_added=kev
+            ),
+        ),
+    )
+
+
+FLEETS = {
+    "hq": FleetRouting("hq", ("video",), frozenset({"prod"})),
+    "branch": FleetRouting("branch", ("branch-ops",), min_severity="high"),
+}
+
+
+def test_one_alert_per_item_per_receiver_lists_every_group() -> None:
+    findings = [finding(site="A"), finding(site="B"), finding(fleet="branch")]
+    alerts = route([(ITEM, findings)], Routing(FLEETS), NOW)
+    by_receiver = {a.receiver: a for a in alerts}
+    assert set(by_receiver) == {"video", "branch-ops"}
+    assert len(by_receiver["video"].findings) == 2
+    assert by_receiver["video"].dedupe_key.startswith("video|HSRC-202108-01|")
+
+
+def test_fleet_threshold_mutes_low_severity() -> None:
+    alerts = route(
+        [(ITEM, [finding(fleet="branch", score=5.3, severity="Medium")])], Routing(FLEETS), NOW
+    )
+    assert alerts == []
+
+
+def test_route_adds_replacement_planning_for_late_stages() -> None:
+    routes = [
+        Route("replace", ("planning",), stages=frozenset({"security-only", "end-of-support"}))
+    ]
+    alerts = route(
+        [(ITEM, [finding(stage=Stage.END_OF_SUPPORT), finding(site="B")])],
+        Routing(FLEETS, routes),
+        NOW,
+    )
+    planning = next(a for a in alerts if a.receiver == "planning")
+    assert [f.site for f in planning.findings] == ["A"]
+
+
+def test_route_by_kind_mutes_or_routes_firmware_separately() -> None:
+    fleets = {"hq": FleetRouting("hq", ("video",), kinds=frozenset({"advisory"}))}
+    routes = [Route("fw", ("firmware-team",), kinds=frozenset({"firmware"}))]
+    fw = finding(kind="firmware")
+    alerts = route([(ITEM, [fw])], Routing(fleets, routes), NOW)
+    assert [a.receiver for a in alerts] == ["firmware-team"]
+
+
+def test_receiver_threshold() -> None:
+    alerts = route(
+        [(ITEM, [finding(score=5.3, severity="Medium")])],
+        Routing(FLEETS, receiver_min_severity={"video": "high"}),
+        NOW,
+    )
+    assert alerts == []
+
+
+def test_silence_hides_matching_findings_until_it_expires() -> None:
+    silence = Silence("s1", {"fleet": "hq", "cve": "cve-2021-36260"}, NOW + timedelta(hours=1))
+    items = [(ITEM, [finding()])]
+    assert route(items, Routing(FLEETS, silences=[silence]), NOW) == []
+    later = NOW + timedelta(hours=2)
+    assert len(route(items, Routing(FLEETS, silences=[silence]), later)) == 1
+
+
+def test_silence_by_advisory_id_and_model_prefix() -> None:
+    silence = Silence(
+        "s1", {"advisory": "hsrc-202108-01", "model": "DS-2CD33"}, NOW + timedelta(days=1)
+    )
+    alerts = route(
+        [(ITEM, [finding(), finding(model="DS-2CD7326G0-IZS")])],
+        Routing(FLEETS, silences=[silence]),
+        NOW,
+    )
+    assert [f.model for f in alerts[0].findings] == ["DS-2CD7326G0-IZS"]
+
+
+def _previous(alert_findings: list[Finding], **kw: object) -> dict[tuple[str, str], Previous]:
+    first = route([(ITEM, alert_findings)], Routing(FLEETS), NOW)[0]
+    return {("video", ITEM.key): Previous(first.material, first.facts, **kw)}  # type: ignore[arg-type]
+
+
+def test_rerun_never_realerts() -> None:
+    previous = _previous([finding()])
+    assert route([(ITEM, [finding()])], Routing(FLEETS, previous=previous), NOW) == []
+
+
+def test_cosmetic_revision_does_not_realert_but_a_score_change_does() -> None:
+    previous = _previous([finding()])
+    cosmetic = replace(ITEM, revision="r2", title="Command injection (updated wording)")
+    assert route([(cosmetic, [finding()])], Routing(FLEETS, previous=previous), NOW) == []
+    alerts = route([(cosmetic, [finding(score=10.0)])], Routing(FLEETS, previous=previous), NOW)
+    assert alerts[0].changes == ("CVE-2021-36260 score 9.8 → 10.0 (Critical)",)
+
+
+def test_kev_listing_escalates_even_an_acked_alert() -> None:
+    previous = _previous([finding()], acked=True)
+    assert route([(ITEM, [finding(count=5)])], Routing(FLEETS, previous=previous), NOW) == []
+    alerts = route(
+        [(ITEM, [finding(kev=date(2022, 1, 10))])], Routing(FLEETS, previous=previous), NOW
+    )
+    assert alerts[0].kind == "exploited"
+    assert "listed in CISA KEV on 2022-01-10" in alerts[0].changes
+
+
+def test_snooze_holds_changes_until_it_ends() -> None:
+    previous = _previous([finding()], snoozed_until=NOW + timedelta(days=7))
+    items = [(ITEM, [finding(count=9)])]
+    assert route(items, Routing(FLEETS, previous=previous), NOW) == []
+    alerts = route(items, Routing(FLEETS, previous=previous), NOW + timedelta(days=8))
+    assert alerts[0].changes == ("device count: 4 → 9",)
+
+
+def test_digest_route_marks_alerts_for_the_digest() -> None:
+    routes = [Route("weekly", ("managers",), digest="weekly")]
+    alerts = route([(ITEM, [finding()])], Routing(FLEETS, routes), NOW)
+    assert {(a.receiver, a.digest) for a in alerts} == {("video", None), ("managers", "weekly")}
+
+
+def test_alert_id_is_stable_and_opaque() -> None:
+    a = route([(ITEM, [finding()])], Routing(FLEETS), NOW)[0]
+    b = route([(ITEM, [finding()])], Routing(FLEETS), NOW)[0]
+    assert a.id == b.id and a.id.startswith("fw_") and "video" not in a.id
