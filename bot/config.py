@@ -100,7 +100,7 @@ class Section(BaseModel):
 class StateSettings(Section):
     """``[state]``: where firmwatch keeps its state."""
 
-    url: str = "tinydb:///state/firmwatch.json"
+    url: str = "tinydb:///data/firmwatch.json"
     url_env: EnvName = "DATABASE_URL"
 
     @model_validator(mode="after")

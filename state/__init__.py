@@ -1,1 +1,54 @@
-"""State: one Store interface with TinyDB and SQL backends."""
+"""State: one Store interface with TinyDB and SQL (PostgreSQL, SQLite) backends.
+
+Open a store with ``open_store(url)``; nothing outside this package knows which backend is in use.
+"""
+
+from state.api import Store
+from state.errors import SchemaError, StoreCorrupt, StoreError, StoreLocked, UnknownFleet
+from state.factory import Upgrade, open_store, upgrade
+from state.records import (
+    AlertState,
+    Attempt,
+    Change,
+    Delivery,
+    Finding,
+    FindingData,
+    FleetTotals,
+    ItemRevision,
+    OutboxEntry,
+    Silence,
+    SlackRef,
+    SourceState,
+    StoredItem,
+    finding_key,
+)
+from state.urls import parse_state_url, redact, resolve_state_url
+
+__all__ = [
+    "AlertState",
+    "Attempt",
+    "Change",
+    "Delivery",
+    "Finding",
+    "FindingData",
+    "FleetTotals",
+    "ItemRevision",
+    "OutboxEntry",
+    "SchemaError",
+    "Silence",
+    "SlackRef",
+    "SourceState",
+    "Store",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreLocked",
+    "StoredItem",
+    "UnknownFleet",
+    "Upgrade",
+    "finding_key",
+    "open_store",
+    "parse_state_url",
+    "redact",
+    "resolve_state_url",
+    "upgrade",
+]

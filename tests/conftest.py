@@ -6,6 +6,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+pytest_plugins = ["tests.state_fixtures", "tests.httpserver"]
+
 DATA = Path(__file__).parent / "data"
 
 

@@ -1,0 +1,145 @@
+"""The alert document: one JSON object per alert (pure).
+
+It is what ``firmwatch check --json`` prints, what the outbox stores as an entry's payload and
+what every notifier renders from, so one schema serves people, Slack and webhooks alike.
+``docs/alert.schema.json`` describes it; ``SCHEMA`` names its version.
+
+Findings of the same fleet, stage and facts are grouped: their device groups are listed together
+and one risk note covers them ("upgrade the 40 devices"), so an alert has one entry per fleet and
+situation rather than one per device group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.findings import CveVerdict, Finding
+from bot.policy import DEFAULT_SEVERE_CVSS
+from bot.risk import NoteFacts, risk_note
+from bot.routing import Alert
+
+SCHEMA = "firmwatch.alert/1"
+
+
+def alert_document(
+    alert: Alert, created_at: datetime, severe_cvss: float = DEFAULT_SEVERE_CVSS
+) -> dict[str, Any]:
+    """The JSON-ready document of one alert."""
+    findings = [_finding(group, severe_cvss) for group in group_findings(alert.findings)]
+    devices = sum(f.count for f in alert.findings)
+    worst = max((f.worst for f in alert.findings if f.worst), key=_score, default=None)
+    kev = min((f.kev_since for f in alert.findings if f.kev_since), default=None)
+    return {
+        "schema": SCHEMA,
+        "id": alert.id,
+        "dedupe_key": alert.dedupe_key,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "score": worst.score if worst else None,
+        "cvss_version": worst.cvss_version if worst else None,
+        "kev": kev.isoformat() if kev else None,
+        "receivers": [alert.receiver],
+        "digest": alert.digest,
+        "created_at": created_at.isoformat(timespec="seconds"),
+        "item": {
+            "key": alert.item.key,
+            "id": alert.item.vendor_id or alert.item.key,
+            "kind": alert.item.kind,
+            "title": alert.item.title,
+            "url": alert.item.url,
+            "revision": alert.item.revision,
+        },
+        "changes": list(alert.changes),
+        "summary": summary(alert, devices),
+        "totals": {
+            "fleets": len({f.fleet for f in alert.findings}),
+            "device_groups": len(alert.findings),
+            "devices": devices,
+        },
+        "findings": findings,
+    }
+
+
+def summary(alert: Alert, devices: int) -> str:
+    """One line: what happened, to how many devices."""
+    fleets = sorted({f.fleet for f in alert.findings})
+    where = fleets[0] if len(fleets) == 1 else f"{len(fleets)} fleets"
+    noun = "device" if devices == 1 else "devices"
+    verb = {
+        "advisory": "affected by",
+        "exploited": "exposed to an exploited vulnerability in",
+        "firmware": "can take",
+        "lifecycle": "change support stage:",
+    }[alert.kind]
+    return f"{devices} {noun} in {where} {verb} {alert.item.vendor_id or alert.item.title}"
+
+
+def group_findings(findings: Sequence[Finding]) -> list[list[Finding]]:
+    """Findings that share fleet, status, stage and facts, in first-seen order."""
+    groups: dict[tuple[Any, ...], list[Finding]] = {}
+    for f in findings:
+        key = (
+            f.fleet,
+            f.status,
+            f.stage,
+            f.fix_promised,
+            f.fixed_version,
+            f.update_available,
+            f.change_to,
+            f.change_on,
+            tuple((c.id, c.status, c.promise) for c in f.cves),
+        )
+        groups.setdefault(key, []).append(f)
+    return list(groups.values())
+
+
+def _finding(group: list[Finding], severe_cvss: float) -> dict[str, Any]:
+    f = group[0]
+    worst = f.worst
+    return {
+        "fleet": f.fleet,
+        "status": f.status,
+        "reason": f.reason,
+        "device_groups": [
+            {"model": g.model, "firmware": g.firmware, "count": g.count, "site": g.site}
+            for g in group
+        ],
+        "devices": sum(g.count for g in group),
+        "stage": f.stage.value,
+        "stage_ends": f.stage_ends.isoformat() if f.stage_ends else None,
+        "fix_promised": f.fix_promised.value,
+        "severity": (worst.severity or "none").lower() if worst else None,
+        "score": worst.score if worst else None,
+        "cvss_version": worst.cvss_version if worst else None,
+        "cves": [_cve(c) for c in f.cves],
+        "fixed_version": f.fixed_version,
+        "download_url": f.download_url,
+        "notes_url": f.notes_url,
+        "update_available": f.update_available,
+        "resolves": list(f.resolves),
+        "change": (
+            {"to": f.change_to.value, "on": f.change_on.isoformat()}
+            if f.change_to and f.change_on
+            else None
+        ),
+        "risk_note": risk_note(NoteFacts.of(group), severe_cvss),
+    }
+
+
+def _cve(c: CveVerdict) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "status": c.status,
+        "fix_promised": c.promise.value,
+        "score": c.score,
+        "severity": c.severity.lower() if c.severity else None,
+        "cvss_version": c.cvss_version,
+        "vector": c.vector,
+        "kev": c.kev_added.isoformat() if c.kev_added else None,
+    }
+
+
+def _score(c: CveVerdict) -> float:
+    return c.score or 0.0

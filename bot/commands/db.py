@@ -1,0 +1,63 @@
+"""``firmwatch db``: the state store's schema."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TextIO
+
+from bot.commands.common import (
+    EXIT_OK,
+    CommandFailed,
+    Loaded,
+    SubParsers,
+    add_command,
+    load_settings,
+)
+from bot.config import default_environ
+from state import Store, StoreError, open_store, redact, resolve_state_url, upgrade
+
+
+def state_url(loaded: Loaded) -> str:
+    """The store URL in force: ``$url_env`` or ``[state] url``, paths relative to the config."""
+    base = loaded.path.parent if loaded.found else Path.cwd()
+    try:
+        return resolve_state_url(loaded.settings.state, default_environ(), base)
+    except StoreError as exc:
+        raise CommandFailed(str(exc)) from None
+
+
+def open_configured_store(loaded: Loaded) -> Store:
+    """Open the configured store; StoreError becomes CommandFailed."""
+    try:
+        return open_store(state_url(loaded))
+    except StoreError as exc:
+        raise CommandFailed(str(exc)) from None
+
+
+def cmd_db(args: argparse.Namespace, out: TextIO) -> int:
+    """Manage the state store's schema."""
+    loaded = load_settings(args.config)
+    url = state_url(loaded)
+    try:
+        done = upgrade(url)
+    except StoreError as exc:
+        raise CommandFailed(str(exc)) from None
+    if done.changed:
+        out.write(f"upgraded {redact(done.url)} from schema {done.before} to {done.after}\n")
+    else:
+        out.write(f"{redact(done.url)} is up to date (schema {done.after})\n")
+    return EXIT_OK
+
+
+def register(sub: SubParsers) -> None:
+    """Add ``db upgrade``."""
+    p = add_command(sub, "db", cmd_db)
+    actions = p.add_subparsers(dest="db_action", required=True, metavar="ACTION")
+    up = actions.add_parser(
+        "upgrade", help="apply pending schema migrations (safe to run again; the release step)",
+        description="Apply pending schema migrations: Alembic for PostgreSQL and SQLite, the"
+        " file's schema version for TinyDB. Running it again changes nothing.",
+    )
+    up.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                    help="bot.toml to use (default: $FIRMWATCH_CONFIG, else ./bot.toml)")

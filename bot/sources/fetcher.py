@@ -1,0 +1,371 @@
+"""The one HTTP client of the bot: address guard, timeouts, total deadline, size cap, user agent.
+
+Every request goes to the address :mod:`bot.netguard` checked (the URL host is rewritten to it; the
+Host header and TLS SNI keep the name), redirects are followed by hand and re-checked, bodies are
+streamed and decoded here so that the deadline and the size cap hold for every byte.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import ssl
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import formatdate
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+import bot
+from bot.config import NetworkSettings
+from bot.netguard import (
+    AddressRefused,
+    Resolver,
+    Target,
+    check_url,
+    default_resolve,
+    redact_url,
+)
+
+MAX_REDIRECTS = 3
+CONNECT_TIMEOUT = 10.0
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+class FetchError(Exception):
+    """A fetch that failed; the message says what happened in plain words (no query strings)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class FetchResult:
+    """A fetched body (decoded), its final URL, status and headers (lower-case keys)."""
+
+    url: str
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    etag: str | None
+    last_modified: str | None
+    not_modified: bool
+
+
+class Fetcher:
+    """The bot's HTTP client: build one from ``[network]`` settings, share it, close it."""
+
+    def __init__(
+        self,
+        network: NetworkSettings,
+        *,
+        user_agent: str | None = None,
+        resolve: Resolver = default_resolve,
+        transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.allow_hosts = tuple(network.allow_hosts)
+        self.total = network.timeout.total_seconds()
+        self.max_bytes = int(network.max_body_mib * 1024 * 1024)
+        self._cap_words = _size_words(network.max_body_mib)
+        self._resolve = resolve
+        self._clock = clock
+        self._client = httpx.Client(
+            headers={
+                "User-Agent": user_agent or f"firmwatch/{bot.__version__}",
+                "Accept-Encoding": "gzip",
+            },
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+            follow_redirects=False,
+            trust_env=False,  # no proxy from the environment: we connect to the checked address
+            transport=transport or _PerNameTransport(verify=verify),
+        )
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._client.close()
+
+    def check(self, url: str, *, allow_file: bool = False) -> Target:
+        """Run the address guard with this client's allow-list and resolver."""
+        return check_url(url, self.allow_hosts, self._resolve, allow_file=allow_file)
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchResult:
+        """GET ``url`` (or read a file:// URL), conditionally when validators are given."""
+        try:
+            target = self.check(url, allow_file=True)
+        except AddressRefused as exc:
+            raise FetchError(str(exc)) from None
+        if target.scheme == "file":
+            return self._read_file(url, etag)
+        sent = {"Accept": accept or "*/*", **(headers or {})}
+        if etag:
+            sent["If-None-Match"] = etag
+        if last_modified:
+            sent["If-Modified-Since"] = last_modified
+        deadline = self._clock() + self.total
+        for hop in range(MAX_REDIRECTS + 1):
+            with self._open("GET", target, sent, deadline) as response:
+                status = response.status_code
+                if status not in _REDIRECTS:
+                    return self._result(target, response, deadline, etag, last_modified)
+                target, sent = self._redirect(target, response, sent, hop)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _redirect(
+        self, target: Target, response: httpx.Response, sent: dict[str, str], hop: int
+    ) -> tuple[Target, dict[str, str]]:
+        location = response.headers.get("location")
+        if not location:
+            raise FetchError(
+                f"HTTP {response.status_code} without a Location header", response.status_code
+            )
+        if hop == MAX_REDIRECTS:
+            raise FetchError(f"too many redirects ({MAX_REDIRECTS})", response.status_code)
+        next_url = urljoin(target.url, location.strip())
+        try:
+            following = self.check(next_url)
+        except AddressRefused as exc:
+            raise FetchError(f"refused redirect to {exc.shown_url}: {exc.reason}") from None
+        if (following.scheme, following.host, following.port) != (
+            target.scheme,
+            target.host,
+            target.port,
+        ):  # another origin gets no caller headers (API keys) and no validators
+            sent = {"Accept": sent.get("Accept", "*/*")}
+        return following, sent
+
+    def _open(
+        self,
+        method: str,
+        target: Target,
+        headers: Mapping[str, str],
+        deadline: float,
+        content: bytes | None = None,
+    ) -> _Stream:
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise self._timed_out()
+        address = f"[{target.address}]" if ":" in target.address else target.address
+        parts = urlsplit(target.url.strip())
+        query = f"?{parts.query}" if parts.query else ""
+        try:  # only the path and query come from the URL; where to connect comes from the guard
+            pinned = httpx.URL(
+                f"{target.scheme}://{address}:{target.port}{parts.path or '/'}{query}"
+            )
+        except httpx.InvalidURL:
+            raise FetchError(
+                f"cannot request {redact_url(target.url)}: the URL is not valid for HTTP"
+            ) from None
+        default_port = 443 if target.scheme == "https" else 80
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        sent = {**headers, "Host": host if target.port == default_port else f"{host}:{target.port}"}
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        request = self._client.build_request(
+            method,
+            pinned,
+            content=content,
+            headers=sent,
+            extensions=extensions,
+            timeout=httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT, remaining)),
+        )
+        return _Stream(self, request, target)
+
+    def _result(
+        self,
+        target: Target,
+        response: httpx.Response,
+        deadline: float,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        status = response.status_code
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        if status >= 400:
+            raise FetchError(f"HTTP {status} {response.reason_phrase}".rstrip(), status)
+        not_modified = status == 304
+        body = b"" if not_modified else self._read_body(response, headers, deadline)
+        return FetchResult(
+            url=target.url,
+            status=status,
+            body=body,
+            headers=headers,
+            etag=headers.get("etag") or (etag if not_modified else None),
+            last_modified=headers.get("last-modified") or (last_modified if not_modified else None),
+            not_modified=not_modified,
+        )
+
+    def _read_body(
+        self, response: httpx.Response, headers: dict[str, str], deadline: float
+    ) -> bytes:
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            raise self._too_large()
+        decoder = _Decoder(headers.get("content-encoding", ""), self.max_bytes)
+        body = bytearray()
+        for raw in response.iter_raw():  # each piece as it arrives
+            if self._clock() > deadline:
+                raise self._timed_out()
+            body += decoder.feed(raw)
+            if len(body) > self.max_bytes:
+                raise self._too_large()
+        body += decoder.flush()
+        if self._clock() > deadline:
+            raise self._timed_out()
+        if len(body) > self.max_bytes:
+            raise self._too_large()
+        return bytes(body)
+
+    def _read_file(self, url: str, etag: str | None) -> FetchResult:
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise FetchError(f"file:// URLs must name a local path (got host {parts.netloc!r})")
+        path = Path(url2pathname(unquote(parts.path)))
+        try:
+            stat = path.stat()
+            if stat.st_size > self.max_bytes:
+                raise self._too_large()
+            tag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+            headers = {"etag": tag, "last-modified": formatdate(stat.st_mtime, usegmt=True)}
+            kind = mimetypes.guess_type(path.name)[0]
+            if kind:
+                headers["content-type"] = kind
+            if etag == tag:
+                return FetchResult(url, 304, b"", headers, tag, headers["last-modified"], True)
+            with path.open("rb") as fh:
+                body = fh.read(self.max_bytes + 1)
+        except FileNotFoundError:
+            raise FetchError(f"file not found: {path}") from None
+        except OSError as exc:
+            raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if len(body) > self.max_bytes:
+            raise self._too_large()
+        headers["content-length"] = str(len(body))
+        return FetchResult(url, 200, body, headers, tag, headers["last-modified"], False)
+
+    def _timed_out(self) -> FetchError:
+        return FetchError(f"timed out after {_seconds(self.total)} s")
+
+    def _too_large(self) -> FetchError:
+        return FetchError(f"body larger than {self._cap_words}")
+
+
+class _Stream:
+    """Send a request and stream its response, turning transport errors into FetchError."""
+
+    def __init__(self, fetcher: Fetcher, request: httpx.Request, target: Target) -> None:
+        self._fetcher = fetcher
+        self._request = request
+        self._target = target
+        self._response: httpx.Response | None = None
+
+    def __enter__(self) -> httpx.Response:
+        try:
+            self._response = self._fetcher._client.send(self._request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._explain(exc) from None
+        return self._response
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._response is not None:
+            self._response.close()
+        if isinstance(exc, httpx.HTTPError):
+            raise self._explain(exc) from None
+
+    def _explain(self, exc: httpx.HTTPError) -> FetchError:
+        host = self._target.host
+        where = f"[{host}]:{self._target.port}" if ":" in host else f"{host}:{self._target.port}"
+        if isinstance(exc, httpx.ConnectTimeout):
+            timeout = self._request.extensions.get("timeout", {}).get("connect")
+            return FetchError(f"could not connect to {where} within {_seconds(timeout)} s")
+        if isinstance(exc, httpx.TimeoutException):
+            return self._fetcher._timed_out()
+        if isinstance(exc, httpx.ConnectError):
+            return FetchError(f"could not connect to {where}: {exc}")
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return FetchError(f"the server at {where} broke the HTTP protocol: {exc}")
+        return FetchError(f"network error talking to {where}: {exc}")
+
+
+class _Decoder:
+    """Undo gzip/deflate content-encoding without ever inflating more than the cap allows."""
+
+    def __init__(self, encoding: str, cap: int) -> None:
+        encoding = encoding.strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise FetchError(f"unsupported Content-Encoding {encoding!r}")
+        self._inflate = None if encoding in ("", "identity") else zlib.decompressobj(32 + 15)
+        self._room = cap + 1
+        self._encoding = encoding
+
+    def feed(self, data: bytes) -> bytes:
+        if self._inflate is None:
+            return data
+        try:
+            out = self._inflate.decompress(data, self._room)
+        except zlib.error as exc:
+            raise FetchError(f"cannot decode the {self._encoding} body: {exc}") from None
+        self._room = max(self._room - len(out), 1)  # a full ``room`` means over the cap
+        return out
+
+    def flush(self) -> bytes:
+        return self._inflate.flush() if self._inflate is not None else b""
+
+
+class _PerNameTransport(httpx.BaseTransport):
+    """One connection pool per TLS server name, so a connection verified for one name is
+    never reused for another name served from the same address."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._pools: dict[str, httpx.HTTPTransport] = {}
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        name = str(request.extensions.get("sni_hostname", ""))
+        with self._lock:
+            pool = self._pools.get(name)
+            if pool is None:
+                pool = self._pools[name] = httpx.HTTPTransport(**self._options)
+        return pool.handle_request(request)
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+
+
+def _seconds(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float | int) else "?"
+
+
+def _size_words(mib: float) -> str:
+    return f"{mib:.1f} MiB" if mib >= 0.1 else f"{mib * 1024:.0f} KiB"

@@ -1,0 +1,130 @@
+"""Per-source health: last success, last error in words, failures in a row, warnings (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+MAX_WARNINGS = 20
+MAX_TEXT = 500
+TIMES = "\u00d7"  # the multiplication sign: "failing x4" with the real sign
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """What the last polls of one source did; kept in the store beside the source's cursor."""
+
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    last_status: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    items_last_poll: int = 0
+    failing_since: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (times as ISO 8601)."""
+        return {
+            "last_attempt": _iso(self.last_attempt),
+            "last_success": _iso(self.last_success),
+            "last_error": self.last_error,
+            "consecutive_failures": self.consecutive_failures,
+            "last_status": self.last_status,
+            "warnings": list(self.warnings),
+            "items_last_poll": self.items_last_poll,
+            "failing_since": _iso(self.failing_since),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceHealth:
+        """Rebuild from ``to_dict`` output; missing keys take their defaults."""
+        return cls(
+            last_attempt=_time(data.get("last_attempt")),
+            last_success=_time(data.get("last_success")),
+            last_error=data.get("last_error"),
+            consecutive_failures=int(data.get("consecutive_failures") or 0),
+            last_status=data.get("last_status"),
+            warnings=[str(w) for w in data.get("warnings") or []],
+            items_last_poll=int(data.get("items_last_poll") or 0),
+            failing_since=_time(data.get("failing_since")),
+        )
+
+
+def record_success(
+    h: SourceHealth, now: datetime, status: int | None, warnings: Sequence[str], items: int
+) -> SourceHealth:
+    """The health after a poll that worked (a 304 counts), with its parse warnings."""
+    return replace(
+        h,
+        last_attempt=now,
+        last_success=now,
+        last_error=None,
+        consecutive_failures=0,
+        last_status=status,
+        warnings=_bounded(warnings),
+        items_last_poll=items,
+        failing_since=None,
+    )
+
+
+def record_failure(h: SourceHealth, now: datetime, error: str, status: int | None) -> SourceHealth:
+    """The health after a failed poll; the last good poll's warnings and count are kept."""
+    return replace(
+        h,
+        last_attempt=now,
+        last_error=_clip(error),
+        consecutive_failures=h.consecutive_failures + 1,
+        last_status=status,
+        failing_since=h.failing_since or now,
+    )
+
+
+def describe(h: SourceHealth, now: datetime | None = None) -> str:
+    """One line for ``firmwatch sources``: "ok 3 min ago, 12 items" or "failing (times 4) …"."""
+    if h.last_attempt is None:
+        return "never polled"
+    if h.consecutive_failures:
+        since = _when(h.failing_since or h.last_attempt, now)
+        error = h.last_error or "unknown error"
+        return f"failing {TIMES}{h.consecutive_failures} since {since}: {error}"
+    what = "not modified" if h.last_status == 304 else _count(h.items_last_poll, "item")
+    line = f"ok {_when(h.last_success or h.last_attempt, now)}, {what}"
+    return f"{line}, {_count(len(h.warnings), 'warning')}" if h.warnings else line
+
+
+def _when(moment: datetime, now: datetime | None) -> str:
+    if now is None:
+        return moment.strftime("%Y-%m-%d %H:%M %Z").strip()
+    seconds = int((now - moment).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"  # pragma: no cover - the loop always returns
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _bounded(warnings: Sequence[str]) -> list[str]:
+    kept = [_clip(w) for w in warnings[:MAX_WARNINGS]]
+    if len(warnings) > MAX_WARNINGS:
+        kept.append(f"…and {len(warnings) - MAX_WARNINGS} more warnings")
+    return kept
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _time(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None

@@ -1,0 +1,319 @@
+"""Poll one source, or all of them in threads, without ever raising for a source's faults.
+
+A poll fetches conditionally, parses, follows listing links and API pages, and returns the items
+with the source's next cursor and health. A failed poll returns no items and the cursor it was
+given, so nothing stored is touched. The runner does not know the store: the caller persists.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+
+from bot.config import ConfigError, SourceSettings, secret
+from bot.items import Item, canonical_url
+from bot.netguard import redact_url
+from bot.sources.base import Link, Parser, ParseResult
+from bot.sources.fetcher import Fetcher, FetchError, FetchResult
+from bot.sources.health import SourceHealth, record_failure, record_success
+
+log = logging.getLogger(__name__)
+
+DetailParser = Callable[[FetchResult, Link, SourceSettings], ParseResult]
+"""Reads one linked detail page; its warnings go into the source's health."""
+NVD_SPACING = {False: 6.0, True: 0.6}  # 5 requests per rolling 30 s, or 50 with an API key
+NVD_WINDOW = timedelta(days=120)  # the longest lastModStartDate..lastModEndDate NVD accepts
+MAX_PAGES = 1000
+REQUEST_URL = "x-firmwatch-url"  # added to the headers a parser sees: the URL that was fetched
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+_WINDOW_KEYS = ("lastModStartDate", "lastModEndDate")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a source's last good poll left off: validators, detail-page markers, NVD time."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    pages: dict[str, str] = field(default_factory=dict)
+    nvd_last_modified: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data."""
+        return {
+            "etag": self.etag,
+            "last_modified": self.last_modified,
+            "pages": dict(self.pages),
+            "nvd_last_modified": self.nvd_last_modified,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Cursor:
+        """Rebuild from ``to_dict`` output; missing keys take their defaults."""
+        return cls(
+            etag=data.get("etag"),
+            last_modified=data.get("last_modified"),
+            pages={str(k): str(v) for k, v in (data.get("pages") or {}).items()},
+            nvd_last_modified=data.get("nvd_last_modified"),
+        )
+
+
+@dataclass
+class PollOutcome:
+    """What one poll yielded, and the cursor and health to store for the source."""
+
+    items: list[Item]
+    cursor: Cursor
+    health: SourceHealth
+    unchanged: bool
+
+
+class _Fault(Exception):
+    """A source fault that ends the poll: recorded in health, never raised to the caller."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def poll(
+    source: SourceSettings,
+    fetcher: Fetcher,
+    cursor: Cursor,
+    health: SourceHealth,
+    now: datetime,
+    *,
+    parsers: Mapping[str, Parser],
+    detail_parser: DetailParser | None = None,
+    environ: Mapping[str, str] = _EMPTY,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PollOutcome:
+    """Poll one source; a fault becomes a health entry, with no items and the cursor unchanged."""
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    try:
+        return _poll(source, fetcher, cursor, health, now, parsers, detail_parser, environ, sleep)
+    except _Fault as fault:
+        log.info("source %s failed: %s", source.name, fault)
+        failed = record_failure(health, now, str(fault), fault.status)
+        return PollOutcome([], cursor, failed, unchanged=False)
+
+
+def poll_all(
+    sources: Sequence[SourceSettings],
+    fetcher: Fetcher,
+    cursors: Mapping[str, Cursor],
+    healths: Mapping[str, SourceHealth],
+    now: datetime,
+    *,
+    parsers: Mapping[str, Parser],
+    detail_parsers: Mapping[str, DetailParser] | None = None,
+    environ: Mapping[str, str] = _EMPTY,
+    sleep: Callable[[float], None] = time.sleep,
+    max_workers: int = 4,
+) -> dict[str, PollOutcome]:
+    """Poll every enabled source in threads; one failing or slow source never stops the others.
+
+    ``detail_parsers`` maps a format to the reader of the pages its listings link to.
+    """
+    enabled = [s for s in sources if s.enabled]
+    if not enabled:
+        return {}
+    outcomes: dict[str, PollOutcome] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(enabled)))) as pool:
+        futures = {
+            s.name: pool.submit(
+                poll,
+                s,
+                fetcher,
+                cursors.get(s.name, Cursor()),
+                healths.get(s.name, SourceHealth()),
+                now,
+                parsers=parsers,
+                detail_parser=(detail_parsers or {}).get(s.format),
+                environ=environ,
+                sleep=sleep,
+            )
+            for s in enabled
+        }
+        for name, future in futures.items():
+            try:
+                outcomes[name] = future.result()
+            except (
+                ArithmeticError,
+                AttributeError,
+                LookupError,
+                OSError,
+                RuntimeError,
+                TypeError,
+                ValueError,
+            ) as exc:  # a bug in a parser: record it, keep going
+                log.exception("source %s: internal error", name)
+                health = record_failure(
+                    healths.get(name, SourceHealth()),
+                    now,
+                    f"internal error ({type(exc).__name__}): {exc}",
+                    None,
+                )
+                outcomes[name] = PollOutcome([], cursors.get(name, Cursor()), health, False)
+    return outcomes
+
+
+def _poll(
+    source: SourceSettings,
+    fetcher: Fetcher,
+    cursor: Cursor,
+    health: SourceHealth,
+    now: datetime,
+    parsers: Mapping[str, Parser],
+    detail_parser: DetailParser | None,
+    environ: Mapping[str, str],
+    sleep: Callable[[float], None],
+) -> PollOutcome:
+    parser = parsers.get(source.format)
+    if parser is None:
+        raise _Fault(f"no parser is registered for format {source.format!r}")
+    headers = _api_key(source, environ)
+    warnings: list[str] = []
+    window = _nvd_window(source, cursor, now, warnings)
+    url = _with_window(source.url, window)
+    if window is None:  # an incremental NVD URL changes every poll: validators would not apply
+        first = _get(fetcher, url, headers, cursor.etag, cursor.last_modified)
+    else:
+        first = _get(fetcher, url, headers)
+    if first.not_modified:
+        kept = replace(cursor, etag=first.etag, last_modified=first.last_modified)
+        return PollOutcome([], kept, record_success(health, now, 304, health.warnings, 0), True)
+    parsed = _parse(parser, first, source)
+    items, follow = list(parsed.items), list(parsed.follow)
+    warnings += parsed.warnings
+    seen, next_url = {url}, parsed.next_url
+    while next_url:
+        page_url = _with_window(urljoin(first.url, next_url), window)
+        if page_url in seen or len(seen) >= MAX_PAGES:
+            raise _Fault(f"paging does not end after {len(seen)} pages")
+        seen.add(page_url)
+        sleep(NVD_SPACING[bool(headers)] if source.format == "nvd-json" else 0.0)
+        page = _parse(parser, _get(fetcher, page_url, headers), source)
+        items += page.items
+        warnings += page.warnings
+        follow += page.follow
+        next_url = page.next_url
+    pages, detail_items, failed = _follow(follow, first.url, fetcher, cursor, source, detail_parser)
+    warnings += failed
+    stamp = (window[1] if window else now).isoformat(timespec="milliseconds")
+    nvd = stamp if source.format == "nvd-json" else cursor.nvd_last_modified
+    if failed:  # keep the old validators so the listing is read (and the failures retried) again
+        new_cursor = replace(cursor, pages=pages, nvd_last_modified=nvd)
+    else:
+        new_cursor = Cursor(first.etag, first.last_modified, pages, nvd)
+    items += detail_items
+    return PollOutcome(
+        items, new_cursor, record_success(health, now, first.status, warnings, len(items)), False
+    )
+
+
+def _follow(
+    links: list[Link],
+    base: str,
+    fetcher: Fetcher,
+    cursor: Cursor,
+    source: SourceSettings,
+    detail_parser: DetailParser | None,
+) -> tuple[dict[str, str], list[Item], list[str]]:
+    """Fetch the detail pages that are new or changed; failures are warnings, retried later."""
+    pages: dict[str, str] = {}
+    items: list[Item] = []
+    warnings: list[str] = []
+    for link in links:
+        url = urljoin(base, link.url)
+        key = canonical_url(url)
+        old = cursor.pages.get(key)
+        if key in pages or (link.marker and old == link.marker):
+            pages.setdefault(key, link.marker)
+            continue
+        if old is not None:
+            pages[key] = old  # until this page is read again
+        if detail_parser is None:
+            warnings.append(f"no detail parser for {len(links)} linked pages")
+            return dict(cursor.pages), [], warnings
+        try:
+            page = fetcher.fetch(url)
+            detail = detail_parser(page, link, source)
+            items += detail.items
+            warnings += [f"{redact_url(page.url)}: {w}" for w in detail.warnings]
+        except FetchError as exc:
+            warnings.append(f"detail page {redact_url(url)}: {exc}; will retry next poll")
+            continue
+        except (ValueError, LookupError, RecursionError) as exc:
+            warnings.append(
+                f"detail page {redact_url(url)} cannot be read: {exc}; will retry next poll"
+            )
+            continue
+        pages[key] = link.marker
+    return pages, items, warnings
+
+
+def _get(
+    fetcher: Fetcher,
+    url: str,
+    headers: Mapping[str, str],
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> FetchResult:
+    try:
+        return fetcher.fetch(url, etag=etag, last_modified=last_modified, headers=headers)
+    except FetchError as exc:
+        raise _Fault(str(exc), exc.status) from None
+
+
+def _parse(parser: Parser, result: FetchResult, source: SourceSettings) -> ParseResult:
+    try:
+        return parser(result.body, {**result.headers, REQUEST_URL: result.url}, source)
+    except (ValueError, LookupError, RecursionError) as exc:  # ParseError is a ValueError
+        raise _Fault(f"cannot read the body as {source.format}: {exc}", result.status) from None
+
+
+def _api_key(source: SourceSettings, environ: Mapping[str, str]) -> dict[str, str]:
+    """The NVD ``apiKey`` header when the source names a variable; the error names only it."""
+    if not source.api_key_env:
+        return {}
+    try:
+        value = secret(f"sources.{source.name}.api_key_env", source.api_key_env, environ)
+    except ConfigError as exc:
+        raise _Fault(f"{exc}; set it or remove api_key_env from this source") from None
+    return {"apiKey": value}
+
+
+def _nvd_window(
+    source: SourceSettings, cursor: Cursor, now: datetime, warnings: list[str]
+) -> tuple[datetime, datetime] | None:
+    """The lastModStartDate..lastModEndDate window for an incremental NVD poll (at most 120 d)."""
+    if source.format != "nvd-json" or not cursor.nvd_last_modified:
+        return None
+    try:
+        start = datetime.fromisoformat(cursor.nvd_last_modified)
+    except ValueError:
+        warnings.append(f"ignored unreadable nvd_last_modified {cursor.nvd_last_modified!r}")
+        return None
+    start = min(start if start.tzinfo else start.replace(tzinfo=UTC), now)
+    return start, min(now, start + NVD_WINDOW)
+
+
+def _with_window(url: str, window: tuple[datetime, datetime] | None) -> str:
+    if window is None:
+        return url
+    parts = urlsplit(url)
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _WINDOW_KEYS
+    ]
+    query += [
+        (k, t.isoformat(timespec="milliseconds")) for k, t in zip(_WINDOW_KEYS, window, strict=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote, safe=":")))

@@ -1,0 +1,55 @@
+"""The notifier protocol: render an alert document and send it to one receiver.
+
+A notifier is built once per ``[[receivers]]`` entry and sends alert documents (see
+:mod:`bot.alertdoc`). It never raises for the receiver's faults: every outcome, good or bad, is
+a :class:`SendResult` the delivery worker turns into the outbox entry's next state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+AlertDoc = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Thread:
+    """Where an earlier message about the same item went (Slack: channel and ``ts``)."""
+
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """One attempt's outcome.
+
+    ``ok`` is success (2xx only). Otherwise ``retry_after`` (seconds, from ``Retry-After``) asks for
+    a later retry no sooner than that, ``permanent`` means retrying cannot help (the entry goes
+    dead), and ``disable`` means the receiver itself is gone (HTTP 410) and must be switched off.
+    ``thread`` is the message a first Slack post created, for later updates to reply to.
+    """
+
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    permanent: bool = False
+    disable: bool = False
+    thread: Thread | None = None
+
+
+class Notifier(Protocol):
+    """Sends alert documents to one receiver."""
+
+    name: str
+
+    def send(self, doc: AlertDoc, *, thread: Thread | None = None) -> SendResult:
+        """Deliver one alert; ``thread`` is where an earlier message about its item went."""
+        ...
+
+    def render(self, doc: AlertDoc) -> str:
+        """What would be sent, for ``--dry-run`` and ``firmwatch notify test --dry-run``."""
+        ...

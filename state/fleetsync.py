@@ -1,0 +1,128 @@
+"""Fleet registry changes applied to a Store in one unit of work: CSV import, bot.toml sync.
+
+Both are all-or-nothing (one transaction) and idempotent (the same input twice changes nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bot.catalog import CatalogEntry
+from bot.fleets import DeclaredFleet, DeviceGroup, Fleet, FleetError, FleetFile
+from state.api import Store
+
+
+@dataclass
+class FleetChanges:
+    """What an import or sync changed."""
+
+    fleets_added: list[str] = field(default_factory=list)
+    fleets_updated: list[str] = field(default_factory=list)
+    fleets_removed: list[str] = field(default_factory=list)
+    groups_added: int = 0
+    groups_updated: int = 0
+    groups_removed: int = 0
+    groups_unchanged: int = 0
+    catalog_updated: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """True when anything was written."""
+        return bool(self.fleets_added or self.fleets_updated or self.fleets_removed
+                    or self.groups_added or self.groups_updated or self.groups_removed
+                    or self.catalog_updated)
+
+    def describe(self) -> str:
+        """One line for people."""
+        parts = []
+        for label, names in (("new", self.fleets_added), ("updated", self.fleets_updated),
+                             ("removed", self.fleets_removed)):
+            if names:
+                parts.append(f"fleets {label}: {', '.join(names)}")
+        parts.append(f"device groups: {self.groups_added} added, {self.groups_updated} updated,"
+                     f" {self.groups_removed} removed, {self.groups_unchanged} unchanged")
+        if self.catalog_updated:
+            parts.append(f"lifecycle dates updated for {len(self.catalog_updated)} model(s)")
+        return ("" if self.changed else "nothing changed; ") + "; ".join(parts)
+
+
+def import_fleets(store: Store, parsed: FleetFile, *, replace: bool = False) -> FleetChanges:
+    """Apply a parsed fleet CSV: merge groups by key, or with ``replace`` make each fleet in the
+    file hold exactly the file's groups. New fleets are created; lifecycle dates are stored."""
+    changes = FleetChanges()
+    by_fleet: dict[str, list[DeviceGroup]] = {name: [] for name in parsed.fleets}
+    for g in parsed.groups:
+        by_fleet[g.fleet].append(g)
+    with store.transaction():
+        for name in by_fleet:
+            if store.fleets.get(name) is None:
+                store.fleets.put(Fleet(name))
+                changes.fleets_added.append(name)
+        _apply_groups(store, by_fleet, replace=replace, changes=changes)
+        _apply_catalog(store, parsed.catalog, changes)
+    return changes
+
+
+def sync_declared_fleets(store: Store, declared: Sequence[DeclaredFleet]) -> FleetChanges:
+    """Make the store match ``[[fleets]]``: add or update declared fleets, replace the groups of
+    fleets that list devices, remove fleets declared earlier but no longer in the file."""
+    changes = FleetChanges()
+    with store.transaction():
+        existing = {f.name: f for f in store.fleets.all()}
+        for d in declared:
+            if store.fleets.put(d.fleet):
+                known = d.fleet.name in existing
+                (changes.fleets_updated if known else changes.fleets_added).append(d.fleet.name)
+        listed = {d.fleet.name: list(d.groups) for d in declared if d.groups is not None}
+        _apply_groups(store, listed, replace=True, changes=changes)
+        names = {d.fleet.name for d in declared}
+        for name, fleet in existing.items():
+            if fleet.origin == "config" and name not in names:
+                changes.groups_removed += store.fleets.remove(name) or 0
+                changes.fleets_removed.append(name)
+    return changes
+
+
+def _apply_groups(
+    store: Store, by_fleet: dict[str, list[DeviceGroup]], *, replace: bool, changes: FleetChanges
+) -> None:
+    put: list[DeviceGroup] = []
+    gone: list[str] = []
+    for name, groups in by_fleet.items():
+        current = {g.key: g for g in store.fleets.groups(name)}
+        for g in groups:
+            old = current.get(g.key)
+            if old is None:
+                changes.groups_added += 1
+                put.append(g)
+            elif old != g:
+                changes.groups_updated += 1
+                put.append(g)
+            else:
+                changes.groups_unchanged += 1
+        if replace:
+            keep = {g.key for g in groups}
+            gone.extend(k for k in current if k not in keep)
+    store.fleets.put_groups(put)
+    changes.groups_removed += store.fleets.remove_groups(gone)
+
+
+def _apply_catalog(store: Store, entries: Iterable[CatalogEntry], changes: FleetChanges) -> None:
+    """Merge dates per field (a blank never erases a stored date); refuse contradictions."""
+    stored = {e.pattern: e for e in store.catalog.all()}
+    put: list[CatalogEntry] = []
+    problems: list[str] = []
+    for e in entries:
+        old = stored.get(e.pattern)
+        launched = e.launched or (old.launched if old else None)
+        ended = e.discontinued or (old.discontinued if old else None)
+        if launched and ended and ended < launched:
+            problems.append(f"{e.source}: {e.pattern}: discontinued {ended} would be before"
+                            f" launched {launched} (one of them is already stored)")
+        elif old is None or (old.launched, old.discontinued) != (launched, ended):
+            put.append(CatalogEntry(e.pattern, launched, ended, e.source))
+    if problems:
+        raise FleetError(problems)
+    store.catalog.put(put)
+    changes.catalog_updated.extend(e.pattern for e in put)

@@ -1,0 +1,1 @@
+"""Alembic migrations for the SQL backend (run by ``firmwatch db upgrade``)."""

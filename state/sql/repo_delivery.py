@@ -1,0 +1,198 @@
+"""SQL repositories: the outbox (claimed with FOR UPDATE SKIP LOCKED) and the delivery log."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, or_, select, update
+
+from state.errors import StoreError
+from state.records import (
+    OUTBOX_STATUSES,
+    Attempt,
+    Delivery,
+    Json,
+    OutboxEntry,
+    OutboxStatus,
+    clip,
+    utc,
+)
+from state.sql.engine import SqlDb
+from state.sql.schema import deliveries, outbox
+
+_DUE = ("pending", "retrying")
+_STATUS = {"sent": "sent", "retry": "retrying", "dead": "dead"}
+_COLUMNS = [c for c in outbox.c if c.name != "sent_at"]
+
+
+def _entry(r: Row[Any]) -> OutboxEntry:
+    return OutboxEntry(**r._mapping)
+
+
+class SqlOutbox:
+    """Alerts to deliver, one per (receiver, dedupe key)."""
+
+    def __init__(self, db: SqlDb) -> None:
+        self._db = db
+
+    def enqueue(
+        self, receiver: str, dedupe_key: str, payload: Json, now: datetime,
+        *, alert_id: str | None = None,
+    ) -> int | None:
+        """Add an entry due now; its id, or None when it exists already."""
+        now = utc(now, "now")
+        stmt = (self._db.insert(outbox).values(
+            receiver=receiver, dedupe_key=dedupe_key, alert_id=alert_id, payload=payload,
+            status="pending", attempts=0, next_attempt_at=now, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["receiver", "dedupe_key"])
+            .returning(outbox.c.id))
+        with self._db.unit() as c:
+            return c.execute(stmt).scalar()
+
+    def claim(
+        self, worker: str, now: datetime, *, lease: timedelta, limit: int = 10,
+        receivers: Collection[str] | None = None,
+    ) -> list[OutboxEntry]:
+        """Lease due entries to ``worker``; locked rows are skipped, never waited for."""
+        now = utc(now, "now")
+        t = outbox
+        q = (select(t.c.id).where(t.c.status.in_(_DUE), t.c.next_attempt_at <= now,
+                                  or_(t.c.claimed_until.is_(None), t.c.claimed_until <= now))
+             .order_by(t.c.next_attempt_at, t.c.id).limit(limit)
+             .with_for_update(skip_locked=True))
+        if receivers is not None:
+            q = q.where(t.c.receiver.in_(list(receivers)))
+        with self._db.unit() as c:
+            ids = list(c.execute(q).scalars())
+            if not ids:
+                return []
+            c.execute(update(t).where(t.c.id.in_(ids))
+                      .values(claimed_by=worker, claimed_until=now + lease))
+            rows = c.execute(select(*_COLUMNS).where(t.c.id.in_(ids))
+                             .order_by(t.c.next_attempt_at, t.c.id))
+            return [_entry(r) for r in rows]
+
+    def record(self, entry_id: int, attempt: Attempt) -> OutboxEntry:
+        """Log an attempt and set the status (sent is final); the worker's lease ends."""
+        if attempt.outcome == "retry" and attempt.next_attempt_at is None:
+            raise ValueError("a retry needs next_attempt_at")
+        at = utc(attempt.at, "attempt.at")
+        t = outbox
+        with self._db.unit() as c:
+            row = c.execute(select(t).where(t.c.id == entry_id).with_for_update()).first()
+            if row is None:
+                raise StoreError(f"no outbox entry with id {entry_id}")
+            values: dict[str, Any] = {"attempts": row.attempts + 1, "updated_at": at,
+                                      "last_status": attempt.status_code,
+                                      "last_error": clip(attempt.error)}
+            if row.claimed_by == attempt.worker:
+                values.update(claimed_by=None, claimed_until=None)
+            if row.status != "sent":
+                values["status"] = _STATUS[attempt.outcome]
+                if attempt.outcome == "sent":
+                    values["sent_at"] = at
+                if attempt.outcome == "retry" and attempt.next_attempt_at is not None:
+                    values["next_attempt_at"] = utc(attempt.next_attempt_at)
+            c.execute(update(t).where(t.c.id == entry_id).values(values))
+            c.execute(insert(deliveries).values(
+                outbox_id=entry_id, receiver=row.receiver, dedupe_key=row.dedupe_key,
+                attempt=values["attempts"], outcome=attempt.outcome,
+                status_code=attempt.status_code, error=clip(attempt.error),
+                worker=attempt.worker, at=at, duration_ms=attempt.duration_ms))
+            return _entry(c.execute(select(*_COLUMNS).where(t.c.id == entry_id)).one())
+
+    def release(self, entry_id: int, worker: str) -> bool:
+        """Give a claimed entry back unattempted."""
+        t = outbox
+        with self._db.unit() as c:
+            return c.execute(update(t).where(t.c.id == entry_id, t.c.claimed_by == worker)
+                             .values(claimed_by=None, claimed_until=None)).rowcount == 1
+
+    def replay(self, entry_id: int, now: datetime) -> OutboxEntry | None:
+        """Make an entry due again with its attempts reset."""
+        now = utc(now, "now")
+        t = outbox
+        with self._db.unit() as c:
+            done = c.execute(update(t).where(t.c.id == entry_id).values(
+                status="pending", attempts=0, next_attempt_at=now, claimed_by=None,
+                claimed_until=None, updated_at=now, sent_at=None)).rowcount
+            if not done:
+                return None
+            return _entry(c.execute(select(*_COLUMNS).where(t.c.id == entry_id)).one())
+
+    def get(self, entry_id: int) -> OutboxEntry | None:
+        """One entry."""
+        with self._db.unit() as c:
+            row = c.execute(select(*_COLUMNS).where(outbox.c.id == entry_id)).first()
+        return None if row is None else _entry(row)
+
+    def find(self, receiver: str, dedupe_key: str) -> OutboxEntry | None:
+        """One entry by identity."""
+        t = outbox
+        with self._db.unit() as c:
+            row = c.execute(select(*_COLUMNS).where(t.c.receiver == receiver,
+                                                    t.c.dedupe_key == dedupe_key)).first()
+        return None if row is None else _entry(row)
+
+    def all(
+        self, statuses: Collection[OutboxStatus] | None = None, receiver: str | None = None,
+        limit: int | None = None,
+    ) -> list[OutboxEntry]:
+        """Entries by id (filtered)."""
+        t = outbox
+        q = select(*_COLUMNS).order_by(t.c.id).limit(limit)
+        if statuses is not None:
+            q = q.where(t.c.status.in_(list(statuses)))
+        if receiver is not None:
+            q = q.where(t.c.receiver == receiver)
+        with self._db.unit() as c:
+            return [_entry(r) for r in c.execute(q)]
+
+    def counts(self) -> dict[OutboxStatus, int]:
+        """Entries per status."""
+        q = select(outbox.c.status, func.count()).group_by(outbox.c.status)
+        with self._db.unit() as c:
+            found = {status: int(n) for status, n in c.execute(q)}
+        return {s: found.get(s, 0) for s in OUTBOX_STATUSES}
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending or retrying entry is due."""
+        q = select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status.in_(_DUE))
+        with self._db.unit() as c:
+            value: datetime | None = c.execute(q).scalar()
+        return value
+
+    def prune_sent(self, before: datetime) -> int:
+        """Delete entries sent before a time."""
+        t = outbox
+        with self._db.unit() as c:
+            return c.execute(delete(t).where(t.c.status == "sent",
+                                             t.c.sent_at < utc(before, "before"))).rowcount
+
+
+class SqlDeliveries:
+    """The delivery log."""
+
+    def __init__(self, db: SqlDb) -> None:
+        self._db = db
+
+    def recent(
+        self, outbox_id: int | None = None, receiver: str | None = None, limit: int = 100,
+    ) -> list[Delivery]:
+        """Log lines, newest first."""
+        t = deliveries
+        q = select(t).order_by(t.c.id.desc()).limit(limit)
+        if outbox_id is not None:
+            q = q.where(t.c.outbox_id == outbox_id)
+        if receiver is not None:
+            q = q.where(t.c.receiver == receiver)
+        with self._db.unit() as c:
+            return [Delivery(*r) for r in c.execute(q)]
+
+    def prune(self, before: datetime) -> int:
+        """Delete log lines older than a time."""
+        with self._db.unit() as c:
+            return c.execute(delete(deliveries)
+                             .where(deliveries.c.at < utc(before, "before"))).rowcount

@@ -1,0 +1,206 @@
+"""TinyDB repositories: fleets with their device groups, and findings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from bot.fleets import DeviceGroup, Fleet
+from state.errors import UnknownFleet
+from state.records import Change, Finding, FindingData, FleetTotals, from_text, to_text
+from state.tiny.memory import Doc, Memory
+
+
+def fleet_doc(f: Fleet) -> Doc:
+    """A fleet as a document."""
+    return {"name": f.name, "description": f.description, "receivers": list(f.receivers),
+            "tags": list(f.tags), "min_severity": f.min_severity, "origin": f.origin}
+
+
+def fleet_of(d: Doc) -> Fleet:
+    """A fleet from a document."""
+    return Fleet(d["name"], d["description"], tuple(d["receivers"]), tuple(d["tags"]),
+                 d["min_severity"], d["origin"])
+
+
+def group_doc(g: DeviceGroup) -> Doc:
+    """A device group as a document."""
+    return {"key": g.key, "fleet": g.fleet, "model": g.model, "model_as_written":
+            g.model_as_written, "firmware": g.firmware, "count": g.count, "site": g.site,
+            "tags": list(g.tags), "serials": list(g.serials)}
+
+
+def group_of(d: Doc) -> DeviceGroup:
+    """A device group from a document."""
+    return DeviceGroup(d["fleet"], d["model"], d["model_as_written"], d["firmware"], d["count"],
+                       d["site"], tuple(d["tags"]), tuple(d["serials"]))
+
+
+def group_order(g: DeviceGroup) -> tuple[str, str, str, str]:
+    """The order groups are listed in."""
+    return (g.fleet, g.model, g.site, g.firmware or "")
+
+
+class TinyFleets:
+    """The fleet registry."""
+
+    def __init__(self, mem: Memory) -> None:
+        self._mem = mem
+
+    def get(self, name: str) -> Fleet | None:
+        """One fleet."""
+        with self._mem.lock:
+            found = self._mem["fleets"].find(name)
+            return None if found is None else fleet_of(found[1])
+
+    def all(self) -> list[Fleet]:
+        """Every fleet, by name."""
+        with self._mem.lock:
+            docs = list(self._mem["fleets"].docs.values())
+        return sorted((fleet_of(d) for d in docs), key=lambda f: f.name)
+
+    def put(self, fleet: Fleet) -> bool:
+        """Add or update a fleet; True when something changed."""
+        doc = fleet_doc(fleet)
+        with self._mem.transaction():
+            found = self._mem["fleets"].find(fleet.name)
+            if found is not None and found[1] == doc:
+                return False
+            self._mem.put("fleets", doc, found[0] if found else None)
+            return True
+
+    def remove(self, name: str) -> int | None:
+        """Remove a fleet and its groups; the number of groups, None when unknown."""
+        with self._mem.transaction():
+            found = self._mem["fleets"].find(name)
+            if found is None:
+                return None
+            removed = self._mem.delete("device_groups",
+                                       self._mem["device_groups"].ids_in("fleet", name))
+            self._mem.delete("fleets", [found[0]])
+            return removed
+
+    def groups(self, fleet: str | None = None) -> list[DeviceGroup]:
+        """Device groups (of one fleet), by fleet, model, site, firmware."""
+        with self._mem.lock:
+            t = self._mem["device_groups"]
+            ids = t.docs if fleet is None else t.ids_in("fleet", fleet)
+            groups = [group_of(t.docs[i]) for i in ids]
+        return sorted(groups, key=group_order)
+
+    def group(self, key: str) -> DeviceGroup | None:
+        """One device group by key."""
+        with self._mem.lock:
+            found = self._mem["device_groups"].find(key)
+            return None if found is None else group_of(found[1])
+
+    def put_groups(self, groups: Iterable[DeviceGroup]) -> int:
+        """Add or update groups by key; raise UnknownFleet for a fleet not in the registry."""
+        changed = 0
+        with self._mem.transaction():
+            t, fleets = self._mem["device_groups"], self._mem["fleets"]
+            for g in groups:
+                if fleets.find(g.fleet) is None:
+                    raise UnknownFleet(f"no fleet named {g.fleet!r}; add the fleet first")
+                doc = group_doc(g)
+                found = t.find(doc["key"])
+                if found is None or found[1] != doc:
+                    self._mem.put("device_groups", doc, found[0] if found else None)
+                    changed += 1
+        return changed
+
+    def remove_groups(self, keys: Iterable[str]) -> int:
+        """Remove groups by key; the number removed."""
+        with self._mem.transaction():
+            t = self._mem["device_groups"]
+            return self._mem.delete("device_groups",
+                                    [f[0] for k in keys if (f := t.find(k)) is not None])
+
+    def totals(self) -> dict[str, FleetTotals]:
+        """Groups and devices per fleet (every fleet, even empty ones)."""
+        with self._mem.lock:
+            t = self._mem["device_groups"]
+            return {
+                name: FleetTotals(len(ids), sum(t.docs[i]["count"] for i in ids))
+                for name in (d["name"] for d in self._mem["fleets"].docs.values())
+                for ids in [t.by_group["fleet"].get(name, set())]
+            }
+
+
+class TinyFindings:
+    """Findings keyed by fleet, device group and item."""
+
+    def __init__(self, mem: Memory) -> None:
+        self._mem = mem
+
+    def put(self, finding: FindingData, now: datetime) -> Change:
+        """Store a finding; unchanged when its revision and state are the same."""
+        return self.put_many([finding], now)[finding.key]
+
+    def put_many(self, findings: Iterable[FindingData], now: datetime) -> dict[str, Change]:
+        """``put`` for many findings; the change per key."""
+        stamp = to_text(now, "now")
+        changes: dict[str, Change] = {}
+        with self._mem.transaction():
+            t = self._mem["findings"]
+            for f in findings:
+                found = t.find(f.key)
+                if found and (found[1]["revision"], found[1]["state"]) == (f.revision, f.state):
+                    changes[f.key] = "unchanged"
+                    continue
+                doc = {"key": f.key, "fleet": f.fleet, "group_key": f.group_key,
+                       "item_key": f.item_key, "revision": f.revision, "state": f.state,
+                       "data": f.data, "first_seen": found[1]["first_seen"] if found else stamp,
+                       "updated_at": stamp}
+                self._mem.put("findings", doc, found[0] if found else None, copy=True)
+                changes[f.key] = "revised" if found else "new"
+        return changes
+
+    def get(self, key: str) -> Finding | None:
+        """One finding."""
+        with self._mem.lock:
+            found = self._mem["findings"].find(key)
+            return None if found is None else _finding(self._mem["findings"].fresh(found[0]))
+
+    def for_item(self, item_key: str) -> list[Finding]:
+        """Findings of one item."""
+        return self._in("item", item_key)
+
+    def for_fleet(self, fleet: str, state: str | None = None) -> list[Finding]:
+        """Findings of one fleet (in one state)."""
+        return [f for f in self._in("fleet", fleet) if state is None or f.state == state]
+
+    def all(self, state: str | None = None) -> list[Finding]:
+        """Findings (in one state), by key."""
+        if state is not None:
+            return self._in("state", state)
+        with self._mem.lock:
+            t = self._mem["findings"]
+            return sorted((_finding(t.fresh(i)) for i in t.docs), key=lambda f: f.key)
+
+    def set_state(self, key: str, state: str, now: datetime) -> bool:
+        """Change a finding's state; False when unknown or already in it."""
+        stamp = to_text(now, "now")
+        with self._mem.transaction():
+            found = self._mem["findings"].find(key)
+            if found is None or found[1]["state"] == state:
+                return False
+            self._mem.put("findings", {**found[1], "state": state, "updated_at": stamp}, found[0])
+            return True
+
+    def count(self, state: str | None = None) -> int:
+        """How many findings (in one state)."""
+        with self._mem.lock:
+            t = self._mem["findings"]
+            return len(t.docs) if state is None else len(t.by_group["state"].get(state, ()))
+
+    def _in(self, group: str, value: str) -> list[Finding]:
+        with self._mem.lock:
+            t = self._mem["findings"]
+            return sorted((_finding(t.fresh(i)) for i in t.ids_in(group, value)),
+                          key=lambda f: f.key)
+
+
+def _finding(d: Doc) -> Finding:
+    return Finding(d["key"], d["fleet"], d["group_key"], d["item_key"], d["revision"], d["state"],
+                   d["data"], from_text(d["first_seen"]), from_text(d["updated_at"]))

@@ -1,0 +1,74 @@
+"""The TinyDB Store: one locked JSON file, migrated on open, held in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Self
+
+from state.tiny.memory import Memory
+from state.tiny.repo_core import TinyCatalog, TinyItems, TinyMeta, TinySources
+from state.tiny.repo_delivery import TinyDeliveries, TinyOutbox
+from state.tiny.repo_fleets import TinyFindings, TinyFleets
+from state.tiny.repo_people import TinyAcks, TinySilences, TinySlack
+from state.tiny.schema import build_tables, migrate
+from state.tiny.storage import AtomicJSONStorage
+
+
+class TinyStore:
+    """The Store over one TinyDB file (one process at a time)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.url = f"tinydb:///{path}"
+        storage = AtomicJSONStorage(path)
+        opened = False
+        try:
+            raw = storage.read()
+            data = raw if raw is not None else {}
+            self.created = raw is None
+            self.schema_before, self.schema_version = migrate(data, storage,
+                                                              existed=raw is not None)
+            same = self.schema_before == self.schema_version
+            self._mem = Memory(storage, build_tables(data, storage.table_texts if same else {}))
+            if raw is None or self.schema_before != self.schema_version:
+                storage.write_text(self._mem.serialize())
+            opened = True
+        finally:
+            if not opened:
+                storage.close()
+        self._closed = False
+        mem = self._mem
+        self.sources = TinySources(mem)
+        self.items = TinyItems(mem)
+        self.fleets = TinyFleets(mem)
+        self.catalog = TinyCatalog(mem)
+        self.findings = TinyFindings(mem)
+        self.outbox = TinyOutbox(mem)
+        self.deliveries = TinyDeliveries(mem)
+        self.silences = TinySilences(mem)
+        self.acks = TinyAcks(mem)
+        self.slack = TinySlack(mem)
+        self.meta = TinyMeta(mem)
+
+    def __repr__(self) -> str:
+        return f"TinyStore({self.url!r})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A unit of work: one file write when the outermost block ends without error."""
+        with self._mem.transaction():
+            yield
+
+    def close(self) -> None:
+        """Release the file lock."""
+        if not self._closed:
+            self._closed = True
+            self._mem.storage.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

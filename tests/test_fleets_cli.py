@@ -1,0 +1,177 @@
+"""``firmwatch fleet …`` and ``firmwatch db upgrade`` end to end, on every backend."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from state import open_store
+from tests.conftest import DATA
+from tests.state_helpers import run_cli
+
+CONFIG = """
+[state]
+url = "tinydb:///state/fw.json"
+
+[[receivers]]
+name = "ops"
+type = "console"
+
+[[fleets]]
+name = "declared"
+description = "From bot.toml"
+receivers = ["ops"]
+[[fleets.devices]]
+model = "DS-2CD3321G2-I"
+firmware = "V5.7.13 build 230822"
+count = 4
+site = "Lab"
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A bot.toml whose store is the backend under test (through DATABASE_URL)."""
+    monkeypatch.setenv("DATABASE_URL", store_url)
+    monkeypatch.delenv("FIRMWATCH_CONFIG", raising=False)
+    path = tmp_path / "bot.toml"
+    path.write_text(CONFIG)
+    for name in ("fleets.csv", "fleets-changed.csv", "bad.csv"):
+        shutil.copy(DATA / "fleets" / name, tmp_path / name)
+    return str(path)
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, config: str, *argv: str) -> tuple[int, str, str]:
+    return run_cli(monkeypatch, *argv, "--config", config)
+
+
+def test_import_list_show_export_remove(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "fleets.csv"))
+    assert (code, err) == (0, "")
+    assert "warning: fleets.csv line 9: firmware: 'latest'" in out
+    assert "fleets.csv: fleets new: hq-campus, warehouses; device groups: 6 added" in out
+    code, out, _ = cli(monkeypatch, config, "fleet", "list")
+    assert code == 0 and out.splitlines()[0].split() == [
+        "FLEET", "GROUPS", "DEVICES", "FROM", "RECEIVERS"]
+    assert out.splitlines()[1].split() == ["declared", "1", "4", "bot.toml", "ops"]
+    assert out.splitlines()[2].split() == ["hq-campus", "3", "54", "import", "-"]
+    code, out, _ = cli(monkeypatch, config, "fleet", "list", "--json")
+    assert [(f["name"], f["groups"], f["devices"]) for f in json.loads(out)] == [
+        ("declared", 1, 4), ("hq-campus", 3, 54), ("warehouses", 3, 34)]
+    code, out, _ = cli(monkeypatch, config, "fleet", "show", "warehouses")
+    assert code == 0 and "iDS-7716NXI-M4/X" in out and "(unknown)" in out
+    code, out, _ = cli(monkeypatch, config, "fleet", "show", "hq-campus", "--json")
+    shown = json.loads(out)
+    assert shown["devices"] == 54 and len(shown["device_groups"]) == 3
+    code, out, _ = cli(monkeypatch, config, "fleet", "export", "hq-campus")
+    assert code == 0 and out.splitlines() == [
+        "fleet,model,firmware,count,site,launched,discontinued",
+        "hq-campus,DS-2CD3321G2-I,V5.7.13 build 230822,40,Site A,2021-03-15,",
+        "hq-campus,DS-2CD3321G2-I,V5.5.800 build 210628,12,Site B,2021-03-15,",
+        "hq-campus,DS-96064NI-I16,V4.30.096 build 221220,2,Site A,2019-01-15,2027-03-01",
+    ]
+    code, out, _ = cli(monkeypatch, config, "fleet", "remove", "hq-campus")
+    assert (code, out) == (0, "removed fleet hq-campus and its 3 device group(s)\n")
+    code, _, err = cli(monkeypatch, config, "fleet", "show", "hq-campus")
+    assert code == 1 and "no fleet named 'hq-campus' (fleets: declared, warehouses)" in err
+
+
+def test_a_bad_file_changes_nothing_and_names_its_lines(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli(monkeypatch, config, "fleet", "import", str(tmp_path / "fleets.csv"))
+    _, before, _ = cli(monkeypatch, config, "fleet", "export")
+    code, out, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "bad.csv"))
+    assert (code, out) == (1, "")
+    lines = err.splitlines()
+    assert lines[0] == "firmwatch fleet: bad.csv: 8 problem(s); nothing was changed"
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        f"bad.csv line {n}" for n in (3, 4, 5, 6, 7, 8, 9, 10)]
+    _, after, _ = cli(monkeypatch, config, "fleet", "export")
+    assert after == before
+
+
+def test_importing_twice_changes_nothing_and_replace_prunes(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli(monkeypatch, config, "fleet", "import", str(tmp_path / "fleets.csv"))
+    _, out, _ = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "fleets.csv"))
+    assert "nothing changed; device groups: 0 added, 0 updated, 0 removed, 6 unchanged" in out
+    _, out, _ = cli(monkeypatch, config, "fleet", "import", "--replace",
+                    str(tmp_path / "fleets-changed.csv"))
+    assert "device groups: 1 added, 1 updated, 1 removed, 1 unchanged" in out
+
+
+def test_export_imports_back_into_an_empty_store(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli(monkeypatch, config, "fleet", "import", str(tmp_path / "fleets.csv"))
+    _, exported, _ = cli(monkeypatch, config, "fleet", "export")
+    _, listed, _ = cli(monkeypatch, config, "fleet", "list", "--json")
+    (tmp_path / "exported.csv").write_text(exported)
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("DATABASE_URL", f"tinydb:///{other / 'fw.json'}")
+    code, _, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "exported.csv"))
+    assert (code, err) == (0, "")
+    assert cli(monkeypatch, config, "fleet", "export")[1] == exported
+    assert json.loads(cli(monkeypatch, config, "fleet", "list", "--json")[1]) == json.loads(
+        listed)
+
+
+def test_a_fleet_declared_in_bot_toml_is_removed_there(
+    config: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = cli(monkeypatch, config, "fleet", "remove", "declared")
+    assert code == 1 and "is declared in" in err and "remove it there" in err
+    code, _, err = cli(monkeypatch, config, "fleet", "remove", "nope")
+    assert code == 1 and "no fleet named 'nope'" in err
+
+
+def test_a_missing_file_is_reported(config: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = cli(monkeypatch, config, "fleet", "import", "/nonexistent/fleets.csv")
+    assert code == 1 and "cannot read /nonexistent/fleets.csv" in err
+
+
+def test_db_upgrade(config: str, monkeypatch: pytest.MonkeyPatch, store_url: str) -> None:
+    code, out, err = cli(monkeypatch, config, "db", "upgrade")
+    assert code == 0 and err == "" and "schema" in out
+    code, out, _ = cli(monkeypatch, config, "db", "upgrade")
+    assert code == 0 and "is up to date" in out
+
+
+def test_relative_tinydb_paths_follow_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir("/")
+    config = tmp_path / "bot.toml"
+    config.write_text(CONFIG)
+    code, out, _ = run_cli(monkeypatch, "db", "upgrade", "--config", str(config))
+    assert code == 0 and "from schema none to 1" in out
+    assert (tmp_path / "state" / "fw.json").exists()
+
+
+def test_a_busy_tinydb_file_is_a_clear_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    config = tmp_path / "bot.toml"
+    config.write_text(CONFIG)
+    with open_store(f"tinydb:///{tmp_path / 'state' / 'fw.json'}"):
+        code, _, err = run_cli(monkeypatch, "fleet", "list", "--config", str(config))
+    assert code == 1 and "is in use by pid" in err
+
+
+def test_import_reads_stdin(config: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO((DATA / "fleets" / "fleets.csv").read_text()))
+    code, out, _ = cli(monkeypatch, config, "fleet", "import", "-")
+    assert code == 0 and out.endswith("stdin: fleets new: hq-campus, warehouses; device groups:"
+                                      " 6 added, 0 updated, 0 removed, 0 unchanged; lifecycle"
+                                      " dates updated for 3 model(s)\n")

@@ -1,0 +1,165 @@
+"""The TinyDB backend's promises: one locked file, read once, replaced atomically, never lost."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from tinydb import Query, TinyDB
+
+from bot.fleets import Fleet, make_group
+from state import SchemaError, StoreCorrupt, StoreError, StoreLocked, open_store, upgrade
+from state.tiny.storage import AtomicJSONStorage
+from state.tiny.store import TinyStore
+from tests.state_helpers import T0, spawn
+
+
+def test_a_unit_of_work_is_one_file_write_and_reads_come_from_memory(tmp_path: Path) -> None:
+    with TinyStore(tmp_path / "state.json") as store:
+        storage = store._mem.storage
+        writes = storage.writes
+        with store.transaction():
+            store.fleets.put(Fleet("hq"))
+            store.fleets.put_groups(make_group("hq", "DS-2CD3321G2-I", f"V5.7.{i}", 1)
+                                    for i in range(200))
+            for i in range(100):
+                store.items.put(f"adv-{i}", "advisory", "r1", {"i": i}, T0)
+        assert storage.writes == writes + 1
+        for _ in range(3):
+            assert len(store.fleets.groups("hq")) == 200 and store.items.count() == 100
+        assert storage.reads <= 1
+        store.meta.put("x", 1, T0)
+        assert storage.writes == writes + 2
+
+
+def test_nothing_is_written_when_nothing_changed(tmp_path: Path) -> None:
+    with TinyStore(tmp_path / "state.json") as store:
+        store.fleets.put(Fleet("hq"))
+        writes = store._mem.storage.writes
+        with store.transaction():
+            store.fleets.put(Fleet("hq"))
+            store.meta.get("x")
+        assert store._mem.storage.writes == writes
+
+
+def test_the_file_is_plain_tinydb(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with TinyStore(path) as store:
+        store.fleets.put(Fleet("hq"))
+        store.fleets.put_groups([make_group("hq", "DS-2CD3321G2-I", "V5.7.13", 40, "Site A")])
+    with TinyDB(path, access_mode="r") as db:
+        found = db.table("device_groups").search(Query().site == "Site A")
+        assert [d["count"] for d in found] == [40]
+        assert db.table("_schema").get(doc_id=1) == {"version": 1, "app": "firmwatch"}
+
+
+def test_the_storage_serves_plain_tinydb_too(tmp_path: Path) -> None:
+    path = tmp_path / "other.json"
+    with TinyDB(path, storage=AtomicJSONStorage) as db:
+        db.insert({"a": 1})
+        db.insert({"a": 2})
+        assert len(db.search(Query().a > 0)) == 2
+    assert json.loads(path.read_text())["_default"]["2"] == {"a": 2}
+    assert not list(tmp_path.glob("other.json.tmp-*"))
+
+
+def test_a_file_that_does_not_parse_is_moved_aside_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    garbage = b'{"fleets": {"1": {"name": "hq"'  # a truncated file
+    path.write_bytes(garbage)
+    with pytest.raises(StoreCorrupt) as caught:
+        open_store(f"tinydb:///{path}")
+    aside = list(tmp_path.glob("state.json.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == garbage and not path.exists()
+    assert aside[0].name in str(caught.value) and "did not parse" in str(caught.value)
+    with open_store(f"tinydb:///{path}") as store:
+        assert store.fleets.all() == []
+    assert aside[0].read_bytes() == garbage
+
+
+@pytest.mark.parametrize("text", ['["not", "tables"]', '{"fleets": {"one": {}}}', "\x00\xff"])
+def test_a_file_of_the_wrong_shape_is_corrupt_too(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(text, encoding="latin-1")
+    with pytest.raises(StoreCorrupt):
+        open_store(f"tinydb:///{path}")
+    assert len(list(tmp_path.glob("state.json.corrupt-*"))) == 1
+
+
+def test_an_unversioned_file_is_migrated_on_open_and_backed_up(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with TinyDB(path) as db:  # what plain TinyDB writes: no schema stamp
+        db.insert({"note": "kept"})
+    before = path.read_bytes()
+    done = upgrade(f"tinydb:///{path}")
+    assert (done.before, done.after, done.changed) == ("0", "1", True)
+    assert (tmp_path / "state.json.schema0-backup").read_bytes() == before
+    data = json.loads(path.read_text())
+    assert data["_schema"]["1"]["version"] == 1 and data["_default"]["1"] == {"note": "kept"}
+    again = upgrade(f"tinydb:///{path}")
+    assert (again.before, again.after, again.changed) == ("1", "1", False)
+    with open_store(f"tinydb:///{path}") as store:
+        store.meta.put("x", 1, T0)
+    assert json.loads(path.read_text())["_default"]["1"] == {"note": "kept"}
+
+
+def test_a_file_from_a_newer_firmwatch_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    text = '{"_schema": {"1": {"version": 99}}, "fleets": {}}'
+    path.write_text(text)
+    with pytest.raises(SchemaError, match="newer than this firmwatch"):
+        open_store(f"tinydb:///{path}")
+    assert path.read_text() == text
+
+
+def test_stale_temp_files_from_a_dead_writer_are_removed(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with TinyStore(path) as store:
+        store.meta.put("x", 1, T0)
+    (tmp_path / "state.json.tmp-99999").write_text("half a write")
+    with TinyStore(path) as store:
+        assert store.meta.get("x") == 1
+    assert not list(tmp_path.glob("state.json.tmp-*"))
+
+
+def test_a_second_process_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    url = f"tinydb:///{tmp_path / 'state.json'}"
+    with spawn("hold", url) as holder:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLocked) as caught:
+            open_store(url)
+        message = str(caught.value)
+        assert f"pid {holder.pid}" in message and socket.gethostname() in message
+        assert "state.json is in use" in message
+        assert holder.stdin is not None
+        holder.stdin.close()
+        assert holder.wait(timeout=10) == 0
+    with open_store(url) as store:  # the lock went with the process
+        assert store.meta.get("x") is None
+
+
+def test_the_same_process_cannot_open_the_file_twice(tmp_path: Path) -> None:
+    url = f"tinydb:///{tmp_path / 'state.json'}"
+    with open_store(url), pytest.raises(StoreLocked, match=r"in use by pid \d+"):
+        open_store(url)
+    with open_store(url):
+        pass
+
+
+def test_a_failed_write_is_reported_and_undone_in_memory(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with TinyStore(path) as store:
+        store.meta.put("x", 1, T0)
+        path.unlink()
+        path.mkdir()  # the rename over it now fails
+        with (pytest.raises(StoreError, match=r"could not write state file .*nothing from this"),
+              store.transaction()):
+            store.meta.put("x", 2, T0)
+            store.meta.put("y", 3, T0)
+        assert (store.meta.get("x"), store.meta.get("y")) == (1, None)
+        path.rmdir()
+        store.meta.put("y", 4, T0)
+    with TinyStore(path) as store:
+        assert (store.meta.get("x"), store.meta.get("y")) == (1, 4)
