@@ -11,6 +11,7 @@ situation rather than one per device group.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -125,6 +126,61 @@ def _finding(group: list[Finding], severe_cvss: float) -> dict[str, Any]:
             else None
         ),
         "risk_note": risk_note(NoteFacts.of(group), severe_cvss),
+    }
+
+
+def finding_record(f: Finding, severe_cvss: float = DEFAULT_SEVERE_CVSS) -> dict[str, Any]:
+    """One finding as the store keeps it: the alert's finding entry plus its identity."""
+    return {
+        "key": f.key,
+        "kind": f.kind,
+        "item_key": f.item_key,
+        "group_key": f.group_key,
+        "model": f.model,
+        **_finding([f], severe_cvss),
+    }
+
+
+def digest_document(
+    receiver: str, period: str, docs: Sequence[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    """One summary document of the alerts a digest route collected for a receiver."""
+    day = now.date().isoformat()
+    key = f"digest:{period}:{day}"
+    rank = ("none", "low", "medium", "high", "critical")
+    severity = max((d.get("severity") or "none" for d in docs), key=rank.index, default="none")
+    findings = [f for d in docs for f in d["findings"]]
+    titles = [d["summary"] for d in docs]
+    dedupe = f"{receiver}|{key}"
+    return {
+        "schema": SCHEMA,
+        "id": "fw_" + hashlib.sha256(dedupe.encode()).hexdigest()[:24],
+        "dedupe_key": dedupe,
+        "kind": "digest",
+        "severity": severity,
+        "score": max((d["score"] for d in docs if d.get("score") is not None), default=None),
+        "cvss_version": None,
+        "kev": min((d["kev"] for d in docs if d.get("kev")), default=None),
+        "receivers": [receiver],
+        "digest": period,
+        "created_at": now.isoformat(timespec="seconds"),
+        "item": {
+            "key": key,
+            "id": key,
+            "kind": "digest",
+            "title": f"{period.capitalize()} digest for {day}: {len(docs)} alerts",
+            "url": "",
+            "revision": day,
+        },
+        "changes": [],
+        "summary": "; ".join(titles),
+        "totals": {
+            "fleets": len({f["fleet"] for f in findings}),
+            "device_groups": sum(len(f["device_groups"]) for f in findings),
+            "devices": sum(f["devices"] for f in findings),
+        },
+        "findings": findings,
+        "alerts": [d["id"] for d in docs],
     }
 
 

@@ -89,6 +89,8 @@ TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
 SourceUrl = Annotated[str, AfterValidator(_url_scheme)]
 Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
 Severity = Literal["none", "low", "medium", "high", "critical"]
+AlertKind = Literal["advisory", "firmware", "lifecycle"]
+StageName = Literal["intense", "dynamic", "security-only", "end-of-support", "not-covered"]
 
 
 class Section(BaseModel):
@@ -171,16 +173,66 @@ class ReceiverSettings(Section):
     ] = "generic"
     template: str | None = None
     min_severity: Severity = "none"
+    # webhook presets (see docs/webhooks.md); secrets are named by variable, never written here
+    url_env: EnvName | None = None
+    routing_key_env: EnvName | None = None
+    auth_env: EnvName | None = None
+    project: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,254}$")] | None = None
+    issue_type: Annotated[str, Field(min_length=1, max_length=60)] | None = None
+    assignment_group: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> ReceiverSettings:
         if self.type == "slack" and not self.channel:
             raise ValueError("channel: a slack receiver needs a channel (got nothing)")
-        if self.type == "webhook" and not self.url:
-            raise ValueError("url: a webhook receiver needs a url (got nothing)")
-        if self.type == "webhook" and not self.secret_env:
-            raise ValueError("secret_env: a webhook receiver needs secret_env (got nothing)")
+        problems = _webhook_problems(self)
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
+
+
+_PRESET_NEEDS = {
+    "pagerduty": ("routing_key_env",),
+    "jira": ("project", "auth_env"),
+    "servicenow": ("auth_env",),
+    "opsgenie": ("auth_env",),
+}
+_PRESET_MAY = {"jira": ("issue_type",), "servicenow": ("assignment_group",)}
+_PRESET_KEYS = ("routing_key_env", "auth_env", "project", "issue_type", "assignment_group")
+
+
+def _webhook_problems(r: ReceiverSettings) -> list[str]:
+    """What a webhook receiver lacks or carries in vain, one ``key: text (got VALUE)`` each."""
+    if r.type != "webhook":
+        return [
+            f"{key}: only webhook receivers use it (got {getattr(r, key)!r})"
+            for key in ("url_env", *_PRESET_KEYS)
+            if getattr(r, key) is not None
+        ]
+    problems: list[str] = []
+    if not r.url and not r.url_env:
+        problems.append("url: a webhook receiver needs url or url_env (got nothing)")
+    if r.url and r.url_env:
+        problems.append(f"url_env: give url or url_env, not both (got {r.url_env!r})")
+    if r.url and not r.url.startswith(("https://", "http://")):
+        problems.append(f"url: a webhook URL must be https:// (got {r.url[:40]!r})")
+    if not r.secret_env:
+        problems.append("secret_env: a webhook receiver needs secret_env (got nothing)")
+    needs = _PRESET_NEEDS.get(r.preset, ())
+    for key in needs:
+        if getattr(r, key) is None:
+            problems.append(f"{key}: the {r.preset} preset needs it (got nothing)")
+    for key in _PRESET_KEYS:
+        if key not in needs + _PRESET_MAY.get(r.preset, ()) and getattr(r, key) is not None:
+            problems.append(
+                f"{key}: the {r.preset} preset does not use it (got {getattr(r, key)!r})"
+            )
+    if r.template and r.preset != "generic":
+        problems.append(
+            "template: a template replaces the generic payload; it cannot be combined with"
+            f" preset {r.preset!r} (got {r.template!r})"
+        )
+    return problems
 
 
 class DeviceSettings(Section):
@@ -202,7 +254,27 @@ class FleetSettings(Section):
     receivers: list[str] = []
     tags: list[str] = []
     min_severity: Severity = "none"
+    kinds: list[AlertKind] = ["advisory", "firmware", "lifecycle"]
     devices: list[DeviceSettings] = []
+
+
+class RouteSettings(Section):
+    """One ``[[routes]]`` entry: extra receivers for findings that match every matcher given.
+
+    Empty matchers match anything; ``digest`` collects the findings into a daily or weekly summary
+    instead of alerting at once.
+    """
+
+    name: Name
+    receivers: list[str] = Field(min_length=1)
+    kinds: list[AlertKind] = []
+    stages: list[StageName] = []
+    fleets: list[str] = []
+    fleet_tags: list[str] = []
+    sites: list[str] = []
+    kev: bool | None = None
+    min_severity: Severity = "none"
+    digest: Literal["daily", "weekly"] | None = None
 
 
 class CatalogSettings(Section):
@@ -251,6 +323,7 @@ class Settings(Section):
     sources: list[SourceSettings] = []
     receivers: list[ReceiverSettings] = []
     fleets: list[FleetSettings] = []
+    routes: list[RouteSettings] = []
     catalog: list[CatalogSettings] = []
     slack: SlackSettings = SlackSettings()
     schedule: ScheduleSettings = ScheduleSettings()
@@ -258,7 +331,7 @@ class Settings(Section):
     @model_validator(mode="after")
     def _references(self) -> Settings:
         problems: list[str] = []
-        for section in ("sources", "receivers", "fleets"):
+        for section in ("sources", "receivers", "fleets", "routes"):
             seen: set[str] = set()
             for i, entry in enumerate(getattr(self, section)):
                 if entry.name in seen:
@@ -270,6 +343,13 @@ class Settings(Section):
                 if name not in receivers:
                     problems.append(
                         f"fleets[{i}].receivers[{j}]: no [[receivers]] entry has this name"
+                        f" (got {name!r})"
+                    )
+        for i, route in enumerate(self.routes):
+            for j, name in enumerate(route.receivers):
+                if name not in receivers:
+                    problems.append(
+                        f"routes[{i}].receivers[{j}]: no [[receivers]] entry has this name"
                         f" (got {name!r})"
                     )
         if problems:
@@ -290,7 +370,18 @@ def load(path: Path) -> Settings:
         raise ConfigError([f"{path}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
-    return parse(text, str(path))
+    return _relative_to(parse(text, str(path)), path.parent)
+
+
+def _relative_to(settings: Settings, base: Path) -> Settings:
+    """Receiver templates are named relative to the config file; make their paths whole."""
+    receivers = [
+        r.model_copy(update={"template": str(base / r.template)})
+        if r.template and not Path(r.template).is_absolute()
+        else r
+        for r in settings.receivers
+    ]
+    return settings.model_copy(update={"receivers": receivers})
 
 
 def parse(text: str, filename: str) -> Settings:

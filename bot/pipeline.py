@@ -1,0 +1,249 @@
+"""One cycle: poll the sources, store what they said, re-evaluate, route and fill the outbox.
+
+Network first, then one unit of work: the sources' health and cursors, the items, the findings,
+the outbox entries and the memory of what was alerted commit together or not at all. A dry run
+takes the same path and rolls the unit of work back, so it shows exactly what a real run would
+send. Delivery is not done here (see ``notifiers.delivery``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.alertdoc import alert_document, digest_document, finding_record
+from bot.catalog import Catalog
+from bot.config import Settings
+from bot.evaluate import Evaluation, Knowledge, evaluate
+from bot.findings import Context
+from bot.fleets import declared_fleets
+from bot.items import Item, from_dict, to_json_dict
+from bot.routing import Alert, route
+from bot.routingsetup import AlertMemory, routing_for
+from bot.sources import DETAIL_PARSERS, PARSERS
+from bot.sources.fetcher import Fetcher
+from bot.sources.health import SourceHealth
+from bot.sources.runner import Cursor, PollOutcome, poll_all
+from bot.wiring import build_catalog
+from state import FindingData, Store
+from state.fleetsync import sync_declared_fleets
+
+CYCLE_KEY = "cycle.last"
+DIGEST_KEY = "digest.pending"
+
+
+class _Rollback(Exception):
+    """Raised inside the unit of work to undo a dry run."""
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, for people (`check`), metrics and `status`."""
+
+    started: datetime
+    on: date
+    dry_run: bool
+    sources: dict[str, str] = field(default_factory=dict)
+    items: dict[str, int] = field(default_factory=lambda: {"new": 0, "revised": 0})
+    findings: dict[str, int] = field(default_factory=lambda: {"open": 0, "resolved": 0})
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    enqueued: int = 0
+    digested: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the alert documents)."""
+        return {
+            "started": self.started.isoformat(timespec="seconds"),
+            "on": self.on.isoformat(),
+            "dry_run": self.dry_run,
+            "sources": self.sources,
+            "items": self.items,
+            "findings": self.findings,
+            "alerts": len(self.alerts),
+            "enqueued": self.enqueued,
+            "digested": self.digested,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def local_date(settings: Settings, now: datetime) -> date:
+    """Today in the schedule's timezone (stage changes happen on local calendar days)."""
+    return now.astimezone(ZoneInfo(settings.schedule.timezone)).date()
+
+
+def run_cycle(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    *,
+    fetcher: Fetcher,
+    base: Path,
+    config_name: str = "bot.toml",
+    only: Collection[str] | None = None,
+    on: date | None = None,
+    dry_run: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> CycleReport:
+    """Run one cycle; sources' faults end up in their health, never as exceptions."""
+    clock = time.perf_counter()
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    report = CycleReport(now, on or local_date(settings, now), dry_run)
+    outcomes = _poll(store, settings, now, fetcher, only, environ)
+    catalog = _catalog(store, settings, base, config_name)
+    try:
+        with store.transaction():
+            sync_declared_fleets(store, declared_fleets(settings.fleets, config_name))
+            _store_outcomes(store, outcomes, now, report)
+            evaluation = _evaluate(store, settings, catalog, report.on)
+            _store_findings(store, evaluation, settings, now, report)
+            memory = AlertMemory(store)
+            alerts = route(evaluation.items, routing_for(store, settings, memory, now), now)
+            _dispatch(store, settings, alerts, memory, now, report)
+            report.seconds = time.perf_counter() - clock
+            store.meta.put(CYCLE_KEY, report.to_dict(), now)
+            if dry_run:
+                raise _Rollback
+    except _Rollback:
+        pass
+    report.seconds = time.perf_counter() - clock
+    return report
+
+
+def _poll(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    fetcher: Fetcher,
+    only: Collection[str] | None,
+    environ: Mapping[str, str] | None,
+) -> dict[str, PollOutcome]:
+    sources = [s for s in settings.sources if only is None or s.name in only]
+    states = {s.name: s for s in store.sources.all()}
+    cursors = {n: Cursor.from_dict(s.cursor or {}) for n, s in states.items()}
+    healths = {n: SourceHealth.from_dict(s.health or {}) for n, s in states.items()}
+    return poll_all(
+        sources,
+        fetcher,
+        cursors,
+        healths,
+        now,
+        parsers=PARSERS,
+        detail_parsers=DETAIL_PARSERS,
+        environ=os.environ if environ is None else environ,
+    )
+
+
+def _catalog(store: Store, settings: Settings, base: Path, config_name: str) -> Catalog:
+    """bot.toml's dates first, then the catalog imported into the store."""
+    configured = build_catalog(settings, base, config_name)
+    return Catalog([*configured.entries(), *store.catalog.all()])
+
+
+def _store_outcomes(
+    store: Store, outcomes: Mapping[str, PollOutcome], now: datetime, report: CycleReport
+) -> None:
+    for name, outcome in outcomes.items():
+        store.sources.put_health(name, outcome.health.to_dict(), now)
+        store.sources.put_cursor(name, outcome.cursor.to_dict(), now)
+        health = outcome.health
+        report.sources[name] = (
+            "unchanged"
+            if outcome.unchanged
+            else f"failed: {health.last_error}"
+            if health.consecutive_failures
+            else f"{len(outcome.items)} items"
+        )
+        for item in outcome.items:
+            change = store.items.put(
+                store_key(item), item.kind, item.revision, to_json_dict(item), now
+            )
+            if change != "unchanged":
+                report.items[change] += 1
+
+
+def store_key(item: Item) -> str:
+    """The item's key in the store: NVD records and KEV entries share CVE ids, so they are
+    namespaced by kind (``scores:CVE-…``, ``exploited:CVE-…``); advisories and releases are not."""
+    return item.key if item.kind in ("advisory", "firmware") else f"{item.kind}:{item.key}"
+
+
+def _evaluate(store: Store, settings: Settings, catalog: Catalog, on: date) -> Evaluation:
+    items: list[Item] = [from_dict(dict(s.data)) for s in store.items.all()]
+    ctx = Context(catalog, on, settings.policy.severe_cvss)
+    return evaluate(Knowledge.of(items), store.fleets.groups(), ctx, settings.policy.reminder_days)
+
+
+def _store_findings(
+    store: Store, evaluation: Evaluation, settings: Settings, now: datetime, report: CycleReport
+) -> None:
+    severe = settings.policy.severe_cvss
+    revisions = {header.key: header.revision for header, _ in evaluation.items}
+    current = [
+        FindingData(
+            f.fleet, f.group_key, f.item_key, revisions[f.item_key], finding_record(f, severe)
+        )
+        for f in evaluation.findings
+    ]
+    store.findings.put_many(current, now)
+    keys = {f.key for f in current}
+    for old in store.findings.all(state="open"):
+        if old.key not in keys:  # fixed, upgraded, removed or no longer matching
+            store.findings.set_state(old.key, "resolved", now)
+            report.findings["resolved"] += 1
+    report.findings["open"] = len(keys)
+
+
+def _dispatch(
+    store: Store,
+    settings: Settings,
+    alerts: list[Alert],
+    memory: AlertMemory,
+    now: datetime,
+    report: CycleReport,
+) -> None:
+    """Enqueue immediate alerts, park digest ones, and remember both."""
+    severe = settings.policy.severe_cvss
+    pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
+    for alert in alerts:
+        doc = alert_document(alert, now, severe)
+        report.alerts.append(doc)
+        if alert.digest:
+            pending.setdefault(alert.receiver, {}).setdefault(alert.digest, []).append(doc)
+            report.digested += 1
+        elif store.outbox.enqueue(alert.receiver, alert.dedupe_key, doc, now, alert_id=alert.id):
+            report.enqueued += 1
+        memory.remember(alert, now)
+    if report.digested:
+        store.meta.put(DIGEST_KEY, pending, now)
+
+
+def run_reminders(
+    store: Store, settings: Settings, now: datetime, *, fetcher: Fetcher, base: Path
+) -> CycleReport:
+    """A cycle that polls nothing: re-evaluates stored items and lifecycle dates on today."""
+    return run_cycle(store, settings, now, fetcher=fetcher, base=base, only=())
+
+
+def run_digest(store: Store, settings: Settings, now: datetime) -> int:
+    """Enqueue one summary per receiver of the alerts digest routes held; weekly ones on Mondays.
+
+    Returns how many digests were enqueued.
+    """
+    weekly_due = local_date(settings, now).weekday() == 0
+    sent = 0
+    with store.transaction():
+        pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
+        for receiver, periods in pending.items():
+            for period in [p for p in periods if p == "daily" or weekly_due]:
+                doc = digest_document(receiver, period, periods.pop(period), now)
+                if store.outbox.enqueue(receiver, doc["dedupe_key"], doc, now, alert_id=doc["id"]):
+                    sent += 1
+        store.meta.put(DIGEST_KEY, {r: p for r, p in pending.items() if p}, now)
+    return sent

@@ -1,0 +1,116 @@
+"""Routing's inputs from settings and the store: fleets, routes, silences, alert memory.
+
+The memory of what was alerted is one meta value per (receiver, item): the alert id and the
+material facts it carried, read lazily so a cycle touches only the pairs it routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from bot.config import Settings
+from bot.routing import Alert, FleetRouting, Previous, Route, Routing, Silence
+from state import Silence as StoredSilence
+from state import Store
+
+MEMORY_PREFIX = "alerted:"
+DEFAULT_KINDS = frozenset({"advisory", "firmware", "lifecycle"})
+
+
+class AlertMemory(Mapping[tuple[str, str], Previous]):
+    """What was last alerted per (receiver, item key), with acks and snoozes applied."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._cache: dict[tuple[str, str], Previous | None] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> Previous:
+        if key not in self._cache:
+            self._cache[key] = self._load(key)
+        found = self._cache[key]
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(k for k, v in self._cache.items() if v is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for v in self._cache.values() if v is not None)
+
+    def remember(self, alert: Alert, now: datetime) -> None:
+        """Record an alert as the last one for its (receiver, item)."""
+        value = {
+            "alert_id": alert.id,
+            "material": alert.material,
+            "facts": dict(alert.facts),
+            "at": now.isoformat(timespec="seconds"),
+        }
+        self._store.meta.put(_key(alert.receiver, alert.item.key), value, now)
+        self._cache[(alert.receiver, alert.item.key)] = Previous(alert.material, alert.facts)
+
+    def _load(self, key: tuple[str, str]) -> Previous | None:
+        value: dict[str, Any] | None = self._store.meta.get(_key(*key))
+        if not value:
+            return None
+        state = self._store.acks.get(value["alert_id"])
+        return Previous(
+            value["material"],
+            value["facts"],
+            acked=bool(state and state.acked_by),
+            snoozed_until=state.snoozed_until if state else None,
+        )
+
+
+def _key(receiver: str, item_key: str) -> str:
+    return f"{MEMORY_PREFIX}{receiver}|{item_key}"
+
+
+def routing_for(store: Store, settings: Settings, memory: AlertMemory, now: datetime) -> Routing:
+    """Fleets (stored and declared), routes, receiver thresholds and active silences."""
+    declared = {f.name: f for f in settings.fleets}
+    fleets = {
+        f.name: FleetRouting(
+            f.name,
+            f.receivers,
+            frozenset(f.tags),
+            f.min_severity,
+            frozenset(declared[f.name].kinds) if f.name in declared else DEFAULT_KINDS,
+        )
+        for f in store.fleets.all()
+    }
+    routes = [
+        Route(
+            r.name,
+            tuple(r.receivers),
+            frozenset(r.kinds),
+            frozenset(r.stages),
+            frozenset(r.fleets),
+            frozenset(r.fleet_tags),
+            frozenset(r.sites),
+            r.kev,
+            r.min_severity,
+            r.digest,
+        )
+        for r in settings.routes
+    ]
+    return Routing(
+        fleets=fleets,
+        routes=routes,
+        receiver_min_severity={r.name: r.min_severity for r in settings.receivers},
+        silences=[silence_of(s) for s in store.silences.active(now)],
+        previous=memory,
+    )
+
+
+def silence_of(stored: StoredSilence) -> Silence:
+    """A stored silence as routing applies it; matchers are ``{"name": …, "value": …}``."""
+    matchers: dict[str, str] = {}
+    for m in stored.matchers:
+        if isinstance(m, dict) and "name" in m:
+            matchers[str(m["name"])] = str(m.get("value", ""))
+        elif isinstance(m, dict):
+            matchers.update({str(k): str(v) for k, v in m.items()})
+    return Silence(str(stored.id), matchers, stored.ends_at, stored.author, stored.comment)

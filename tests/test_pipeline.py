@@ -1,0 +1,313 @@
+"""The whole cycle over real-format sample sources (file:// copies) and a TinyDB store."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli import main
+from bot.config import Settings, parse
+from bot.pipeline import CYCLE_KEY, CycleReport, run_cycle, run_digest
+from bot.sources.fetcher import Fetcher
+from state import Store, open_store
+
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+FLEETS = """
+[[receivers]]
+name = "ops"
+type = "console"
+
+[[receivers]]
+name = "planning"
+type = "console"
+
+[[fleets]]
+name = "hq"
+receivers = ["ops"]
+
+[[fleets.devices]]
+model = "DS-2CD3321G2-I"
+firmware = "V5.5.0 build 200911"
+count = 40
+site = "Site A"
+
+[[fleets.devices]]
+model = "DS-2CD3321G2-I"
+firmware = "V5.7.13 build 230822"
+count = 5
+site = "Site B"
+
+[[fleets.devices]]
+model = "iDS-7716NXI-M4/X"
+firmware = "V4.62.200"
+count = 2
+site = "Site B"
+
+[[fleets.devices]]
+model = "DS-7608NI-I2/8P"
+count = 3
+site = "Site C"
+
+[[catalog]]
+model = "DS-2CD3xx1G2"
+launched = 2021-03-15
+discontinued = 2024-06-30
+
+[[catalog]]
+model = "iDS-77xxNXI-Mx/X"
+launched = 2023-01-10
+"""
+
+
+@dataclass
+class World:
+    """A config on copies of the bundled samples, and helpers to run cycles on it."""
+
+    root: Path
+    fleets: str = FLEETS
+    extra: str = ""
+
+    @property
+    def sources(self) -> Path:
+        return self.root / "sources"
+
+    def config(self) -> Settings:
+        s = self.sources
+        text = f"""
+[state]
+url = "tinydb:///state.json"
+{_source("hik", "advisory", "hikvision-html", s / "hikvision" / "listing.html")}
+{_source("fw", "firmware", "firmware-json", s / "firmware.json")}
+{_source("nvd", "scores", "nvd-json", s / "nvd.json")}
+{_source("kev", "exploited", "kev-json", s / "kev.json")}
+{self.fleets}
+{self.extra}
+"""
+        (self.root / "bot.toml").write_text(text, encoding="utf-8")
+        return parse(text, "bot.toml")
+
+    def store(self) -> Store:
+        return open_store(f"tinydb:///{self.root / 'state.json'}")
+
+    def cycle(self, now: datetime = NOW, **kw: Any) -> CycleReport:
+        settings = self.config()
+        with self.store() as store, Fetcher(settings.network) as fetcher:
+            return run_cycle(store, settings, now, fetcher=fetcher, base=self.root, **kw)
+
+
+def _source(name: str, kind: str, fmt: str, path: Path) -> str:
+    return "\n".join(
+        [
+            "[[sources]]",
+            f'name = "{name}"',
+            f'kind = "{kind}"',
+            f'format = "{fmt}"',
+            f'url = "{path.as_uri()}"',
+            "",
+        ]
+    )
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    samples = resources.files("bot").joinpath("samples/sources")
+    with resources.as_file(samples) as path:
+        shutil.copytree(path, tmp_path / "sources")
+    yield World(tmp_path)
+
+
+def _alerts(report: CycleReport, kind: str | None = None) -> dict[str, dict[str, Any]]:
+    return {d["item"]["id"]: d for d in report.alerts if kind is None or d["kind"] == kind}
+
+
+def test_first_cycle_alerts_exactly_the_affected_groups(world: World) -> None:
+    report = world.cycle()
+    assert report.sources == {
+        "fw": "3 items",
+        "hik": "4 items",
+        "kev": "2 items",
+        "nvd": "4 items",
+    }
+    alerts = _alerts(report)
+    assert set(alerts) == {"HSRC-202109-01", "HSRC-202508-03", "Firmware V5.9.72 build 260713"}
+    cmd = alerts["HSRC-202109-01"]
+    assert cmd["kind"] == "advisory" and cmd["severity"] == "critical" and cmd["score"] == 9.8
+    assert cmd["kev"] == "2022-01-10"
+    (finding,) = cmd["findings"]
+    assert finding["device_groups"] == [
+        {
+            "model": "DS-2CD3321G2-I",
+            "firmware": "V5.5.0 build 200911",
+            "count": 40,
+            "site": "Site A",
+        }
+    ]
+    assert finding["stage"] == "security-only" and finding["fix_promised"] == "yes"
+    assert (
+        finding["cves"][0]["id"] == "CVE-2021-36260" and finding["cves"][0]["kev"] == "2022-01-10"
+    )
+    assert finding["fixed_version"] == "V5.5.800 build 210628"
+    assert finding["risk_note"].startswith("Exploited in the wild (CISA KEV since 2022-01-10).")
+    assert "2029-06-30" in finding["risk_note"]
+    nvr = alerts["HSRC-202508-03"]["findings"][0]
+    assert [c["id"] for c in nvr["cves"]] == ["CVE-2025-39251"]
+    assert nvr["stage"] == "dynamic" and nvr["fixed_version"] == "V4.62.210 build 250812"
+    update = alerts["Firmware V5.9.72 build 260713"]["findings"]
+    assert {g["site"] for f in update for g in f["device_groups"]} == {"Site A", "Site B"}
+    assert report.enqueued == 3 and report.items == {"new": 13, "revised": 0}
+
+
+def test_a_second_cycle_alerts_nothing(world: World) -> None:
+    first = world.cycle()
+    second = world.cycle(NOW + timedelta(hours=1))
+    assert first.enqueued == 3
+    assert second.alerts == [] and second.enqueued == 0
+    assert second.findings == {"open": first.findings["open"], "resolved": 0}
+
+
+def test_dry_run_stores_nothing_but_reports_the_same_alerts(world: World) -> None:
+    dry = world.cycle(dry_run=True)
+    with world.store() as store:
+        assert store.items.count() == 0 and store.outbox.counts()["pending"] == 0
+        assert store.meta.get(CYCLE_KEY) is None
+    real = world.cycle()
+    assert [d["dedupe_key"] for d in dry.alerts] == [d["dedupe_key"] for d in real.alerts]
+
+
+def test_kev_listing_escalates_with_what_changed(world: World) -> None:
+    kev = world.sources / "kev.json"
+    data = json.loads(kev.read_text())
+    listed = [v for v in data["vulnerabilities"] if v["cveID"] != "CVE-2025-39251"]
+    new = dict(listed[1], cveID="CVE-2025-39251", dateAdded="2026-11-29", dueDate="2026-12-20")
+    kev.write_text(json.dumps({**data, "vulnerabilities": [*listed, new]}))
+    world.cycle()  # first listing already in place: an ordinary advisory alert with a KEV badge
+    data["vulnerabilities"] = listed
+    kev.write_text(json.dumps(data))
+    # Start over without the listing, then add it: the existing alert escalates.
+    shutil.rmtree(world.root / "sources")
+    world.root.joinpath("state.json").unlink()
+    samples = resources.files("bot").joinpath("samples/sources")
+    with resources.as_file(samples) as path:
+        shutil.copytree(path, world.sources)
+    world.cycle()
+    data = json.loads(kev.read_text())
+    data["vulnerabilities"].append(new)
+    kev.write_text(json.dumps(data))
+    report = world.cycle(NOW + timedelta(days=1))
+    (escalated,) = report.alerts
+    assert escalated["kind"] == "exploited" and escalated["item"]["id"] == "HSRC-202508-03"
+    assert "listed in CISA KEV on 2026-11-29" in escalated["changes"]
+    assert escalated["findings"][0]["risk_note"].startswith("Exploited in the wild")
+
+
+def test_upgrading_a_fleet_resolves_its_findings(world: World) -> None:
+    world.cycle()
+    world.fleets = FLEETS.replace('firmware = "V4.62.200"', 'firmware = "V4.62.210 build 250812"')
+    report = world.cycle(NOW + timedelta(hours=1))
+    assert report.findings["resolved"] == 1 and report.alerts == []
+    with world.store() as store:
+        (resolved,) = store.findings.all(state="resolved")
+        advisory = store.items.get(resolved.item_key)
+    assert advisory is not None and advisory.data["vendor_id"] == "HSRC-202508-03"
+
+
+def test_a_failing_source_leaves_the_others_and_the_stored_items(world: World) -> None:
+    world.cycle()
+    (world.sources / "firmware.json").write_text("{not json")
+    report = world.cycle(NOW + timedelta(hours=1))
+    assert report.sources["fw"].startswith("failed: cannot read the body as firmware-json")
+    assert report.sources["hik"] == "0 items"
+    with world.store() as store:
+        assert store.items.count("firmware") == 3
+    assert report.alerts == []
+
+
+def test_silences_hide_until_they_expire(world: World) -> None:
+    with world.store() as store:
+        store.silences.add(
+            [{"name": "advisory", "value": "HSRC-202109-01"}],
+            ends_at=NOW + timedelta(days=1),
+            author="U1",
+            comment="replacing these next week",
+            now=NOW,
+        )
+    report = world.cycle()
+    assert "HSRC-202109-01" not in _alerts(report)
+    later = world.cycle(NOW + timedelta(days=2))
+    assert set(_alerts(later)) == {"HSRC-202109-01"}
+
+
+def test_acked_alert_is_not_repeated_for_a_device_count_change(world: World) -> None:
+    first = _alerts(world.cycle())["HSRC-202109-01"]
+    with world.store() as store:
+        store.acks.ack(first["id"], "U1", NOW)
+    world.fleets = FLEETS.replace("count = 40", "count = 41")
+    report = world.cycle(NOW + timedelta(hours=1))
+    assert "HSRC-202109-01" not in _alerts(report)
+
+
+def test_routes_thresholds_and_digests(world: World) -> None:
+    world.extra = """
+[[routes]]
+name = "replacement-planning"
+receivers = ["planning"]
+stages = ["security-only", "end-of-support"]
+digest = "daily"
+"""
+    report = world.cycle(on=date(2026, 11, 30))
+    to_planning = [d for d in report.alerts if d["receivers"] == ["planning"]]
+    assert {d["item"]["id"] for d in to_planning} == {
+        "HSRC-202109-01",
+        "Firmware V5.9.72 build 260713",
+    }
+    assert all(d["digest"] == "daily" for d in to_planning) and report.digested == 2
+    settings = world.config()
+    with world.store() as store:
+        assert store.outbox.all(receiver="planning") == []
+        assert run_digest(store, settings, NOW + timedelta(days=1)) == 1
+        (entry,) = store.outbox.all(receiver="planning")
+        assert entry.payload["kind"] == "digest" and len(entry.payload["alerts"]) == 2
+        assert run_digest(store, settings, NOW + timedelta(days=1)) == 0
+
+
+def test_check_json_cli(world: World) -> None:
+    world.config()
+    out = io.StringIO()
+    code = main(["check", "--config", str(world.root / "bot.toml"), "--dry-run", "--json"], out=out)
+    assert code == 0
+    alerts = json.loads(out.getvalue())
+    assert {a["kind"] for a in alerts} == {"advisory", "firmware"}
+    for a in alerts:
+        assert {"kind", "item", "receivers", "dedupe_key", "findings"} <= a.keys()
+        assert {"key", "id", "title", "url", "revision"} <= a["item"].keys()
+        for f in a["findings"]:
+            assert {
+                "fleet",
+                "device_groups",
+                "stage",
+                "fix_promised",
+                "severity",
+                "score",
+                "cvss_version",
+                "cves",
+                "fixed_version",
+                "download_url",
+                "update_available",
+                "resolves",
+                "risk_note",
+            } <= f.keys()
+    assert not (world.root / "state.json").exists() or _empty(world)
+
+
+def _empty(world: World) -> bool:
+    with world.store() as store:
+        return store.items.count() == 0
