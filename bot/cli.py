@@ -13,11 +13,11 @@ from types import ModuleType
 from typing import TextIO
 
 from bot import __version__
-from bot.commands import configcmd, db, demo, fleet, lookup
+from bot.commands import check, configcmd, db, demo, fleet, lookup
 from bot.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 from bot.config import ConfigError
 
-COMMANDS: tuple[ModuleType, ...] = (demo, lookup, fleet, db, configcmd)
+COMMANDS: tuple[ModuleType, ...] = (demo, check, lookup, fleet, db, configcmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
