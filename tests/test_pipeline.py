@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.cli import main
 from bot.config import Settings, parse
@@ -311,3 +314,42 @@ def test_check_json_cli(world: World) -> None:
 def _empty(world: World) -> bool:
     with world.store() as store:
         return store.items.count() == 0
+
+
+MODELS = [
+    "DS-2CD3321G2-I",
+    "DS-2CD3621G2-LIZS(U)",
+    "iDS-7716NXI-M4/X",
+    "DS-7608NI-I2",
+    "DS-9664NI-I8",
+]
+FIRMWARE = [None, "V5.5.0 build 200911", "V5.7.13", "V4.30.100", "V4.62.200", "V4.62.215", "junk"]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(MODELS), st.sampled_from(FIRMWARE), st.integers(1, 50)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(0, 800),
+)
+def test_rerunning_a_cycle_never_alerts_again(
+    groups: list[tuple[str, str | None, int]], days: int
+) -> None:
+    devices = "\n".join(
+        f'[[fleets.devices]]\nmodel = "{m}"\n'
+        + (f'firmware = "{fw}"\n' if fw else "")
+        + f'count = {n}\nsite = "S{i}"\n'
+        for i, (m, fw, n) in enumerate(groups)
+    )
+    head = FLEETS.split("[[fleets.devices]]")[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = resources.files("bot").joinpath("samples/sources")
+        with resources.as_file(samples) as path:
+            shutil.copytree(path, Path(tmp) / "sources")
+        world = World(Path(tmp), fleets=head + devices)
+        when = NOW + timedelta(days=days)
+        world.cycle(when)
+        assert world.cycle(when + timedelta(minutes=5)).alerts == []
