@@ -17,10 +17,15 @@ def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
         raise ConfigError([f"{loaded.path}: file not found"])
     build_catalog(loaded.settings, loaded.path.parent, loaded.path.name)
     s = loaded.settings
-    out.write(
-        f"{loaded.path}: OK ({len(s.sources)} sources, {len(s.receivers)} receivers, "
-        f"{len(s.fleets)} fleets, {len(s.catalog)} catalog entries)\n"
-    )
+    counts = [
+        (len(s.sources), "source"),
+        (len(s.receivers), "receiver"),
+        (len(s.fleets), "fleet"),
+        (len(s.routes), "route"),
+        (len(s.catalog), "catalog entry"),
+    ]
+    words = ", ".join(f"{n} {_plural(noun, n)}" for n, noun in counts)
+    out.write(f"{loaded.path}: OK ({words})\n")
     return EXIT_OK
 
 
@@ -29,3 +34,9 @@ def register(sub: SubParsers) -> None:
     config = sub.add_parser("config", help="Work with bot.toml.")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
     add_command(config_sub, "check", cmd_config_check)
+
+
+def _plural(noun: str, n: int) -> str:
+    if n == 1:
+        return noun
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
