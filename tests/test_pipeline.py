@@ -174,6 +174,8 @@ def test_a_second_cycle_alerts_nothing(world: World) -> None:
     second = world.cycle(NOW + timedelta(hours=1))
     assert first.enqueued == 3
     assert second.alerts == [] and second.enqueued == 0
+    # NVD records and KEV entries of the same CVE must not overwrite each other every poll.
+    assert second.items == {"new": 0, "revised": 0}
     assert second.findings == {"open": first.findings["open"], "resolved": 0}
 
 
