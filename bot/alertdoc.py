@@ -60,6 +60,16 @@ def alert_document(
             "devices": devices,
         },
         "findings": findings,
+        **(
+            {
+                "resolved": True,
+                "resolution": "fixed",
+                "summary": f"Resolved: {alert.item.vendor_id or alert.item.title} no longer"
+                f" affects any device of this receiver's fleets",
+            }
+            if alert.resolved
+            else {}
+        ),
     }
 
 
@@ -90,6 +100,7 @@ def group_findings(findings: Sequence[Finding]) -> list[list[Finding]]:
             f.update_available,
             f.change_to,
             f.change_on,
+            f.firmware if f.kind == "firmware" else None,  # its note names the firmware run
             tuple((c.id, c.status, c.promise) for c in f.cves),
         )
         groups.setdefault(key, []).append(f)

@@ -24,6 +24,7 @@ from bot.evaluate import Evaluation, Knowledge, evaluate
 from bot.findings import Context
 from bot.fleets import declared_fleets
 from bot.items import Item, from_dict, to_json_dict
+from bot.resolution import resolutions
 from bot.routing import Alert, route
 from bot.routingsetup import AlertMemory, routing_for
 from bot.sources import DETAIL_PARSERS, PARSERS
@@ -102,9 +103,12 @@ def run_cycle(
             sync_declared_fleets(store, declared_fleets(settings.fleets, config_name))
             _store_outcomes(store, outcomes, now, report)
             evaluation = _evaluate(store, settings, catalog, report.on)
-            _store_findings(store, evaluation, settings, now, report)
+            resolved = _store_findings(store, evaluation, settings, now, report)
             memory = AlertMemory(store)
-            alerts = route(evaluation.items, routing_for(store, settings, memory, now), now)
+            routing = routing_for(store, settings, memory, now)
+            alerts = route(evaluation.items, routing, now)
+            names = [r.name for r in settings.receivers]
+            alerts += resolutions(store, names, evaluation, resolved, routing, memory)
             _dispatch(store, settings, alerts, memory, now, report)
             report.seconds = time.perf_counter() - clock
             store.meta.put(CYCLE_KEY, report.to_dict(), now)
@@ -182,7 +186,8 @@ def _evaluate(store: Store, settings: Settings, catalog: Catalog, on: date) -> E
 
 def _store_findings(
     store: Store, evaluation: Evaluation, settings: Settings, now: datetime, report: CycleReport
-) -> None:
+) -> set[str]:
+    """Store this cycle's findings, resolve the open ones it no longer produces; their items."""
     severe = settings.policy.severe_cvss
     revisions = {header.key: header.revision for header, _ in evaluation.items}
     current = [
@@ -193,11 +198,14 @@ def _store_findings(
     ]
     store.findings.put_many(current, now)
     keys = {f.key for f in current}
+    items: set[str] = set()
     for old in store.findings.all(state="open"):
         if old.key not in keys:  # fixed, upgraded, removed or no longer matching
             store.findings.set_state(old.key, "resolved", now)
             report.findings["resolved"] += 1
+            items.add(old.item_key)
     report.findings["open"] = len(keys)
+    return items
 
 
 def _dispatch(

@@ -135,6 +135,7 @@ class Alert:
     facts: Mapping[str, Any]
     changes: tuple[str, ...] = ()
     digest: str | None = None
+    resolved: bool = False  # no device group of this receiver is affected any more
 
     @property
     def dedupe_key(self) -> str:
@@ -174,7 +175,7 @@ def route(
         for f in findings:
             if any(s.matches(f, item) for s in silences):
                 continue
-            for receiver, digest in _receivers(f, routing):
+            for receiver, digest in receivers_of(f, routing):
                 per_receiver.setdefault((receiver, digest), []).append(f)
         for (receiver, digest), found in per_receiver.items():
             alert = _alert(receiver, digest, item, found, routing, now)
@@ -262,7 +263,8 @@ def _alert(
     return Alert(receiver, kind, item, tuple(found), material, facts, changes, digest)
 
 
-def _receivers(f: Finding, routing: Routing) -> list[tuple[str, str | None]]:
+def receivers_of(f: Finding, routing: Routing) -> list[tuple[str, str | None]]:
+    """The receivers a finding goes to (before silences and dedupe), each with its digest."""
     fleet = routing.fleets.get(f.fleet, FleetRouting(f.fleet))
     out: list[tuple[str, str | None]] = []
     if f.kind in fleet.kinds and _meets(f, fleet.min_severity):

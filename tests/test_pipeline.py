@@ -218,7 +218,18 @@ def test_upgrading_a_fleet_resolves_its_findings(world: World) -> None:
     world.cycle()
     world.fleets = FLEETS.replace('firmware = "V4.62.200"', 'firmware = "V4.62.210 build 250812"')
     report = world.cycle(NOW + timedelta(hours=1))
-    assert report.findings["resolved"] == 1 and report.alerts == []
+    assert report.findings["resolved"] == 1
+    (done,) = report.alerts  # the receiver hears that the advisory no longer affects it
+    assert done["resolved"] is True and done["item"]["id"] == "HSRC-202508-03"
+    assert done["receivers"] == ["ops"] and done["findings"] == []
+    assert world.cycle(NOW + timedelta(hours=2)).alerts == []  # said once
+    world.fleets = FLEETS  # downgraded again: affected again, a new alert
+    (again,) = world.cycle(NOW + timedelta(hours=3)).alerts
+    assert again["item"]["id"] == "HSRC-202508-03" and "resolved" not in again
+    with world.store() as store:
+        assert store.findings.all(state="resolved") == []
+        world.fleets = FLEETS.replace('firmware = "V4.62.200"', 'firmware = "V4.62.215"')
+    world.cycle(NOW + timedelta(hours=4))
     with world.store() as store:
         (resolved,) = store.findings.all(state="resolved")
         advisory = store.items.get(resolved.item_key)
@@ -230,7 +241,7 @@ def test_a_failing_source_leaves_the_others_and_the_stored_items(world: World) -
     (world.sources / "firmware.json").write_text("{not json")
     report = world.cycle(NOW + timedelta(hours=1))
     assert report.sources["fw"].startswith("failed: cannot read the body as firmware-json")
-    assert report.sources["hik"] == "0 items"
+    assert report.sources["hik"] == "unchanged"
     with world.store() as store:
         assert store.items.count("firmware") == 3
     assert report.alerts == []
@@ -355,3 +366,17 @@ def test_rerunning_a_cycle_never_alerts_again(
         when = NOW + timedelta(days=days)
         world.cycle(when)
         assert world.cycle(when + timedelta(minutes=5)).alerts == []
+
+
+def test_check_delivers_what_it_enqueued(world: World) -> None:
+    world.config()
+    out = io.StringIO()
+    assert main(["check", "--config", str(world.root / "bot.toml")], out=out) == 0
+    text = out.getvalue()
+    assert "alerts: 3 enqueued" in text and "delivery: sent 3 · retried 0 · dead 0" in text
+    assert text.index("alerts: 3 enqueued") < text.index("[CRITICAL]")  # report, then delivery
+    with world.store() as store:
+        assert store.outbox.counts()["sent"] == 3
+    again = io.StringIO()
+    assert main(["check", "--config", str(world.root / "bot.toml")], out=again) == 0
+    assert "alerts: 0 enqueued" in again.getvalue() and "delivery:" not in again.getvalue()

@@ -1,0 +1,72 @@
+"""Resolution alerts: tell a receiver when an item it was alerted about affects none of its devices.
+
+When a cycle resolves findings (devices upgraded or removed, an advisory withdrawn or corrected),
+each receiver that was alerted about the item and would now get no finding of it receives one
+``resolved`` alert, so PagerDuty can resolve its incident and people can close their tickets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.evaluate import Evaluation
+from bot.routing import Alert, ItemHeader, Routing, receivers_of
+from bot.routingsetup import AlertMemory
+from state import Store
+
+RESOLVED = "resolved:"
+
+
+def resolutions(
+    store: Store,
+    receivers: Iterable[str],
+    evaluation: Evaluation,
+    items: Iterable[str],
+    routing: Routing,
+    memory: AlertMemory,
+) -> list[Alert]:
+    """One resolved alert per (receiver, item) that was alerted and has no finding left for it."""
+    findings = {header.key: found for header, found in evaluation.items}
+    names = list(receivers)
+    alerts: list[Alert] = []
+    for key in sorted(items):
+        still = {r for f in findings.get(key, []) for r, _ in receivers_of(f, routing)}
+        header = _header(store, key)
+        if header is None:
+            continue
+        for receiver in names:
+            previous = memory.get((receiver, key))
+            if receiver in still or previous is None or previous.material.startswith(RESOLVED):
+                continue
+            alerts.append(
+                Alert(
+                    receiver,
+                    "firmware" if header.kind == "firmware" else "advisory",
+                    header,
+                    (),
+                    RESOLVED + previous.material,
+                    {},
+                    ("no device group of this receiver is affected any more",),
+                    resolved=True,
+                )
+            )
+    return alerts
+
+
+def _header(store: Store, key: str) -> ItemHeader | None:
+    """The stored item's header; lifecycle reminders are not resolved (they simply pass)."""
+    stored = store.items.get(key)
+    if stored is None or stored.kind not in ("advisory", "firmware"):
+        return None
+    data = stored.data
+    label = data.get("vendor_id") or (
+        f"Firmware {data['version']}" if stored.kind == "firmware" else None
+    )
+    return ItemHeader(
+        key,
+        stored.kind,
+        str(data.get("title") or key),
+        str(data.get("url") or ""),
+        stored.revision,
+        label,
+    )
