@@ -13,11 +13,14 @@ from types import ModuleType
 from typing import TextIO
 
 from bot import __version__
-from bot.commands import check, configcmd, db, demo, fleet, lookup
+from bot.commands import check, configcmd, db, demo, fleet, lookup, notify, outbox, service, sources
+from bot.commands import secret as secret_cmd
 from bot.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 from bot.config import ConfigError
 
-COMMANDS: tuple[ModuleType, ...] = (demo, check, lookup, fleet, db, configcmd)
+COMMANDS: tuple[ModuleType, ...] = (
+    demo, check, lookup, fleet, sources, notify, outbox, service, db, configcmd, secret_cmd
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

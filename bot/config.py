@@ -8,6 +8,7 @@ in the file: keys ending in ``_env`` name the environment variable that holds th
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -71,6 +73,24 @@ def _time_of_day(value: str) -> str:
     return value
 
 
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone such as 'UTC' or 'Europe/Berlin'") from None
+    return value
+
+
+def _listen_host(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not re.fullmatch(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.?)*[A-Za-z0-9]?", value):
+            raise ValueError("expected an IP address such as 0.0.0.0 or 127.0.0.1, or a host"
+                             " name") from None
+    return value
+
+
 def _url_scheme(value: str) -> str:
     if not re.match(r"^(https?|file)://", value):
         raise ValueError("expected an https://, http:// or file:// URL")
@@ -86,6 +106,8 @@ def _url_scheme(value: str) -> str:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+ListenHost = Annotated[str, AfterValidator(_listen_host)]
 SourceUrl = Annotated[str, AfterValidator(_url_scheme)]
 Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
 Severity = Literal["none", "low", "medium", "high", "critical"]
@@ -302,16 +324,27 @@ class SlackSettings(Section):
     command: Annotated[str, Field(pattern=r"^/[a-z0-9_\-]{1,31}$")] = "/firmware"
     admins: list[Annotated[str, Field(pattern=r"^[UWS][A-Z0-9]{2,}$")]] = []
     api_base_url: SourceUrl | None = None
+    ticket_receiver: Name | None = None
 
 
 class ScheduleSettings(Section):
     """``[schedule]``: when the worker delivers, digests and reminds."""
 
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     deliver_every: Duration = timedelta(seconds=30)
     digest_at: TimeOfDay = "09:00"
     reminders_at: TimeOfDay = "08:00"
     jitter: Duration = timedelta(seconds=60)
+    leader_retry: Duration = timedelta(seconds=15)
+
+
+class WebSettings(Section):
+    """``[web]``: the HTTP endpoints (``firmwatch web`` and ``firmwatch run``) and the REST API."""
+
+    host: ListenHost = "0.0.0.0"
+    api_token_env: EnvName = "FIRMWATCH_API_TOKEN"
+    max_body_kib: int = Field(default=1024, ge=1, le=65536)
+    threads: int = Field(default=8, ge=1, le=64)
 
 
 class Settings(Section):
@@ -327,6 +360,7 @@ class Settings(Section):
     catalog: list[CatalogSettings] = []
     slack: SlackSettings = SlackSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
@@ -352,6 +386,11 @@ class Settings(Section):
                         f"routes[{i}].receivers[{j}]: no [[receivers]] entry has this name"
                         f" (got {name!r})"
                     )
+        ticket = self.slack.ticket_receiver
+        if ticket is not None and ticket not in receivers:
+            problems.append(
+                f"slack.ticket_receiver: no [[receivers]] entry has this name (got {ticket!r})"
+            )
         if problems:
             raise ValueError("\n".join(problems))
         return self

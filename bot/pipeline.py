@@ -27,6 +27,7 @@ from bot.items import Item, from_dict, to_json_dict
 from bot.resolution import resolutions
 from bot.routing import Alert, route
 from bot.routingsetup import AlertMemory, routing_for
+from bot.slack.subscriptions import with_subscriptions
 from bot.sources import DETAIL_PARSERS, PARSERS
 from bot.sources.fetcher import Fetcher
 from bot.sources.health import SourceHealth
@@ -101,6 +102,7 @@ def run_cycle(
     try:
         with store.transaction():
             sync_declared_fleets(store, declared_fleets(settings.fleets, config_name))
+            settings = with_subscriptions(settings, store)
             _store_outcomes(store, outcomes, now, report)
             evaluation = _evaluate(store, settings, catalog, report.on)
             resolved = _store_findings(store, evaluation, settings, now, report)

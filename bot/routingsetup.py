@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.routing import Alert, FleetRouting, Previous, Route, Routing, Silence
+from bot.slack.subscriptions import fleet_receivers
 from state import Silence as StoredSilence
 from state import Store
 
@@ -71,10 +72,11 @@ def _key(receiver: str, item_key: str) -> str:
 def routing_for(store: Store, settings: Settings, memory: AlertMemory, now: datetime) -> Routing:
     """Fleets (stored and declared), routes, receiver thresholds and active silences."""
     declared = {f.name: f for f in settings.fleets}
+    subscribed = fleet_receivers(store)  # channels subscribed in Slack (/firmware subscribe)
     fleets = {
         f.name: FleetRouting(
             f.name,
-            f.receivers,
+            (*f.receivers, *subscribed.get(f.name, ())),
             frozenset(f.tags),
             f.min_severity,
             frozenset(declared[f.name].kinds) if f.name in declared else DEFAULT_KINDS,

@@ -3,6 +3,11 @@
 A notifier is built once per ``[[receivers]]`` entry and sends alert documents (see
 :mod:`bot.alertdoc`). It never raises for the receiver's faults: every outcome, good or bad, is
 a :class:`SendResult` the delivery worker turns into the outbox entry's next state.
+
+Two optional attributes tune the worker (:mod:`notifiers.delivery`): ``concurrency`` (default 1)
+is how many alerts about different items it may send at once (one item's alerts always go in
+order; the notifier must then be thread-safe), and ``threaded`` (default False) makes it pass the
+item's first message as ``thread`` and remember the ``thread`` a first send returns.
 """
 
 from __future__ import annotations

@@ -72,6 +72,10 @@ class FleetRepo(Protocol):
         """Add or update groups by key (their fleets must exist); the number changed."""
     def remove_groups(self, keys: Iterable[str]) -> int: """Remove groups; the number removed."""
     def totals(self) -> dict[str, FleetTotals]: """Groups and devices per fleet."""
+    def groups_of_model(self, model: str) -> list[DeviceGroup]:
+        """Device groups of one normalised model in every fleet, by fleet, model, site, firmware."""
+    def model_totals(self, fleet: str | None = None) -> dict[tuple[str, str], FleetTotals]:
+        """Groups and devices per (fleet, normalised model), of one fleet or all."""
 
 
 class CatalogRepo(Protocol):
@@ -98,6 +102,12 @@ class FindingRepo(Protocol):
     def set_state(self, key: str, state: str, now: datetime) -> bool:
         """Change a finding's state; False when unknown or already in it."""
     def count(self, state: str | None = None) -> int: """How many findings."""
+    def items_by_group(
+        self, group_keys: Iterable[str], state: str | None = None
+    ) -> dict[str, list[str]]:
+        """The item keys of the findings of some device groups (in one state), per group."""
+    def item_counts(self, fleet: str | None = None, state: str | None = None) -> dict[str, int]:
+        """How many findings each item has (of one fleet, in one state)."""
 
 
 class OutboxRepo(Protocol):
@@ -121,6 +131,7 @@ class OutboxRepo(Protocol):
         """Make an entry (e.g. dead) due again with attempts reset; None when unknown."""
     def get(self, entry_id: int) -> OutboxEntry | None: """One entry."""
     def find(self, receiver: str, dedupe_key: str) -> OutboxEntry | None: """By identity."""
+    def for_alert(self, alert_id: str) -> list[OutboxEntry]: """Entries of one alert id, by id."""
     def all(
         self, statuses: Collection[OutboxStatus] | None = None, receiver: str | None = None,
         limit: int | None = None,
@@ -185,6 +196,24 @@ class MetaRepo(Protocol):
     def delete(self, key: str) -> bool: """Remove a key."""
 
 
+class Leader(Protocol):
+    """A named lock at most one handle holds at a time (e.g. who runs the scheduler); never waits.
+
+    PostgreSQL: a session advisory lock on a dedicated connection, freed when the holder dies.
+    SQLite: a file lock beside the database. TinyDB: arbitrated inside the one process.
+    """
+
+    @property
+    def name(self) -> str: """The lock's name."""
+    @property
+    def held(self) -> bool: """True while this handle holds the lock (as last confirmed)."""
+    def acquire(self) -> bool:
+        """Take the lock, or confirm it is still held; False when another holder has it.
+
+        Raises StoreError when the database cannot be reached (the lock is then not held)."""
+    def release(self) -> None: """Give the lock up (nothing happens when it is not held)."""
+
+
 class Store(Protocol):
     """firmwatch's durable state; open one with ``state.open_store(url)`` and close it."""
 
@@ -215,6 +244,10 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """A unit of work: everything inside commits together or not at all."""
+    def leader(self, name: str) -> Leader:
+        """A new handle on the named leader lock (not yet taken); ``close`` releases it."""
+    def check(self) -> None:
+        """Raise StoreError unless the store answers and its schema is current (readiness)."""
     def close(self) -> None: """Release the store (file lock, connections)."""
     def __enter__(self) -> Store: """Use as a context manager that closes the store."""
     def __exit__(self, *exc: object) -> None: """Close."""

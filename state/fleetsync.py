@@ -84,6 +84,22 @@ def sync_declared_fleets(store: Store, declared: Sequence[DeclaredFleet]) -> Fle
     return changes
 
 
+def replace_fleet(store: Store, fleet: Fleet, groups: Sequence[DeviceGroup]) -> FleetChanges:
+    """Create or update one fleet and make it hold exactly ``groups`` (all-or-nothing; the REST
+    API's PUT). The groups must belong to the fleet."""
+    strays = sorted({g.fleet for g in groups if g.fleet != fleet.name})
+    if strays:
+        raise FleetError([f"device groups of other fleets given for {fleet.name!r}: "
+                          + ", ".join(strays)])
+    changes = FleetChanges()
+    with store.transaction():
+        known = store.fleets.get(fleet.name) is not None
+        if store.fleets.put(fleet):
+            (changes.fleets_updated if known else changes.fleets_added).append(fleet.name)
+        _apply_groups(store, {fleet.name: list(groups)}, replace=True, changes=changes)
+    return changes
+
+
 def _apply_groups(
     store: Store, by_fleet: dict[str, list[DeviceGroup]], *, replace: bool, changes: FleetChanges
 ) -> None:

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-pytest_plugins = ["tests.state_fixtures", "tests.httpserver"]
+pytest_plugins = ["tests.state_fixtures", "tests.httpserver", "tests.fakeslack"]
 
 DATA = Path(__file__).parent / "data"
 

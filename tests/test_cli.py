@@ -129,11 +129,14 @@ def test_config_check_reports_bad_catalog_csv(tmp_path: Path) -> None:
     assert "dates.csv line 2" in err
 
 
-def test_demo_prints_cards_offline() -> None:
-    code, out, _ = run("demo", "--on", "2026-11-28")
-    assert code == 0
-    assert out.count("promise") >= 5
-    assert "not-covered" in out and "end-of-support" in out
+def test_demo_runs_the_pipeline_offline(tmp_path: Path) -> None:
+    state = str(tmp_path / "demo")
+    code, out, err = run("demo", "--on", "2026-11-28", "--state", state)
+    assert code == 0, err
+    assert "HSRC-202109-01" in out and "Exploited in the wild (CISA KEV since 2022-01-10)" in out
+    assert "Delivery: sent 4 · retried 0 · dead 0" in out and "Next steps:" in out
+    again, second, _ = run("demo", "--on", "2026-11-28", "--state", state)
+    assert again == 0 and second.count("HSRC-202109-01") == out.count("HSRC-202109-01")
 
 
 def test_python_dash_m_bot_runs_the_cli() -> None:

@@ -67,3 +67,46 @@ def test_secret_is_resolved_by_name_and_never_printed() -> None:
     message = str(caught.value)
     assert "SLACK_BOT_TOKEN" in message and "slack.bot_token_env" in message
     assert "xoxb" not in message
+
+
+def test_web_and_schedule_defaults_and_example() -> None:
+    default = Settings()
+    assert default.web.host == "0.0.0.0" and default.web.api_token_env == "FIRMWATCH_API_TOKEN"
+    assert default.web.max_body_kib == 1024 and default.web.threads == 8
+    assert default.schedule.leader_retry == timedelta(seconds=15)
+    example = load(ROOT / "bot.toml")
+    assert example.web == default.web
+    assert example.schedule.leader_retry == timedelta(seconds=15)
+    custom = parse('[web]\nhost = "127.0.0.1"\n[schedule]\ntimezone = "Europe/Berlin"\n', "t")
+    assert custom.web.host == "127.0.0.1" and custom.schedule.timezone == "Europe/Berlin"
+
+
+def test_slack_ticket_receiver_names_a_receiver() -> None:
+    assert Settings().slack.ticket_receiver is None
+    example = load(ROOT / "bot.toml")
+    assert example.slack.ticket_receiver in {r.name for r in example.receivers}
+    settings = parse('[[receivers]]\nname = "t"\ntype = "console"\n[slack]\n'
+                     'ticket_receiver = "t"\n', "t.toml")
+    assert settings.slack.ticket_receiver == "t"
+
+
+def test_receiver_templates_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "bot.toml").write_text(
+        '[[receivers]]\nname = "t"\ntype = "webhook"\nurl = "https://h.example/x"\n'
+        'secret_env = "S"\ntemplate = "templates/t.j2"\n'
+    )
+    (receiver,) = load(tmp_path / "bot.toml").receivers
+    assert receiver.template == str(tmp_path / "templates" / "t.j2")
+
+
+def test_the_commented_webhook_preset_examples_in_bot_toml_are_valid() -> None:
+    lines = (ROOT / "bot.toml").read_text().splitlines()
+    start = lines.index("# [[receivers]]")
+    block = []
+    for text in lines[start:]:
+        if not text.startswith("#"):
+            break
+        block.append(text.removeprefix("#").removeprefix(" "))
+    settings = parse("\n".join(block), "bot.toml (commented examples)")
+    presets = {r.preset for r in settings.receivers}
+    assert presets == {"pagerduty", "jira", "servicenow", "opsgenie", "teams", "discord"}

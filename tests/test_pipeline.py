@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from bot.cli import main
 from bot.config import Settings, parse
 from bot.pipeline import CYCLE_KEY, CycleReport, run_cycle, run_digest
+from bot.slack.subscriptions import subscribe
 from bot.sources.fetcher import Fetcher
 from state import Store, open_store
 
@@ -380,3 +381,12 @@ def test_check_delivers_what_it_enqueued(world: World) -> None:
     again = io.StringIO()
     assert main(["check", "--config", str(world.root / "bot.toml")], out=again) == 0
     assert "alerts: 0 enqueued" in again.getvalue() and "delivery:" not in again.getvalue()
+
+
+def test_a_channel_subscribed_in_slack_gets_the_fleets_alerts(world: World) -> None:
+    world.cycle()  # the fleet must exist before a channel subscribes to it
+    with world.store() as store:
+        assert subscribe(store, "hq", "C0123ABCD", NOW)
+    report = world.cycle(NOW + timedelta(hours=1))
+    assert {d["receivers"][0] for d in report.alerts} == {"slack:C0123ABCD"}
+    assert len(report.alerts) == 3  # the channel hears about everything open, once

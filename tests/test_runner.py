@@ -17,6 +17,7 @@ import pytest
 
 from bot.config import NetworkSettings, SourceSettings
 from bot.items import Advisory, ExploitSignal
+from bot.sources import runner
 from bot.sources.base import Link, ParseError, ParseResult
 from bot.sources.fetcher import Fetcher, FetchResult
 from bot.sources.health import (
@@ -392,3 +393,98 @@ def test_health_bounds_warnings_and_error_text() -> None:
     assert len(health.warnings) == 21 and health.warnings[-1] == "…and 10 more warnings"
     assert len(record_failure(health, NOW, "x" * 5000, None).last_error or "") == 500
     assert dataclasses.is_dataclass(health)
+
+
+def test_a_parser_bug_is_a_health_entry_in_a_single_poll_too(
+    http_server: LocalServer, fetcher: Fetcher
+) -> None:
+    url = http_server.route("/bug", Route(body=b"item CVE-1\ncrash"))
+    cursor = Cursor(etag='"kept"')
+    outcome = _poll(_source(url), fetcher, cursor)
+    assert (outcome.items, outcome.cursor) == ([], cursor)
+    assert outcome.health.last_error == "internal error (TypeError): parser bug"
+    assert outcome.health.consecutive_failures == 1
+
+
+def test_a_detail_parser_bug_fails_the_poll_and_keeps_the_cursor(
+    http_server: LocalServer, fetcher: Fetcher
+) -> None:
+    def buggy(page: FetchResult, link: Link, source: SourceSettings) -> ParseResult:
+        raise AttributeError("'NoneType' object has no attribute 'text'")
+
+    listing = http_server.route("/list", Route(body=b"link /a m1"))
+    http_server.route("/a", Route(body=b"advisory A"))
+    cursor = Cursor(pages={"https://x/old": "m0"})
+    outcome = _poll(_source(listing, "hik", "hikvision-html"), fetcher, cursor, detail_parser=buggy)
+    assert (outcome.items, outcome.cursor) == ([], cursor)
+    assert outcome.health.last_error == (
+        "internal error (AttributeError): 'NoneType' object has no attribute 'text'"
+    )
+
+
+def test_detail_pages_per_poll_are_capped_and_the_rest_read_next_time(
+    http_server: LocalServer, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "MAX_DETAIL_PAGES", 2)
+    body = "\n".join(f"link /p{n} m" for n in range(5)).encode()
+    listing = http_server.route("/list", Route(body=body, etag='"L"'))
+    for n in range(5):
+        http_server.route(f"/p{n}", Route(body=f"advisory {n}".encode()))
+    source = _source(listing, "hik", "hikvision-html")
+    first = _poll(source, fetcher, detail_parser=detail_parser)
+    assert [i.key for i in first.items] == [http_server.url("/p0"), http_server.url("/p1")]
+    assert first.health.warnings == ["3 more linked pages will be read in the next polls"]
+    assert first.cursor.etag is None and len(first.cursor.pages) == 2
+    second = _poll(source, fetcher, first.cursor, detail_parser=detail_parser)
+    third = _poll(source, fetcher, second.cursor, detail_parser=detail_parser)
+    assert [i.key for i in second.items + third.items] == [
+        http_server.url(f"/p{n}") for n in (2, 3, 4)
+    ]
+    assert third.health.warnings == [] and third.cursor.etag == '"L"'
+    assert all(len(http_server.requests_to(f"/p{n}")) == 1 for n in range(5))
+
+
+def test_silently_revised_detail_page_is_found_within_a_week(
+    http_server: LocalServer, fetcher: Fetcher
+) -> None:
+    body = b"link /a 2025-05-01\nlink /b 2025-05-02\nlink /c 2025-05-03"
+    listing = http_server.route("/list", Route(body=body, etag='"L1"'))
+    http_server.route("/a", Route(body=b"advisory A"), Route(body=b"advisory A, revised"))
+    http_server.route("/b", Route(body=b"advisory B"))
+    http_server.route("/c", Route(body=b"advisory C"))
+    source = _source(listing, "hik", "hikvision-html")
+    first = _poll(source, fetcher, detail_parser=detail_parser)
+    assert len(first.items) == 3 and set(first.cursor.read_on.values()) == {"2025-06-01"}
+    soon = poll(
+        source,
+        fetcher,
+        first.cursor,
+        first.health,
+        NOW + timedelta(days=6),
+        parsers=PARSERS,
+        detail_parser=detail_parser,
+    )
+    assert soon.unchanged and soon.items == []  # nothing re-read before a week
+    later = poll(
+        source,
+        fetcher,
+        soon.cursor,
+        soon.health,
+        NOW + timedelta(days=8),
+        parsers=PARSERS,
+        detail_parser=detail_parser,
+    )
+    assert later.unchanged  # the listing answered 304 ...
+    # ... and two stale pages (of three) were re-read; /a's silent revision is found
+    assert [i.title for i in later.items if isinstance(i, Advisory)] == ["A, revised", "B"]
+    assert later.cursor.read_on[http_server.url("/c")] == "2025-06-01"
+    last = poll(
+        source,
+        fetcher,
+        later.cursor,
+        later.health,
+        NOW + timedelta(days=8),
+        parsers=PARSERS,
+        detail_parser=detail_parser,
+    )
+    assert [i.key for i in last.items] == [http_server.url("/c")]

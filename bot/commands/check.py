@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TextIO
 
 from bot.commands.common import EXIT_OK, SubParsers, add_command, load_settings, parse_date
 from bot.commands.db import open_configured_store
+from bot.config import Settings, default_environ
 from bot.pipeline import CycleReport, run_cycle
+from bot.slack.subscriptions import with_subscriptions
 from bot.sources.fetcher import Fetcher
+from notifiers import build_notifiers
+from notifiers.console import ConsoleNotifier, render_text
+from notifiers.delivery import deliver_due
+from state import Store
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
@@ -30,12 +37,29 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             on=on,
             dry_run=args.dry_run,
         )
-    if args.json:
-        json.dump(report.alerts, out, indent=2, ensure_ascii=False)
-        out.write("\n")
-    else:
-        out.write(render_report(report))
+        if args.json:
+            json.dump(report.alerts, out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        else:
+            out.write(render_report(report))
+            out.flush()
+        if not args.dry_run and report.enqueued and not args.no_deliver:
+            # The immediate attempts; retries wait for the worker (`firmwatch worker`).
+            _deliver(store, loaded.settings, sys.stderr if args.json else out)
     return EXIT_OK
+
+
+def _deliver(store: Store, settings: Settings, out: TextIO) -> None:
+    """Deliver what is due now; console receivers write to ``out`` (stderr under --json)."""
+    settings = with_subscriptions(settings, store)
+    notifiers, problems = build_notifiers(settings, default_environ())
+    for r in settings.receivers:
+        if r.type == "console":
+            notifiers[r.name] = ConsoleNotifier(r.name, out)
+    delivered = deliver_due(store, settings, datetime.now(UTC), worker="check", notifiers=notifiers)
+    out.write(f"\ndelivery: {delivered.describe()}\n")
+    for name, why in sorted({**problems, **delivered.waiting}.items()):
+        out.write(f"  {name}: not delivered now: {why}\n")
 
 
 def render_report(report: CycleReport) -> str:
@@ -52,30 +76,14 @@ def render_report(report: CycleReport) -> str:
     verb = "would be sent" if report.dry_run else "enqueued"
     lines.append(f"  alerts: {len(report.alerts)} {verb}, {report.digested} held for digests")
     for doc in report.alerts:
-        lines += ["", *render_alert(doc)]
+        if report.dry_run:  # nothing will be sent: show each alert whole
+            lines += ["", render_text(doc)]
+        else:  # the receivers get them (a console receiver prints them below)
+            item = doc["item"]
+            lines.append(
+                f"  → {doc['receivers'][0]}: [{doc['severity']}] {item['id']}: {item['title']}"
+            )
     return "\n".join(lines) + "\n"
-
-
-def render_alert(doc: dict[str, Any]) -> list[str]:
-    """A short text form of one alert document."""
-    item = doc["item"]
-    kev = f" EXPLOITED (KEV {doc['kev']})" if doc.get("kev") else ""
-    lines = [
-        f"[{doc['severity'].upper()}]{kev} {item['id']}: {item['title']} → {doc['receivers'][0]}"
-    ]
-    lines += [f"  changed: {c}" for c in doc["changes"]]
-    for f in doc["findings"]:
-        groups = ", ".join(
-            f"{g['count']} x {g['model']} {g['firmware'] or '(firmware unknown)'}"
-            f"{' at ' + g['site'] if g['site'] else ''}"
-            for g in f["device_groups"][:5]
-        )
-        more = len(f["device_groups"]) - 5
-        lines.append(
-            f"  {f['fleet']} [{f['stage']}] {groups}{f' …and {more} more' if more > 0 else ''}"
-        )
-        lines.append(f"    {f['risk_note']}")
-    return lines
 
 
 def register(sub: SubParsers) -> None:
@@ -84,6 +92,9 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--on", metavar="YYYY-MM-DD", help="the date to judge on (default: today)")
     p.add_argument("--dry-run", action="store_true", help="store nothing; only print the alerts")
     p.add_argument("--json", action="store_true", help="print the alerts as one JSON array")
+    p.add_argument(
+        "--no-deliver", action="store_true", help="enqueue alerts but leave delivery to the worker"
+    )
     p.add_argument(
         "--source", action="append", metavar="NAME", help="poll only this source (repeatable)"
     )

@@ -1,9 +1,9 @@
 """The one advisory-body extractor: an advisory page or feed-entry body (HTML) → Advisory (pure).
 
-Used for Hikvision detail pages and for RSS/Atom entry bodies. selectolax (lexbor) parses the HTML;
-scripts, styles, templates, hidden elements, nav, footer and aside are dropped, the rest becomes
-lines of text (a table row is one line, cells joined by " | ") and tables become grids with
-rowspan/colspan filled in. Regular expressions then read the text, never the markup.
+Used for Hikvision detail pages and for RSS/Atom entry bodies. :mod:`bot.sources.html_text`
+reduces the HTML to lines of text (a table row is one line, cells joined by " | "); tables also
+become grids with rowspan/colspan filled in. Regular expressions then read the text, never the
+markup.
 
 Warnings for the source's health come from :func:`extract_with_warnings`: a stated base score that
 disagrees with the one computed from the vector (the computed one is kept), CVEs without a vector,
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborNode
 
 from bot.catalog import ModelError, PatternError, parse_patterns
 from bot.items import (
@@ -32,35 +32,15 @@ from bot.items import (
     score_vector,
 )
 from bot.sources.base import ParseError
+from bot.sources.html_text import HtmlDoc, date_at
+from bot.sources.html_text import find_date as find_date  # re-exported
 from bot.versions import AffectedParseError, VersionError, parse_affected, parse_fixed
 
-_DROP = frozenset(
-    ["script", "style", "noscript", "template", "nav", "footer", "aside", "iframe", "object"]
-)
-_BLOCK = frozenset(
-    re.findall(
-        r"\w+",
-        "html body main article section header div p h1 h2 h3 h4 h5 h6 ul ol li dl dt dd table"
-        " thead tbody tfoot caption blockquote pre hr figure figcaption address details",
-    )
-)
-_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _VENDOR_ID = re.compile(r"(?:SN\s*No\.?|Advisory\s+ID)\s*[:\uff1a]?\s*(HSRC-\d{6}-\d{1,3})\b", re.I)
 _VECTOR = r"CVSS:(?:3\.[01]|4\.0)(?:/[A-Za-z]{1,4}:[A-Za-z]{1,2})+"
 _STATED = r"score\s*(?:[:\uff1a]|is|of)?\s*(?P<said>\d{1,2}\.\d)\b"
 _TOKENS = re.compile(rf"(?P<cve>\bCVE-\d{{4}}-\d{{4,}}\b)|(?P<vec>{_VECTOR})|{_STATED}", re.I)
 _SCORE_LINE = re.compile(rf"{_VECTOR}|{_STATED}", re.I)
-_MON = (
-    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
-)
-_DATE = re.compile(
-    rf"(?P<y>\d{{4}})\s*[-/.年]\s*(?P<m>\d{{1,2}})\s*[-/.月]\s*(?P<d>\d{{1,2}})(?!\d)"
-    rf"|(?P<mon>{_MON})\s*(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y2>\d{{4}})"
-    rf"|(?P<d3>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<mon3>{_MON}),?\s+(?P<y3>\d{{4}})",
-    re.I,
-)
-_MONTHS = re.findall(r"\w+", "jan feb mar apr may jun jul aug sep oct nov dec")
 _LABELS = {
     "published": re.compile(
         r"(?:initial\s+release|first\s+published|release|published|issued?)(?:\s+(?:date|on))?"
@@ -87,7 +67,7 @@ _SECTION = re.compile(
 _CVE_LABEL = re.compile(r"CVE-\d{4}-\d{4,}|CVE\s*IDs?|\band\b|[\s,;:\uff1a\u3001|()]", re.I)
 _PRODUCT_HEAD = re.compile(r"product|model|device", re.I)
 _EVIDENCE = re.compile(r"advisor|vulnerab", re.I)
-_SUMMARY_CAP, _MAX_ROWS, _MAX_COLS, _MAX_DEPTH = 1000, 2000, 50, 8
+_SUMMARY_CAP, _MAX_ROWS, _MAX_COLS = 1000, 2000, 50
 
 
 @dataclass(frozen=True)
@@ -117,15 +97,14 @@ def extract_with_warnings(
     The page's h1 wins over ``title`` (from the listing or feed entry), which wins over the
     page's <title>; a date stated on the page wins over ``published``.
     """
-    tree = LexborHTMLParser(html)
-    body = tree.body or tree.root
+    doc = HtmlDoc(html)
+    body = doc.body
     if body is None:
         raise ParseError(f"{url}: empty document, not an advisory")
-    doc = _Doc(body)
-    lines = doc.walk(body)
+    lines = doc.lines(body)
     text = "\n".join(lines)
-    head_title = tree.css_first("head > title")
-    name = doc.h1(body) or normalize_text(title or "")
+    head_title = doc.tree.css_first("head > title")
+    name = doc.heading() or normalize_text(title or "")
     name = name or (normalize_text(head_title.text()) if head_title is not None else "")
     vendor_id = m[1].upper() if (m := _VENDOR_ID.search(text)) else None
     cve_ids = find_cves(text)
@@ -134,7 +113,7 @@ def extract_with_warnings(
     if not (cve_ids or rows or vendor_id or _EVIDENCE.search(name)):
         raise ParseError(f"{url}: not an advisory (no CVE, affected table or SN No.; {name!r})")
     scores = _scores(lines, cve_ids, warnings)
-    revisions = [d for ln in lines if (m := _REVISION.match(ln)) and (d := _date_at(ln, m.end()))]
+    revisions = [d for ln in lines if (m := _REVISION.match(ln)) and (d := date_at(ln, m.end()))]
     first = _labelled(lines, "published") or (min(revisions) if revisions else published)
     updated = _labelled(lines, "updated")
     if updated is None and revisions and (first is None or max(revisions) > first):
@@ -155,115 +134,16 @@ def extract_with_warnings(
     return advisory, [f"{key}: {w}" for w in dict.fromkeys(warnings)]
 
 
-def find_date(text: str) -> date | None:
-    """The first date in a text, in any format vendors use (2024-01-10, January 10, 2024, …)."""
-    return next((d for m in _DATE.finditer(text) if (d := _to_date(m))), None)
-
-
-def _to_date(m: re.Match[str]) -> date | None:
-    try:
-        if m["y"]:
-            return date(int(m["y"]), int(m["m"]), int(m["d"]))
-        month = _MONTHS.index((m["mon"] or m["mon3"])[:3].lower()) + 1
-        return date(int(m["y2"] or m["y3"]), month, int(m["d2"] or m["d3"]))
-    except ValueError:
-        return None
-
-
-def _date_at(line: str, pos: int) -> date | None:
-    m = _DATE.match(line, pos)
-    return _to_date(m) if m else None
-
-
 def _labelled(lines: list[str], which: str) -> date | None:
     label = _LABELS[which]
-    hits = (_date_at(ln, m.end()) for ln in lines for m in label.finditer(ln))
+    hits = (date_at(ln, m.end()) for ln in lines for m in label.finditer(ln))
     return next((d for d in hits if d), None)
-
-
-# --- HTML → text --------------------------------------------------------------------------------
-
-
-class _Doc:
-    """A parsed document: its hidden elements and each table cell's lines, computed once."""
-
-    def __init__(self, body: LexborNode) -> None:
-        self.hidden = {
-            n.mem_id
-            for n in body.css("[hidden], [style]")
-            if "hidden" in n.attrs or _HIDDEN_STYLE.search(n.attrs.get("style") or "")
-        }
-        self.cells: dict[int, tuple[str, ...]] = {}
-
-    def skipped(self, node: LexborNode) -> bool:
-        return node.tag in _DROP or node.mem_id in self.hidden
-
-    def visible(self, node: LexborNode | None) -> bool:
-        while node is not None and node.is_element_node:
-            if self.skipped(node):
-                return False
-            node = node.parent
-        return True
-
-    def cell_lines(self, cell: LexborNode, depth: int) -> tuple[str, ...]:
-        """A cell's lines; newlines in its source text separate entries too."""
-        if (lines := self.cells.get(cell.mem_id)) is None:
-            if depth >= _MAX_DEPTH:
-                lines = (normalize_text(cell.text(separator=" ")),)
-            else:
-                lines = tuple(self.walk(cell, keep_newlines=True, depth=depth + 1))
-            self.cells[cell.mem_id] = lines
-        return lines
-
-    def walk(self, root: LexborNode, keep_newlines: bool = False, depth: int = 0) -> list[str]:
-        """Reduce a subtree to normalised lines: blocks and <br> break lines; a row is one line."""
-        lines: list[str] = []
-        buf: list[str] = []
-
-        def flush() -> None:
-            if line := normalize_text("".join(buf)):
-                lines.append(line)
-            buf.clear()
-
-        stack: list[LexborNode | None] = [root]
-        while stack:
-            node = stack.pop()
-            if node is None:
-                flush()
-            elif node.is_text_node:
-                text = node.text_content or ""
-                if keep_newlines and "\n" in text:
-                    *done, text = text.split("\n")
-                    for part in done:
-                        buf.append(part)
-                        flush()
-                buf.append(text)
-            elif not node.is_element_node or self.skipped(node):
-                continue
-            elif node.tag == "br":
-                flush()
-            elif node.tag == "tr":
-                flush()
-                cells = (self.cell_lines(c, depth) for c in node.iter() if c.tag in ("td", "th"))
-                if row := " | ".join(" ".join(c) for c in cells if c):
-                    lines.append(row)
-            else:
-                if node.tag in _BLOCK:
-                    flush()
-                    stack.append(None)
-                stack.extend(reversed(list(node.iter(include_text=True))))
-        flush()
-        return lines
-
-    def h1(self, body: LexborNode) -> str:
-        texts = (" ".join(self.walk(h1)) for h1 in body.css("h1") if self.visible(h1))
-        return next((t for t in texts if t), "")
 
 
 # --- the "Affected Versions and Fix" table ------------------------------------------------------
 
 
-def _grid(doc: _Doc, table: LexborNode) -> list[list[_Cell]]:
+def _grid(doc: HtmlDoc, table: LexborNode) -> list[list[_Cell]]:
     """The table's own rows (not nested tables') as a grid with rowspan/colspan filled in."""
     rows = [tr for tr in table.css("tr") if _owner(tr) == table.mem_id][:_MAX_ROWS]
     filled: list[dict[int, _Cell]] = [{} for _ in rows]
@@ -314,7 +194,7 @@ def _columns(row: list[_Cell]) -> dict[str, int] | None:
 
 
 def _affected_rows(
-    doc: _Doc, body: LexborNode, cve_ids: tuple[str, ...], warnings: list[str]
+    doc: HtmlDoc, body: LexborNode, cve_ids: tuple[str, ...], warnings: list[str]
 ) -> tuple[AffectedRow, ...]:
     rows: list[AffectedRow] = []
     for table in body.css("table"):

@@ -13,6 +13,9 @@ from datetime import date
 from bot.config import SourceSettings
 from bot.items import Item
 
+REQUEST_URL = "x-firmwatch-url"
+"""The header the runner adds to the ones a parser sees: the URL the body came from."""
+
 
 class ParseError(ValueError):
     """The body is not what the source's format promises; the message says what was wrong."""

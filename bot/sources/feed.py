@@ -30,11 +30,12 @@ from selectolax.lexbor import LexborHTMLParser
 from bot.config import SourceSettings
 from bot.items import Item, normalize_text
 from bot.sources.advisory_text import extract_with_warnings
-from bot.sources.base import ParseError, ParseResult
-from bot.sources.firmware_text import FirmwareTextError, PageText, html_to_text, read_package
+from bot.sources.base import REQUEST_URL, ParseError, ParseResult
+from bot.sources.firmware_text import FirmwareTextError, read_package
+from bot.sources.html_text import PageText, html_to_text
 
 MAX_ENTRIES = 5000  # about 4 s of feedparser; a 5 MiB body of bare <item>s would take minutes
-_ELEMENT = re.compile(rb"<[A-Za-z_]")
+_MARKUP = re.compile(rb"(?P<comment><!--)|(?P<pi><\?)|(?P<element><[A-Za-z_])")
 _HTML_PAGE = re.compile(
     rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
@@ -65,7 +66,7 @@ def parse(body: bytes, headers: Mapping[str, str], source: SourceSettings) -> Pa
     if problem is not None:
         read = f"{len(entries)} entr{'y was' if len(entries) == 1 else 'ies were'} read anyway"
         result.warnings.append(f"the feed is not clean ({_describe(problem)}); {read}")
-    base = lower.get("x-firmwatch-url") or lower.get("content-location") or source.url
+    base = lower.get(REQUEST_URL) or lower.get("content-location") or source.url
     seen: dict[str, int] = {}
     for number, entry in enumerate(entries, start=1):
         name = f"entry {number} ({_entry_name(entry)})"
@@ -86,11 +87,13 @@ def parse(body: bytes, headers: Mapping[str, str], source: SourceSettings) -> Pa
 
 
 def _refuse_hostile(body: bytes) -> None:
-    """Refuse entity declarations (expansion bombs) and bodies with too many entries."""
+    """Refuse entity declarations (expansion bombs) and bodies with too many entries.
+
+    The prolog ends at the root element; markup-like text in comments and processing
+    instructions before it does not end it early.
+    """
     text = body.replace(b"\x00", b"") if b"\x00" in body[:4] else body  # UTF-16/32
-    first = _ELEMENT.search(text)
-    prolog = text[: first.start()] if first else text
-    if b"<!ENTITY" in prolog:
+    if b"<!ENTITY" in text[: _prolog_end(text)]:
         raise ParseError(
             "the body declares XML entities (<!ENTITY …> in its DOCTYPE), which feeds never need"
             " and which can be an entity-expansion bomb; refused without parsing"
@@ -101,6 +104,20 @@ def _refuse_hostile(body: bytes) -> None:
             f"the feed has about {count} entries, more than the {MAX_ENTRIES} firmwatch reads"
             " from one body; ask the publisher for a shorter feed or a paged one"
         )
+
+
+def _prolog_end(text: bytes) -> int:
+    """Where the root element starts; linear, and an unclosed comment ends the scan."""
+    pos = 0
+    while (m := _MARKUP.search(text, pos)) is not None:
+        if m.lastgroup == "element":
+            return m.start()
+        closing = b"-->" if m.lastgroup == "comment" else b"?>"
+        end = text.find(closing, m.end())
+        if end == -1:
+            return len(text)
+        pos = end + len(closing)
+    return len(text)
 
 
 def _feed_headers(lower: Mapping[str, str]) -> dict[str, str]:

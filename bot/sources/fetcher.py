@@ -137,6 +137,46 @@ class Fetcher:
                 target, sent = self._redirect(target, response, sent, hop)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_body: int = 64 * 1024,
+    ) -> FetchResult:
+        """Send one request (a webhook POST) and return the reply whatever its status.
+
+        A redirect is returned, never followed. At most ``max_body`` bytes of the body are read
+        (the rest is dropped), and only while the deadline lasts. The guard refusing the URL raises
+        AddressRefused; network errors and the deadline before the status raise FetchError.
+        """
+        target = self.check(url)
+        total = self.total if timeout is None else timeout
+        deadline = self._clock() + total
+        sent = {"Accept-Encoding": "identity", **(headers or {})}
+        with self._open(method, target, sent, deadline, content, total) as response:
+            head = {k.lower(): v for k, v in response.headers.items()}
+            body = self._read_some(response, head, deadline, max_body)
+            return FetchResult(url, response.status_code, body, head, head.get("etag"), None, False)
+
+    def _read_some(
+        self, response: httpx.Response, headers: dict[str, str], deadline: float, cap: int
+    ) -> bytes:
+        """Up to ``cap`` bytes of the body, best effort: what arrived before the deadline."""
+        body = bytearray()
+        try:
+            decoder = _Decoder(headers.get("content-encoding", ""), cap)
+            for raw in response.iter_raw():
+                body += decoder.feed(raw)
+                if len(body) >= cap or self._clock() > deadline:
+                    break
+        except (FetchError, httpx.HTTPError):
+            pass  # the status decides; a broken or odd body only shortens the message
+        return bytes(body[:cap])
+
     def _redirect(
         self, target: Target, response: httpx.Response, sent: dict[str, str], hop: int
     ) -> tuple[Target, dict[str, str]]:
@@ -167,10 +207,11 @@ class Fetcher:
         headers: Mapping[str, str],
         deadline: float,
         content: bytes | None = None,
+        total: float | None = None,
     ) -> _Stream:
         remaining = deadline - self._clock()
         if remaining <= 0:
-            raise self._timed_out()
+            raise self._timed_out(total)
         address = f"[{target.address}]" if ":" in target.address else target.address
         parts = urlsplit(target.url.strip())
         query = f"?{parts.query}" if parts.query else ""
@@ -194,7 +235,7 @@ class Fetcher:
             extensions=extensions,
             timeout=httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT, remaining)),
         )
-        return _Stream(self, request, target)
+        return _Stream(self, request, target, total)
 
     def _result(
         self,
@@ -268,8 +309,8 @@ class Fetcher:
         headers["content-length"] = str(len(body))
         return FetchResult(url, 200, body, headers, tag, headers["last-modified"], False)
 
-    def _timed_out(self) -> FetchError:
-        return FetchError(f"timed out after {_seconds(self.total)} s")
+    def _timed_out(self, total: float | None = None) -> FetchError:
+        return FetchError(f"timed out after {_seconds(self.total if total is None else total)} s")
 
     def _too_large(self) -> FetchError:
         return FetchError(f"body larger than {self._cap_words}")
@@ -278,10 +319,13 @@ class Fetcher:
 class _Stream:
     """Send a request and stream its response, turning transport errors into FetchError."""
 
-    def __init__(self, fetcher: Fetcher, request: httpx.Request, target: Target) -> None:
+    def __init__(
+        self, fetcher: Fetcher, request: httpx.Request, target: Target, total: float | None
+    ) -> None:
         self._fetcher = fetcher
         self._request = request
         self._target = target
+        self._total = total
         self._response: httpx.Response | None = None
 
     def __enter__(self) -> httpx.Response:
@@ -306,7 +350,7 @@ class _Stream:
             timeout = self._request.extensions.get("timeout", {}).get("connect")
             return FetchError(f"could not connect to {where} within {_seconds(timeout)} s")
         if isinstance(exc, httpx.TimeoutException):
-            return self._fetcher._timed_out()
+            return self._fetcher._timed_out(self._total)
         if isinstance(exc, httpx.ConnectError):
             return FetchError(f"could not connect to {where}: {exc}")
         if isinstance(exc, httpx.RemoteProtocolError):
@@ -364,7 +408,7 @@ class _PerNameTransport(httpx.BaseTransport):
 
 
 def _seconds(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float | int) else "?"
+    return f"{value:.3g}" if isinstance(value, float | int) else "?"
 
 
 def _size_words(mib: float) -> str:

@@ -15,28 +15,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from posixpath import basename
-from urllib.parse import unquote, urljoin, urlsplit
-
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from urllib.parse import unquote, urlsplit
 
 from bot.catalog import ModelPattern, PatternError, display_model, parse_patterns
 from bot.config import SourceSettings
 from bot.items import FirmwareRelease, find_cves, normalize_text
-from bot.sources.base import ParseError, ParseResult
+from bot.sources.base import REQUEST_URL, ParseError, ParseResult
+from bot.sources.html_text import PageText as PageText  # re-exported
+from bot.sources.html_text import html_to_text as html_to_text  # re-exported
+from bot.sources.html_text import parse_date as parse_date  # re-exported
 from bot.versions import VersionError, parse_version
 
-_BLOCK = frozenset((
-    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset",
-    "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
-    "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "td", "tfoot", "th",
-    "thead", "tr", "ul",
-))
-_SKIP = frozenset(
-    {"script", "style", "noscript", "template", "head", "title", "iframe", "nav", "footer", "aside"}
-)
 _LABEL = re.compile(
     r"^(?P<label>applied to|applies to|applicable (?:to|models?|products?)|models?|"
     r"product models?|firmware version|version|release date|released|date|"
@@ -59,77 +50,10 @@ _SECURITY = re.compile(  # English, plus the accented spellings of French/Spanis
 )
 _URL = re.compile(r"https?://[^\s<>\"')]+")
 _HEX = {"sha256": re.compile(r"\b[0-9a-fA-F]{64}\b"), "md5": re.compile(r"\b[0-9a-fA-F]{32}\b")}
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
-_YMD = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})日?(?!\d)")
-_NUMERIC = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?!\d)")
-_DAY_MONTH = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})")
-_MONTH_DAY = re.compile(r"([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
 
 
 class FirmwareTextError(ValueError):
     """A package description that cannot be read; the message quotes what was wrong."""
-
-
-@dataclass(frozen=True)
-class PageText:
-    """HTML reduced to text lines, with its links (href resolved, anchor text) and first h1."""
-
-    lines: tuple[str, ...]
-    links: tuple[tuple[str, str], ...]
-    heading: str = ""
-
-
-def html_to_text(html: str, base_url: str = "") -> PageText:
-    """Reduce untrusted HTML to text lines (block elements break lines) and its ``<a>`` links."""
-    tree = LexborHTMLParser(html)
-    out: list[str] = []
-    links: list[tuple[str, str]] = []
-    stack: list[LexborNode | None] = [tree.body] if tree.body is not None else []
-    while stack:  # iterative: deeply nested markup must not exhaust the call stack
-        node = stack.pop()
-        if node is None:  # the end of a block element
-            out.append("\n")
-        elif node.is_text_node:
-            out.append(node.text_content or "")
-        elif node.is_element_node and (tag := node.tag or "") not in _SKIP:
-            if tag == "a" and (href := (node.attributes.get("href") or "").strip()):
-                links.append((urljoin(base_url, href), normalize_text(node.text())))
-            if tag in _BLOCK:
-                out.append("\n")
-                stack.append(None)
-            stack.extend(reversed(list(node.iter(include_text=True))))
-    lines = (normalize_text(line) for line in "".join(out).splitlines())
-    h1 = tree.css_first("h1")
-    heading = normalize_text(h1.text()) if h1 is not None else ""
-    return PageText(tuple(line for line in lines if line), tuple(links), heading)
-
-
-def parse_date(text: str) -> date | None:
-    """Read a release date (2025-01-13, 2025/1/13, 13 January 2025, Jan 13, 2025, 13/01/2025)."""
-    text = normalize_text(text)
-    if m := _YMD.search(text):
-        return _date(int(m[1]), int(m[2]), int(m[3]))
-    if re.fullmatch(r"\d{8}", text):
-        return _date(int(text[:4]), int(text[4:6]), int(text[6:]))
-    if m := _DAY_MONTH.search(text):
-        return _date(int(m[3]), _MONTHS.get(m[2][:3].lower(), 0), int(m[1]))
-    if m := _MONTH_DAY.search(text):
-        return _date(int(m[3]), _MONTHS.get(m[1][:3].lower(), 0), int(m[2]))
-    if m := _NUMERIC.search(text):  # day and month are told apart only when one is over 12
-        a, b = int(m[1]), int(m[2])
-        if a > 12 >= b or a == b:
-            return _date(int(m[3]), b, a)
-        if b > 12 >= a:
-            return _date(int(m[3]), a, b)
-    return None
-
-
-def _date(year: int, month: int, day: int) -> date | None:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
 
 
 def read_package(
@@ -309,7 +233,7 @@ def parse(body: bytes, headers: Mapping[str, str], source: SourceSettings) -> Pa
     :func:`read_package`; this entry point reads a saved package page for ``firmwatch fetch``.
     """
     text = body.decode("utf-8", errors="replace")
-    base = headers.get("x-firmwatch-url") or source.url
+    base = headers.get(REQUEST_URL) or source.url
     if re.search(r"<(?:html|body|p|div|br|table)\b", text[:4096], re.IGNORECASE):
         page = html_to_text(text, base)
     else:

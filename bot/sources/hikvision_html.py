@@ -20,9 +20,11 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from bot.config import SourceSettings
 from bot.items import Advisory, canonical_url, normalize_text
-from bot.sources.advisory_text import extract_with_warnings, find_date
-from bot.sources.base import Link, ParseError, ParseResult
+from bot.netguard import redact_url
+from bot.sources.advisory_text import extract_with_warnings
+from bot.sources.base import REQUEST_URL, Link, ParseError, ParseResult
 from bot.sources.fetcher import FetchResult
+from bot.sources.html_text import find_date
 
 _ADVISORY_PATH = re.compile(
     r"/support/cybersecurity/security-advisory/(?!index\.html?$)[^/]+(?:/|/index\.html?)?$",
@@ -60,16 +62,21 @@ def decode_html(body: bytes, headers: Mapping[str, str] | None = None) -> str:
 
 
 def parse_listing(body: bytes, headers: Mapping[str, str], source: SourceSettings) -> ParseResult:
-    """Read the advisory listing page into links to follow (ParseError if it is not the listing)."""
+    """Read the advisory listing page into links to follow (ParseError if it is not the listing).
+
+    Links resolve against the ``x-firmwatch-url`` header (where the fetch landed after
+    redirects), else the source's configured URL.
+    """
     tree = LexborHTMLParser(decode_html(body, headers))
     root = tree.body or tree.root
+    base = next((v for k, v in headers.items() if k.lower() == REQUEST_URL), "") or source.url
     found: dict[str, Link] = {}
     for anchor in root.css("a[href]") if root is not None else []:
-        url = _advisory_url(anchor.attributes.get("href") or "", source.url)
+        url = _advisory_url(anchor.attributes.get("href") or "", base)
         if url is None:
             continue
         title = normalize_text(anchor.text(separator=" ") or anchor.attributes.get("title") or "")
-        listed = _listed(anchor, source.url)
+        listed = _listed(anchor, base)
         if (seen := found.get(url)) is not None:
             title = max(seen.title, title, key=len)
             listed = seen.listed or listed
@@ -79,10 +86,11 @@ def parse_listing(body: bytes, headers: Mapping[str, str], source: SourceSetting
         return ParseResult(follow=list(found.values()))
     page_title = normalize_text(" ".join(n.text(separator=" ") for n in tree.css("title, h1")))
     text = root.text(separator=" ") if root is not None else ""
+    shown = redact_url(base)
     if "security advisor" in text.lower() and not _ERROR_WORDS.search(page_title):
-        return ParseResult(warnings=[f"{source.url}: the advisory listing shows no advisories"])
+        return ParseResult(warnings=[f"{shown}: the advisory listing shows no advisories"])
     raise ParseError(
-        f"{source.url}: no security-advisory links and the page does not look like the listing"
+        f"{shown}: no security-advisory links and the page does not look like the listing"
         f" (page title {page_title[:120]!r}); check the source URL"
     )
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from bot.config import SourceSettings
 from bot.items import CpeMatch, CvssScore, ScoreError, ScoreRecord, normalize_text, score_vector
-from bot.sources.base import ParseError, ParseResult
+from bot.sources.base import REQUEST_URL, ParseError, ParseResult
 
 _METRICS = ("cvssMetricV31", "cvssMetricV30", "cvssMetricV40", "cvssMetricV2")
 _CISA_ADP = "134c704f-9b21-4f2e-91b3-4a467353bcc0"
@@ -197,7 +197,7 @@ def _next_url(
     if step <= 0:
         warnings.append(f"NVD says {total} results but returned none from {start}; not paging")
         return None
-    parts = urlsplit(headers.get("x-firmwatch-url") or source.url)
+    parts = urlsplit(headers.get(REQUEST_URL) or source.url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "startIndex"]
     query.append(("startIndex", str(start + step)))
     return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote, safe=":")))

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 from bot.config import ConfigError, SourceSettings, secret
 from bot.items import Item, canonical_url
 from bot.netguard import redact_url
-from bot.sources.base import Link, Parser, ParseResult
+from bot.sources.base import REQUEST_URL, Link, Parser, ParseResult
 from bot.sources.fetcher import Fetcher, FetchError, FetchResult
 from bot.sources.health import SourceHealth, record_failure, record_success
 
@@ -28,12 +28,15 @@ log = logging.getLogger(__name__)
 
 DetailParser = Callable[[FetchResult, Link, SourceSettings], ParseResult]
 """Reads one linked detail page; its warnings go into the source's health."""
-NVD_SPACING = {False: 6.0, True: 0.6}  # 5 requests per rolling 30 s, or 50 with an API key
+NVD_SPACING = {False: 6.0, True: 0.6}  # 10 requests per rolling 60 s, 100 with an API key
 NVD_WINDOW = timedelta(days=120)  # the longest lastModStartDate..lastModEndDate NVD accepts
 MAX_PAGES = 1000
-REQUEST_URL = "x-firmwatch-url"  # added to the headers a parser sees: the URL that was fetched
+MAX_DETAIL_PAGES = 50  # detail pages read per poll; the rest wait for the next polls
+REFRESH_AFTER = timedelta(days=7)  # a detail page unread this long is read again
+REFRESH_PER_POLL = 2  # at most this many such re-reads per poll
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _WINDOW_KEYS = ("lastModStartDate", "lastModEndDate")
+_BUGS = (ArithmeticError, AttributeError, LookupError, OSError, RuntimeError, TypeError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Cursor:
     last_modified: str | None = None
     pages: dict[str, str] = field(default_factory=dict)
     nvd_last_modified: str | None = None
+    read_on: dict[str, str] = field(default_factory=dict)  # detail page → ISO day last read
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data."""
@@ -52,6 +56,7 @@ class Cursor:
             "last_modified": self.last_modified,
             "pages": dict(self.pages),
             "nvd_last_modified": self.nvd_last_modified,
+            "read_on": dict(self.read_on),
         }
 
     @classmethod
@@ -62,6 +67,7 @@ class Cursor:
             last_modified=data.get("last_modified"),
             pages={str(k): str(v) for k, v in (data.get("pages") or {}).items()},
             nvd_last_modified=data.get("nvd_last_modified"),
+            read_on={str(k): str(v) for k, v in (data.get("read_on") or {}).items()},
         )
 
 
@@ -98,11 +104,18 @@ def poll(
     """Poll one source; a fault becomes a health entry, with no items and the cursor unchanged."""
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
     try:
-        return _poll(source, fetcher, cursor, health, now, parsers, detail_parser, environ, sleep)
+        outcome = _poll(
+            source, fetcher, cursor, health, now, parsers, detail_parser, environ, sleep
+        )
+        return _refresh(outcome, cursor, fetcher, source, detail_parser, now)
     except _Fault as fault:
         log.info("source %s failed: %s", source.name, fault)
         failed = record_failure(health, now, str(fault), fault.status)
         return PollOutcome([], cursor, failed, unchanged=False)
+    except _BUGS as exc:  # a parser bug met by this body: recorded, never raised
+        log.exception("source %s: internal error", source.name)
+        error = f"internal error ({type(exc).__name__}): {exc}"
+        return PollOutcome([], cursor, record_failure(health, now, error, None), unchanged=False)
 
 
 def poll_all(
@@ -125,7 +138,6 @@ def poll_all(
     enabled = [s for s in sources if s.enabled]
     if not enabled:
         return {}
-    outcomes: dict[str, PollOutcome] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(enabled)))) as pool:
         futures = {
             s.name: pool.submit(
@@ -142,26 +154,7 @@ def poll_all(
             )
             for s in enabled
         }
-        for name, future in futures.items():
-            try:
-                outcomes[name] = future.result()
-            except (
-                ArithmeticError,
-                AttributeError,
-                LookupError,
-                OSError,
-                RuntimeError,
-                TypeError,
-                ValueError,
-            ) as exc:  # a bug in a parser: record it, keep going
-                log.exception("source %s: internal error", name)
-                health = record_failure(
-                    healths.get(name, SourceHealth()),
-                    now,
-                    f"internal error ({type(exc).__name__}): {exc}",
-                    None,
-                )
-                outcomes[name] = PollOutcome([], cursors.get(name, Cursor()), health, False)
+        outcomes = {name: future.result() for name, future in futures.items()}
     return outcomes
 
 
@@ -205,11 +198,13 @@ def _poll(
         warnings += page.warnings
         follow += page.follow
         next_url = page.next_url
-    pages, detail_items, failed = _follow(follow, first.url, fetcher, cursor, source, detail_parser)
-    warnings += failed
+    pages, detail_items, notes, left = _follow(
+        follow, first.url, fetcher, cursor, source, detail_parser
+    )
+    warnings += notes
     stamp = (window[1] if window else now).isoformat(timespec="milliseconds")
     nvd = stamp if source.format == "nvd-json" else cursor.nvd_last_modified
-    if failed:  # keep the old validators so the listing is read (and the failures retried) again
+    if left:  # keep the old validators so the listing is read (and what is left read) again
         new_cursor = replace(cursor, pages=pages, nvd_last_modified=nvd)
     else:
         new_cursor = Cursor(first.etag, first.last_modified, pages, nvd)
@@ -226,11 +221,17 @@ def _follow(
     cursor: Cursor,
     source: SourceSettings,
     detail_parser: DetailParser | None,
-) -> tuple[dict[str, str], list[Item], list[str]]:
-    """Fetch the detail pages that are new or changed; failures are warnings, retried later."""
+) -> tuple[dict[str, str], list[Item], list[str], bool]:
+    """Fetch the detail pages that are new or changed, at most MAX_DETAIL_PAGES per poll.
+
+    Returns the page markers to keep, the items, warnings, and whether pages are left to
+    read (failed or deferred): those keep their old marker and are read on a later poll.
+    """
     pages: dict[str, str] = {}
     items: list[Item] = []
     warnings: list[str] = []
+    fetched = deferred = 0
+    left = False
     for link in links:
         url = urljoin(base, link.url)
         key = canonical_url(url)
@@ -242,22 +243,76 @@ def _follow(
             pages[key] = old  # until this page is read again
         if detail_parser is None:
             warnings.append(f"no detail parser for {len(links)} linked pages")
-            return dict(cursor.pages), [], warnings
+            return dict(cursor.pages), [], warnings, False
+        if fetched >= MAX_DETAIL_PAGES:
+            deferred += 1
+            continue
+        fetched += 1
         try:
             page = fetcher.fetch(url)
             detail = detail_parser(page, link, source)
-            items += detail.items
-            warnings += [f"{redact_url(page.url)}: {w}" for w in detail.warnings]
         except FetchError as exc:
             warnings.append(f"detail page {redact_url(url)}: {exc}; will retry next poll")
+            left = True
             continue
         except (ValueError, LookupError, RecursionError) as exc:
             warnings.append(
                 f"detail page {redact_url(url)} cannot be read: {exc}; will retry next poll"
             )
+            left = True
             continue
+        items += detail.items
+        warnings += [_about(page.url, w) for w in detail.warnings]
         pages[key] = link.marker
-    return pages, items, warnings
+    if deferred:
+        warnings.append(f"{deferred} more linked pages will be read in the next polls")
+    return pages, items, warnings, left or bool(deferred)
+
+
+def _refresh(
+    outcome: PollOutcome,
+    before: Cursor,
+    fetcher: Fetcher,
+    source: SourceSettings,
+    detail_parser: DetailParser | None,
+    now: datetime,
+) -> PollOutcome:
+    """Re-read a few detail pages not read for REFRESH_AFTER, even when the listing is unchanged.
+
+    A vendor may revise an advisory page without changing what the listing shows; this finds
+    such silent revisions within about REFRESH_AFTER, at REFRESH_PER_POLL extra requests a poll.
+    """
+    cursor = outcome.cursor
+    today = now.date().isoformat()
+    known = {**before.read_on, **cursor.read_on}
+    read_on = {k: v for k, v in known.items() if k in cursor.pages}
+    for key, marker in cursor.pages.items():  # pages this poll read anew
+        if key not in before.pages or before.pages[key] != marker:
+            read_on[key] = today
+    if detail_parser is None:
+        return replace(outcome, cursor=replace(cursor, read_on=read_on))
+    due = (now - REFRESH_AFTER).date().isoformat()
+    stale = sorted((read_on.get(k, ""), k) for k in cursor.pages if read_on.get(k, "") <= due)
+    items, warnings = list(outcome.items), []
+    for _, key in stale[:REFRESH_PER_POLL]:
+        try:
+            page = fetcher.fetch(key)
+            detail = detail_parser(page, Link(key, marker=cursor.pages[key]), source)
+        except (FetchError, ValueError, LookupError, RecursionError) as exc:
+            warnings.append(f"re-reading {redact_url(key)}: {exc}; will retry next poll")
+            continue
+        items += detail.items
+        read_on[key] = today
+    health = outcome.health
+    if warnings:
+        health = replace(health, warnings=[*health.warnings, *warnings])
+    return replace(outcome, items=items, cursor=replace(cursor, read_on=read_on), health=health)
+
+
+def _about(url: str, warning: str) -> str:
+    """A detail page's warning, led by the page's URL unless it already names it."""
+    shown = redact_url(url)
+    return warning if warning.startswith((shown, canonical_url(url))) else f"{shown}: {warning}"
 
 
 def _get(

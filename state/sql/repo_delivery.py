@@ -136,6 +136,13 @@ class SqlOutbox:
                                                     t.c.dedupe_key == dedupe_key)).first()
         return None if row is None else _entry(row)
 
+    def for_alert(self, alert_id: str) -> list[OutboxEntry]:
+        """Entries of one alert id, by id."""
+        with self._db.unit() as c:
+            rows = c.execute(select(*_COLUMNS).where(outbox.c.alert_id == alert_id)
+                             .order_by(outbox.c.id))
+            return [_entry(r) for r in rows]
+
     def all(
         self, statuses: Collection[OutboxStatus] | None = None, receiver: str | None = None,
         limit: int | None = None,

@@ -80,6 +80,21 @@ class SqlFleets:
             rows = c.execute(q if fleet is None else q.where(device_groups.c.fleet == fleet))
             return sorted((_group(r) for r in rows), key=_order)
 
+    def groups_of_model(self, model: str) -> list[DeviceGroup]:
+        """Device groups of one normalised model in every fleet."""
+        with self._db.unit() as c:
+            rows = c.execute(select(device_groups).where(device_groups.c.model == model))
+            return sorted((_group(r) for r in rows), key=_order)
+
+    def model_totals(self, fleet: str | None = None) -> dict[tuple[str, str], FleetTotals]:
+        """Groups and devices per (fleet, model), of one fleet or all."""
+        g = device_groups
+        q = (select(g.c.fleet, g.c.model, func.count(), func.sum(g.c.count))
+             .group_by(g.c.fleet, g.c.model))
+        with self._db.unit() as c:
+            rows = c.execute(q if fleet is None else q.where(g.c.fleet == fleet)).all()
+        return {(f, m): FleetTotals(int(n), int(total)) for f, m, n, total in sorted(rows)}
+
     def group(self, key: str) -> DeviceGroup | None:
         """One device group by key."""
         with self._db.unit() as c:
@@ -207,6 +222,30 @@ class SqlFindings:
         with self._db.unit() as c:
             return int(c.execute(q if state is None else q.where(findings.c.state == state))
                        .scalar_one())
+
+    def items_by_group(
+        self, group_keys: Iterable[str], state: str | None = None
+    ) -> dict[str, list[str]]:
+        """The item keys of the findings of some device groups (in one state), per group."""
+        t = findings
+        found: dict[str, list[str]] = {}
+        with self._db.unit() as c:
+            for part in chunks(sorted(set(group_keys))):
+                q = select(t.c.group_key, t.c.item_key).where(t.c.group_key.in_(part))
+                for group, item in c.execute(q if state is None else q.where(t.c.state == state)):
+                    found.setdefault(group, []).append(item)
+        return {k: sorted(v) for k, v in found.items()}
+
+    def item_counts(self, fleet: str | None = None, state: str | None = None) -> dict[str, int]:
+        """How many findings each item has (of one fleet, in one state)."""
+        t = findings
+        q = select(t.c.item_key, func.count()).group_by(t.c.item_key)
+        if fleet is not None:
+            q = q.where(t.c.fleet == fleet)
+        if state is not None:
+            q = q.where(t.c.state == state)
+        with self._db.unit() as c:
+            return {k: int(n) for k, n in sorted(c.execute(q).all())}
 
     def _where(self, clause: Any) -> list[Finding]:
         q = select(findings) if clause is None else select(findings).where(clause)

@@ -101,6 +101,7 @@ findings = Table(
     Column("data", JsonType, nullable=False),
     _when("first_seen"), _when("updated_at"),
     Index(None, "fleet", "state"),
+    Index(None, "group_key", "state", "item_key"),  # covers items_by_group: no table reads
 )
 
 outbox = Table(
@@ -108,7 +109,7 @@ outbox = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("receiver", String(80), nullable=False),
     Column("dedupe_key", Text, nullable=False),
-    Column("alert_id", Text, nullable=True),
+    Column("alert_id", Text, nullable=True, index=True),
     Column("payload", JsonType, nullable=False),
     Column("status", String(10), nullable=False),
     Column("attempts", Integer, nullable=False),

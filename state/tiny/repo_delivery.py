@@ -145,6 +145,12 @@ class TinyOutbox:
             found = t.find((receiver, dedupe_key))
             return None if found is None else _entry(found[0], t.fresh(found[0]))
 
+    def for_alert(self, alert_id: str) -> list[OutboxEntry]:
+        """Entries of one alert id, by id."""
+        with self._mem.lock:
+            t = self._mem["outbox"]
+            return [_entry(i, t.fresh(i)) for i in t.ids_in("alert", alert_id)]
+
     def all(
         self, statuses: Collection[OutboxStatus] | None = None, receiver: str | None = None,
         limit: int | None = None,

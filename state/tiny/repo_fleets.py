@@ -88,6 +88,28 @@ class TinyFleets:
             groups = [group_of(t.docs[i]) for i in ids]
         return sorted(groups, key=group_order)
 
+    def groups_of_model(self, model: str) -> list[DeviceGroup]:
+        """Device groups of one normalised model in every fleet."""
+        with self._mem.lock:
+            t = self._mem["device_groups"]
+            groups = [group_of(t.docs[i]) for i in t.by_group["model"].get(model, ())]
+        return sorted(groups, key=group_order)
+
+    def model_totals(self, fleet: str | None = None) -> dict[tuple[str, str], FleetTotals]:
+        """Groups and devices per (fleet, model), of one fleet or all."""
+        sums: dict[tuple[str, str], list[int]] = {}
+        with self._mem.lock:
+            t = self._mem["device_groups"]
+            ids = t.docs if fleet is None else t.by_group["fleet"].get(fleet, ())
+            for i in ids:
+                d = t.docs[i]
+                acc = sums.get((d["fleet"], d["model"]))
+                if acc is None:
+                    acc = sums[(d["fleet"], d["model"])] = [0, 0]
+                acc[0] += 1
+                acc[1] += d["count"]
+        return {k: FleetTotals(n, devices) for k, (n, devices) in sorted(sums.items())}
+
     def group(self, key: str) -> DeviceGroup | None:
         """One device group by key."""
         with self._mem.lock:
@@ -193,6 +215,39 @@ class TinyFindings:
         with self._mem.lock:
             t = self._mem["findings"]
             return len(t.docs) if state is None else len(t.by_group["state"].get(state, ()))
+
+    def items_by_group(
+        self, group_keys: Iterable[str], state: str | None = None
+    ) -> dict[str, list[str]]:
+        """The item keys of the findings of some device groups (in one state), per group."""
+        found: dict[str, list[str]] = {}
+        with self._mem.lock:
+            t = self._mem["findings"]
+            index = t.by_group["group"]
+            for key in set(group_keys):
+                docs = (t.docs[i] for i in index.get(key, ()))
+                items = sorted(d["item_key"] for d in docs if state is None or d["state"] == state)
+                if items:
+                    found[key] = items
+        return found
+
+    def item_counts(self, fleet: str | None = None, state: str | None = None) -> dict[str, int]:
+        """How many findings each item has (of one fleet, in one state)."""
+        counts: dict[str, int] = {}
+        with self._mem.lock:
+            t = self._mem["findings"]
+            if fleet is not None:
+                ids: Iterable[str] = t.by_group["fleet"].get(fleet, ())
+            elif state is not None:
+                ids = t.by_group["state"].get(state, ())
+            else:
+                ids = t.docs
+            for i in ids:
+                d = t.docs[i]
+                if (fleet is None or d["fleet"] == fleet) and (state is None
+                                                               or d["state"] == state):
+                    counts[d["item_key"]] = counts.get(d["item_key"], 0) + 1
+        return dict(sorted(counts.items()))
 
     def _in(self, group: str, value: str) -> list[Finding]:
         with self._mem.lock:

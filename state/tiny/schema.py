@@ -26,12 +26,14 @@ SPECS: dict[str, TableSpec] = {
     "items": TableSpec(_k("key"), {"kind": _k("kind")}),
     "item_revisions": TableSpec(lambda d: (d["item_key"], d["revision"]), {"item": _k("item_key")}),
     "fleets": TableSpec(_k("name")),
-    "device_groups": TableSpec(_k("key"), {"fleet": _k("fleet")}),
+    "device_groups": TableSpec(_k("key"), {"fleet": _k("fleet"), "model": _k("model")}),
     "catalog": TableSpec(_k("pattern")),
     "findings": TableSpec(
-        _k("key"), {"item": _k("item_key"), "fleet": _k("fleet"), "state": _k("state")}
+        _k("key"), {"item": _k("item_key"), "fleet": _k("fleet"), "state": _k("state"),
+                    "group": _k("group_key")}
     ),
-    "outbox": TableSpec(lambda d: (d["receiver"], d["dedupe_key"]), {"status": _k("status")}),
+    "outbox": TableSpec(lambda d: (d["receiver"], d["dedupe_key"]),
+                        {"status": _k("status"), "alert": _k("alert_id")}),
     "deliveries": TableSpec(None, {"outbox": _k("outbox_id")}),
     "silences": TableSpec(),
     "alert_states": TableSpec(_k("alert_id")),

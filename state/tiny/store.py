@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
+from state.errors import StoreError
+from state.leader import LocalLeader, LocalLeaders
 from state.tiny.memory import Memory
 from state.tiny.repo_core import TinyCatalog, TinyItems, TinyMeta, TinySources
 from state.tiny.repo_delivery import TinyDeliveries, TinyOutbox
@@ -39,6 +41,7 @@ class TinyStore:
             if not opened:
                 storage.close()
         self._closed = False
+        self._leaders = LocalLeaders()
         mem = self._mem
         self.sources = TinySources(mem)
         self.items = TinyItems(mem)
@@ -61,10 +64,20 @@ class TinyStore:
         with self._mem.transaction():
             yield
 
+    def leader(self, name: str) -> LocalLeader:
+        """A leader lock; this process owns the file, so it only arbitrates between handles."""
+        return self._leaders.handle(name)
+
+    def check(self) -> None:
+        """Raise StoreError once the store is closed (it was migrated when opened)."""
+        if self._closed:
+            raise StoreError(f"state file {self.path} is closed")
+
     def close(self) -> None:
-        """Release the file lock."""
+        """Release the leader locks and the file lock."""
         if not self._closed:
             self._closed = True
+            self._leaders.close()
             self._mem.storage.close()
 
     def __enter__(self) -> Self:

@@ -1,0 +1,186 @@
+"""``firmwatch outbox``: list waiting and dead deliveries, replay one, re-enable a receiver."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from bot.commands.common import (
+    EXIT_OK,
+    CommandFailed,
+    Handler,
+    SubParsers,
+    add_command,
+    load_settings,
+)
+from bot.commands.db import open_configured_store
+from bot.commands.notify import configured_notifiers, print_report
+from notifiers import health
+from notifiers.delivery import deliver_due, worker_name
+from state import OutboxEntry, Store, StoreError
+from state.records import OUTBOX_STATUSES, OutboxStatus
+
+UNSENT: tuple[OutboxStatus, ...] = ("pending", "retrying", "dead")
+_CONFIG_HELP = "bot.toml to use (default: $FIRMWATCH_CONFIG, else ./bot.toml)"
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _title(entry: OutboxEntry) -> str:
+    item = entry.payload.get("item") or {}
+    severity = str(entry.payload.get("severity") or "").upper()
+    title = str(item.get("title") or item.get("id") or entry.dedupe_key)
+    return f"[{severity}] {title}" if severity else title
+
+
+def _entry_dict(entry: OutboxEntry) -> dict[str, Any]:
+    return {"id": entry.id, "receiver": entry.receiver, "status": entry.status,
+            "attempts": entry.attempts, "next_attempt_at": entry.next_attempt_at.isoformat(),
+            "last_status": entry.last_status, "last_error": entry.last_error,
+            "alert_id": entry.alert_id, "dedupe_key": entry.dedupe_key,
+            "claimed_by": entry.claimed_by, "created_at": entry.created_at.isoformat(),
+            "updated_at": entry.updated_at.isoformat(), "title": _title(entry),
+            "payload": entry.payload}
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n"
+                   for r in rows)
+
+
+def _receiver_lines(store: Store, now: datetime) -> list[str]:
+    lines = []
+    for name, why in sorted(health.disabled(store).items()):
+        lines.append(f"receiver {name} is DISABLED since {why.get('since', '?')[:19]}:"
+                     f" {why.get('reason', '')}; its alerts wait."
+                     f" Fix it, then run `firmwatch outbox enable {name}`")
+    for name, until in sorted(health.paused(store, now).items()):
+        lines.append(f"receiver {name} is paused (Retry-After) until {_when(until)} UTC")
+    return lines
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    """List pending, retrying and dead deliveries (--status sent or all for the rest)."""
+    wanted = args.status or list(UNSENT)
+    statuses = list(OUTBOX_STATUSES) if "all" in wanted else wanted
+    now = datetime.now(UTC)
+    with open_configured_store(load_settings(args.config)) as store:
+        entries = store.outbox.all(statuses=statuses, receiver=args.receiver)
+        counts = store.outbox.counts()
+        if args.json:
+            json.dump({"counts": counts, "disabled": health.disabled(store),
+                       "paused": {k: v.isoformat() for k, v in health.paused(store, now).items()},
+                       "entries": [_entry_dict(e) for e in entries]}, out, indent=2)
+            out.write("\n")
+            return EXIT_OK
+        notes = _receiver_lines(store, now)
+    out.write("outbox: " + " · ".join(f"{counts[s]} {s}" for s in OUTBOX_STATUSES) + "\n")
+    for line in notes:
+        out.write(line + "\n")
+    if not entries:
+        out.write(f"no {' or '.join(statuses)} entries"
+                  + (f" for {args.receiver}" if args.receiver else "") + "\n")
+        return EXIT_OK
+    rows = [["ID", "STATUS", "RECEIVER", "TRIES", "NEXT (UTC)", "LAST ERROR", "ALERT"]]
+    for e in entries:
+        due = _when(e.next_attempt_at) if e.status in ("pending", "retrying") else "-"
+        last = f"{e.last_status or ''} {e.last_error or ''}".strip() or "-"
+        rows.append([str(e.id), e.status, e.receiver, str(e.attempts), due, _cut(last, 60),
+                     _cut(_title(e), 60)])
+    out.write(_table(rows))
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    """Send one entry again (e.g. a dead letter), with its attempts reset and the same id."""
+    loaded = load_settings(args.config)
+    now = datetime.now(UTC)
+    with open_configured_store(loaded) as store:
+        entry = store.outbox.replay(args.id, now)
+        if entry is None:
+            raise CommandFailed(f"no outbox entry with id {args.id} (see `firmwatch outbox`)")
+        out.write(f"entry {entry.id} to {entry.receiver} is due again\n")
+        off = health.disabled(store)
+        if entry.receiver in off:
+            out.write(f"receiver {entry.receiver} is disabled ({off[entry.receiver]['reason']});"
+                      f" run `firmwatch outbox enable {entry.receiver}` to send it\n")
+            return EXIT_OK
+        if args.later:
+            return EXIT_OK
+        built, problems = configured_notifiers(loaded.settings, out, {entry.receiver})
+        if entry.receiver in problems or entry.receiver not in built:
+            raise CommandFailed(problems.get(entry.receiver)
+                                or f"no [[receivers]] entry named {entry.receiver!r}")
+        report = deliver_due(store, loaded.settings, now, worker=worker_name(), notifiers=built,
+                             receivers={entry.receiver})
+        print_report(report, out)
+        after = store.outbox.get(entry.id)
+    if after is not None:
+        last = f" ({after.last_status or ''} {after.last_error or ''})".replace("( ", "(")
+        out.write(f"entry {after.id}: {after.status}"
+                  + (last if after.status != "sent" and after.last_error else "") + "\n")
+    return EXIT_OK
+
+
+def cmd_enable(args: argparse.Namespace, out: TextIO) -> int:
+    """Re-enable a receiver that was disabled (HTTP 410, or failing for 5 days)."""
+    loaded = load_settings(args.config)
+    known = {r.name for r in loaded.settings.receivers}
+    with open_configured_store(loaded) as store:
+        if args.receiver not in known and args.receiver not in health.disabled(store):
+            raise CommandFailed(f"no receiver named {args.receiver!r} (receivers:"
+                                f" {', '.join(sorted(known)) or 'none configured'})")
+        try:
+            was, waiting = health.enable(store, args.receiver, datetime.now(UTC))
+        except StoreError as exc:
+            raise CommandFailed(str(exc)) from None
+    state = "enabled;" if was else "was not disabled;"
+    out.write(f"receiver {args.receiver} {state} {waiting} waiting entr"
+              f"{'y is' if waiting == 1 else 'ies are'} due now\n")
+    return EXIT_OK
+
+
+def cmd_outbox(args: argparse.Namespace, out: TextIO) -> int:
+    """Deliveries: list (default), replay ID, enable RECEIVER."""
+    handler: Handler = getattr(args, "outbox_handler", cmd_list)
+    return handler(args, out)
+
+
+def _list_flags(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--status", action="append", default=default, metavar="S",
+                   choices=[*OUTBOX_STATUSES, "all"],
+                   help="pending, retrying, sent, dead or all (repeatable; default: all but sent)")
+    p.add_argument("--receiver", metavar="R", default=default, help="only this receiver")
+    p.add_argument("--json", action="store_true", default=default,
+                   help="print JSON (with payloads)")
+
+
+def register(sub: SubParsers) -> None:
+    """Add ``outbox [list|replay|enable]``."""
+    p = add_command(sub, "outbox", cmd_outbox)
+    _list_flags(p, None)
+    actions = p.add_subparsers(dest="outbox_action", required=False, metavar="ACTION")
+
+    def action(name: str, func: Handler) -> argparse.ArgumentParser:
+        doc = (func.__doc__ or "").strip()
+        a: argparse.ArgumentParser = actions.add_parser(name, help=doc, description=doc)
+        a.set_defaults(outbox_handler=func)
+        a.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=_CONFIG_HELP)
+        return a
+
+    _list_flags(action("list", cmd_list), argparse.SUPPRESS)
+    a = action("replay", cmd_replay)
+    a.add_argument("id", type=int, metavar="ID")
+    a.add_argument("--later", action="store_true",
+                   help="only make it due; the worker sends it on its next pass")
+    action("enable", cmd_enable).add_argument("receiver", metavar="RECEIVER")

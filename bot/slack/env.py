@@ -1,0 +1,30 @@
+"""What every answer reads: the store, the settings, the cached catalog and items, and now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from bot.config import Settings
+from bot.findings import Context
+from bot.slack.knowledge import Cache, local_date
+from state.api import Store
+
+
+@dataclass(frozen=True)
+class Env:
+    """One request's view: answers are pure functions of it."""
+
+    store: Store
+    settings: Settings
+    cache: Cache
+    now: datetime
+
+    @property
+    def on(self) -> date:
+        """The date stages are judged on (the schedule's timezone)."""
+        return local_date(self.settings, self.now)
+
+    def context(self) -> Context:
+        """The matching context: catalog, date and severe threshold."""
+        return Context(self.cache.catalog(), self.on, self.settings.policy.severe_cvss)

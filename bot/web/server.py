@@ -1,0 +1,78 @@
+"""Serve the WSGI app with waitress (a production server) in a thread, and stop it gracefully.
+
+Stopping closes the listening socket first, lets requests in progress finish within the time
+given, then closes every connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from wsgiref.types import WSGIApplication
+
+from waitress import wasyncore
+from waitress.server import create_server
+
+from bot.commands.common import UsageError
+
+log = logging.getLogger("firmwatch.web")
+DEFAULT_PORT = 3000
+PORT_ENV = "PORT"
+
+
+def resolve_port(cli_value: int | None, environ: Mapping[str, str]) -> int:
+    """``--port``, else ``$PORT``, else 3000; UsageError for a bad value."""
+    if cli_value is not None:
+        port, where = cli_value, "--port"
+    elif environ.get(PORT_ENV, "").strip():
+        text = environ[PORT_ENV].strip()
+        if not text.isdigit():
+            raise UsageError(f"${PORT_ENV}: expected a port number (got {text!r})")
+        port, where = int(text), f"${PORT_ENV}"
+    else:
+        return DEFAULT_PORT
+    if not 0 <= port <= 65535:
+        raise UsageError(f"{where}: expected a port from 0 to 65535 (got {port})")
+    return port
+
+
+class WebServer:
+    """A waitress server bound at construction (so the port is known), served by ``start``."""
+
+    def __init__(
+        self, app: WSGIApplication, *, host: str, port: int, threads: int = 8,
+        max_body: int = 1024 * 1024,
+    ) -> None:
+        self._server = create_server(
+            app, host=host, port=port, threads=threads, ident="firmwatch",
+            max_request_body_size=max_body + 64 * 1024, channel_timeout=60,
+            clear_untrusted_proxy_headers=True, expose_tracebacks=False,
+        )
+        self.host = str(self._server.effective_host)
+        self.port = int(self._server.effective_port)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Where the server listens."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
+        self._thread.start()
+        log.info("serving HTTP", extra={"host": self.host, "port": self.port, "url": self.url})
+
+    def stop(self, timeout: float) -> None:
+        """Stop accepting, let requests in progress finish within ``timeout`` s, close."""
+        server = self._server
+        server.accepting = False  # the loop stops polling the listening socket
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=max(timeout, 0.1))
+        if self._thread is None:
+            wasyncore.close_all(server._map)
+            return
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        self._thread.join(timeout=5)
+        log.info("HTTP server stopped")

@@ -1,0 +1,263 @@
+"""The delivery worker: send due outbox entries, each receiver on its own, at least once.
+
+One pass claims due entries per receiver with a lease, sends them, and records every attempt (in
+small groups, see :mod:`notifiers.recorder`). The receivers run side by side in threads, so a slow
+or failing one never delays another. An entry is marked sent only after its receiver accepted it;
+a crash between claim and record leaves the entry leased, and it is sent again (with the same id)
+once the lease ends. Entries of one item to one receiver go in order, so a Slack update finds the
+thread of the item's first message.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.config import Settings
+from bot.slack.subscriptions import with_subscriptions
+from notifiers import build_notifiers, health
+from notifiers.base import AlertDoc, Notifier, SendResult, Thread
+from notifiers.recorder import Pending, Recorder
+from notifiers.schedule import attempt_for
+from state import OutboxEntry, Store, StoreError
+
+ATTEMPT_TIMEOUT = 15.0  # seconds; each notifier enforces it on its own connection
+BATCH, MAX_BATCH = 10, 200  # entries claimed per receiver lane; doubles while batches complete
+LEASE = timedelta(minutes=2)  # no send starts later than ATTEMPT_TIMEOUT + 5 s before it ends
+MAX_THREADS = 64  # receivers delivered at once (one thread each)
+log = logging.getLogger("firmwatch.delivery")
+
+
+@dataclass
+class DeliveryReport:
+    """A pass's figures, the receivers newly disabled, and those left waiting (with why)."""
+
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    skipped: int = 0
+    disabled: list[str] = field(default_factory=list)
+    waiting: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """``sent 3 · retried 1 · dead 0 · skipped 0``."""
+        return (
+            f"sent {self.sent} · retried {self.retried} · dead {self.dead} · skipped {self.skipped}"
+        )
+
+
+def worker_name() -> str:
+    """This process's name in claims and the delivery log: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def thread_key(receiver: str, doc: AlertDoc) -> str:
+    """Where the first message about an item to a receiver is remembered (``store.slack``)."""
+    item = doc.get("item") or {}
+    return f"thread|{receiver}|{item.get('key') or doc.get('id')}"
+
+
+def deliver_due(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    *,
+    worker: str,
+    notifiers: Mapping[str, Notifier] | None = None,
+    environ: Mapping[str, str] = os.environ,
+    limit: int = 500,
+    rng: random.Random | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    stop: threading.Event | None = None,
+    receivers: Collection[str] | None = None,
+) -> DeliveryReport:
+    """One delivery pass: up to ``limit`` due entries per receiver; ``stop`` ends it early.
+
+    ``notifiers`` defaults to one per configured receiver; ``receivers`` narrows the pass.
+    Entries claimed but not attempted (``stop``, a pause) are released at once.
+    """
+    report = DeliveryReport()
+    if notifiers is None:
+        settings = with_subscriptions(settings, store)  # channels subscribed in Slack
+        names = set(receivers) if receivers is not None else None
+        built, problems = build_notifiers(settings, environ, names)
+        report.waiting.update(problems)
+        notifiers = built
+    off, held = health.disabled(store), health.paused(store, now)
+    active: list[str] = []
+    for name in notifiers:
+        if receivers is not None and name not in receivers:
+            continue
+        if name in off:
+            report.waiting[name] = f"disabled: {off[name].get('reason', '')}"
+        elif name in held:
+            report.waiting[name] = f"paused until {held[name].isoformat(timespec='seconds')}"
+        else:
+            active.append(name)
+    run = _Pass(store, worker, now, clock, rng or random.Random(), stop or threading.Event(), limit)
+    runs: list[health.ReceiverRun] = []
+    try:
+        if active:
+            with ThreadPoolExecutor(min(len(active), MAX_THREADS), "deliver") as pool:
+                runs = list(pool.map(lambda n: run.drain(n, notifiers[n]), active))
+    finally:
+        run.recorder.close()
+    for r in runs:
+        report.sent += r.sent
+        report.retried += r.retried
+        report.dead += r.dead
+        report.skipped += r.skipped
+    report.disabled = health.apply(store, settings, runs, run.now())
+    return report
+
+
+class _Pass:
+    """The state one pass shares between its receiver threads."""
+
+    def __init__(
+        self,
+        store: Store,
+        worker: str,
+        start: datetime,
+        clock: Callable[[], float],
+        rng: random.Random,
+        stop: threading.Event,
+        limit: int,
+    ) -> None:
+        self.store, self.worker, self.start, self.clock = store, worker, start, clock
+        self.rng, self.stop, self.limit = rng, stop, limit
+        self.t0 = clock()
+        self.lock = threading.Lock()
+        self.recorder = Recorder(store)
+        self.threads: dict[str, Thread] = {}  # first messages posted in this pass, by key
+
+    def now(self) -> datetime:
+        """The pass's start plus the time elapsed since (the clock is injected)."""
+        return self.start + timedelta(seconds=self.clock() - self.t0)
+
+    def drain(self, name: str, notifier: Notifier) -> health.ReceiverRun:
+        """Claim and send one receiver's due entries until none is left, ``limit`` or a halt."""
+        run = health.ReceiverRun(name)
+        lanes_at_once = max(1, int(getattr(notifier, "concurrency", 1)))
+        batch = BATCH * lanes_at_once
+        attempted = 0
+        while attempted < self.limit and not self._halted(run):
+            claimed_at = self.now()
+            entries = self.store.outbox.claim(self.worker, claimed_at, lease=LEASE,
+                                              limit=min(batch, self.limit - attempted),
+                                              receivers=[name])
+            if not entries:
+                break
+            cutoff = claimed_at + LEASE - timedelta(seconds=ATTEMPT_TIMEOUT + 5)
+            held = {e.id for e in entries}
+            try:
+                lanes = _lanes(entries)
+                if lanes_at_once == 1:
+                    for lane in lanes:
+                        self._lane(lane, run, notifier, held, cutoff)
+                else:
+                    with ThreadPoolExecutor(min(lanes_at_once, len(lanes)), name) as pool:
+                        done = [pool.submit(self._lane, lane, run, notifier, held, cutoff)
+                                for lane in lanes]
+                    for future in done:
+                        future.result()  # a lane's exception ends the pass, as it would here
+            finally:
+                released = self._release(held)
+            attempted += len(entries) - released
+            if self._halted(run):
+                run.skipped += released
+            elif released == len(entries):
+                break  # nothing could start before the cutoff: leave the rest to a later pass
+            elif not released:
+                batch = min(batch * 2, MAX_BATCH * lanes_at_once)
+        return run
+
+    def _halted(self, run: health.ReceiverRun) -> bool:
+        return self.stop.is_set() or run.gone is not None or run.pause_until is not None
+
+    def _lane(
+        self, lane: list[OutboxEntry], run: health.ReceiverRun, notifier: Notifier,
+        held: set[int], cutoff: datetime,
+    ) -> None:
+        for entry in lane:
+            if self._halted(run) or self.now() >= cutoff:
+                return  # left in ``held``: released, and claimed again later
+            self._deliver(entry, run, notifier)
+            with self.lock:
+                held.discard(entry.id)
+
+    def _deliver(self, entry: OutboxEntry, run: health.ReceiverRun, notifier: Notifier) -> None:
+        doc, thread, key = entry.payload, None, None
+        if getattr(notifier, "threaded", False):
+            key = thread_key(entry.receiver, doc)
+            with self.lock:
+                thread = self.threads.get(key)
+            if thread is None and (ref := self.store.slack.get(key)) is not None:
+                thread = Thread(ref.channel, ref.ts)
+        started = self.clock()
+        try:
+            result = notifier.send(doc, thread=thread)
+        except Exception as exc:  # a notifier bug: recorded as a failed attempt, and logged
+            log.exception("notifier %s failed on outbox entry %s", entry.receiver, entry.id)
+            result = SendResult(ok=False, error=f"the notifier failed: {type(exc).__name__}")
+        at = self.now()
+        duration = int((self.clock() - started) * 1000)
+        refs: list[tuple[str, Thread]] = []
+        if result.ok and result.thread is not None and key is not None:
+            alert_id = str(entry.alert_id or doc.get("id") or "")
+            refs += [(alert_id, result.thread)] if alert_id else []
+            if thread is None:
+                refs.append((key, result.thread))
+                with self.lock:
+                    self.threads.setdefault(key, result.thread)
+        attempt = attempt_for(result, entry.attempts, at, self.worker, self.rng.uniform, duration)
+        self.recorder.add(Pending(entry.id, attempt, tuple(refs)))
+        if attempt.outcome != "sent":
+            log.warning("delivery to %s failed (entry %s, attempt %s): %s", entry.receiver,
+                        entry.id, entry.attempts + 1, attempt.error)
+        with self.lock:
+            self._count(run, result, attempt.outcome, at)
+
+    def _count(
+        self, run: health.ReceiverRun, result: SendResult, outcome: str, at: datetime
+    ) -> None:
+        if outcome == "sent":
+            run.sent += 1
+            return
+        run.retried += outcome == "retry"
+        run.dead += outcome == "dead"
+        run.first_failure = run.first_failure or at
+        if result.disable:
+            run.gone = result.error or f"HTTP {result.status}: the endpoint is gone"
+        if result.retry_after is not None and result.retry_after > 0:
+            until = at + timedelta(seconds=math.ceil(result.retry_after))
+            run.pause_until = max(run.pause_until or until, until)
+
+    def _release(self, held: set[int]) -> int:
+        """Give back claimed entries that were not attempted; how many."""
+        count = len(held)
+        for entry_id in sorted(held):
+            try:
+                self.store.outbox.release(entry_id, self.worker)
+            except StoreError as exc:  # the lease will end by itself
+                log.warning("cannot release outbox entry %s: %s", entry_id, exc)
+        held.clear()
+        return count
+
+
+def _lanes(entries: list[OutboxEntry]) -> list[list[OutboxEntry]]:
+    """Entries grouped by item, in claim order: one item's alerts are sent one after another."""
+    lanes: dict[str, list[OutboxEntry]] = {}
+    for entry in entries:
+        item = entry.payload.get("item") or {}
+        lanes.setdefault(str(item.get("key") or entry.id), []).append(entry)
+    return list(lanes.values())

@@ -1,0 +1,84 @@
+"""Record delivery attempts in small groups: one commit per group instead of one per send.
+
+A commit costs an fsync (SQLite, PostgreSQL) or a file rewrite (TinyDB), several milliseconds, so
+recording each send on its own caps a receiver at a few dozen deliveries a second. Attempts are
+kept in memory for at most ``every`` seconds (or ``size`` of them), then committed together with
+the Slack message references they carry. A crash in between leaves those entries leased: they are
+sent again, with the same id, after the lease ends; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from notifiers.base import Thread
+from state import Attempt, Store, StoreError
+
+log = logging.getLogger("firmwatch.delivery")
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An attempt to record, with the Slack references to remember (key → message)."""
+
+    entry_id: int
+    attempt: Attempt
+    refs: tuple[tuple[str, Thread], ...] = ()
+
+
+class Recorder:
+    """Collects attempts from the sending threads; commits when full, on a timer and on close."""
+
+    def __init__(self, store: Store, *, size: int = 100, every: float = 0.25) -> None:
+        self.store = store
+        self.size = size
+        self._pending: list[Pending] = []
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._done = threading.Event()
+        self._every = every
+        self._timer = threading.Thread(target=self._tick, name="deliver-recorder", daemon=True)
+        self._timer.start()
+
+    def add(self, item: Pending) -> None:
+        """Queue an attempt; commit at once when the group is full."""
+        with self._lock:
+            self._pending.append(item)
+            full = len(self._pending) >= self.size
+        if full:
+            self.flush()
+
+    def flush(self) -> int:
+        """Commit what is queued, in one transaction; how many attempts were recorded."""
+        with self._flushing:
+            with self._lock:
+                items, self._pending = self._pending, []
+            if not items:
+                return 0
+            try:
+                with self.store.transaction():
+                    for item in items:
+                        for key, ref in item.refs:
+                            self.store.slack.remember(key, ref.channel, ref.ts, item.attempt.at)
+                        self.store.outbox.record(item.entry_id, item.attempt)
+            except StoreError:
+                with self._lock:  # keep them for the next try; the leases still hold
+                    self._pending[:0] = items
+                raise
+            return len(items)
+
+    def close(self) -> None:
+        """Stop the timer and commit the rest."""
+        self._done.set()
+        self._timer.join()
+        self.flush()
+
+    def _tick(self) -> None:
+        while not self._done.wait(self._every):
+            try:
+                self.flush()
+            except StoreError as exc:  # retried on the next tick and on close
+                log.warning("cannot record delivery attempts yet: %s", exc)
+

@@ -1,0 +1,259 @@
+"""The delivery worker on every store backend: once in normal operation, at least once always."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from notifiers import build_notifiers, health
+from notifiers.base import AlertDoc, SendResult, Thread
+from notifiers.delivery import deliver_due, thread_key
+from notifiers.slack import ChannelLimiter
+from state import Store
+from tests.fakeslack import TOKEN, FakeSlack
+from tests.notifier_helpers import NOW, FakeNotifier, document, kev_update, settings
+from tests.test_schedule import EXPECTED
+
+FAIL = SendResult(ok=False, status=500, error="HTTP 500")
+
+
+def enqueue(store: Store, receiver: str, doc: dict[str, Any]) -> int:
+    entry_id = store.outbox.enqueue(receiver, doc["dedupe_key"], doc, NOW, alert_id=doc["id"])
+    assert entry_id is not None
+    return entry_id
+
+
+def docs(receiver: str, n: int, prefix: str = "I") -> list[dict[str, Any]]:
+    return [document(receiver, f"{prefix}{i:03d}") for i in range(n)]
+
+
+def test_each_due_entry_is_sent_once(store: Store) -> None:
+    a, b = FakeNotifier("a", concurrency=4), FakeNotifier("b")
+    for doc in docs("a", 25):
+        enqueue(store, "a", doc)
+    ids_b = [d["id"] for d in docs("b", 3)]
+    for doc in docs("b", 3):
+        enqueue(store, "b", doc)
+    again = docs("b", 1)[0]
+    assert store.outbox.enqueue("b", again["dedupe_key"], again, NOW) is None  # duplicate
+    report = deliver_due(store, settings(), NOW, worker="w1", notifiers={"a": a, "b": b})
+    assert (report.sent, report.retried, report.dead, report.skipped) == (28, 0, 0, 0)
+    assert sorted(a.ids()) == sorted(d["id"] for d in docs("a", 25))
+    assert len(set(a.ids())) == 25 and b.ids() == ids_b
+    later = deliver_due(store, settings(), NOW + timedelta(days=1), worker="w2",
+                        notifiers={"a": a, "b": b})
+    assert later.sent == 0 and len(a.sent) == 25
+    assert store.outbox.counts()["sent"] == 28
+    assert len(store.deliveries.recent(receiver="a")) == 25
+
+
+def test_retry_schedule_until_dead(store: Store) -> None:
+    a = FakeNotifier("a", *[FAIL] * 8)
+    entry_id = enqueue(store, "a", docs("a", 1)[0])
+    rng, now = random.Random(7), NOW
+    for attempt in range(8):
+        early = deliver_due(store, settings(), now - timedelta(seconds=1), worker="w",
+                            notifiers={"a": a}, clock=lambda: 0.0)
+        assert early.sent + early.retried + early.dead == 0 or attempt == 0
+        report = deliver_due(store, settings(), now, worker="w", notifiers={"a": a}, rng=rng,
+                             clock=lambda: 0.0)
+        entry = store.outbox.get(entry_id)
+        assert entry is not None and entry.attempts == attempt + 1
+        if attempt < 7:
+            assert report.retried == 1 and entry.status == "retrying"
+            delay = entry.next_attempt_at - now
+            assert EXPECTED[attempt] * 0.8 <= delay <= EXPECTED[attempt] * 1.2
+            now = entry.next_attempt_at
+    assert report.dead == 1 and entry.status == "dead" and entry.last_status == 500
+    assert entry.last_error == "gave up after 8 attempts; last error: HTTP 500"
+    assert len(a.sent) == 8
+
+
+def test_retry_after_pauses_only_that_receiver(store: Store) -> None:
+    slow = SendResult(ok=False, status=429, error="rate limited", retry_after=600)
+    a, b = FakeNotifier("a", slow), FakeNotifier("b")
+    first, *rest = [enqueue(store, "a", d) for d in docs("a", 3)]
+    for doc in docs("b", 2):
+        enqueue(store, "b", doc)
+    report = deliver_due(store, settings(), NOW, worker="w", notifiers={"a": a, "b": b},
+                         clock=lambda: 0.0)
+    assert (report.sent, report.retried, report.skipped) == (2, 1, 2)
+    entry = store.outbox.get(first)
+    assert entry is not None and entry.next_attempt_at >= NOW + timedelta(seconds=600)
+    assert all((e := store.outbox.get(i)) and e.status == "pending" and e.claimed_by is None
+               for i in rest)
+    held = deliver_due(store, settings(), NOW + timedelta(minutes=1), worker="w",
+                       notifiers={"a": a, "b": b})
+    assert held.sent == 0 and held.waiting["a"].startswith("paused until")
+    done = deliver_due(store, settings(), NOW + timedelta(seconds=601), worker="w",
+                       notifiers={"a": a, "b": b})
+    assert done.sent == 3 and len(a.sent) == 4
+
+
+def test_gone_receiver_is_disabled_announced_and_enabled_again(store: Store) -> None:
+    config = settings({"name": "hook", "type": "console"},
+                      {"name": "chat", "type": "slack", "channel": "#ops"},
+                      fleets=[{"name": "hq", "receivers": ["hook", "chat"]}])
+    gone = SendResult(ok=False, status=410, error="HTTP 410 Gone", disable=True)
+    hook, chat = FakeNotifier("hook", gone), FakeNotifier("chat")
+    both = {"hook": hook, "chat": chat}
+    ids = [enqueue(store, "hook", d) for d in docs("hook", 2)]
+    report = deliver_due(store, config, NOW, worker="w", notifiers=both)
+    assert report.disabled == ["hook"] and report.skipped == 1
+    assert health.disabled(store)["hook"]["reason"] == "HTTP 410 Gone"
+    (notice,) = store.outbox.all(receiver="chat")
+    assert notice.payload["kind"] == "notice" and "outbox enable hook" in notice.payload["summary"]
+    waiting = deliver_due(store, config, NOW + timedelta(hours=1), worker="w", notifiers=both)
+    assert waiting.sent == 1 and chat.ids() == [notice.payload["id"]]
+    assert waiting.waiting == {"hook": "disabled: HTTP 410 Gone"} and len(hook.sent) == 1
+    assert {e.status for e in store.outbox.all(receiver="hook")} <= {"pending", "retrying"}
+    assert health.enable(store, "hook", NOW + timedelta(hours=2)) == (True, 2)
+    again = deliver_due(store, config, NOW + timedelta(hours=2), worker="w", notifiers=both)
+    assert again.sent == 2 and all((e := store.outbox.get(i)) and e.status == "sent" for i in ids)
+
+
+def test_failing_for_five_days_disables(store: Store) -> None:
+    config = settings({"name": "hook", "type": "console"},
+                      {"name": "chat", "type": "slack", "channel": "#ops"},
+                      fleets=[{"name": "hq", "receivers": ["hook", "chat"]}])
+    hook = FakeNotifier("hook", *[FAIL] * 10)
+    enqueue(store, "hook", docs("hook", 1)[0])
+    assert deliver_due(store, config, NOW, worker="w", notifiers={"hook": hook}).disabled == []
+    later = NOW + timedelta(days=5, seconds=1)
+    report = deliver_due(store, config, later, worker="w", notifiers={"hook": hook})
+    assert report.disabled == ["hook"]
+    assert health.disabled(store)["hook"]["reason"].startswith("every delivery failed for 5 days")
+
+
+def test_a_slow_receiver_does_not_delay_another(store: Store) -> None:
+    fast_done = threading.Event()
+    waited: list[bool] = []
+    fast = FakeNotifier("fast", hook=lambda doc: None)
+    fast.hook = lambda doc: fast_done.set() if len(fast.sent) == 2 else None
+    slow = FakeNotifier("slow", hook=lambda doc: waited.append(fast_done.wait(10)))
+    enqueue(store, "slow", docs("slow", 1)[0])
+    for doc in docs("fast", 3):
+        enqueue(store, "fast", doc)
+    report = deliver_due(store, settings(), NOW, worker="w",
+                         notifiers={"slow": slow, "fast": fast})
+    assert waited == [True] and report.sent == 4
+
+
+class Crash(BaseException):
+    """The process dies right after the receiver accepted the alert."""
+
+
+def test_crash_between_claim_and_record_is_resent_after_the_lease(store: Store) -> None:
+    a = FakeNotifier("a")
+    ids = [enqueue(store, "a", d) for d in docs("a", 2)]
+    assert len(store.outbox.claim("crashed", NOW, lease=timedelta(minutes=5))) == 2
+    assert deliver_due(store, settings(), NOW + timedelta(minutes=1), worker="w",
+                       notifiers={"a": a}).sent == 0
+    report = deliver_due(store, settings(), NOW + timedelta(minutes=5, seconds=1), worker="w",
+                         notifiers={"a": a})
+    assert report.sent == 2 and all((e := store.outbox.get(i)) and e.status == "sent"
+                                    for i in ids)
+
+
+def test_crash_after_send_resends_with_the_same_id(store: Store) -> None:
+    seen: list[str] = []
+
+    def die_once(doc: AlertDoc) -> None:
+        seen.append(str(doc["id"]))
+        if len(seen) == 1:
+            raise Crash
+
+    a = FakeNotifier("a", hook=die_once)
+    doc = docs("a", 1)[0]
+    entry_id = enqueue(store, "a", doc)
+    with pytest.raises(Crash):
+        deliver_due(store, settings(), NOW, worker="w", notifiers={"a": a})
+    deliver_due(store, settings(), NOW + timedelta(hours=1), worker="w", notifiers={"a": a})
+    assert seen == [doc["id"], doc["id"]]
+    entry = store.outbox.get(entry_id)
+    assert entry is not None and entry.status == "sent"
+
+
+def test_a_notifier_bug_is_a_failed_attempt(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    def boom(doc: AlertDoc) -> None:
+        raise RuntimeError("boom")
+
+    entry_id = enqueue(store, "a", docs("a", 1)[0])
+    report = deliver_due(store, settings(), NOW, worker="w",
+                         notifiers={"a": FakeNotifier("a", hook=boom)})
+    entry = store.outbox.get(entry_id)
+    assert report.retried == 1 and entry is not None and entry.status == "retrying"
+    assert entry.last_error == "the notifier failed: RuntimeError"
+    assert "notifier a failed on outbox entry" in caplog.text
+
+
+def test_stop_releases_claims_not_attempted(store: Store) -> None:
+    stop = threading.Event()
+    a = FakeNotifier("a", hook=lambda doc: stop.set())
+    ids = [enqueue(store, "a", d) for d in docs("a", 4)]
+    report = deliver_due(store, settings(), NOW, worker="w", notifiers={"a": a}, stop=stop)
+    assert (report.sent, report.skipped) == (1, 3)
+    left = [store.outbox.get(i) for i in ids[1:]]
+    assert all(e and e.status == "pending" and e.claimed_by is None for e in left)
+
+
+def test_updates_of_an_item_follow_their_first_alert(store: Store) -> None:
+    a = FakeNotifier("a", concurrency=4, threaded=True)
+    items = [f"ITEM-{i}" for i in range(6)]
+    firsts = [document("a", item) for item in items]
+    updates = [kev_update("a", item) for item in items]
+    for doc in firsts + updates:
+        enqueue(store, "a", doc)
+    assert deliver_due(store, settings(), NOW, worker="w", notifiers={"a": a}).sent == 12
+    threads = dict(a.sent)
+    assert all(threads[d["id"]] is None for d in firsts)
+    for first, update in zip(firsts, updates, strict=True):
+        ref = store.slack.get(thread_key("a", first))
+        assert ref is not None and threads[update["id"]] == Thread(ref.channel, ref.ts)
+
+
+def test_slack_updates_are_threaded_under_the_first_message(
+    store: Store, fake_slack: FakeSlack
+) -> None:
+    config = settings({"name": "chat", "type": "slack", "channel": "#ops"},
+                      network={"allow_hosts": ["127.0.0.1"]},
+                      slack={"api_base_url": fake_slack.url})
+    built, problems = build_notifiers(config, {"SLACK_BOT_TOKEN": TOKEN})
+    assert problems == {}
+    built["chat"].limiter = ChannelLimiter(0)  # type: ignore[attr-defined]
+    first = document("chat", "HSRC-1")
+    enqueue(store, "chat", first)
+    enqueue(store, "chat", document("chat", "HSRC-2"))
+    assert deliver_due(store, config, NOW, worker="w", notifiers=built).sent == 2
+    update = kev_update("chat", "HSRC-1")
+    enqueue(store, "chat", update)
+    assert deliver_due(store, config, NOW, worker="w", notifiers=built).sent == 1
+    posts = fake_slack.posts()
+    assert [p.body.get("thread_ts") for p in posts] == [None, None, posts[0].body["ts"]]
+    ref = store.slack.get(first["id"])
+    assert ref is not None and ref.ts == posts[0].body["ts"]
+    reply = store.slack.get(update["id"])
+    assert reply is not None and reply.ts == posts[2].body["ts"]
+
+
+def test_receivers_that_cannot_be_built_wait_untouched(store: Store) -> None:
+    config = settings({"name": "chat", "type": "slack", "channel": "#ops"})
+    entry_id = enqueue(store, "chat", docs("chat", 1)[0])
+    report = deliver_due(store, config, NOW, worker="w", environ={})
+    assert "SLACK_BOT_TOKEN" in report.waiting["chat"] and report.sent == 0
+    entry = store.outbox.get(entry_id)
+    assert entry is not None and (entry.status, entry.attempts) == ("pending", 0)
+
+
+def test_logs_name_the_failure(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "firmwatch.delivery")
+    enqueue(store, "a", docs("a", 1)[0])
+    deliver_due(store, settings(), NOW, worker="w", notifiers={"a": FakeNotifier("a", FAIL)})
+    assert "delivery to a failed (entry 1, attempt 1): HTTP 500" in caplog.text

@@ -1,0 +1,157 @@
+"""``firmwatch deliver``, ``outbox`` and ``notify test`` end to end, on every backend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from notifiers import health
+from state import open_store
+from tests.fakeslack import TOKEN, Answer, FakeSlack
+from tests.notifier_helpers import NOW, document
+from tests.state_helpers import run_cli
+
+CONFIG = """
+[state]
+url = "tinydb:///state/fw.json"
+
+[network]
+allow_hosts = ["127.0.0.1"]
+
+[slack]
+api_base_url = "{slack}"
+
+[[receivers]]
+name = "ops"
+type = "console"
+
+[[receivers]]
+name = "chat"
+type = "slack"
+channel = "#ops"
+
+[[fleets]]
+name = "hq"
+receivers = ["ops", "chat"]
+"""
+
+
+@pytest.fixture
+def config(
+    tmp_path: Path, store_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A bot.toml with a console and a Slack receiver; the store is the backend under test."""
+    monkeypatch.setenv("DATABASE_URL", store_url)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.delenv("FIRMWATCH_CONFIG", raising=False)
+    path = tmp_path / "bot.toml"
+    path.write_text(CONFIG.replace("{slack}", fake_slack.url))
+    return str(path)
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, config: str, *argv: str) -> tuple[int, str, str]:
+    return run_cli(monkeypatch, *argv, "--config", config)
+
+
+def enqueue(store_url: str, receiver: str, item: str = "HSRC-202108-01") -> int:
+    doc = document(receiver, item)
+    with open_store(store_url) as store:
+        entry_id = store.outbox.enqueue(receiver, doc["dedupe_key"], doc, NOW,
+                                        alert_id=doc["id"])
+    assert entry_id is not None
+    return entry_id
+
+
+def test_deliver_once_prints_figures_and_console_alerts(
+    config: str, store_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enqueue(store_url, "ops")
+    enqueue(store_url, "chat")
+    code, out, err = cli(monkeypatch, config, "deliver", "--once")
+    assert (code, err) == (0, "")
+    assert "[CRITICAL] Command injection (HSRC-202108-01)" in out
+    assert out.endswith("delivered: sent 2 · retried 0 · dead 0 · skipped 0\n")
+    assert len(fake_slack.posts()) == 1
+    code, out, _ = cli(monkeypatch, config, "outbox")
+    assert out == ("outbox: 0 pending · 0 retrying · 2 sent · 0 dead\n"
+                   "no pending or retrying or dead entries\n")
+    code, out, _ = cli(monkeypatch, config, "outbox", "list", "--status", "sent")
+    assert [line.split()[:3] for line in out.splitlines()[1:]] == [
+        ["ID", "STATUS", "RECEIVER"], ["1", "sent", "ops"], ["2", "sent", "chat"]]
+
+
+def test_dead_letters_are_listed_and_replayed(
+    config: str, store_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry_id = enqueue(store_url, "chat")
+    fake_slack.answer(Answer(error="channel_not_found"))
+    code, out, _ = cli(monkeypatch, config, "deliver", "--once")
+    assert code == 0 and "dead 1" in out
+    code, out, _ = cli(monkeypatch, config, "outbox")
+    row = out.splitlines()[2]
+    assert row.split()[:4] == [str(entry_id), "dead", "chat", "1"]
+    assert "channel_not_found" in row and "[CRITICAL] Command injection" in row
+    code, out, _ = cli(monkeypatch, config, "outbox", "--json")
+    listed = json.loads(out)
+    (entry,) = listed["entries"]
+    assert entry["status"] == "dead" and "channel_not_found" in entry["last_error"]
+    assert entry["payload"]["id"] == entry["alert_id"] and listed["counts"]["dead"] == 1
+    code, out, _ = cli(monkeypatch, config, "outbox", "replay", str(entry_id))
+    assert code == 0 and out.splitlines()[0] == f"entry {entry_id} to chat is due again"
+    assert out.splitlines()[-1] == f"entry {entry_id}: sent"
+    assert len(fake_slack.posts()) == 1
+    code, _, err = cli(monkeypatch, config, "outbox", "replay", "999")
+    assert code == 1 and "no outbox entry with id 999" in err
+
+
+def test_disabled_receivers_are_shown_and_enabled(
+    config: str, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enqueue(store_url, "ops")
+    with open_store(store_url) as store:
+        health.disable(store, "ops", "HTTP 410 Gone", NOW)
+    code, out, _ = cli(monkeypatch, config, "deliver", "--once")
+    assert "receiver ops waits: disabled: HTTP 410 Gone" in out and "sent 0" in out
+    code, out, _ = cli(monkeypatch, config, "outbox")
+    assert "receiver ops is DISABLED since 2026-11-28T09:00:00: HTTP 410 Gone" in out
+    assert "`firmwatch outbox enable ops`" in out
+    code, out, _ = cli(monkeypatch, config, "outbox", "enable", "ops")
+    assert (code, out) == (0, "receiver ops enabled; 1 waiting entry is due now\n")
+    code, out, _ = cli(monkeypatch, config, "deliver", "--once")
+    assert "sent 1" in out
+    code, _, err = cli(monkeypatch, config, "outbox", "enable", "nope")
+    assert code == 1 and "no receiver named 'nope' (receivers: chat, ops)" in err
+
+
+def test_notify_test_sends_a_sample_and_says_what_happened(
+    config: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = cli(monkeypatch, config, "notify", "test", "ops")
+    assert code == 0 and "sample-fleet" in out and "sent a test alert to ops (console)" in out
+    code, out, _ = cli(monkeypatch, config, "notify", "test", "chat")
+    assert code == 0 and out.startswith("sent a test alert to chat (slack) (HTTP 200)")
+    (post,) = fake_slack.posts()
+    assert "TEST from `firmwatch notify test`" in post.body["text"]
+    fake_slack.answer(Answer(status=500))
+    code, out, _ = cli(monkeypatch, config, "notify", "test", "chat")
+    assert code == 1 and "FAILED (HTTP 500)" in out and "it would be retried" in out
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-wrong-value")
+    code, out, _ = cli(monkeypatch, config, "notify", "test", "chat")
+    assert code == 1 and "invalid_auth" in out and "retrying cannot help" in out
+    assert "xoxb-wrong-value" not in out
+
+
+def test_notify_test_dry_run_needs_no_token(
+    config: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    code, out, _ = cli(monkeypatch, config, "notify", "test", "chat", "--dry-run")
+    assert code == 0 and out.startswith("note: receiver 'chat': environment variable SLACK_BOT")
+    assert json.loads(out.split("\n", 1)[1])["channel"] == "#ops"
+    assert fake_slack.calls == []
+    code, _, err = cli(monkeypatch, config, "notify", "test", "chat")
+    assert code == 2 and "SLACK_BOT_TOKEN" in err
+    code, _, err = cli(monkeypatch, config, "notify", "test", "nope")
+    assert code == 1 and "no [[receivers]] entry named 'nope'" in err

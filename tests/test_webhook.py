@@ -1,0 +1,302 @@
+"""The signed webhook notifier against real receivers on 127.0.0.1 that verify every signature."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+
+import bot
+from bot.config import ConfigError, NetworkSettings, ReceiverSettings, Settings
+from notifiers.webhook import WebhookNotifier, build, preview, retry_after
+from tests.httpserver import LocalServer, Route
+from tests.webhook_docs import NOW, SECRET, document
+from tests.webhook_receiver import Answer, FakeTicketing, SignedReceiver
+
+_POOL: list[httpx.HTTPTransport] = []
+ENV = {"HOOK_SECRET": SECRET, "PD_KEY": "pd-routing-key-0123456789", "AUTH": "ops@x.example:tok3n"}
+
+
+def settings(*receivers: ReceiverSettings, allow: tuple[str, ...] = ("127.0.0.1",)) -> Settings:
+    return Settings(
+        network=NetworkSettings(allow_hosts=list(allow), timeout=timedelta(seconds=5)),
+        receivers=list(receivers),
+    )
+
+
+def receiver_for(url: str | None, **extra: Any) -> ReceiverSettings:
+    fields = {"name": "ticketing", "type": "webhook", "secret_env": "HOOK_SECRET", **extra}
+    return ReceiverSettings.model_validate(fields | ({"url": url} if url else {}))
+
+
+def notifier(
+    url: str | None, deadline: float = 5.0, env: dict[str, str] = ENV, **extra: Any
+) -> WebhookNotifier:
+    receiver = receiver_for(url, **extra)
+    return build(receiver, settings(receiver), env, deadline=deadline, transport=_POOL[0])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_pool() -> Iterator[None]:
+    """One connection pool for every notifier of the module, closed at its end (building TLS
+    settings for a pool costs 0.15 s)."""
+    _POOL.append(httpx.HTTPTransport())
+    yield
+    _POOL.pop().close()
+
+
+@pytest.fixture
+def signed() -> Iterator[SignedReceiver]:
+    with SignedReceiver() as server:
+        yield server
+
+
+def test_a_signed_post_verifies_at_the_receiver(signed: SignedReceiver) -> None:
+    doc = document()
+    result = notifier(signed.url()).send(doc)
+    assert result.ok and result.status == 204
+    (got,) = signed.received
+    assert got.verified and got.method == "POST"
+    assert got.headers["webhook-id"] == doc["dedupe_key"]
+    assert got.headers["webhook-signature"].startswith("v1,")
+    assert got.headers["content-type"] == "application/json"
+    assert got.headers["user-agent"] == f"firmwatch/{bot.__version__}"
+    assert got.payload == {"type": "firmwatch.alert", "timestamp": NOW.isoformat(), "data": doc}
+
+
+def test_a_receiver_with_another_secret_rejects_the_signature() -> None:
+    other = "whsec_" + "QUJD" * 8
+    with SignedReceiver(secret=other) as server:
+        result = notifier(server.url()).send(document())
+    assert not result.ok and result.status == 401 and result.permanent
+    assert server.received[0].verified is False
+
+
+def test_every_retry_carries_the_same_webhook_id() -> None:
+    doc = document()
+    with SignedReceiver(Answer(500), Answer(503), Answer(200)) as server:
+        hook = notifier(server.url())
+        outcomes = [hook.send(doc) for _ in range(3)]
+    assert [o.ok for o in outcomes] == [False, False, True]
+    assert not any(o.permanent for o in outcomes)
+    assert server.ids == [doc["dedupe_key"]] * 3
+    assert all(d.verified for d in server.received)
+
+
+def test_an_unfit_dedupe_key_becomes_a_stable_hashed_id(signed: SignedReceiver) -> None:
+    doc = document(item="Überwachung: ünïcode advisory")
+    hook = notifier(signed.url())
+    hook.send(doc)
+    hook.send(doc)
+    first, second = signed.ids
+    assert first == second and first.startswith("fw_") and first.isascii()
+
+
+def test_a_redirect_is_never_followed(http_server: LocalServer) -> None:
+    target = http_server.route("/target", Route(200))
+    http_server.route("/hook", Route(302, redirect=target))
+    result = notifier(http_server.url("/hook")).send(document())
+    assert not result.ok and result.status == 302 and not result.permanent
+    assert "not followed" in (result.error or "")
+    assert http_server.requests_to("/target") == []
+    http_server.route("/moved", Route(301, redirect=target))
+    moved = notifier(http_server.url("/moved")).send(document())
+    assert moved.permanent and http_server.requests_to("/target") == []
+
+
+def test_410_disables_the_receiver() -> None:
+    with SignedReceiver(Answer(410, b"gone")) as server:
+        result = notifier(server.url()).send(document())
+    assert not result.ok and result.disable and result.permanent and result.status == 410
+
+
+@pytest.mark.parametrize(
+    ("answer", "permanent", "after"),
+    [
+        (Answer(429, headers={"Retry-After": "120"}), False, 120.0),
+        (Answer(503, headers={"Retry-After": "in five minutes"}), False, 300.0),
+        (Answer(429), False, None),
+        (Answer(500, headers={"Retry-After": "60"}), False, None),
+        (Answer(408), False, None),
+        (Answer(425), False, None),
+        (Answer(502), False, None),
+        (Answer(400, b'{"error": "bad field"}'), True, None),
+        (Answer(404), True, None),
+        (Answer(422), True, None),
+    ],
+    ids=lambda v: str(v.status) if isinstance(v, Answer) else None,
+)
+def test_status_decides_retry_or_dead_letter(
+    answer: Answer, permanent: bool, after: float | None
+) -> None:
+    if answer.headers.get("Retry-After") == "in five minutes":  # an HTTP date, made now
+        soon = datetime.now(UTC) + timedelta(minutes=5)
+        answer = Answer(answer.status, headers={"Retry-After": format_datetime(soon, usegmt=True)})
+    with SignedReceiver(answer) as server:
+        result = notifier(server.url()).send(document())
+    assert not result.ok and result.status == answer.status
+    assert result.permanent is permanent
+    if after is None:
+        assert result.retry_after is None
+    else:
+        assert result.retry_after == pytest.approx(after, abs=5)
+    assert f"HTTP {answer.status}" in (result.error or "")
+
+
+def test_retry_after_forms() -> None:
+    assert retry_after("30", NOW) == 30.0
+    assert retry_after(format_datetime(NOW - timedelta(hours=1)), NOW) == 0.0
+    assert retry_after("99999999", NOW) == 24 * 3600.0
+    assert retry_after("soon", NOW) is None and retry_after(None, NOW) is None
+
+
+def test_a_slow_endpoint_hits_the_deadline_and_is_retried(http_server: LocalServer) -> None:
+    http_server.route("/slow", Route(200, delay=3))
+    result = notifier(http_server.url("/slow"), deadline=0.3).send(document())
+    assert not result.ok and not result.permanent
+    assert "timed out after 0.3 s" in (result.error or "")
+
+
+def test_a_huge_reply_is_read_only_up_to_the_cap(http_server: LocalServer) -> None:
+    http_server.route("/big", Route(500, body=b"x" * (20 * 1024 * 1024)))
+    result = notifier(http_server.url("/big")).send(document())
+    assert not result.ok and result.status == 500 and not result.permanent
+    assert len(result.error or "") < 500
+
+
+def test_a_closed_port_is_a_network_error_to_retry() -> None:
+    with SignedReceiver() as server:
+        url = server.url()
+    result = notifier(url).send(document())
+    assert not result.ok and not result.permanent and result.status is None
+    assert "could not connect" in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://10.0.0.5/hook", "a private address"),
+        ("http://169.254.169.254/latest/meta-data", "the cloud metadata address"),
+        ("http://[::ffff:192.168.1.1]/x", "192.168.1.1"),
+        ("http://0x7f000002/x", "a loopback address"),
+    ],
+)
+def test_a_hostile_url_is_refused_when_configured(url: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        notifier(url)
+    message = str(caught.value)
+    assert "receivers[0].url" in message and words in message
+
+
+def test_plain_http_to_a_public_name_is_refused_at_the_attempt() -> None:
+    receiver = receiver_for("http://hooks.example.com/x")
+    hook = build(
+        receiver,
+        settings(receiver),
+        ENV,
+        resolve=lambda h, p: ["93.184.215.14"],
+        transport=_POOL[0],
+    )
+    result = hook.send(document())
+    assert result.permanent and "plain http:// is only allowed" in (result.error or "")
+
+
+def test_the_resolved_address_is_checked_before_every_attempt(signed: SignedReceiver) -> None:
+    answers = {"hook.test": ["127.0.0.1"]}
+    receiver = receiver_for(f"http://hook.test:{signed.port}/hook")
+    hook = build(
+        receiver,
+        settings(receiver),
+        ENV,
+        resolve=lambda host, port: answers[host],
+        transport=_POOL[0],
+    )
+    assert hook.send(document()).ok  # hook.test resolves to 127.0.0.1, which is allowed
+    answers["hook.test"] = ["10.1.2.3"]  # DNS rebinding to an internal address
+    result = hook.send(document())
+    assert not result.ok and result.permanent
+    assert "resolves to 10.1.2.3, a private address" in (result.error or "")
+    assert len(signed.received) == 1
+    assert signed.received[0].headers["host"] == f"hook.test:{signed.port}"
+
+
+def test_missing_or_malformed_secrets_name_the_variable_never_the_value() -> None:
+    for env in ({}, {"HOOK_SECRET": "not-a-whsec-value-1234"}, {"HOOK_SECRET": "whsec_!!!"}):
+        with pytest.raises(ConfigError) as caught:
+            notifier("https://hooks.example.com/x", env=env)
+        message = str(caught.value)
+        assert "HOOK_SECRET" in message and "receivers[0].secret_env" in message
+        assert "not-a-whsec" not in message and "!!!" not in message
+
+
+def test_errors_never_echo_secrets() -> None:
+    echo = Answer(400)
+    with SignedReceiver(echo) as server:
+        hook = notifier(server.url(), preset="pagerduty", routing_key_env="PD_KEY")
+        probe = hook.send(document())  # learn what was sent, then echo all of it back
+        sent = server.received[0]
+        echo.body = sent.body + json.dumps(sent.headers).encode()
+        result = hook.send(document())
+    assert probe.permanent and result.permanent
+    for value in (ENV["PD_KEY"], SECRET, SECRET.removeprefix("whsec_")):
+        assert value not in (result.error or "") and value not in repr(hook)
+    assert "***" in (result.error or "")
+
+
+def test_render_shows_the_body_with_secrets_named_not_shown() -> None:
+    hook = notifier(
+        "https://events.example.com/v2/enqueue", preset="pagerduty", routing_key_env="PD_KEY"
+    )
+    shown = hook.render(document())
+    assert json.loads(shown)["routing_key"] == "(secret from $PD_KEY)"
+    assert ENV["PD_KEY"] not in shown
+
+
+def test_preview_needs_no_secret() -> None:
+    receiver = receiver_for("https://h.example/x", preset="pagerduty", routing_key_env="PD_KEY")
+    body = json.loads(preview(receiver, document()))
+    assert body["routing_key"] == "(secret from $PD_KEY)" and body["event_action"] == "trigger"
+
+
+def test_url_from_the_environment_is_never_shown(signed: SignedReceiver) -> None:
+    env = {**ENV, "DISCORD_URL": signed.url("/api/webhooks/1/t0ken-in-the-path")}
+    hook = notifier(None, env=env, url_env="DISCORD_URL", preset="discord")
+    assert hook.send(document()).ok
+    assert "t0ken" not in repr(hook)
+    with SignedReceiver(Answer(404, b"unknown webhook /api/webhooks/1/t0ken-in-the-path")) as gone:
+        env["DISCORD_URL"] = gone.url("/api/webhooks/1/t0ken-in-the-path")
+        result = notifier(None, env=env, url_env="DISCORD_URL", preset="discord").send(document())
+    assert result.permanent and "t0ken" not in (result.error or "")
+
+
+@pytest.mark.parametrize("preset", ["jira", "servicenow"])
+def test_search_before_create_files_one_ticket_across_retries(preset: str) -> None:
+    extra = {"preset": preset, "auth_env": "AUTH"} | (
+        {"project": "OPS"} if preset == "jira" else {}
+    )
+    doc = document()
+    with FakeTicketing(slow_creates=1, delay=2.0) as api:
+        hook = notifier(api.url(""), deadline=0.5, **extra)
+        first = hook.send(doc)  # the ticket is filed but the answer comes too late
+        second = hook.send(doc)  # the retry finds it
+        third = hook.send(doc)
+    assert not first.ok and "timed out" in (first.error or "")
+    assert second.ok and third.ok
+    assert len(api.tickets) == 1
+    assert all(d.verified for d in api.received if d.method == "POST")
+    auth = api.received[0].headers["authorization"]
+    assert auth.startswith("Basic ") and ENV["AUTH"] not in auth
+
+
+def test_a_new_alert_files_a_new_jira_issue() -> None:
+    with FakeTicketing() as api:
+        hook = notifier(api.url(""), preset="jira", auth_env="AUTH", project="OPS")
+        assert hook.send(document()).ok
+        assert hook.send(document(item="HSRC-202501-02")).ok
+    assert [t["key"] for t in api.tickets] == ["OPS-1", "OPS-2"]
+    assert api.tickets[0]["project"] == {"key": "OPS"}
