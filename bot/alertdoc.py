@@ -157,7 +157,7 @@ def digest_document(
 ) -> dict[str, Any]:
     """One summary document of the alerts a digest route collected for a receiver."""
     day = now.date().isoformat()
-    key = f"digest:{period}:{day}"
+    key = f"digest:{period}:{now.isoformat(timespec='seconds')}"  # a second run the same day too
     rank = ("none", "low", "medium", "high", "critical")
     severity = max((d.get("severity") or "none" for d in docs), key=rank.index, default="none")
     findings = [f for d in docs for f in d["findings"]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -222,6 +222,8 @@ def _dispatch(
     severe = settings.policy.severe_cvss
     pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
     for alert in alerts:
+        if not alert.digest:
+            alert = _unsent(store, alert, memory)
         doc = alert_document(alert, now, severe)
         report.alerts.append(doc)
         if alert.digest:
@@ -234,11 +236,34 @@ def _dispatch(
         store.meta.put(DIGEST_KEY, pending, now)
 
 
+def _unsent(store: Store, alert: Alert, memory: AlertMemory) -> Alert:
+    """The alert with a dedupe key the outbox has not seen, when it follows an earlier alert.
+
+    Routing lets through only facts that differ from the last ones alerted, so a key already in
+    the outbox then means the same facts came back (affected, resolved, affected again): news
+    to send, not a duplicate to drop. Without an earlier alert (a ticket opened from Slack under
+    the key routing would give) the key is kept and the outbox drops the copy.
+    """
+    if (alert.receiver, alert.item.key) not in memory:
+        return alert
+    while store.outbox.find(alert.receiver, alert.dedupe_key) is not None:
+        alert = replace(alert, occurrence=alert.occurrence + 1)
+    return alert
+
+
 def run_reminders(
-    store: Store, settings: Settings, now: datetime, *, fetcher: Fetcher, base: Path
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    *,
+    fetcher: Fetcher,
+    base: Path,
+    config_name: str = "bot.toml",
 ) -> CycleReport:
     """A cycle that polls nothing: re-evaluates stored items and lifecycle dates on today."""
-    return run_cycle(store, settings, now, fetcher=fetcher, base=base, only=())
+    return run_cycle(
+        store, settings, now, fetcher=fetcher, base=base, config_name=config_name, only=()
+    )
 
 
 def run_digest(store: Store, settings: Settings, now: datetime) -> int:

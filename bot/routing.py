@@ -101,7 +101,9 @@ class Silence:
                 return False
             if name == "site" and f.site.upper() != want:
                 return False
-            if name == "kind" and f.kind.upper() != want:
+            if name == "kind" and want == "EXPLOITED" and f.kev_since is None:
+                return False  # "exploited" is not a finding kind: it means listed in KEV
+            if name == "kind" and want != "EXPLOITED" and f.kind.upper() != want:
                 return False
             if name in ("item", "advisory") and want not in (
                 item.key.upper(),
@@ -136,11 +138,17 @@ class Alert:
     changes: tuple[str, ...] = ()
     digest: str | None = None
     resolved: bool = False  # no device group of this receiver is affected any more
+    occurrence: int = 0  # >0 when the same facts come back after a change (e.g. a resolution)
 
     @property
     def dedupe_key(self) -> str:
-        """(receiver, item, material fingerprint): the same change is never alerted twice."""
-        return f"{self.receiver}|{self.item.key}|{self.material}"
+        """(receiver, item, material fingerprint): the same change is never alerted twice.
+
+        Facts that recur after something else was alerted (affected, resolved, affected again)
+        are a new alert: they carry ``|N``, so they are neither dropped nor collapsed.
+        """
+        base = f"{self.receiver}|{self.item.key}|{self.material}"
+        return f"{base}|{self.occurrence}" if self.occurrence else base
 
     @property
     def id(self) -> str:

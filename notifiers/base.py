@@ -46,6 +46,26 @@ class SendResult:
     thread: Thread | None = None
 
 
+def headline(doc: AlertDoc) -> str:
+    """The alert's label for people: its severity, or what it is when it has none.
+
+    A firmware update, a stage change, a resolution or a notice carries severity ``none``;
+    showing ``NONE`` would read as "nothing to do".
+    """
+    if doc.get("resolved"):
+        return "RESOLVED"
+    kind = str(doc.get("kind") or "")
+    if kind == "notice":
+        return "NOTICE"
+    severity = str(doc.get("severity") or "none").strip().upper()[:20]
+    if severity not in ("", "NONE"):
+        return severity
+    return _LABELS.get(kind, "UNSCORED")
+
+
+_LABELS = {"firmware": "UPDATE", "lifecycle": "LIFECYCLE", "digest": "DIGEST"}
+
+
 class Notifier(Protocol):
     """Sends alert documents to one receiver."""
 

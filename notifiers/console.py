@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from bot.config import ReceiverSettings, Settings
-from notifiers.base import AlertDoc, SendResult, Thread
+from notifiers.base import AlertDoc, SendResult, Thread, headline
 
 RULE = "─" * 72
 
@@ -55,7 +55,7 @@ def build(
 def render_text(doc: AlertDoc) -> str:
     """An alert document as plain text: header, badges, changes, then one block per finding."""
     item = _item(doc)
-    severity = str(doc.get("severity") or "none").upper()
+    severity = headline(doc)
     ref = f" ({item['id']})" if item.get("id") and item.get("id") != item.get("title") else ""
     lines = [RULE, f"[{severity}] {item.get('title') or item.get('id') or 'firmwatch alert'}{ref}"]
     if doc.get("kev"):

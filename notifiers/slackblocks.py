@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from notifiers.base import AlertDoc
+from notifiers.base import AlertDoc, headline
 from notifiers.mrkdwn import clip, clip_esc, esc, fit_lines, join_some, link, web_url
 
 MAX_BLOCKS = 50
@@ -224,9 +224,7 @@ def _section(text: str) -> Block:
 
 
 def _severity(doc: AlertDoc) -> str:
-    if doc.get("kind") == "notice":
-        return "NOTICE"
-    return (_s(doc.get("severity")) or "none").upper()[:20]
+    return headline(doc)
 
 
 def _title(doc: AlertDoc) -> str:

@@ -10,6 +10,7 @@ from notifiers.base import Thread
 from notifiers.console import ConsoleNotifier, render_text
 from notifiers.health import notice_document
 from notifiers.sample import sample_document
+from notifiers.slackblocks import build_message
 from tests.notifier_helpers import NOW, kev_update, settings
 
 
@@ -41,7 +42,7 @@ def test_update_lists_changes_and_names_the_earlier_alert() -> None:
 
 def test_notice_without_findings() -> None:
     text = render_text(notice_document("ops", "pager", "HTTP 410 Gone", NOW))
-    assert "[NONE] Receiver pager was disabled (pager)" in text
+    assert "[NOTICE] Receiver pager was disabled (pager)" in text
     assert "firmwatch outbox enable pager" in text
 
 
@@ -60,3 +61,20 @@ def test_registry_builds_console_receivers() -> None:
 class _Broken(io.StringIO):
     def write(self, text: str) -> int:
         raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_alerts_without_a_severity_say_what_they_are_not_none() -> None:
+    base = sample_document("ops", NOW)
+    cases = [
+        ({"kind": "firmware", "severity": "none"}, "UPDATE"),
+        ({"kind": "lifecycle", "severity": "none"}, "LIFECYCLE"),
+        ({"kind": "advisory", "severity": "none", "resolved": True, "findings": []}, "RESOLVED"),
+        ({"kind": "advisory", "severity": None}, "UNSCORED"),
+        ({"kind": "advisory", "severity": "high"}, "HIGH"),
+    ]
+    for change, label in cases:
+        doc = {**base, **change}
+        assert render_text(doc).splitlines()[1].startswith(f"[{label}] "), change
+        message = build_message(doc)
+        assert message["blocks"][0]["text"]["text"].startswith(f"{label} · "), change
+        assert message["text"].startswith(f"[{label}]"), change

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from bot.cli import main
 from bot.config import Settings, parse
 from bot.pipeline import CYCLE_KEY, CycleReport, run_cycle, run_digest
+from bot.slack.alerts import ticket_dedupe_key
 from bot.slack.subscriptions import subscribe
 from bot.sources.fetcher import Fetcher
 from state import Store, open_store
@@ -237,6 +238,39 @@ def test_upgrading_a_fleet_resolves_its_findings(world: World) -> None:
     assert advisory is not None and advisory.data["vendor_id"] == "HSRC-202508-03"
 
 
+def test_affected_again_after_a_resolution_is_enqueued_again(world: World) -> None:
+    first = _alerts(world.cycle())["HSRC-202508-03"]
+    upgraded = FLEETS.replace('firmware = "V4.62.200"', 'firmware = "V4.62.210 build 250812"')
+    keys = [first["dedupe_key"]]
+    for hour in (1, 2, 3, 4):  # upgraded, downgraded, upgraded, downgraded: each one is news
+        world.fleets = upgraded if hour % 2 else FLEETS
+        report = world.cycle(NOW + timedelta(hours=hour))
+        (doc,) = report.alerts
+        assert report.enqueued == 1 and doc.get("resolved", False) == bool(hour % 2)
+        keys.append(doc["dedupe_key"])
+    assert len(set(keys)) == 5
+    with world.store() as store:
+        entries = [e for e in store.outbox.all(receiver="ops", statuses=["pending"])
+                   if e.payload["item"]["id"] == "HSRC-202508-03"]
+    assert sorted(e.dedupe_key for e in entries) == sorted(keys)
+    assert len({e.alert_id for e in entries}) == 5
+
+
+def test_a_ticket_opened_from_slack_is_not_sent_again_when_a_route_adds_its_receiver(
+    world: World,
+) -> None:
+    alert = _alerts(world.cycle())["HSRC-202109-01"]
+    key = ticket_dedupe_key(alert["dedupe_key"], "ops", "planning")
+    with world.store() as store:  # what the Open ticket button does
+        assert store.outbox.enqueue("planning", key, alert, NOW, alert_id="fw_ticket") is not None
+    world.extra = '[[routes]]\nname = "all"\nreceivers = ["planning"]\n'
+    world.cycle(NOW + timedelta(hours=1))
+    with world.store() as store:
+        to_planning = [e.dedupe_key for e in store.outbox.all(receiver="planning")
+                       if e.payload["item"]["id"] == "HSRC-202109-01"]
+    assert to_planning == [key]
+
+
 def test_a_failing_source_leaves_the_others_and_the_stored_items(world: World) -> None:
     world.cycle()
     (world.sources / "firmware.json").write_text("{not json")
@@ -390,3 +424,32 @@ def test_a_channel_subscribed_in_slack_gets_the_fleets_alerts(world: World) -> N
     report = world.cycle(NOW + timedelta(hours=1))
     assert {d["receivers"][0] for d in report.alerts} == {"slack:C0123ABCD"}
     assert len(report.alerts) == 3  # the channel hears about everything open, once
+
+
+def test_check_counts_digest_alerts_apart_and_names_their_receivers(world: World) -> None:
+    world.extra = """
+[[routes]]
+name = "replacement-planning"
+receivers = ["planning"]
+stages = ["security-only", "end-of-support"]
+digest = "daily"
+"""
+    world.config()
+    for flags in (["--dry-run"], []):
+        out = io.StringIO()
+        assert main(["check", "--config", str(world.root / "bot.toml"), *flags], out=out) == 0
+        text = out.getvalue()
+        verb = "would be sent" if flags else "enqueued"
+        assert f"alerts: 3 {verb}, 2 held for digests" in text
+        assert "→ planning (held for the daily digest): [critical] HSRC-202109-01" in text
+        assert "→ ops: [critical] HSRC-202109-01" in text
+
+
+def test_check_refuses_an_unknown_source(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.config()
+    out = io.StringIO()
+    code = main(["check", "--config", str(world.root / "bot.toml"), "--source", "hikk"], out=out)
+    assert code == 2 and out.getvalue() == ""
+    assert "--source: no [[sources]] entry is named 'hikk' (configured: hik, fw, nvd, kev)" in (
+        capsys.readouterr().err
+    )

@@ -175,3 +175,10 @@ def test_alert_id_is_stable_and_opaque() -> None:
     a = route([(ITEM, [finding()])], Routing(FLEETS), NOW)[0]
     b = route([(ITEM, [finding()])], Routing(FLEETS), NOW)[0]
     assert a.id == b.id and a.id.startswith("fw_") and "video" not in a.id
+
+
+def test_a_kind_exploited_silence_matches_kev_listed_findings_only() -> None:
+    silence = Silence("1", {"kind": "exploited"}, datetime(2030, 1, 1))
+    assert silence.matches(finding(kev=date(2022, 1, 10)), ITEM)
+    assert not silence.matches(finding(), ITEM)
+    assert Silence("2", {"kind": "advisory"}, datetime(2030, 1, 1)).matches(finding(), ITEM)

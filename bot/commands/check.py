@@ -8,13 +8,21 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
-from bot.commands.common import EXIT_OK, SubParsers, add_command, load_settings, parse_date
+from bot.commands.common import (
+    EXIT_OK,
+    SubParsers,
+    UsageError,
+    add_command,
+    load_settings,
+    parse_date,
+)
 from bot.commands.db import open_configured_store
 from bot.config import Settings, default_environ
 from bot.pipeline import CycleReport, run_cycle
 from bot.slack.subscriptions import with_subscriptions
 from bot.sources.fetcher import Fetcher
 from notifiers import build_notifiers
+from notifiers.base import headline
 from notifiers.console import ConsoleNotifier, render_text
 from notifiers.delivery import deliver_due
 from state import Store
@@ -24,6 +32,13 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     """Run one cycle now: fetch every enabled source, ingest, match, route and enqueue alerts."""
     loaded = load_settings(args.config)
     on = parse_date("--on", args.on) if args.on else None
+    names = [s.name for s in loaded.settings.sources]
+    unknown = [n for n in args.source or () if n not in names]
+    if unknown:
+        raise UsageError(
+            f"--source: no [[sources]] entry is named {unknown[0]!r}"
+            f" (configured: {', '.join(names) or 'none'})"
+        )
     base = loaded.path.parent if loaded.found else loaded.path.parent.resolve()
     with open_configured_store(loaded) as store, Fetcher(loaded.settings.network) as fetcher:
         report = run_cycle(
@@ -74,15 +89,16 @@ def render_report(report: CycleReport) -> str:
         f" findings: {report.findings['open']} open, {report.findings['resolved']} resolved"
     )
     verb = "would be sent" if report.dry_run else "enqueued"
-    lines.append(f"  alerts: {len(report.alerts)} {verb}, {report.digested} held for digests")
+    now = len(report.alerts) - report.digested
+    lines.append(f"  alerts: {now} {verb}, {report.digested} held for digests")
     for doc in report.alerts:
-        if report.dry_run:  # nothing will be sent: show each alert whole
+        item = doc["item"]
+        held = f" (held for the {doc['digest']} digest)" if doc.get("digest") else ""
+        label = headline(doc).lower()
+        lines.append(f"  → {doc['receivers'][0]}{held}: [{label}] {item['id']}: {item['title']}")
+    if report.dry_run:  # nothing will be sent: show each alert whole
+        for doc in report.alerts:
             lines += ["", render_text(doc)]
-        else:  # the receivers get them (a console receiver prints them below)
-            item = doc["item"]
-            lines.append(
-                f"  → {doc['receivers'][0]}: [{doc['severity']}] {item['id']}: {item['title']}"
-            )
     return "\n".join(lines) + "\n"
 
 

@@ -145,6 +145,8 @@ def real_work(
     def reminders(now: datetime) -> object:
         from bot.pipeline import run_reminders
 
-        return run_reminders(store, settings, now, fetcher=fetcher, base=base)
+        return run_reminders(
+            store, settings, now, fetcher=fetcher, base=base, config_name=config_name
+        )
 
     return Work(poll=poll, deliver=deliver, digest=digest, reminders=reminders)
