@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -83,8 +85,47 @@ def default_resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+class CachingResolver:
+    """A resolver that remembers each (host, port) answer for ``ttl`` seconds (at most MAX_TTL).
+
+    Only the DNS answer is remembered: every attempt still judges the addresses against the
+    allow-list and the address classes, and connects to the address it judged. Failures are not
+    remembered. A name whose answer turns private is refused once the remembered answer expires.
+    """
+
+    MAX_TTL = 5.0
+
+    def __init__(
+        self, resolve: Resolver, ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = min(max(ttl, 0.0), self.MAX_TTL)
+        self._resolve = resolve
+        self._clock = clock
+        self._answers: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        now = self._clock()
+        with self._lock:
+            known = self._answers.get((host, port))
+        if known is not None and now < known[0]:
+            return list(known[1])
+        answer = list(self._resolve(host, port))
+        with self._lock:
+            if len(self._answers) >= 256:  # stale ones go first; never unbounded
+                self._answers = {k: v for k, v in self._answers.items() if now < v[0]}
+            if len(self._answers) < 256:
+                self._answers[(host, port)] = (now + self.ttl, answer)
+        return list(answer)
+
+
 def redact_url(url: str, *, keep_path: bool = True) -> str:
     """``scheme://host[:port]/path`` without userinfo, query or fragment, safe for logs."""
+    return _redact(url, keep_path)
+
+
+@lru_cache(maxsize=256)  # pure; a receiver's URL is redacted on every attempt
+def _redact(url: str, keep_path: bool) -> str:
     try:
         parts = urlsplit(url.strip())
         host, port = parts.hostname or "", parts.port
@@ -171,6 +212,7 @@ def _judged(address: IP) -> IP:
     return address
 
 
+@lru_cache(maxsize=1024)  # pure: the same address is judged the same way every time
 def _why_not_public(address: IP) -> str | None:
     """Words for why ``address`` is not globally routable, or None when it is."""
     if isinstance(address, ipaddress.IPv4Address):
@@ -201,6 +243,7 @@ def _embedded_v4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address 
     return None, ""
 
 
+@lru_cache(maxsize=256)  # pure (refusals raise and are not cached)
 def _canonical_host(shown: str, written: str) -> tuple[str, IP | None]:
     """The host in canonical ASCII form, and the address when it is an IP literal."""
     if not written:

@@ -86,12 +86,13 @@ def deliver_due(
     Entries claimed but not attempted (``stop``, a pause) are released at once.
     """
     report = DeliveryReport()
+    owned: Mapping[str, Notifier] = {}
     if notifiers is None:
         settings = with_subscriptions(settings, store)  # channels subscribed in Slack
         names = set(receivers) if receivers is not None else None
         built, problems = build_notifiers(settings, environ, names)
         report.waiting.update(problems)
-        notifiers = built
+        notifiers = owned = built
     off, held = health.disabled(store), health.paused(store, now)
     active: list[str] = []
     for name in notifiers:
@@ -111,6 +112,10 @@ def deliver_due(
                 runs = list(pool.map(lambda n: run.drain(n, notifiers[n]), active))
     finally:
         run.recorder.close()
+        for notifier in owned.values():  # built for this pass: release their connections
+            close = getattr(notifier, "close", None)
+            if callable(close):
+                close()
     for r in runs:
         report.sent += r.sent
         report.retried += r.retried

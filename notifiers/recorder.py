@@ -62,7 +62,7 @@ class Recorder:
                     for item in items:
                         for key, ref in item.refs:
                             self.store.slack.remember(key, ref.channel, ref.ts, item.attempt.at)
-                        self.store.outbox.record(item.entry_id, item.attempt)
+                    self.store.outbox.record_many([(i.entry_id, i.attempt) for i in items])
             except StoreError:
                 with self._lock:  # keep them for the next try; the leases still hold
                     self._pending[:0] = items

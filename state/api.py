@@ -7,7 +7,7 @@ savepoints: an exception undoes the inner block only if caught outside it. Times
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -125,6 +125,9 @@ class OutboxRepo(Protocol):
         """Lease due entries to ``worker``; no two workers hold the same entry at once."""
     def record(self, entry_id: int, attempt: Attempt) -> OutboxEntry:
         """Log an attempt and set the entry's status (sent is final; the lease ends)."""
+    def record_many(self, attempts: Sequence[tuple[int, Attempt]]) -> None:
+        """``record`` for each (entry id, attempt), in order, as one unit of work (the worker's
+        groups); nothing is read back. An unknown id raises StoreError and records none."""
     def release(self, entry_id: int, worker: str) -> bool:
         """Give a claimed entry back unattempted (shutdown); False when not held by worker."""
     def replay(self, entry_id: int, now: datetime) -> OutboxEntry | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from notifiers import build_notifiers, health
+from notifiers import NOTIFIERS, build_notifiers, health
 from notifiers.base import AlertDoc, SendResult, Thread
 from notifiers.delivery import deliver_due, thread_key
 from notifiers.slack import ChannelLimiter
@@ -45,8 +45,9 @@ def test_each_due_entry_is_sent_once(store: Store) -> None:
     assert (report.sent, report.retried, report.dead, report.skipped) == (28, 0, 0, 0)
     assert sorted(a.ids()) == sorted(d["id"] for d in docs("a", 25))
     assert len(set(a.ids())) == 25 and b.ids() == ids_b
-    later = deliver_due(store, settings(), NOW + timedelta(days=1), worker="w2",
-                        notifiers={"a": a, "b": b})
+    later = deliver_due(
+        store, settings(), NOW + timedelta(days=1), worker="w2", notifiers={"a": a, "b": b}
+    )
     assert later.sent == 0 and len(a.sent) == 25
     assert store.outbox.counts()["sent"] == 28
     assert len(store.deliveries.recent(receiver="a")) == 25
@@ -57,11 +58,18 @@ def test_retry_schedule_until_dead(store: Store) -> None:
     entry_id = enqueue(store, "a", docs("a", 1)[0])
     rng, now = random.Random(7), NOW
     for attempt in range(8):
-        early = deliver_due(store, settings(), now - timedelta(seconds=1), worker="w",
-                            notifiers={"a": a}, clock=lambda: 0.0)
+        early = deliver_due(
+            store,
+            settings(),
+            now - timedelta(seconds=1),
+            worker="w",
+            notifiers={"a": a},
+            clock=lambda: 0.0,
+        )
         assert early.sent + early.retried + early.dead == 0 or attempt == 0
-        report = deliver_due(store, settings(), now, worker="w", notifiers={"a": a}, rng=rng,
-                             clock=lambda: 0.0)
+        report = deliver_due(
+            store, settings(), now, worker="w", notifiers={"a": a}, rng=rng, clock=lambda: 0.0
+        )
         entry = store.outbox.get(entry_id)
         assert entry is not None and entry.attempts == attempt + 1
         if attempt < 7:
@@ -80,25 +88,31 @@ def test_retry_after_pauses_only_that_receiver(store: Store) -> None:
     first, *rest = [enqueue(store, "a", d) for d in docs("a", 3)]
     for doc in docs("b", 2):
         enqueue(store, "b", doc)
-    report = deliver_due(store, settings(), NOW, worker="w", notifiers={"a": a, "b": b},
-                         clock=lambda: 0.0)
+    report = deliver_due(
+        store, settings(), NOW, worker="w", notifiers={"a": a, "b": b}, clock=lambda: 0.0
+    )
     assert (report.sent, report.retried, report.skipped) == (2, 1, 2)
     entry = store.outbox.get(first)
     assert entry is not None and entry.next_attempt_at >= NOW + timedelta(seconds=600)
-    assert all((e := store.outbox.get(i)) and e.status == "pending" and e.claimed_by is None
-               for i in rest)
-    held = deliver_due(store, settings(), NOW + timedelta(minutes=1), worker="w",
-                       notifiers={"a": a, "b": b})
+    assert all(
+        (e := store.outbox.get(i)) and e.status == "pending" and e.claimed_by is None for i in rest
+    )
+    held = deliver_due(
+        store, settings(), NOW + timedelta(minutes=1), worker="w", notifiers={"a": a, "b": b}
+    )
     assert held.sent == 0 and held.waiting["a"].startswith("paused until")
-    done = deliver_due(store, settings(), NOW + timedelta(seconds=601), worker="w",
-                       notifiers={"a": a, "b": b})
+    done = deliver_due(
+        store, settings(), NOW + timedelta(seconds=601), worker="w", notifiers={"a": a, "b": b}
+    )
     assert done.sent == 3 and len(a.sent) == 4
 
 
 def test_gone_receiver_is_disabled_announced_and_enabled_again(store: Store) -> None:
-    config = settings({"name": "hook", "type": "console"},
-                      {"name": "chat", "type": "slack", "channel": "#ops"},
-                      fleets=[{"name": "hq", "receivers": ["hook", "chat"]}])
+    config = settings(
+        {"name": "hook", "type": "console"},
+        {"name": "chat", "type": "slack", "channel": "#ops"},
+        fleets=[{"name": "hq", "receivers": ["hook", "chat"]}],
+    )
     gone = SendResult(ok=False, status=410, error="HTTP 410 Gone", disable=True)
     hook, chat = FakeNotifier("hook", gone), FakeNotifier("chat")
     both = {"hook": hook, "chat": chat}
@@ -118,9 +132,11 @@ def test_gone_receiver_is_disabled_announced_and_enabled_again(store: Store) -> 
 
 
 def test_failing_for_five_days_disables(store: Store) -> None:
-    config = settings({"name": "hook", "type": "console"},
-                      {"name": "chat", "type": "slack", "channel": "#ops"},
-                      fleets=[{"name": "hq", "receivers": ["hook", "chat"]}])
+    config = settings(
+        {"name": "hook", "type": "console"},
+        {"name": "chat", "type": "slack", "channel": "#ops"},
+        fleets=[{"name": "hq", "receivers": ["hook", "chat"]}],
+    )
     hook = FakeNotifier("hook", *[FAIL] * 10)
     enqueue(store, "hook", docs("hook", 1)[0])
     assert deliver_due(store, config, NOW, worker="w", notifiers={"hook": hook}).disabled == []
@@ -139,8 +155,7 @@ def test_a_slow_receiver_does_not_delay_another(store: Store) -> None:
     enqueue(store, "slow", docs("slow", 1)[0])
     for doc in docs("fast", 3):
         enqueue(store, "fast", doc)
-    report = deliver_due(store, settings(), NOW, worker="w",
-                         notifiers={"slow": slow, "fast": fast})
+    report = deliver_due(store, settings(), NOW, worker="w", notifiers={"slow": slow, "fast": fast})
     assert waited == [True] and report.sent == 4
 
 
@@ -152,12 +167,16 @@ def test_crash_between_claim_and_record_is_resent_after_the_lease(store: Store) 
     a = FakeNotifier("a")
     ids = [enqueue(store, "a", d) for d in docs("a", 2)]
     assert len(store.outbox.claim("crashed", NOW, lease=timedelta(minutes=5))) == 2
-    assert deliver_due(store, settings(), NOW + timedelta(minutes=1), worker="w",
-                       notifiers={"a": a}).sent == 0
-    report = deliver_due(store, settings(), NOW + timedelta(minutes=5, seconds=1), worker="w",
-                         notifiers={"a": a})
-    assert report.sent == 2 and all((e := store.outbox.get(i)) and e.status == "sent"
-                                    for i in ids)
+    assert (
+        deliver_due(
+            store, settings(), NOW + timedelta(minutes=1), worker="w", notifiers={"a": a}
+        ).sent
+        == 0
+    )
+    report = deliver_due(
+        store, settings(), NOW + timedelta(minutes=5, seconds=1), worker="w", notifiers={"a": a}
+    )
+    assert report.sent == 2 and all((e := store.outbox.get(i)) and e.status == "sent" for i in ids)
 
 
 def test_crash_after_send_resends_with_the_same_id(store: Store) -> None:
@@ -179,15 +198,14 @@ def test_crash_after_send_resends_with_the_same_id(store: Store) -> None:
     assert entry is not None and entry.status == "sent"
 
 
-def test_a_notifier_bug_is_a_failed_attempt(
-    store: Store, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_notifier_bug_is_a_failed_attempt(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     def boom(doc: AlertDoc) -> None:
         raise RuntimeError("boom")
 
     entry_id = enqueue(store, "a", docs("a", 1)[0])
-    report = deliver_due(store, settings(), NOW, worker="w",
-                         notifiers={"a": FakeNotifier("a", hook=boom)})
+    report = deliver_due(
+        store, settings(), NOW, worker="w", notifiers={"a": FakeNotifier("a", hook=boom)}
+    )
     entry = store.outbox.get(entry_id)
     assert report.retried == 1 and entry is not None and entry.status == "retrying"
     assert entry.last_error == "the notifier failed: RuntimeError"
@@ -222,9 +240,11 @@ def test_updates_of_an_item_follow_their_first_alert(store: Store) -> None:
 def test_slack_updates_are_threaded_under_the_first_message(
     store: Store, fake_slack: FakeSlack
 ) -> None:
-    config = settings({"name": "chat", "type": "slack", "channel": "#ops"},
-                      network={"allow_hosts": ["127.0.0.1"]},
-                      slack={"api_base_url": fake_slack.url})
+    config = settings(
+        {"name": "chat", "type": "slack", "channel": "#ops"},
+        network={"allow_hosts": ["127.0.0.1"]},
+        slack={"api_base_url": fake_slack.url},
+    )
     built, problems = build_notifiers(config, {"SLACK_BOT_TOKEN": TOKEN})
     assert problems == {}
     built["chat"].limiter = ChannelLimiter(0)  # type: ignore[attr-defined]
@@ -257,3 +277,21 @@ def test_logs_name_the_failure(store: Store, caplog: pytest.LogCaptureFixture) -
     enqueue(store, "a", docs("a", 1)[0])
     deliver_due(store, settings(), NOW, worker="w", notifiers={"a": FakeNotifier("a", FAIL)})
     assert "delivery to a failed (entry 1, attempt 1): HTTP 500" in caplog.text
+
+
+def test_notifiers_built_for_a_pass_are_closed_after_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[str] = []
+
+    class Closing(FakeNotifier):
+        def close(self) -> None:
+            closed.append(self.name)
+
+    monkeypatch.setitem(NOTIFIERS, "console", lambda receiver, s, env: Closing(receiver.name))
+    enqueue(store, "ops", docs("ops", 1)[0])
+    report = deliver_due(store, settings({"name": "ops", "type": "console"}), NOW, worker="w1")
+    assert report.sent == 1 and closed == ["ops"]  # a long-running worker leaks no connections
+    given = Closing("ops")
+    deliver_due(store, settings(), NOW, worker="w1", notifiers={"ops": given})
+    assert closed == ["ops"]  # notifiers the caller passed in stay the caller's to close

@@ -18,6 +18,7 @@ import pytest
 
 import bot
 from bot.config import NetworkSettings
+from bot.netguard import AddressRefused
 from bot.sources.fetcher import Fetcher, FetchError
 from tests.httpserver import LocalServer, Route, gzip_bomb
 
@@ -406,3 +407,52 @@ def test_https_pins_the_address_and_verifies_the_name(
         else:
             with pytest.raises(FetchError, match=r"could not connect to other\.test"):
                 secure.fetch(url)
+
+
+def test_post_reuses_a_dns_answer_for_the_ttl_then_refuses_a_private_one(
+    http_server: LocalServer, recording: Recording
+) -> None:
+    http_server.route("/hook", Route(status=204))
+    answers = {"hooks.example": ["127.0.0.1"]}
+    asked: list[str] = []
+    now = [50.0]
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return list(answers[host])
+
+    url = http_server.url("/hook", host="hooks.example")
+    with Fetcher(
+        _network(allow=["127.0.0.1/32"]), resolve=resolve, transport=recording,
+        clock=lambda: now[0], dns_ttl=2.0,
+    ) as f:
+        assert f.request("POST", url, content=b"{}").status == 204
+        answers["hooks.example"] = ["10.0.0.9"]  # DNS now points inside
+        assert f.request("POST", url, content=b"{}").status == 204  # the checked answer, reused
+        assert asked == ["hooks.example"]
+        now[0] += 2.0
+        with pytest.raises(AddressRefused, match=r"resolves to 10\.0\.0\.9, a private address"):
+            f.request("POST", url, content=b"{}")
+    assert asked == ["hooks.example"] * 2
+    assert [r.url.host for r in recording.sent] == ["127.0.0.1", "127.0.0.1"]
+    assert {r.headers["host"] for r in recording.sent} == {f"hooks.example:{http_server.port}"}
+
+
+def test_an_injected_resolver_is_asked_on_every_attempt_unless_told_otherwise(
+    http_server: LocalServer, recording: Recording
+) -> None:
+    http_server.route("/hook", Route(status=204))
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    url = http_server.url("/hook", host="hooks.example")
+    with Fetcher(_network(allow=["127.0.0.1"]), resolve=resolve, transport=recording) as f:
+        for _ in range(3):
+            assert f.request("POST", url, content=b"{}").status == 204
+    assert asked == ["hooks.example"] * 3
+    sent = recording.sent[0]
+    assert sent.headers["user-agent"] == f"firmwatch/{bot.__version__}"
+    assert sent.headers["accept-encoding"] == "identity" and sent.content == b"{}"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.netguard import AddressRefused, UnresolvedHost, check_url, redact_url
+from bot.netguard import AddressRefused, CachingResolver, UnresolvedHost, check_url, redact_url
 from tests.conftest import case_id, load_cases
 
 CASES = load_cases("netguard.toml")
@@ -142,3 +142,63 @@ def test_query_never_shown(token: str) -> None:
     with pytest.raises(AddressRefused) as caught:
         check_url(f"http://10.1.2.3/feed?token={token}&x=1", [])
     assert token not in str(caught.value)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cached_dns_answer_is_still_judged_and_turns_private_after_the_ttl() -> None:
+    answers = {"hook.example": ["93.184.215.14"]}
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return list(answers[host])
+
+    clock = _Clock()
+    cached = CachingResolver(resolve, 2.0, clock)
+    url = "https://hook.example/x"
+    assert check_url(url, [], cached).address == "93.184.215.14"
+    answers["hook.example"] = ["10.1.2.3"]  # DNS rebinding to an internal address
+    clock.now += 1.0
+    assert check_url(url, [], cached).address == "93.184.215.14"  # the checked answer, reused
+    assert asked == ["hook.example"]
+    clock.now += 1.0  # the TTL has passed: asked again, and refused
+    with pytest.raises(AddressRefused, match=r"resolves to 10\.1\.2\.3, a private address"):
+        check_url(url, [], cached)
+    assert asked == ["hook.example", "hook.example"]
+
+
+def test_cached_answers_are_judged_against_the_allow_list_every_time() -> None:
+    clock = _Clock()
+    cached = CachingResolver(lambda h, p: ["127.0.0.1"], 2.0, clock)
+    assert check_url("http://hook.internal:81/", ["hook.internal"], cached).address == "127.0.0.1"
+    with pytest.raises(AddressRefused, match=r"127\.0\.0\.1, a loopback address"):
+        check_url("http://hook.internal:81/", [], cached)  # same cached answer, refused
+
+
+def test_dns_cache_ttl_is_bounded_and_failures_are_not_cached() -> None:
+    calls: list[int] = []
+
+    def flaky(host: str, port: int) -> list[str]:
+        calls.append(port)
+        if len(calls) == 1:
+            raise OSError(-3, "Temporary failure in name resolution")
+        return ["93.184.215.14"]
+
+    clock = _Clock()
+    cached = CachingResolver(flaky, 3600.0, clock)
+    assert cached.ttl == CachingResolver.MAX_TTL
+    with pytest.raises(UnresolvedHost):
+        check_url("https://a.example/", [], cached)
+    assert cached("a.example", 443) == ["93.184.215.14"]  # the failure was not remembered
+    assert cached("a.example", 443) == ["93.184.215.14"] and len(calls) == 2
+    clock.now += CachingResolver.MAX_TTL
+    assert cached("a.example", 443) == ["93.184.215.14"] and len(calls) == 3
+    assert cached("a.example", 8443) == ["93.184.215.14"] and len(calls) == 4  # per (host, port)
+    assert CachingResolver(flaky, -1.0, clock).ttl == 0.0

@@ -305,3 +305,35 @@ def test_meta_holds_json_values(store: Store) -> None:
     assert store.meta.get("n") == 5
     assert store.meta.delete("n") and not store.meta.delete("n") and store.meta.get("n") is None
 
+
+
+def test_record_many_matches_record_one_by_one(store: Store) -> None:
+    ids = [store.outbox.enqueue("hook", f"d{i}", {"n": i}, T0) for i in range(4)]
+    assert all(i is not None for i in ids)
+    a, b, c, d = (int(i) for i in ids if i is not None)
+    assert len(store.outbox.claim("w1", T0, lease=LEASE, limit=4)) == 4
+    retry_at = T0 + timedelta(minutes=5)
+    store.outbox.record_many([
+        (a, Attempt("sent", T0, "w1", 200, duration_ms=7)),
+        (b, Attempt("retry", T0, "w1", 503, "busy", retry_at, 9)),
+        (c, Attempt("dead", T0, "w1", 404, "gone")),
+        (a, Attempt("dead", T0, "w2", 400, "late")),  # a late failure never undoes a delivery
+    ])
+    got = {e.id: e for e in store.outbox.all()}
+    assert (got[a].status, got[a].attempts, got[a].claimed_by, got[a].last_status) == (
+        "sent", 2, None, 400)
+    assert (got[b].status, got[b].next_attempt_at, got[b].claimed_by) == (
+        "retrying", retry_at, None)
+    assert (got[c].status, got[c].last_error) == ("dead", "gone")
+    assert (got[d].status, got[d].claimed_by) == ("pending", "w1")
+    log = store.deliveries.recent(a)
+    assert [(x.attempt, x.outcome, x.status_code) for x in log] == [
+        (2, "dead", 400), (1, "sent", 200)]
+    with pytest.raises(StoreError, match="no outbox entry"):
+        store.outbox.record_many(
+            [(d, Attempt("sent", T0, "w1", 200)), (12345, Attempt("sent", T0, "w1"))])
+    with pytest.raises(ValueError, match="next_attempt_at"):
+        store.outbox.record_many([(d, Attempt("retry", T0, "w1"))])
+    untouched = store.outbox.get(d)
+    assert untouched is not None and untouched.status == "pending"  # nothing was recorded
+    store.outbox.record_many([])

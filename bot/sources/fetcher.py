@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
+from functools import lru_cache
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +29,7 @@ import bot
 from bot.config import NetworkSettings
 from bot.netguard import (
     AddressRefused,
+    CachingResolver,
     Resolver,
     Target,
     check_url,
@@ -36,6 +38,7 @@ from bot.netguard import (
 )
 
 MAX_REDIRECTS = 3
+DNS_TTL = 2.0  # seconds a DNS answer is reused (every attempt still judges the addresses)
 CONNECT_TIMEOUT = 10.0
 _REDIRECTS = {301, 302, 303, 307, 308}
 
@@ -73,13 +76,18 @@ class Fetcher:
         transport: httpx.BaseTransport | None = None,
         verify: ssl.SSLContext | bool = True,
         clock: Callable[[], float] = time.monotonic,
+        dns_ttl: float | None = None,
     ) -> None:
+        """``dns_ttl`` (capped at CachingResolver.MAX_TTL) defaults to DNS_TTL for the system
+        resolver and to 0 (ask every time) for an injected one."""
         self.allow_hosts = tuple(network.allow_hosts)
         self.total = network.timeout.total_seconds()
         self.max_bytes = int(network.max_body_mib * 1024 * 1024)
         self._cap_words = _size_words(network.max_body_mib)
-        self._resolve = resolve
+        ttl = (DNS_TTL if resolve is default_resolve else 0.0) if dns_ttl is None else dns_ttl
+        self._resolve: Resolver = CachingResolver(resolve, ttl, clock) if ttl > 0 else resolve
         self._clock = clock
+        self._transport = transport or _PerNameTransport(verify=verify)
         self._client = httpx.Client(
             headers={
                 "User-Agent": user_agent or f"firmwatch/{bot.__version__}",
@@ -88,8 +96,9 @@ class Fetcher:
             cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
             follow_redirects=False,
             trust_env=False,  # no proxy from the environment: we connect to the checked address
-            transport=transport or _PerNameTransport(verify=verify),
+            transport=self._transport,
         )
+        self._plain_headers = httpx.Headers(self._client.headers)
 
     def __enter__(self) -> Fetcher:
         return self
@@ -157,7 +166,7 @@ class Fetcher:
         total = self.total if timeout is None else timeout
         deadline = self._clock() + total
         sent = {"Accept-Encoding": "identity", **(headers or {})}
-        with self._open(method, target, sent, deadline, content, total) as response:
+        with self._open(method, target, sent, deadline, content, total, plain=True) as response:
             head = {k.lower(): v for k, v in response.headers.items()}
             body = self._read_some(response, head, deadline, max_body)
             return FetchResult(url, response.status_code, body, head, head.get("etag"), None, False)
@@ -208,32 +217,35 @@ class Fetcher:
         deadline: float,
         content: bytes | None = None,
         total: float | None = None,
+        *,
+        plain: bool = False,
     ) -> _Stream:
+        """``plain``: a request of its own (a webhook POST), sent straight to the transport —
+        no client cookie jar, auth or redirect machinery, which such a request never uses."""
         remaining = deadline - self._clock()
         if remaining <= 0:
             raise self._timed_out(total)
-        address = f"[{target.address}]" if ":" in target.address else target.address
-        parts = urlsplit(target.url.strip())
-        query = f"?{parts.query}" if parts.query else ""
-        try:  # only the path and query come from the URL; where to connect comes from the guard
-            pinned = httpx.URL(
-                f"{target.scheme}://{address}:{target.port}{parts.path or '/'}{query}"
+        pinned, host = _pinned(target.scheme, target.address, target.port, target.host, target.url)
+        timeout = httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT, remaining))
+        extensions: dict[str, Any] = {}
+        if target.scheme == "https":
+            extensions["sni_hostname"] = target.host
+        if plain:
+            sent = self._plain_headers.copy()
+            sent.update(headers)
+            sent["Host"] = host
+            extensions["timeout"] = timeout.as_dict()
+            request = httpx.Request(
+                method, pinned, content=content, headers=sent, extensions=extensions
             )
-        except httpx.InvalidURL:
-            raise FetchError(
-                f"cannot request {redact_url(target.url)}: the URL is not valid for HTTP"
-            ) from None
-        default_port = 443 if target.scheme == "https" else 80
-        host = f"[{target.host}]" if ":" in target.host else target.host
-        sent = {**headers, "Host": host if target.port == default_port else f"{host}:{target.port}"}
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+            return _Stream(self, request, target, total, plain=True)
         request = self._client.build_request(
             method,
             pinned,
             content=content,
-            headers=sent,
+            headers={**headers, "Host": host},
             extensions=extensions,
-            timeout=httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT, remaining)),
+            timeout=timeout,
         )
         return _Stream(self, request, target, total)
 
@@ -320,8 +332,15 @@ class _Stream:
     """Send a request and stream its response, turning transport errors into FetchError."""
 
     def __init__(
-        self, fetcher: Fetcher, request: httpx.Request, target: Target, total: float | None
+        self,
+        fetcher: Fetcher,
+        request: httpx.Request,
+        target: Target,
+        total: float | None,
+        *,
+        plain: bool = False,
     ) -> None:
+        self._plain = plain
         self._fetcher = fetcher
         self._request = request
         self._target = target
@@ -330,7 +349,11 @@ class _Stream:
 
     def __enter__(self) -> httpx.Response:
         try:
-            self._response = self._fetcher._client.send(self._request, stream=True)
+            if self._plain:
+                self._response = self._fetcher._transport.handle_request(self._request)
+                self._response.request = self._request
+            else:
+                self._response = self._fetcher._client.send(self._request, stream=True)
         except httpx.HTTPError as exc:
             raise self._explain(exc) from None
         return self._response
@@ -405,6 +428,23 @@ class _PerNameTransport(httpx.BaseTransport):
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.close()
+
+
+@lru_cache(maxsize=256)
+def _pinned(scheme: str, address: str, port: int, host: str, url: str) -> tuple[httpx.URL, str]:
+    """The URL to request (the checked address, the path and query of ``url``) and the Host."""
+    connect_to = f"[{address}]" if ":" in address else address
+    parts = urlsplit(url.strip())
+    query = f"?{parts.query}" if parts.query else ""
+    try:  # only the path and query come from the URL; where to connect comes from the guard
+        pinned = httpx.URL(f"{scheme}://{connect_to}:{port}{parts.path or '/'}{query}")
+    except httpx.InvalidURL:
+        raise FetchError(
+            f"cannot request {redact_url(url)}: the URL is not valid for HTTP"
+        ) from None
+    default_port = 443 if scheme == "https" else 80
+    name = f"[{host}]" if ":" in host else host
+    return pinned, name if port == default_port else f"{name}:{port}"
 
 
 def _seconds(value: object) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
 
 from state.errors import StoreError
 from state.records import (
@@ -102,6 +102,55 @@ class SqlOutbox:
                 status_code=attempt.status_code, error=clip(attempt.error),
                 worker=attempt.worker, at=at, duration_ms=attempt.duration_ms))
             return _entry(c.execute(select(*_COLUMNS).where(t.c.id == entry_id)).one())
+
+    def record_many(self, attempts: Sequence[tuple[int, Attempt]]) -> None:
+        """``record`` for each pair in one unit of work: one read, grouped writes, no read-back."""
+        if any(a.outcome == "retry" and a.next_attempt_at is None for _, a in attempts):
+            raise ValueError("a retry needs next_attempt_at")
+        t = outbox
+        ids = sorted({entry_id for entry_id, _ in attempts})
+        with self._db.unit() as c:
+            rows: dict[int, dict[str, Any]] = {}
+            for start in range(0, len(ids), 500):  # within every database's parameter limit
+                chunk = ids[start : start + 500]
+                found = c.execute(
+                    select(t.c.id, t.c.receiver, t.c.dedupe_key, t.c.status, t.c.attempts,
+                           t.c.claimed_by).where(t.c.id.in_(chunk)).with_for_update())
+                rows.update((r.id, dict(r._mapping)) for r in found)
+            changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            logs: list[dict[str, Any]] = []
+            for entry_id, attempt in attempts:
+                row = rows.get(entry_id)
+                if row is None:
+                    raise StoreError(f"no outbox entry with id {entry_id}")
+                at = utc(attempt.at, "attempt.at")
+                row["attempts"] += 1
+                values: dict[str, Any] = {"attempts": row["attempts"], "updated_at": at,
+                                          "last_status": attempt.status_code,
+                                          "last_error": clip(attempt.error)}
+                if row["claimed_by"] == attempt.worker:
+                    values.update(claimed_by=None, claimed_until=None)
+                    row["claimed_by"] = None
+                if row["status"] != "sent":
+                    row["status"] = values["status"] = _STATUS[attempt.outcome]
+                    if attempt.outcome == "sent":
+                        values["sent_at"] = at
+                    if attempt.outcome == "retry" and attempt.next_attempt_at is not None:
+                        values["next_attempt_at"] = utc(attempt.next_attempt_at)
+                changes.setdefault(tuple(sorted(values)), []).append({"_id": entry_id, **values})
+                logs.append({
+                    "outbox_id": entry_id, "receiver": row["receiver"],
+                    "dedupe_key": row["dedupe_key"], "attempt": row["attempts"],
+                    "outcome": attempt.outcome, "status_code": attempt.status_code,
+                    "error": clip(attempt.error), "worker": attempt.worker, "at": at,
+                    "duration_ms": attempt.duration_ms})
+            for names, params in changes.items():  # one executemany per shape of change
+                stmt = (update(t).where(t.c.id == bindparam("_id"))
+                        .values({n: bindparam(n) for n in names}))
+                for first in range(0, len(params), 500):
+                    c.execute(stmt, params[first : first + 500])
+            if logs:
+                c.execute(insert(deliveries), logs)
 
     def release(self, entry_id: int, worker: str) -> bool:
         """Give a claimed entry back unattempted."""
