@@ -110,7 +110,12 @@ class Catalog:
         if problems:
             raise CatalogError(problems)
         ranked.sort(key=lambda row: row[0])
-        self._ranked = tuple((matcher, entry) for _, matcher, entry in ranked)
+        # The ranking, bucketed by literal prefix: a model can only match an entry whose prefix
+        # it starts with, so a look-up tries the buckets of the model's own prefixes, longest
+        # first (the same order as the ranking, without trying every entry).
+        self._by_prefix: dict[str, list[tuple[ModelPattern, CatalogEntry]]] = {}
+        for _, matcher, entry in ranked:
+            self._by_prefix.setdefault(matcher.literal_prefix(), []).append((matcher, entry))
         self._cache: dict[str, Lifecycle | None] = {}
 
     def entries(self) -> tuple[CatalogEntry, ...]:
@@ -126,8 +131,11 @@ class Catalog:
 
     def _find(self, key: str) -> Lifecycle | None:
         entry = self._exact.get(key)
-        if entry is None:
-            entry = next((e for p, e in self._ranked if p.matches(key)), None)
+        for end in range(len(key), -1, -1):
+            if entry is not None:
+                break
+            bucket = self._by_prefix.get(key[:end], ())
+            entry = next((e for p, e in bucket if p.matches(key)), None)
         if entry is None:
             return None
         return Lifecycle(key, entry.launched, entry.discontinued, entry.source)

@@ -6,25 +6,29 @@ an alert are written from.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from functools import lru_cache
+from typing import Literal, cast
 
-from bot.catalog import Catalog, family_of
+from bot.catalog import Catalog, ModelPattern, family_of
 from bot.items import Advisory, CveInfo, FirmwareRelease
 from bot.matching import (
     FleetIndex,
     Hit,
     Indexed,
-    match_advisory,
+    RowMatch,
+    Status,
+    gc_paused,
     match_release,
+    match_rows,
     patterns_of,
     resolves,
 )
 from bot.policy import (
     DEFAULT_SEVERE_CVSS,
+    FixPromise,
     Promise,
     Stage,
     StageInfo,
@@ -107,13 +111,35 @@ class Context:
 
 def stage_of(model: str, ctx: Context) -> StageInfo:
     """The stage of a (normalised) model on the context's date."""
-    known = ctx.catalog.lookup(model)
-    return stage_on(
-        family_of(model).covered,
-        known.launched if known else None,
-        known.discontinued if known else None,
-        ctx.on,
-    )
+    return _stage_facts(model, ctx, _stage_table(ctx))[0]
+
+
+_StageTables = tuple[dict[str, tuple[StageInfo, int]], dict[StageInfo, int]]
+
+
+def _stage_facts(model: str, ctx: Context, tables: _StageTables) -> tuple[StageInfo, int]:
+    """The stage of a model and a number standing for that stage (equal stages, equal numbers).
+
+    A Context holds an immutable catalog, a date and a threshold, so the stage of a model under
+    it never changes: it is worked out once per model and context (``tables``).
+    """
+    table, numbers = tables
+    facts = table.get(model)
+    if facts is None:
+        known = ctx.catalog.lookup(model)
+        info = stage_on(
+            family_of(model).covered,
+            known.launched if known else None,
+            known.discontinued if known else None,
+            ctx.on,
+        )
+        facts = table[model] = (info, numbers.setdefault(info, len(numbers)))
+    return facts
+
+
+@lru_cache(maxsize=8)
+def _stage_table(ctx: Context) -> _StageTables:
+    return {}, {}
 
 
 def finding_key(fleet: str, group_key: str, item_key: str) -> str:
@@ -128,35 +154,190 @@ def advisory_findings(
     releases: Sequence[FirmwareRelease] = (),
 ) -> list[Finding]:
     """One finding per device group the advisory touches, each CVE judged on its own."""
-    by_group: dict[str, list[Hit]] = defaultdict(list)
-    for hit in match_advisory(advisory, index):
-        by_group[hit.entry.group.key].append(hit)
-    cve_info = {c.id: c for c in advisory.cves}
-    findings: list[Finding] = []
-    for hits in by_group.values():
+    with gc_paused():
+        return _AdvisoryFindings(advisory, index, ctx, releases).run()
+
+
+class _AdvisoryFindings:
+    """The findings of one advisory.
+
+    A device group that several rows touch is judged on all its hits together (`_from_hits`,
+    the definition). A group one row touches, the usual case, gets the fields of the first
+    finding of that row and status whose model gets the same promises, with its own model,
+    stage, release, group and reason put in (`_shape`): what `_from_hits` would give, without
+    redoing the shared work for each of possibly thousands of groups.
+    """
+
+    def __init__(
+        self,
+        advisory: Advisory,
+        index: FleetIndex,
+        ctx: Context,
+        releases: Sequence[FirmwareRelease],
+    ) -> None:
+        self.advisory = advisory
+        self.index = index
+        self.ctx = ctx
+        self.releases = releases
+        self.cve_info = {c.id: c for c in advisory.cves}
+        # Every score a verdict may be judged on (a CVE a row names but the advisory does not
+        # list, or "(no CVE)", has none).
+        self.scores = tuple(dict.fromkeys([*map(_score_of, advisory.cves), (None, None)]))
+        # The promises for those scores, numbered: per stage number, and per distinct set.
+        self.promises: dict[int, int] = {}
+        self.promise_sets: dict[tuple[FixPromise, ...], int] = {}
+        self.templates: dict[tuple[object, ...], dict[str, object]] = {}
+        self.lookup: _ReleaseIndex | None = None
+        self.stage_tables = _stage_table(ctx)
+
+    def run(self) -> list[Finding]:
+        rows = match_rows(self.advisory, self.index)
+        together = self._overlapping(rows)
+        out: list[Finding | list[Hit]] = []
+        merged: dict[str, int] = {}  # group key -> its place in out
+        item = self.advisory.key
+        for at, rm in enumerate(rows):
+            shapes: dict[tuple[str, str], dict[str, object]] = {}
+            model_then = status_then = ""
+            shape: dict[str, object] = {}
+            for entry, outcome in zip(rm.entries, rm.outcomes, strict=True):
+                model = entry.model
+                if together is None or (together and model in together):
+                    self._gather(out, merged, rm, entry, *outcome)
+                    continue
+                status = outcome[0]
+                if model is not model_then or status is not status_then:  # entries come by model
+                    found = shapes.get((model, status))
+                    if found is None:
+                        found = shapes[model, status] = self._shape(at, rm, entry, *outcome)
+                    shape, model_then, status_then = found, model, status
+                group = entry.group
+                fields = shape.copy()
+                fields["key"] = f"{group.fleet}|{group.key}|{item}"  # finding_key, inlined
+                fields["fleet"] = group.fleet
+                fields["group_key"] = group.key
+                fields["firmware"] = group.firmware
+                fields["count"] = group.count
+                fields["site"] = group.site
+                fields["reason"] = outcome[1]
+                finding = _NEW(Finding)
+                _SET(finding, "__dict__", fields)
+                out.append(finding)
+        if not merged:
+            return cast(list[Finding], out)
+        return [f if isinstance(f, Finding) else self._from_hits(f) for f in out]
+
+    @staticmethod
+    def _gather(
+        out: list[Finding | list[Hit]],
+        merged: dict[str, int],
+        rm: RowMatch,
+        entry: Indexed,
+        status: Status,
+        reason: str,
+    ) -> None:
+        """Add a group's hits from one row to its place in ``out`` (made at its first hit)."""
+        hits = [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
+        place = merged.get(entry.group.key)
+        if place is None:
+            merged[entry.group.key] = len(out)
+            out.append(hits)
+        else:
+            pending = out[place]
+            assert isinstance(pending, list)
+            pending += hits
+
+    def _overlapping(self, rows: list[RowMatch]) -> set[str] | None:
+        """Models more than one row covers (their groups may have several rows' hits).
+
+        None means every group must be judged on its hits together: the index has device
+        groups sharing a key, which the definition folds into one finding.
+        """
+        if not self.index.keys_unique():
+            return None
+        seen: set[str] = set()
+        twice: set[str] = set()
+        for rm in rows:
+            twice |= seen & rm.models
+            seen |= rm.models
+        return twice
+
+    def _from_hits(self, hits: list[Hit]) -> Finding:
+        """The definition: one group's finding from all its hits."""
         entry = hits[0].entry
-        info = stage_of(entry.model, ctx)
-        verdicts = _verdicts(hits, cve_info, info, ctx.severe_cvss)
+        info = _stage_facts(entry.model, self.ctx, self.stage_tables)[0]
+        threshold = self.ctx.severe_cvss
+
+        def promise(score: float | None, version: str | None) -> FixPromise:
+            return fix_promise(info, score, version, threshold)
+
+        verdicts = _verdicts(hits, self.cve_info, promise)
         status = min((h.status for h in hits), key=_STATUS_RANK.__getitem__)
         fixed = _highest(h.fixed for h in hits if h.status != "review-needed")
-        release = _release_for(entry.model, fixed, releases)
-        findings.append(
-            _finding(
-                "advisory",
-                entry,
-                advisory.key,
-                status,
-                hits[0].reason,
-                info,
-                fix_promised=combine(v.promise for v in verdicts),
-                cves=verdicts,
-                fixed_version=str(fixed) if fixed else None,
-                download_url=release.download_url if release else None,
-                notes_url=release.notes_url if release else None,
-                update_available=release.version if release else None,
-            )
+        release = self._release(entry.model, fixed) if self.releases else None
+        return _finding(
+            "advisory",
+            entry,
+            self.advisory.key,
+            status,
+            hits[0].reason,
+            info,
+            fix_promised=combine(v.promise for v in verdicts),
+            cves=verdicts,
+            fixed_version=str(fixed) if fixed else None,
+            download_url=release.download_url if release else None,
+            notes_url=release.notes_url if release else None,
+            update_available=release.version if release else None,
         )
-    return findings
+
+    def _shape(
+        self, at: int, rm: RowMatch, entry: Indexed, status: Status, reason: str
+    ) -> dict[str, object]:
+        """The fields the groups of one model that only row ``at`` touches share, by status.
+
+        They are those of the first finding of the row and status whose model gets the same
+        promises for the advisory's scores (made by `_from_hits`), with the model, its stage and
+        its release put in; a group then only adds its own fields and reason.
+        """
+        info, number = _stage_facts(entry.model, self.ctx, self.stage_tables)
+        promises = self.promises.get(number)
+        if promises is None:
+            threshold = self.ctx.severe_cvss
+            made = tuple(fix_promise(info, score, ver, threshold) for score, ver in self.scores)
+            promises = self.promises[number] = self.promise_sets.setdefault(
+                made, len(self.promise_sets)
+            )
+        key = (at, status, promises)
+        template = self.templates.get(key)
+        if template is None:
+            hits = [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
+            template = self.templates[key] = self._from_hits(hits).__dict__
+        shape = template.copy()
+        shape["model"] = entry.model
+        shape["stage"] = info.stage
+        shape["stage_ends"] = info.ends
+        shape["stage_since"] = info.since
+        release = None
+        if self.releases:
+            release = self._release(entry.model, rm.fixed if status != "review-needed" else None)
+        shape["download_url"] = release.download_url if release else None
+        shape["notes_url"] = release.notes_url if release else None
+        shape["update_available"] = release.version if release else None
+        return shape
+
+    def _release(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
+        if self.lookup is None:
+            self.lookup = _release_index(self.releases)
+        return self.lookup.best(model, fixed)
+
+
+_NEW = object.__new__
+_SET = object.__setattr__
+
+
+def _score_of(cve: CveInfo) -> tuple[float | None, str | None]:
+    score = cve.score
+    return (score.base_score, score.version) if score else (None, None)
 
 
 def release_findings(
@@ -168,7 +349,10 @@ def release_findings(
     except VersionError:
         return []
     findings: list[Finding] = []
+    resolved: dict[str, tuple[str, ...]] = {}  # per model
     for entry in match_release(release, index):
+        if entry.model not in resolved:
+            resolved[entry.model] = tuple(resolves(version, entry.model, advisories))
         reason = (
             f"{release.version} is newer than {entry.version}"
             if entry.version
@@ -185,7 +369,7 @@ def release_findings(
                 update_available=release.version,
                 download_url=release.download_url,
                 notes_url=release.notes_url,
-                resolves=tuple(resolves(version, entry.model, advisories)) + release.cves,
+                resolves=resolved[entry.model] + release.cves,
             )
         )
     return findings
@@ -221,8 +405,11 @@ def _finding(
 
 
 def _verdicts(
-    hits: list[Hit], cve_info: dict[str, CveInfo], info: StageInfo, threshold: float
+    hits: list[Hit],
+    cve_info: dict[str, CveInfo],
+    promise_for: Callable[[float | None, str | None], FixPromise],
 ) -> tuple[CveVerdict, ...]:
+    """Per CVE, its best hit with the vendor's promise for its score (`promise_for`)."""
     best: dict[str, Hit] = {}
     for hit in hits:
         key = hit.cve or "(no CVE)"
@@ -232,8 +419,8 @@ def _verdicts(
     for cve_id, hit in best.items():
         cve = cve_info.get(cve_id)
         score = cve.score if cve else None
-        promise = fix_promise(
-            info, score.base_score if score else None, score.version if score else None, threshold
+        promise = promise_for(
+            score.base_score if score else None, score.version if score else None
         )
         others = tuple(
             f"{s.source} CVSS {s.version} {s.base_score:.1f}"
@@ -279,3 +466,71 @@ def _release_for(
         if best is None or version > best[0]:
             best = (version, release)
     return best[1] if best else None
+
+
+class _ReleaseIndex:
+    """Releases by the exact models they apply to, for `_release_for` look-ups at fleet scale."""
+
+    def __init__(self, releases: Sequence[FirmwareRelease]) -> None:
+        self.releases = tuple(releases)
+        self.versions: list[Version | None] = []
+        self.by_model: dict[str, list[int]] = {}  # listed patterns: exact model -> positions
+        self.by_prefix: dict[str, list[tuple[int, ModelPattern]]] = {}  # the other patterns
+        self.memo: dict[str, list[tuple[Version, FirmwareRelease]]] = {}  # per model
+        for at, release in enumerate(self.releases):
+            try:
+                self.versions.append(parse_version(release.version))
+            except VersionError:
+                self.versions.append(None)
+            for text in release.models:
+                for pattern in patterns_of(text):
+                    if pattern.listed():
+                        for head in pattern.heads():
+                            self.by_model.setdefault(head, []).append(at)
+                    else:
+                        self.by_prefix.setdefault(pattern.literal_prefix(), []).append(
+                            (at, pattern)
+                        )
+
+    def best(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
+        """What `_release_for` gives for this (normalised) model and fixed version."""
+        candidates = self.memo.get(model)
+        if candidates is None:
+            if len(self.memo) >= _RELEASE_MEMO:
+                self.memo.clear()
+            candidates = self.memo[model] = self._for_model(model)
+        best: tuple[Version, FirmwareRelease] | None = None
+        for version, release in candidates:
+            if fixed is not None and version < fixed:
+                continue
+            if best is None or version > best[0]:
+                best = (version, release)
+        return best[1] if best else None
+
+    def _for_model(self, model: str) -> list[tuple[Version, FirmwareRelease]]:
+        """The releases applying exactly to the model with a readable version, in order."""
+        places = set(self.by_model.get(model, ()))
+        for end in range(len(model) + 1):
+            for at, pattern in self.by_prefix.get(model[:end], ()):
+                if at not in places and pattern.matches_exact(model):
+                    places.add(at)
+        found = []
+        for at in sorted(places):
+            version = self.versions[at]
+            if version is not None:
+                found.append((version, self.releases[at]))
+        return found
+
+
+_LAST_RELEASES: list[_ReleaseIndex] = []
+_RELEASE_MEMO = 1 << 17
+
+
+def _release_index(releases: Sequence[FirmwareRelease]) -> _ReleaseIndex:
+    """The release index for these releases, kept while the same releases keep coming."""
+    snapshot = tuple(releases)
+    if _LAST_RELEASES and _LAST_RELEASES[0].releases == snapshot:
+        return _LAST_RELEASES[0]
+    made = _ReleaseIndex(snapshot)
+    _LAST_RELEASES[:] = [made]
+    return made

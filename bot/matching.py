@@ -1,18 +1,34 @@
 """Match items to the registered fleets' device groups (pure).
 
-The fleets are indexed once by normalised model: a product pattern only looks at the models that
-share its literal prefix (a bisect into the sorted models), so matching an advisory costs in
-proportion to its affected rows and the models they name, not to the number of devices.
+The fleets are indexed once by normalised model, so matching an advisory costs in proportion to
+its affected rows and the device groups they touch, not to the number of devices. At fleet scale
+(a million device groups over tens of thousands of models, sharing a few thousand firmware
+strings) the index also:
+
+* parses each distinct firmware string once and puts the distinct versions in order
+  (`VersionOrder`): an affected range is then a slice of that order found by bisection, and a row
+  is judged once per firmware string, not once per device group;
+* finds a product pattern's models once, by its listed texts (``DS-2CD2xx3G2`` is 100 of them,
+  looked up by model stem) or by bisecting the sorted models on its heads, and remembers them with
+  their device groups bucketed by version.
+
+Everything remembered hangs off the index, which does not change once built: call
+`FleetIndex.clear_caches` after changing ``by_model`` by hand. Results, including their order, are
+those of judging every candidate group one by one, which `_judge` still does for the rare cases
+(an unreadable product cell, device groups sharing a key).
 """
 
 from __future__ import annotations
 
 import bisect
+import gc
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, Protocol
+from itertools import chain
+from typing import Literal, NamedTuple, Protocol
 
 from bot.catalog import ModelError, ModelPattern, PatternError, normalize_model, parse_patterns
 from bot.items import Advisory, AffectedRow, FirmwareRelease
@@ -21,6 +37,8 @@ from bot.versions import (
     AffectedRule,
     Version,
     VersionError,
+    VersionOrder,
+    VersionRange,
     is_fixed,
     parse_affected,
     parse_fixed,
@@ -28,7 +46,30 @@ from bot.versions import (
 )
 
 Status = Literal["affected", "possibly-affected", "review-needed"]
+Outcome = tuple[Status, str]
 _MODEL_TOKEN = re.compile(r"(?:i?DS-[A-Z0-9][A-Z0-9()/.+_-]*|HikCentral[\w -]*)", re.I)
+_SEPARATORS = "-/("  # what may follow a pattern's text in a model it covers
+_RULE_MEMO = 4096  # judged (rule, fixed) pairs kept per index for rules judged rank by rank
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause CPython's cyclic garbage collector while making many objects that form no cycles.
+
+    At fleet scale matching makes millions of small objects (index entries, findings). The
+    collector runs every few hundred allocations and, as survivors pile up, rescans them and the
+    rest of the heap (a million device groups) again and again. These objects form no reference
+    cycles, so reference counting frees them all the same; the collector resumes afterwards
+    (and is left alone when something else has paused it).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class GroupLike(Protocol):
@@ -48,9 +89,11 @@ class GroupLike(Protocol):
     def site(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class Indexed:
-    """A device group with its model normalised and its firmware parsed once."""
+class Indexed(NamedTuple):
+    """A device group with its model normalised and its firmware parsed once.
+
+    A named tuple: an index makes one per device group, a million of them at fleet scale.
+    """
 
     group: GroupLike
     model: str
@@ -70,75 +113,452 @@ class Hit:
     fixed: Version | None
 
 
+@dataclass(frozen=True)
+class RowMatch:
+    """One advisory row judged against the fleets: the groups it touches, in candidate order.
+
+    ``outcomes[i]`` is the (status, reason) of ``entries[i]``; ``cves`` are the CVEs the row's
+    verdicts apply to; ``models`` holds every model the row's patterns cover (a superset of the
+    entries' models), so callers can tell rows that cannot share a device group.
+    """
+
+    row: AffectedRow
+    cves: tuple[str | None, ...]
+    fixed: Version | None
+    entries: list[Indexed]
+    outcomes: list[Outcome]
+    models: frozenset[str]
+
+
+class _View:
+    """A pattern's device groups as positions in the index, bucketed by version rank.
+
+    ``buckets[i]`` holds the positions (ascending) of the groups whose firmware has rank
+    ``ranks[i]``; ``unknown`` those whose firmware is missing or unreadable.
+    """
+
+    __slots__ = ("buckets", "models", "ranks", "unknown")
+
+    def __init__(
+        self,
+        models: tuple[str, ...],
+        ranks: list[int],
+        buckets: list[list[int]],
+        unknown: list[int],
+    ) -> None:
+        self.models = models
+        self.ranks = ranks
+        self.buckets = buckets
+        self.unknown = unknown
+
+
+class _Prepared:
+    """What the index derives from ``by_model`` on first use (see FleetIndex)."""
+
+    def __init__(
+        self, by_model: dict[str, list[Indexed]], models: list[str], unique: bool | None = None
+    ) -> None:
+        entries: list[Indexed] = []
+        self.start: dict[str, int] = {}
+        for model in models:
+            self.start[model] = len(entries)
+            entries += by_model[model]
+        self.entries = entries
+        # A firmware id per distinct parsed firmware (the same Version object, or the same
+        # problem when there is none); ranks order the distinct versions.
+        ids: dict[int | str | None, int] = {}  # id(version), else the problem
+        samples: list[Indexed] = []  # fid -> an entry with that firmware
+        fid_of: list[int] = []
+        for entry in entries:
+            version = entry.version
+            token = entry.version_problem if version is None else id(version)
+            fid = ids.get(token)
+            if fid is None:
+                fid = ids[token] = len(samples)
+                samples.append(entry)
+            fid_of.append(fid)
+        self.samples, self.fid_of = samples, fid_of
+        self.order = VersionOrder(e.version.sort_key() for e in self.samples if e.version)
+        self.rank_of_fid = [
+            -1 if e.version is None else self.order.rank(e.version) for e in self.samples
+        ]
+        by_rank: dict[int, Indexed] = {}
+        for fid, rank in enumerate(self.rank_of_fid):
+            if rank >= 0:
+                by_rank.setdefault(rank, self.samples[fid])
+        self.rank_samples = [by_rank[r] for r in range(len(self.order))]  # rank -> an entry
+        self.texts: list[str | None] = [None] * len(self.samples)  # str(version), made lazily
+        if unique is None:
+            unique = len({e.group.key for e in entries}) == len(entries)
+        self.unique = unique
+        self.model_views: dict[str, _View] = {}
+        self.views: dict[str, _View] = {}
+        self.covered: dict[str, tuple[str, ...]] = {}
+        self.named: dict[str, tuple[str, ...]] = {}
+        self.stems: dict[str, list[str]] | None = None
+        self.judged: dict[tuple[AffectedRule, Version | None], dict[int, bool]] = {}
+
+
 @dataclass
 class FleetIndex:
-    """Device groups by normalised model, with the models sorted for prefix look-ups."""
+    """Device groups by normalised model, with the models sorted for prefix look-ups.
+
+    Build it with `build`; it does not change afterwards, and remembers what it has looked up
+    (call `clear_caches` after changing ``by_model`` or ``models`` by hand). Building also
+    numbers the positions, firmware strings and versions the look-ups work with.
+    """
 
     by_model: dict[str, list[Indexed]] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
+    _prepared: _Prepared | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def build(cls, groups: Iterable[GroupLike]) -> FleetIndex:
         """Index device groups; groups whose model cannot be read are skipped."""
+        with gc_paused():
+            return cls._build(groups)
+
+    @classmethod
+    def _build(cls, groups: Iterable[GroupLike]) -> FleetIndex:
         index = cls()
+        by_model = index.by_model
+        models: dict[str, str | None] = {}  # as written -> normalised, None when unreadable
+        firmware: dict[str | None, tuple[Version | None, str | None]] = {}
+        keys: set[str] = set()
+        indexed = 0
         for group in groups:
-            try:
-                model = normalize_model(group.model)
-            except ModelError:
+            written = group.model
+            if written in models:
+                model = models[written]
+            else:
+                try:
+                    model = models[written] = normalize_model(written)
+                except ModelError:
+                    model = models[written] = None
+            if model is None:
                 continue
-            version, problem = _parse_firmware(group.firmware)
-            index.by_model.setdefault(model, []).append(Indexed(group, model, version, problem))
-        index.models = sorted(index.by_model)
+            text = group.firmware
+            parsed = firmware.get(text)
+            if parsed is None:
+                parsed = firmware[text] = _parse_firmware(text)
+            entry = Indexed(group, model, parsed[0], parsed[1])
+            if model in by_model:
+                by_model[model].append(entry)
+            else:
+                by_model[model] = [entry]
+            keys.add(group.key)
+            indexed += 1
+        index.models = sorted(by_model)
+        index._prepared = _Prepared(by_model, index.models, unique=len(keys) == indexed)
         return index
+
+    def keys_unique(self) -> bool:
+        """Whether no two device groups share a key (as the fleet registry guarantees)."""
+        return self._prep().unique
+
+    def clear_caches(self) -> None:
+        """Derive everything from ``by_model`` and ``models`` again, forgetting past look-ups."""
+        with gc_paused():
+            self._prepared = _Prepared(self.by_model, self.models)
 
     def candidates(self, pattern: ModelPattern) -> list[Indexed]:
         """Device groups whose model the pattern matches."""
-        prefix = pattern.literal_prefix()
-        start = bisect.bisect_left(self.models, prefix)
-        found: list[Indexed] = []
-        for model in self.models[start:]:
-            if not model.startswith(prefix):
-                break
-            if _matches(pattern, model):
-                found += self.by_model[model]
-        return found
+        return [e for model in self._covered(pattern) for e in self.by_model[model]]
 
     def exact(self, pattern: ModelPattern) -> list[Indexed]:
         """Device groups whose model is exactly the pattern's (modulo variants)."""
-        prefix = pattern.literal_prefix()
-        start = bisect.bisect_left(self.models, prefix)
-        found: list[Indexed] = []
-        for model in self.models[start:]:
-            if not model.startswith(prefix):
-                break
-            if pattern.matches_exact(model):
-                found += self.by_model[model]
+        return [e for model in self._named(pattern) for e in self.by_model[model]]
+
+    def match_row(self, row: AffectedRow, cves: tuple[str | None, ...]) -> RowMatch:
+        """Judge one advisory row against every device group it covers."""
+        patterns = _row_patterns(row.product)
+        prep = self._prep()
+        if patterns is None or not prep.unique:
+            return self._match_row_one_by_one(row, cves, patterns)
+        rule, fixed, problem, described = _row_rule(row)
+        views = [self._view(p) for p in patterns]
+        models = frozenset(chain.from_iterable(v.models for v in views))
+        if problem is not None or rule is None:
+            outcome: Outcome = ("review-needed", f"the advisory row could not be read: {problem}")
+            positions = _dedupe([_all_positions(v) for v in views])
+            return RowMatch(
+                row, cves, fixed, [prep.entries[p] for p in positions], [outcome] * len(positions),
+                models,
+            )
+        if isinstance(rule, VersionRange):
+            ranked = self._ranges(rule, fixed)
+        else:
+            ranked = self._ranks_one_by_one(rule, fixed)
+        positions = _dedupe([_pick(v, ranked) for v in views])
+        # Outcomes are per firmware string: the status follows the version, the reason quotes it.
+        known: dict[int, Outcome] = {}
+        outcomes: list[Outcome] = []
+        fid_of = prep.fid_of
+        for pos in positions:
+            fid = fid_of[pos]
+            found = known.get(fid)
+            if found is None:
+                found = known[fid] = self._outcome(fid, rule, fixed, described, ranked)
+            outcomes.append(found)
+        everything = prep.entries
+        return RowMatch(row, cves, fixed, [everything[p] for p in positions], outcomes, models)
+
+    def _outcome(
+        self,
+        fid: int,
+        rule: AffectedRule,
+        fixed: Version | None,
+        described: str,
+        ranked: _Ranked,
+    ) -> Outcome:
+        """The outcome of a picked firmware: affected inside the range, else as `_judge` says."""
+        prep = self._prep()
+        sample = prep.samples[fid]
+        if sample.version is not None and ranked.inside(prep.rank_of_fid[fid]):
+            return "affected", _inside_reason(self._text(fid), described)
+        judged = _judge(sample, rule, fixed, None)
+        if judged is None:
+            raise AssertionError(f"picked firmware {sample.version} is not affected")
+        return judged
+
+    # --- derived structures -------------------------------------------------------------------
+
+    def _prep(self) -> _Prepared:
+        if self._prepared is None:
+            self._prepared = _Prepared(self.by_model, self.models)
+        return self._prepared
+
+    def _text(self, fid: int) -> str:
+        prep = self._prep()
+        text = prep.texts[fid]
+        if text is None:
+            text = prep.texts[fid] = str(prep.samples[fid].version)
+        return text
+
+    def _stems(self) -> dict[str, list[str]]:
+        """Every model under each text a listed pattern may name it by (its stems)."""
+        prep = self._prep()
+        if prep.stems is None:
+            stems: dict[str, list[str]] = {}
+            for model in self.models:
+                for end in [i for i, ch in enumerate(model) if ch in _SEPARATORS] + [len(model)]:
+                    stems.setdefault(model[:end], []).append(model)
+            prep.stems = stems
+        return prep.stems
+
+    def _covered(self, pattern: ModelPattern) -> tuple[str, ...]:
+        """The models the pattern matches, sorted."""
+        prep = self._prep()
+        found = prep.covered.get(pattern.raw)
+        if found is None:
+            if pattern.listed():
+                stems = self._stems()
+                found = tuple(sorted({m for h in pattern.heads() for m in stems.get(h, ())}))
+            else:
+                found = self._scan(pattern, pattern.matches)
+            prep.covered[pattern.raw] = found
         return found
+
+    def _named(self, pattern: ModelPattern) -> tuple[str, ...]:
+        """The models the pattern names exactly, sorted."""
+        prep = self._prep()
+        found = prep.named.get(pattern.raw)
+        if found is None:
+            if pattern.listed():
+                found = tuple(sorted(h for h in pattern.heads() if h in self.by_model))
+            else:
+                found = self._scan(pattern, pattern.matches_exact)
+            prep.named[pattern.raw] = found
+        return found
+
+    def _scan(self, pattern: ModelPattern, test: _ModelTest) -> tuple[str, ...]:
+        """Models starting with one of the pattern's heads that pass the test, sorted."""
+        found: set[str] = set()
+        for head in pattern.heads():
+            at = bisect.bisect_left(self.models, head)
+            while at < len(self.models) and self.models[at].startswith(head):
+                if test(self.models[at]):
+                    found.add(self.models[at])
+                at += 1
+        return tuple(sorted(found))
+
+    def _model_view(self, model: str) -> _View:
+        prep = self._prep()
+        view = prep.model_views.get(model)
+        if view is None:
+            start = prep.start[model]
+            by_rank: dict[int, list[int]] = {}
+            unknown: list[int] = []
+            for pos in range(start, start + len(self.by_model[model])):
+                rank = prep.rank_of_fid[prep.fid_of[pos]]
+                if rank < 0:
+                    unknown.append(pos)
+                elif rank in by_rank:
+                    by_rank[rank].append(pos)
+                else:
+                    by_rank[rank] = [pos]
+            ranks = sorted(by_rank)
+            view = _View((model,), ranks, [by_rank[r] for r in ranks], unknown)
+            prep.model_views[model] = view
+        return view
+
+    def _view(self, pattern: ModelPattern) -> _View:
+        prep = self._prep()
+        view = prep.views.get(pattern.raw)
+        if view is None:
+            models = self._covered(pattern)
+            if len(models) == 1:
+                view = self._model_view(models[0])
+            else:
+                by_rank: dict[int, list[int]] = {}
+                unknown: list[int] = []
+                for model in models:  # in position order, so every bucket stays ascending
+                    part = self._model_view(model)
+                    for rank, bucket in zip(part.ranks, part.buckets, strict=True):
+                        if rank in by_rank:
+                            by_rank[rank] += bucket
+                        else:
+                            by_rank[rank] = bucket[:]
+                    unknown += part.unknown
+                ranks = sorted(by_rank)
+                view = _View(models, ranks, [by_rank[r] for r in ranks], unknown)
+            prep.views[pattern.raw] = view
+        return view
+
+    # --- judging ------------------------------------------------------------------------------
+
+    def _ranges(self, rule: VersionRange, fixed: Version | None) -> _Ranked:
+        """The ranks a version range picks, by bisection (see VersionOrder)."""
+        prep = self._prep()
+        order = prep.order
+        start, end, odd = order.span(rule)
+        if fixed is not None:  # at or past the fixed version is never affected
+            end = min(end, order.first_at_or_past(fixed))
+        odd_picked = {r: _judge(prep.rank_samples[r], rule, fixed, None) is not None for r in odd}
+        return _Ranked(start, end, odd_picked)
+
+    def _ranks_one_by_one(self, rule: AffectedRule, fixed: Version | None) -> _Ranked:
+        """The ranks any other rule (a build-date rule) picks: one version of each judged."""
+        prep = self._prep()
+        key = (rule, fixed)
+        decided = prep.judged.get(key)
+        if decided is None:
+            if len(prep.judged) >= _RULE_MEMO:
+                prep.judged.clear()
+            decided = prep.judged[key] = {}
+        samples = prep.rank_samples
+
+        def decide(rank: int) -> bool:
+            picked = decided.get(rank)
+            if picked is None:
+                picked = decided[rank] = _judge(samples[rank], rule, fixed, None) is not None
+            return picked
+
+        return _Ranked(0, 0, {}, decide)
+
+    def _match_row_one_by_one(
+        self,
+        row: AffectedRow,
+        cves: tuple[str | None, ...],
+        patterns: Sequence[ModelPattern] | None,
+    ) -> RowMatch:
+        """Judge each candidate group on its own (unreadable cells, device groups sharing keys)."""
+        rule, fixed, problem, _ = _row_rule(row)
+        if patterns is None:
+            candidates = _named_models(row.product, self)
+            problem = problem or row.problem or "the product cell could not be read"
+            models = frozenset(e.model for e in candidates)
+        else:
+            candidates = [e for p in patterns for e in self.candidates(p)]
+            models = frozenset(m for p in patterns for m in self._covered(p))
+        seen: set[str] = set()
+        entries: list[Indexed] = []
+        outcomes: list[Outcome] = []
+        for entry in candidates:
+            if entry.group.key in seen:
+                continue
+            seen.add(entry.group.key)
+            judged = _judge(entry, rule, fixed, problem)
+            if judged is not None:
+                entries.append(entry)
+                outcomes.append(judged)
+        return RowMatch(row, cves, fixed, entries, outcomes, models)
+
+
+class _ModelTest(Protocol):
+    def __call__(self, model: str, /) -> bool: ...
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """The version ranks a row picks: [start, end) but the ``odd`` ones, then the odd ones it
+    picks; or, for rules judged rank by rank, those ``decide`` picks."""
+
+    start: int
+    end: int
+    odd: dict[int, bool]
+    decide: Callable[[int], bool] | None = None
+
+    def inside(self, rank: int) -> bool:
+        """Whether a rank is affected by the range itself (not one of the odd ones)."""
+        return self.start <= rank < self.end and rank not in self.odd
+
+
+def _pick(view: _View, ranked: _Ranked) -> list[int]:
+    """Positions of the view's groups the row picks (to be judged), ascending."""
+    ranks = view.ranks
+    if ranked.decide is not None:
+        decide = ranked.decide
+        parts = [bucket for rank, bucket in zip(ranks, view.buckets, strict=True) if decide(rank)]
+        if view.unknown:
+            parts.append(view.unknown)
+        return parts[0] if len(parts) == 1 else sorted(chain.from_iterable(parts))
+    lo = bisect.bisect_left(ranks, ranked.start)
+    hi = bisect.bisect_left(ranks, ranked.end)
+    parts = [view.buckets[i] for i in range(lo, hi) if ranks[i] not in ranked.odd]
+    for rank, picked in ranked.odd.items():
+        at = bisect.bisect_left(ranks, rank)
+        if picked and at < len(ranks) and ranks[at] == rank:
+            parts.append(view.buckets[at])
+    if view.unknown:
+        parts.append(view.unknown)
+    if len(parts) == 1:
+        return parts[0]
+    return sorted(chain.from_iterable(parts))
+
+
+def _all_positions(view: _View) -> list[int]:
+    return sorted(chain(chain.from_iterable(view.buckets), view.unknown))
+
+
+def _dedupe(parts: list[list[int]]) -> list[int]:
+    """Concatenate position lists, keeping the first occurrence of each."""
+    if len(parts) <= 1:
+        return parts[0] if parts else []
+    seen: set[int] = set()
+    out: list[int] = []
+    for part in parts:
+        for pos in part:
+            if pos not in seen:
+                seen.add(pos)
+                out.append(pos)
+    return out
+
+
+def match_rows(advisory: Advisory, index: FleetIndex) -> list[RowMatch]:
+    """Each row of the advisory judged against the index, in row order."""
+    all_cves: tuple[str | None, ...] = tuple(c.id for c in advisory.cves) or (None,)
+    return [
+        index.match_row(row, (row.cve,) if row.cve else all_cves) for row in advisory.rows
+    ]
 
 
 def match_advisory(advisory: Advisory, index: FleetIndex) -> list[Hit]:
     """Every (device group, CVE) the advisory's rows touch, each judged on its own."""
     hits: list[Hit] = []
-    all_cves: list[str | None] = [c.id for c in advisory.cves] or [None]
-    for row in advisory.rows:
-        cves: list[str | None] = [row.cve] if row.cve else all_cves
-        patterns = _row_patterns(row.product)
-        rule, fixed, problem = _row_rule(row)
-        if patterns is None:
-            entries = _named_models(row.product, index)
-            problem = problem or row.problem or "the product cell could not be read"
-        else:
-            entries = [e for p in patterns for e in index.candidates(p)]
-        seen: set[str] = set()
-        for entry in entries:
-            if entry.group.key in seen:
-                continue
-            seen.add(entry.group.key)
-            judged = _judge(entry, rule, fixed, problem)
-            if judged is None:
-                continue
-            status, reason = judged
-            hits += [Hit(entry, cve, status, reason, row, fixed) for cve in cves]
+    for rm in match_rows(advisory, index):
+        for entry, (status, reason) in zip(rm.entries, rm.outcomes, strict=True):
+            hits += [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
     return hits
 
 
@@ -175,9 +595,13 @@ def resolves(release_version: Version, model: str, advisories: Sequence[Advisory
     return keys
 
 
+def _inside_reason(version: object, described: str) -> str:
+    return f"firmware {version} is in {described}"
+
+
 def _judge(
     entry: Indexed, rule: AffectedRule | None, fixed: Version | None, problem: str | None
-) -> tuple[Status, str] | None:
+) -> Outcome | None:
     if problem is not None or rule is None:
         return "review-needed", f"the advisory row could not be read: {problem}"
     if entry.version is None:
@@ -190,7 +614,7 @@ def _judge(
             f"firmware {entry.version} has no build date to test against {rule.describe()}"
         )
     if inside:
-        return "affected", f"firmware {entry.version} is in {rule.describe()}"
+        return "affected", _inside_reason(entry.version, rule.describe())
     return None
 
 
@@ -213,7 +637,7 @@ def patterns_of(product: str) -> tuple[ModelPattern, ...]:
     return _row_patterns(product) or ()
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=1 << 16)  # one per distinct product cell: tens of thousands in a big feed
 def _row_patterns(product: str) -> tuple[ModelPattern, ...] | None:
     try:
         return tuple(parse_patterns(product))
@@ -221,23 +645,26 @@ def _row_patterns(product: str) -> tuple[ModelPattern, ...] | None:
         return None
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=1 << 16)  # one per distinct (affected, fixed) pair
 def _row_rule_cached(
     affected: str, fixed_text: str
-) -> tuple[AffectedRule | None, Version | None, str | None]:
+) -> tuple[AffectedRule | None, Version | None, str | None, str]:
     try:
         rule = parse_affected(affected)
         fixed = parse_fixed(fixed_text)
     except (AffectedParseError, VersionError, ValueError) as exc:
-        return None, None, str(exc)
-    return rule, fixed, None
+        return None, None, str(exc), ""
+    return rule, fixed, None, rule.describe()
 
 
-def _row_rule(row: AffectedRow) -> tuple[AffectedRule | None, Version | None, str | None]:
+def _row_rule(
+    row: AffectedRow,
+) -> tuple[AffectedRule | None, Version | None, str | None, str]:
+    """The row's rule, fixed version, problem (when unreadable) and the rule in words."""
     return _row_rule_cached(row.affected, row.fixed)
 
 
-@lru_cache(maxsize=1 << 20)
+@lru_cache(maxsize=1 << 16)
 def _matches(pattern: ModelPattern, model: str) -> bool:
     return pattern.matches(model)
 

@@ -92,7 +92,7 @@ def normalize_model(text: str) -> str:
     return _normalize(text)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1 << 16)  # a large fleet has tens of thousands of distinct models
 def _normalize(text: str) -> str:
     key = "".join(_clean(text).split())
     while (shorter := _LENS.sub("", key)) != key:
@@ -127,35 +127,64 @@ def _x_run(n: int, prev: str, nxt: str, ambiguous: bool) -> str | None:
     return rf"(?:{digits}|X{{{n}}})" if ambiguous else digits
 
 
-def _scan(item: str, wild: bool, ambiguous: bool) -> tuple[str, str, int, int]:
-    """Return (regex, literal prefix, wildcard x count, bracket groups) for one expanded item."""
+# A pattern whose model part only has fixed text and fixed-width digit runs is listed in full
+# (``DS-2CD2xx3G2`` is 100 texts) so that matching needs no regex; longer lists are not made.
+_MAX_HEADS = 1000
+_FILLS = {n: [f"{d:0{n}d}" for d in range(10**n)] for n in (1, 2, 3)}
+
+
+def _scan(item: str, wild: bool, ambiguous: bool) -> tuple[str, str, int, int, list[str], bool]:
+    """Return (regex, literal prefix, wildcard x count, bracket groups, heads, listed).
+
+    ``heads`` are texts one of which every match starts with: the literal prefix with the
+    fixed-width digit runs after it written out. ``listed`` tells whether they are the whole
+    item, i.e. whether the expansion reached its end without a bracket group, a run of one or
+    more digits at a segment end, or more than _MAX_HEADS texts.
+    """
     out: list[str] = []
     prefix: list[str] = []
     fixed = True  # still inside the literal prefix
+    heads: list[str] = [""]
+    tail: list[str] = []  # literal text to add to every head (added when the heads branch)
+    listing = True  # heads still follow the item exactly
     runs = groups = i = 0
     while i < len(item):
         ch, start = item[i], i
         if ch == "(":
             end = item.index(")", i)
-            inner, _, inner_runs, _ = _scan(item[i + 1 : end], wild, ambiguous)
+            inner, _, inner_runs, _, _, _ = _scan(item[i + 1 : end], wild, ambiguous)
             out.append(rf"(?:\({inner}\)|{inner})?")
-            runs, groups, i, fixed = runs + inner_runs, groups + 1, end + 1, False
+            runs, groups, i, fixed, listing = runs + inner_runs, groups + 1, end + 1, False, False
             continue
         if ch == "x" and wild:
             while i < len(item) and item[i] == "x":
                 i += 1
-            regex = _x_run(i - start, item[start - 1 : start], item[i : i + 1], ambiguous)
+            n = i - start
+            regex = _x_run(n, item[start - 1 : start], item[i : i + 1], ambiguous)
             if regex is not None:
                 out.append(regex)
-                runs, fixed = runs + i - start, False
+                runs, fixed = runs + n, False
+                fills = _FILLS.get(n, [])
+                if ambiguous:
+                    fills = [*fills, "X" * n]
+                if listing and item[i : i + 1] not in _EDGES and fills and (
+                    len(heads) * len(fills) <= _MAX_HEADS
+                ):
+                    done = "".join(tail)
+                    heads, tail = [h + done + f for h in heads for f in fills], []
+                else:
+                    listing = False
                 continue
-            literal = "X" * (i - start)
+            literal = "X" * n
         else:
             literal, i = ch.upper(), i + 1
         out.append(re.escape(literal))
         if fixed:
             prefix.append(literal)
-    return "".join(out), "".join(prefix), runs, groups
+        if listing:
+            tail.append(literal)
+    done = "".join(tail)
+    return "".join(out), "".join(prefix), runs, groups, [h + done for h in heads], listing
 
 
 def _expand_slashes(text: str, raw: str) -> list[str]:
@@ -187,18 +216,66 @@ def _expand_slashes(text: str, raw: str) -> list[str]:
     return items
 
 
-@dataclass(frozen=True)
 class _Compiled:
-    loose: re.Pattern[str]
-    exact: re.Pattern[str]
-    prefix: str
-    wildcards: int
-    model: str | None
+    """One parsed entry: its regexes (compiled on first use) and what look-ups need.
+
+    ``heads`` are texts one of which every matching model starts with. When ``listed``, they are
+    every text the entry's model part can be, so matching is a set look-up and no regex is ever
+    compiled (compiling costs far more than matching, and an advisory feed has tens of thousands
+    of distinct entries).
+    """
+
+    __slots__ = ("_body", "_exact", "_loose", "heads", "lengths", "listed", "model", "prefix",
+                 "wildcards")
+
+    def __init__(
+        self,
+        body: str,
+        prefix: str,
+        wildcards: int,
+        model: str | None,
+        heads: frozenset[str],
+        listed: bool,
+    ) -> None:
+        self._body = body
+        self._loose: re.Pattern[str] | None = None
+        self._exact: re.Pattern[str] | None = None
+        self.prefix = prefix
+        self.wildcards = wildcards
+        self.model = model
+        self.heads = heads
+        self.listed = listed
+        self.lengths = tuple(sorted({len(h) for h in heads}))
+
+    @property
+    def loose(self) -> re.Pattern[str]:
+        if self._loose is None:
+            self._loose = re.compile(self._body + _TAIL)
+        return self._loose
+
+    @property
+    def exact(self) -> re.Pattern[str]:
+        if self._exact is None:
+            self._exact = re.compile(self._body)
+        return self._exact
+
+    def matches(self, key: str) -> bool:
+        if not self.listed:
+            return self.loose.fullmatch(key) is not None
+        for n in self.lengths:  # the whole key, or a head of it followed by - / or (
+            if key[:n] in self.heads and (len(key) == n or key[n] in "-/("):
+                return True
+        return False
+
+    def matches_exact(self, key: str) -> bool:
+        if not self.listed:
+            return self.exact.fullmatch(key) is not None
+        return key in self.heads
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1 << 16)  # one entry per distinct product entry of every advisory and release
 def _compile(raw: str) -> _Compiled:
-    """Parse one entry into anchored regexes; raise PatternError when it cannot be understood."""
+    """Parse one entry; raise PatternError when it cannot be understood."""
     text = _clean(raw).strip(_TRIM)
     variants: list[str] = []
     if note := _INCLUDING.search(text):
@@ -217,13 +294,19 @@ def _compile(raw: str) -> _Compiled:
         raise PatternError(f"cannot read {raw!r}: no digits, so not a model number")
     ambiguous = not any(ch.isupper() for ch in text.removeprefix("iDS-"))
     regexes, prefixes, runs, groups = [], [], 0, 0
+    heads: set[str] = set()
+    listed = not variants  # a variant note adds optional text to the exact form
     items = _expand_slashes(text, raw)
     for item in items:
-        regex, prefix, item_runs, item_groups = _scan(item, not product, ambiguous)
+        regex, prefix, item_runs, item_groups, item_heads, item_listed = _scan(
+            item, not product, ambiguous
+        )
         if len(prefix) < 3:
             raise PatternError(f"cannot read {raw!r}: too little fixed text before a wildcard")
         regexes.append(regex)
         prefixes.append(prefix)
+        heads.update(item_heads)
+        listed = listed and item_listed
         runs, groups = runs + item_runs, groups + item_groups
     body = "(?:" + "|".join(regexes) + ")"
     if variants:
@@ -233,11 +316,12 @@ def _compile(raw: str) -> _Compiled:
         head = head[:-1]
     plain = runs == 0 and len(items) == 1 and not variants
     return _Compiled(
-        loose=re.compile(body + _TAIL),
-        exact=re.compile(body),
+        body,
         prefix=head,
         wildcards=runs + groups + bool(variants),
         model=normalize_model(text) if plain else None,
+        heads=frozenset(heads),
+        listed=listed,
     )
 
 
@@ -252,15 +336,31 @@ class ModelPattern:
 
     def matches(self, model: str) -> bool:
         """Return whether the pattern covers the model or a head of it (ModelError if malformed)."""
-        return _compile(self.raw).loose.fullmatch(normalize_model(model)) is not None
+        return _compile(self.raw).matches(normalize_model(model))
 
     def matches_exact(self, model: str) -> bool:
         """Return whether the pattern names exactly this model (no extra trailing segments)."""
-        return _compile(self.raw).exact.fullmatch(normalize_model(model)) is not None
+        return _compile(self.raw).matches_exact(normalize_model(model))
 
     def literal_prefix(self) -> str:
         """Return the normalized text every matching model starts with."""
         return _compile(self.raw).prefix
+
+    def heads(self) -> frozenset[str]:
+        """Return texts one of which every matching model starts with.
+
+        The literal prefix, with fixed-width digit wildcards written out (``DS-2CD21x3G2``
+        gives ``DS-2CD2103G2`` … ``DS-2CD2193G2``) as long as the list stays short.
+        """
+        return _compile(self.raw).heads
+
+    def listed(self) -> bool:
+        """Return whether `heads` lists every text the entry's model part can be.
+
+        Then a model matches exactly when it is one of the heads, and loosely when it is one
+        or starts with one followed by ``-``, ``/`` or ``(``; no regex is needed.
+        """
+        return _compile(self.raw).listed
 
     def wildcard_count(self) -> int:
         """Return how many wildcard x, optional brackets and variant notes the entry has."""
@@ -359,5 +459,9 @@ _UNKNOWN = Family("unrecognised", False, True,
 
 def family_of(model: str) -> Family:
     """Return the LTS family of a model (raises ModelError for a malformed model)."""
-    key = normalize_model(model)
+    return _family(normalize_model(model))
+
+
+@lru_cache(maxsize=1 << 16)
+def _family(key: str) -> Family:
     return next((fam for regex, fam in _FAMILIES if regex.match(key)), _UNKNOWN)

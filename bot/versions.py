@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -79,6 +81,11 @@ class Version:
 
     def sort_key(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         """Key of the total order: numbers without trailing zeros, suffix, build (none first)."""
+        return self._sort_key
+
+    @functools.cached_property
+    def _sort_key(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        # Computed once per version: every comparison and hash goes through it.
         nums = self.numbers
         while len(nums) > 1 and nums[-1] == 0:
             nums = nums[:-1]
@@ -98,6 +105,10 @@ class Version:
         return self.sort_key() < other.sort_key()
 
     def __str__(self) -> str:
+        return self._text
+
+    @functools.cached_property
+    def _text(self) -> str:
         scanned = _scan(self.raw)
         texts = [str(n) for n in self.numbers]
         if scanned is not None and tuple(int(t) for t in scanned[0]) == self.numbers:
@@ -138,14 +149,79 @@ def is_customised(text: str) -> bool:
     return _CUSTOMISED_RE.search(text) is not None
 
 
+def _depth(bound: Version) -> int:
+    """How much of a sort key a comparison with this bound looks at: numbers, suffix, build."""
+    return 3 if bound.build is not None else 2 if bound.suffix else 1
+
+
 def _compare_at(v: Version, bound: Version) -> int | None:
     """Compare v with bound at the bound's precision; None when v lacks the build it needs."""
     key, bkey = v.sort_key(), bound.sort_key()
     if bound.build is not None and v.build is None and key[:2] == bkey[:2]:
         return None
-    depth = 3 if bound.build is not None else 2 if bound.suffix else 1
+    depth = _depth(bound)
     a, b = key[:depth], bkey[:depth]
     return (a > b) - (a < b)
+
+
+SortKey = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+
+
+class VersionOrder:
+    """Distinct versions in sort order, so that a range's versions are found by bisection.
+
+    `_compare_at` compares the first 1, 2 or 3 parts of the sort keys, so the versions at or past
+    a bound are a tail of the order and those before it a head. The one exception is a bound with
+    a build date against a version without one but with the same numbers and suffix, which
+    `_compare_at` cannot decide: that is the single sort key (numbers, suffix, ()), reported by
+    `undecided` so that callers judge it on its own.
+    """
+
+    def __init__(self, keys: Iterable[SortKey]) -> None:
+        self.keys: list[SortKey] = sorted(set(keys))
+        self._rank = {key: rank for rank, key in enumerate(self.keys)}
+        self._heads = ([k[:1] for k in self.keys], [k[:2] for k in self.keys], self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def rank(self, v: Version) -> int:
+        """The position of v's sort key (KeyError when v is not among the versions)."""
+        return self._rank[v.sort_key()]
+
+    def first_at_or_past(self, bound: Version) -> int:
+        """The first rank whose versions compare >= bound (`_compare_at`), or len(self)."""
+        depth = _depth(bound)
+        return bisect.bisect_left(self._heads[depth - 1], bound.sort_key()[:depth])
+
+    def first_past(self, bound: Version) -> int:
+        """The first rank whose versions compare > bound (`_compare_at`), or len(self)."""
+        depth = _depth(bound)
+        return bisect.bisect_right(self._heads[depth - 1], bound.sort_key()[:depth])
+
+    def undecided(self, bound: Version) -> int | None:
+        """The rank of the versions `_compare_at` cannot compare with bound, if any are here."""
+        if bound.build is None:
+            return None
+        key = bound.sort_key()
+        return self._rank.get((key[0], key[1], ()))
+
+    def span(self, rule: VersionRange) -> tuple[int, int, tuple[int, ...]]:
+        """Ranks [start, end) inside the range, and ranks to judge one by one (undecided).
+
+        Ranks in [start, end) that are not in the second item are inside; every other rank
+        outside [start, end) and not in the second item is outside.
+        """
+        start, end, odd = 0, len(self.keys), []
+        if rule.low is not None:
+            low = rule.low
+            start = self.first_at_or_past(low) if rule.low_inclusive else self.first_past(low)
+            odd.append(self.undecided(low))
+        if rule.high is not None:
+            high = rule.high
+            end = self.first_past(high) if rule.high_inclusive else self.first_at_or_past(high)
+            odd.append(self.undecided(high))
+        return start, end, tuple(sorted({r for r in odd if r is not None}))
 
 
 def is_fixed(v: Version, fixed: Version) -> bool:

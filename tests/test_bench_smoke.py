@@ -1,0 +1,19 @@
+"""Keep bench/bench_matching.py from rotting: run it end to end on a tiny fleet (no timings)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bench_loader import load_bench
+
+
+def test_matching_benchmark_runs_on_small_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_bench("bench_matching")
+    figures = bench.main(["--groups", "3000", "--advisories", "40", "--new", "5"])
+    printed = capsys.readouterr().out
+    for label in ("index build", "full re-evaluation", "findings produced", "one new advisory",
+                  "candidate look-up", "peak memory"):
+        assert label in printed
+    assert figures["findings"] > 0
+    assert figures["peak_rss_mib"] > 0
+    assert {"build_s", "full_s", "new_median_ms", "new_p99_ms", "lookup_first_us"} <= set(figures)

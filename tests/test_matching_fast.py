@@ -1,0 +1,314 @@
+"""The fleet-scale matching paths agree with the plain definition (tests/reference_matching.py).
+
+The index remembers pattern look-ups and buckets groups by version; findings copy shared fields
+from a first finding; versions, patterns, stages and releases are looked up through caches. Each
+is checked here against the one-by-one definition, on generated data: same findings, same order.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.catalog import Catalog, CatalogEntry, ModelPattern, normalize_model
+from bot.findings import Context, _release_for, _release_index, advisory_findings
+from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
+from bot.matching import FleetIndex, match_advisory
+from bot.models import _compile
+from bot.versions import Version, VersionOrder, VersionRange, _compare_at, is_fixed, parse_version
+from tests import reference_matching as ref
+from tests.bench_loader import load_bench
+
+MODELS = [
+    "DS-2CD2143G2-I", "DS-2CD2143G2-IS", "DS-2CD2343G2-IU", "DS-2CD2T47G2-L", "DS-2CD2043G2-I",
+    "DS-2CD3026G2-IS(C)", "DS-2CD3621G2-LIZSU", "DS-2CD3621G2-LIZS", "DS-2CD3321G2-I",
+    "DS-2CD7326G0-IZS", "DS-2CD7526G0-IZHS", "DS-7608NI-I2/8P", "DS-7616NI-K2", "DS-7732NI-I4",
+    "DS-96064NI-I16", "DS-9664NI-I16", "iDS-7716NXI-M4/X", "IDS-7716NXI-M4/X",
+    "DS-2DF8442IXS-AELW(T5)", "DS-2DE4425IW-DE(T5)", "DS-A71048", "DS-A71072R",
+    "DS-2CD1023G0-I(D)", "DS-2CD1023G0-I", "HikCentral Professional", "ds-2cd2143g2-i",
+    "DS-2XD8A47G2-L", "DS-2CD2143G2-I (2.8mm)", "not a model ☃",
+]
+PRODUCTS = [
+    "DS-2CD2xx3G2", "DS-2CD21x3G2", "DS-2CD2143G2", "DS-2CD2143G2-I", "DS-2CD3621G2-LIZS(U)",
+    "DS-76xxNI-Ix", "DS-96xxxNI-Ix", "iDS-77xxNXI-Mx/X", "DS-2CD7xxx", "DS-2CD3xx1G2",
+    "DS-2DF8xxxIXS-AELW(T5)", "ds-2cd2x43g2", "DS-2CD2143G2-I, DS-2CD2343G2-IU",
+    "DS-2CD1023G0-I including(D)、(E)", "DS-A71024/48/72R", "HikCentral Professional",
+    "DS-2CD2xx3G2 cameras", "Some cameras and related", "DS-7608NI-I2/8P", "DS-2CD3026G2-IS(C)",
+    "DS-2CD2xx3G2\nDS-2CD21x3G2", "DS-2XD8A47G2",
+]
+FIRMWARE = [
+    "V5.5.800 build 210628", "V5.5.800", "V5.5.8", "V5.5.80", "V5.5.800_210628",
+    "V5.5.801 build 210901", "V5.7.13 build 230822", "V5.7.13_230822", "V5.7.3", "V5.7.4",
+    "V5.7.10", "V4.30.096build221220", "V4.30.000", "V4.30", "V4.31.000", "V2.3.8-6", "V2.3.8-8",
+    "V2.3.8", "2.6.0.20240511", "", None, "unknown", "V5.5.0 build 250807", "V5.5.0 build 250806",
+    "V5.4.5 build 160928", "V5.10.0", "V5.9.72", "v5.5.800 build 210628", "V4.22.005",
+]
+AFFECTED = [
+    "Versions below V5.5.800 (including V5.5.800)", "below V5.5.800",
+    "Versions below V5.5.800 build 210628", "Versions between V4.30.000 and V4.31.000",
+    "Versions after V5.5.0 (including V5.5.0) and before V5.7.4\uff08not including V5.7.4\uff09",
+    "V4.22.005 and the versions prior to it", "Version V5.5.800", "Version V5.5.800 build 210628",
+    "Build date before 250807", "V2.X ≤ V2.3.8-6", "lessThan V5.7.10",
+    "Versions after V5.5.800 build 210628", "Versions between V5.5.0 build 200101 and V5.7.13",
+    "Versions below V5.10.0", "V5.X ≤ V5.7.13 build 230822", "whatever the vendor says",
+]
+FIXED = [
+    "V5.5.801 build 210901", "V5.5.800", "V5.7.4", "N/A", "V4.31.005", "V5.7.10 and later", "",
+    "V5.5.800 build 210628", "garbage", "V2.3.8-8",
+]
+VECTORS = [
+    score_vector("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
+    score_vector("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N"),
+    score_vector("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"),
+]
+CATALOG = ["DS-2CD2xx3G2", "DS-2CD2143G2-I", "DS-76xxNI-Ix", "DS-96xxxNI-Ix", "iDS-77xxNXI-Mx/X",
+           "DS-2CD7xxx", "DS-2CD3621G2-LIZS(U)", "DS-7608NI-I2/8P", "DS-2CD3xx1G2"]
+DAYS = [date(2014, 1, 1), date(2019, 6, 1), date(2021, 11, 27), date(2024, 12, 31), None]
+
+
+Row = tuple[str, str | None, str, str]
+
+
+@dataclass(frozen=True)
+class Group:
+    """A device group with the key given (so tests can make two groups share one)."""
+
+    key: str
+    fleet: str
+    model: str
+    firmware: str | None
+    count: int
+    site: str
+
+
+groups_st = st.lists(
+    st.tuples(st.sampled_from(MODELS), st.sampled_from(FIRMWARE), st.sampled_from("ab"),
+              st.integers(1, 3)),
+    max_size=40,
+)
+rows_st = st.lists(
+    st.tuples(st.sampled_from(PRODUCTS), st.sampled_from([None, "CVE-1", "CVE-2", "CVE-9"]),
+              st.sampled_from(AFFECTED), st.sampled_from(FIXED)),
+    min_size=1,
+    max_size=6,
+)
+cves_st = st.lists(
+    st.tuples(st.sampled_from(["CVE-1", "CVE-2", "CVE-3"]), st.integers(0, 2),
+              st.sampled_from([None, date(2022, 1, 10)])),
+    max_size=3,
+)
+catalog_st = st.lists(
+    st.tuples(st.sampled_from(CATALOG), st.sampled_from(DAYS), st.sampled_from(DAYS)), max_size=5
+)
+releases_st = st.lists(
+    st.tuples(st.lists(st.sampled_from(MODELS[:-1] + PRODUCTS[:16]), min_size=1, max_size=3),
+              st.sampled_from([f for f in FIRMWARE if f] + ["not a version"])),
+    max_size=4,
+)
+
+
+def _groups(raw: list[tuple[str, str | None, str, int]], shared_keys: bool) -> list[Group]:
+    out = []
+    for i, (model, firmware, site, count) in enumerate(raw):
+        key = f"k{i % 3}" if shared_keys else f"k{i}"
+        out.append(Group(key, "fleet" if i % 4 else "other", model, firmware, count, site))
+    return out
+
+
+def _advisory(key: str, rows: list[Row],
+              cves: list[tuple[str, int, date | None]]) -> Advisory:
+    infos = {c: CveInfo(c, (VECTORS[v],), kev_added=k) for c, v, k in cves}
+    return Advisory(key=key, title="t", url="u", cves=tuple(infos.values()),
+                    rows=tuple(AffectedRow(*r) for r in rows))
+
+
+def _catalog(raw: list[tuple[str, date | None, date | None]]) -> Catalog:
+    entries, seen = [], set()
+    for pattern, launched, stop in raw:
+        if pattern in seen:
+            continue
+        seen.add(pattern)
+        if launched and stop and stop < launched:
+            launched, stop = stop, launched
+        entries.append(CatalogEntry(pattern, launched, stop, "test"))
+    return Catalog(entries)
+
+
+def _releases(raw: list[tuple[list[str], str]]) -> list[FirmwareRelease]:
+    return [
+        FirmwareRelease(key=f"r{i}", title="t", models=tuple(models), version=version,
+                        download_url=f"https://example.com/{i}.zip")
+        for i, (models, version) in enumerate(raw)
+    ]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(groups=groups_st, advisories=st.lists(st.tuples(rows_st, cves_st), min_size=1, max_size=3),
+       catalog=catalog_st, releases=releases_st, shared_keys=st.booleans(),
+       on=st.sampled_from([date(2020, 1, 1), date(2026, 11, 28)]))
+def test_findings_agree_with_the_definition(
+    groups: list[tuple[str, str | None, str, int]],
+    advisories: list[tuple[list[Row], list[tuple[str, int, date | None]]]],
+    catalog: list[tuple[str, date | None, date | None]],
+    releases: list[tuple[list[str], str]],
+    shared_keys: bool,
+    on: date,
+) -> None:
+    fleet = _groups(groups, shared_keys)
+    ctx = Context(_catalog(catalog), on)
+    fw = _releases(releases)
+    index, plain = FleetIndex.build(fleet), ref.build(fleet)
+    for n, (rows, cves) in enumerate(advisories):  # one index: memoised look-ups carry over
+        advisory = _advisory(f"A{n}", rows, cves)
+        assert advisory_findings(advisory, index, ctx, fw) == ref.advisory_findings(
+            advisory, plain, ctx, fw
+        )
+        hits = [(h.entry.group.key, h.cve, h.status, h.reason)
+                for h in match_advisory(advisory, index)]
+        expected = [(h.entry.group.key, h.cve, h.status, h.reason)
+                    for h in ref.match_advisory(advisory, plain)]
+        assert hits == expected
+
+
+def test_bench_data_agrees_with_the_definition() -> None:
+    """Realistic data from the benchmark's generator: a hundred advisories, one index."""
+    bench = load_bench("bench_matching")
+
+    rng = random.Random(3)
+    plats = bench.platforms(rng)
+    specs = bench.model_catalogue(rng)
+    groups = bench.make_groups(rng, 3_000, specs, plats)
+    advisories = bench.make_advisories(rng, 100, specs, plats)
+    entries = bench.make_catalog(rng, specs).entries()  # the reference tries entries one by one:
+    ctx = Context(Catalog([*entries[:300], *entries[-10:]]), bench.TODAY)  # a smaller catalog
+    releases = bench.make_releases(rng, specs, plats, 300)
+    index, plain = FleetIndex.build(groups), ref.build(groups)
+    total = 0
+    for advisory in advisories:
+        found = advisory_findings(advisory, index, ctx, releases)
+        assert found == ref.advisory_findings(advisory, plain, ctx, releases), advisory.key
+        total += len(found)
+    assert total > 100  # the data does touch the fleet
+    index.clear_caches()  # and forgetting the look-ups changes nothing
+    for advisory in advisories[:20]:
+        assert advisory_findings(advisory, index, ctx, releases) == ref.advisory_findings(
+            advisory, plain, ctx, releases
+        )
+
+
+version_texts = st.builds(
+    lambda nums, suffix, build: "V" + ".".join(map(str, nums))
+    + (f"-{suffix}" if suffix is not None else "") + (f" build {build}" if build else ""),
+    st.lists(st.integers(0, 12), min_size=1, max_size=4),
+    st.none() | st.integers(0, 9),
+    st.none() | st.sampled_from(["210628", "210629", "230822", "160928"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(versions=st.lists(version_texts, min_size=1, max_size=25), low=st.none() | version_texts,
+       high=st.none() | version_texts, flags=st.tuples(st.booleans(), st.booleans()),
+       fixed=st.none() | version_texts)
+def test_version_order_span_is_the_range(
+    versions: list[str], low: str | None, high: str | None, flags: tuple[bool, bool],
+    fixed: str | None,
+) -> None:
+    """Bisection picks exactly the versions `contains` and `is_fixed` say are affected."""
+    if low is None and high is None:
+        return
+    try:
+        rule = VersionRange(_v(low), flags[0], _v(high), flags[1])
+    except ValueError:
+        return
+    parsed = [parse_version(t) for t in versions]
+    order = VersionOrder(v.sort_key() for v in parsed)
+    start, end, odd = order.span(rule)
+    cut = order.first_at_or_past(parse_version(fixed)) if fixed else len(order)
+    for v in parsed:
+        rank = order.rank(v)
+        if rank in odd:
+            continue
+        expected = rule.contains(v) is True and not (fixed and is_fixed(v, parse_version(fixed)))
+        assert (start <= rank < min(end, cut)) == expected, (str(v), rank, start, end, cut)
+        assert rule.contains(v) is not None
+    for bound in (rule.low, rule.high):
+        if bound is not None:
+            undecided = [v for v in parsed if _compare_at(v, bound) is None]
+            assert {order.rank(v) for v in undecided} <= set(odd)
+
+
+def _v(text: str | None) -> Version | None:
+    return None if text is None else parse_version(text)
+
+
+pattern_texts = st.sampled_from(
+    [*PRODUCTS[:16], "DS-2CD2x4xG2-I", "DS-96xxxNI-I16", "DS-A71024/48/72R", "ds-2xd8a47g2-l",
+     "DS-2CDxxxxG2", "DS-2CD2043G2-I/2143G2", "DS-2CD2143G2-I(W)(S)"]
+).filter(lambda t: _readable(t))
+
+
+def _readable(text: str) -> bool:
+    try:
+        ModelPattern(text)
+    except ValueError:
+        return False
+    return True
+
+
+model_texts = st.sampled_from(MODELS[:-1]) | st.builds(
+    lambda a, b, c, tail: f"DS-2CD{a}{b}{c}3G2{tail}",
+    st.sampled_from("12X"), st.sampled_from("0145X"), st.sampled_from("0123456789"),
+    st.sampled_from(["", "-I", "/SL", "(C)", "-IU(B)", "X"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pattern=pattern_texts, model=model_texts)
+def test_listed_patterns_match_like_their_regex(pattern: str, model: str) -> None:
+    compiled = _compile(pattern)
+    key = normalize_model(model)
+    assert compiled.matches(key) == (compiled.loose.fullmatch(key) is not None)
+    assert compiled.matches_exact(key) == (compiled.exact.fullmatch(key) is not None)
+    if compiled.matches(key):
+        assert any(key.startswith(h) for h in compiled.heads)
+
+
+@settings(max_examples=200, deadline=None)
+@given(catalog=catalog_st, model=st.sampled_from(MODELS[:-1]))
+def test_catalog_lookup_is_the_ranked_scan(
+    catalog: list[tuple[str, date | None, date | None]], model: str
+) -> None:
+    built = _catalog(catalog)
+    assert built.lookup(model) == ref.lookup(built, model)
+
+
+@settings(max_examples=200, deadline=None)
+@given(releases=releases_st, model=st.sampled_from(MODELS[:-1]),
+       fixed=st.none() | st.sampled_from([f for f in FIRMWARE if f and f != "unknown"]))
+def test_release_index_is_the_linear_search(
+    releases: list[tuple[list[str], str]], model: str, fixed: str | None
+) -> None:
+    fw = _releases(releases)
+    key = normalize_model(model)
+    bound = parse_version(fixed) if fixed else None
+    assert _release_index(fw).best(key, bound) == ref.release_for(key, bound, fw)
+    assert _release_for(key, bound, fw) == ref.release_for(key, bound, fw)
+
+
+def test_index_look_ups_follow_a_rebuilt_index() -> None:
+    """A memoised look-up never outlives the data: clear_caches re-derives everything."""
+    groups = [Group(f"k{i}", "f", m, "V5.5.0", 1, "s") for i, m in enumerate(MODELS[:6])]
+    index = FleetIndex.build(groups)
+    pattern = ModelPattern("DS-2CD2xx3G2")
+    before = [e.group.key for e in index.candidates(pattern)]
+    extra = FleetIndex.build([Group("new", "f", "DS-2CD2943G2-I", "V5.5.0", 1, "s")])
+    index.by_model.update(extra.by_model)
+    index.models = sorted(index.by_model)
+    index.clear_caches()
+    after = [e.group.key for e in index.candidates(pattern)]
+    assert set(after) == {*before, "new"}
+    assert after == [e.group.key for e in ref.candidates(index, pattern)]
