@@ -349,10 +349,11 @@ def release_findings(
     except VersionError:
         return []
     findings: list[Finding] = []
-    resolved: dict[str, tuple[str, ...]] = {}  # per model
+    resolved: dict[tuple[str, object], tuple[str, ...]] = {}  # per model and current firmware
     for entry in match_release(release, index):
-        if entry.model not in resolved:
-            resolved[entry.model] = tuple(resolves(version, entry.model, advisories))
+        where = (entry.model, entry.version)
+        if where not in resolved:
+            resolved[where] = tuple(resolves(version, entry.model, advisories, entry.version))
         reason = (
             f"{release.version} is newer than {entry.version}"
             if entry.version
@@ -369,7 +370,7 @@ def release_findings(
                 update_available=release.version,
                 download_url=release.download_url,
                 notes_url=release.notes_url,
-                resolves=resolved[entry.model] + release.cves,
+                resolves=resolved[where] + release.cves,
             )
         )
     return findings

@@ -577,8 +577,17 @@ def match_release(release: FirmwareRelease, index: FleetIndex) -> list[Indexed]:
     return list(found.values())
 
 
-def resolves(release_version: Version, model: str, advisories: Sequence[Advisory]) -> list[str]:
-    """Keys of the advisories whose rows for ``model`` this release version fixes."""
+def resolves(
+    release_version: Version,
+    model: str,
+    advisories: Sequence[Advisory],
+    current: Version | None = None,
+) -> list[str]:
+    """Keys of the advisories whose rows for ``model`` this release version fixes.
+
+    With the devices' ``current`` version, rows it already fixes are left out: an update does
+    not "fix" what the devices no longer have.
+    """
     keys: list[str] = []
     for advisory in advisories:
         for row in advisory.rows:
@@ -589,7 +598,9 @@ def resolves(release_version: Version, model: str, advisories: Sequence[Advisory
                 fixed = parse_fixed(row.fixed)
             except VersionError:
                 continue
-            if fixed is not None and is_fixed(release_version, fixed):
+            if fixed is None or (current is not None and is_fixed(current, fixed)):
+                continue
+            if is_fixed(release_version, fixed):
                 keys.append(advisory.key)
                 break
     return keys

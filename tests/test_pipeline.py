@@ -168,6 +168,9 @@ def test_first_cycle_alerts_exactly_the_affected_groups(world: World) -> None:
     assert nvr["stage"] == "dynamic" and nvr["fixed_version"] == "V4.62.210 build 250812"
     update = alerts["Firmware V5.9.72 build 260713"]["findings"]
     assert {g["site"] for f in update for g in f["device_groups"]} == {"Site A", "Site B"}
+    resolves = {f["device_groups"][0]["site"]: f["resolves"] for f in update}
+    assert "HSRC-202109-01" in resolves["Site A"]  # V5.5.0 is exposed: the update fixes it
+    assert "HSRC-202109-01" not in resolves["Site B"]  # V5.7.13 is past V5.5.800 already
     assert report.enqueued == 3 and report.items == {"new": 13, "revised": 0}
 
 
