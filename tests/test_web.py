@@ -274,6 +274,7 @@ def test_alerts_list_outbox_entries_and_findings(site: Site) -> None:
     assert site.get("/api/v1/alerts?status=all&fleet=other").json()["findings"] == []
     assert site.get("/api/v1/alerts?state=resolved").json()["findings"] == []
     assert site.get("/api/v1/alerts?status=bogus").status_code == 400
+    assert site.get("/api/v1/alerts?state=bogus").status_code == 400  # not an empty list
     assert site.get("/api/v1/alerts?limit=0").status_code == 400
 
 

@@ -106,6 +106,8 @@ def list_alerts(store: Store, request: Request) -> Response:
     q = request.query
     statuses = _statuses(q.get("status", ""))
     state = q.get("state", "open").strip() or "open"
+    if state not in FINDING_STATES:
+        raise HttpError(400, f"state: expected one of {', '.join(FINDING_STATES)} (got {state})")
     limit = _limit(q.get("limit", "100"))
     receiver, fleet = q.get("receiver") or None, q.get("fleet") or None
     entries = store.outbox.all(statuses, receiver=receiver, limit=limit) if statuses else []
@@ -171,6 +173,9 @@ def _where(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "body"
+
+
+FINDING_STATES = ("open", "resolved", "all")
 
 
 def _statuses(text: str) -> list[OutboxStatus]:
