@@ -161,11 +161,12 @@ def advisory_findings(
 class _AdvisoryFindings:
     """The findings of one advisory.
 
-    A device group that several rows touch is judged on all its hits together (`_from_hits`,
-    the definition). A group one row touches, the usual case, gets the fields of the first
-    finding of that row and status whose model gets the same promises, with its own model,
-    stage, release, group and reason put in (`_shape`): what `_from_hits` would give, without
-    redoing the shared work for each of possibly thousands of groups.
+    A device group is judged on all its hits together (`_from_hits`). Most groups are touched
+    by one row only; those get the fields of the first finding of their row and status whose
+    model gets the same promises, with their own model, stage, release, group and reason put
+    in (`_shape`): what `_from_hits` would give, without redoing the shared work for each of
+    possibly thousands of groups. Findings are made by the dataclass once per advisory, then
+    by copying fields (tests/test_matching_fast.py checks them against the constructor's).
     """
 
     def __init__(
@@ -186,7 +187,9 @@ class _AdvisoryFindings:
         # The promises for those scores, numbered: per stage number, and per distinct set.
         self.promises: dict[int, int] = {}
         self.promise_sets: dict[tuple[FixPromise, ...], int] = {}
-        self.templates: dict[tuple[object, ...], dict[str, object]] = {}
+        self.verdicts: dict[tuple[object, ...], tuple[CveVerdict, ...]] = {}
+        self.templates: dict[tuple[int, str, int], dict[str, object]] = {}
+        self.first: dict[str, object] | None = None  # the fields of the first finding made
         self.lookup: _ReleaseIndex | None = None
         self.stage_tables = _stage_table(ctx)
 
@@ -263,43 +266,67 @@ class _AdvisoryFindings:
         return twice
 
     def _from_hits(self, hits: list[Hit]) -> Finding:
-        """The definition: one group's finding from all its hits."""
+        """One group's finding from all its hits."""
         entry = hits[0].entry
-        info = _stage_facts(entry.model, self.ctx, self.stage_tables)[0]
-        threshold = self.ctx.severe_cvss
+        info, number = _stage_facts(entry.model, self.ctx, self.stage_tables)
+        status, verdicts, fixed = self._verdicts(hits, info, number)
+        release = self._release(entry.model, fixed) if self.releases else None
+        if self.first is None:
+            finding = _finding(
+                "advisory",
+                entry,
+                self.advisory.key,
+                status,
+                hits[0].reason,
+                info,
+                **_verdict_fields(verdicts, fixed),
+                **_release_fields(release),
+            )
+            self.first = finding.__dict__
+            return finding
+        # The same fields, on the first finding's (which has every other field right).
+        group = entry.group
+        fields = {
+            **self.first,
+            "key": finding_key(group.fleet, group.key, self.advisory.key),
+            "fleet": group.fleet,
+            "group_key": group.key,
+            "model": entry.model,
+            "firmware": group.firmware,
+            "count": group.count,
+            "site": group.site,
+            "status": status,
+            "reason": hits[0].reason,
+            "stage": info.stage,
+            "stage_ends": info.ends,
+            "stage_since": info.since,
+            **_verdict_fields(verdicts, fixed),
+            **_release_fields(release),
+        }
+        finding = _NEW(Finding)
+        _SET(finding, "__dict__", fields)
+        return finding
 
-        def promise(score: float | None, version: str | None) -> FixPromise:
-            return fix_promise(info, score, version, threshold)
-
-        verdicts = _verdicts(hits, self.cve_info, promise)
+    def _verdicts(
+        self, hits: list[Hit], info: StageInfo, number: int
+    ) -> tuple[Status, tuple[CveVerdict, ...], Version | None]:
+        """A group's status, per-CVE verdicts and fixed version, from its hits."""
         status = min((h.status for h in hits), key=_STATUS_RANK.__getitem__)
         fixed = _highest(h.fixed for h in hits if h.status != "review-needed")
-        release = self._release(entry.model, fixed) if self.releases else None
-        return _finding(
-            "advisory",
-            entry,
-            self.advisory.key,
-            status,
-            hits[0].reason,
-            info,
-            fix_promised=combine(v.promise for v in verdicts),
-            cves=verdicts,
-            fixed_version=str(fixed) if fixed else None,
-            download_url=release.download_url if release else None,
-            notes_url=release.notes_url if release else None,
-            update_available=release.version if release else None,
-        )
+        # The verdicts follow from the hits' (CVE, status) and the promises for the scores.
+        key = (tuple((h.cve, h.status) for h in hits), self._promises(info, number))
+        verdicts = self.verdicts.get(key)
+        if verdicts is None:
+            threshold = self.ctx.severe_cvss
 
-    def _shape(
-        self, at: int, rm: RowMatch, entry: Indexed, status: Status, reason: str
-    ) -> dict[str, object]:
-        """The fields the groups of one model that only row ``at`` touches share, by status.
+            def promise(score: float | None, version: str | None) -> FixPromise:
+                return fix_promise(info, score, version, threshold)
 
-        They are those of the first finding of the row and status whose model gets the same
-        promises for the advisory's scores (made by `_from_hits`), with the model, its stage and
-        its release put in; a group then only adds its own fields and reason.
-        """
-        info, number = _stage_facts(entry.model, self.ctx, self.stage_tables)
+            verdicts = self.verdicts[key] = _verdicts(hits, self.cve_info, promise)
+        return status, verdicts, fixed
+
+    def _promises(self, info: StageInfo, number: int) -> int:
+        """A number for the promises a stage makes for every score of the advisory."""
         promises = self.promises.get(number)
         if promises is None:
             threshold = self.ctx.severe_cvss
@@ -307,7 +334,18 @@ class _AdvisoryFindings:
             promises = self.promises[number] = self.promise_sets.setdefault(
                 made, len(self.promise_sets)
             )
-        key = (at, status, promises)
+        return promises
+
+    def _shape(
+        self, at: int, rm: RowMatch, entry: Indexed, status: Status, reason: str
+    ) -> dict[str, object]:
+        """The fields the groups of one model that only row ``at`` touches share, by status.
+
+        Those of the first such finding for the row, status and promises, with the model, its
+        stage and its release put in.
+        """
+        info, number = _stage_facts(entry.model, self.ctx, self.stage_tables)
+        key = (at, status, self._promises(info, number))
         template = self.templates.get(key)
         if template is None:
             hits = [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
@@ -320,9 +358,7 @@ class _AdvisoryFindings:
         release = None
         if self.releases:
             release = self._release(entry.model, rm.fixed if status != "review-needed" else None)
-        shape["download_url"] = release.download_url if release else None
-        shape["notes_url"] = release.notes_url if release else None
-        shape["update_available"] = release.version if release else None
+        shape.update(_release_fields(release))
         return shape
 
     def _release(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
@@ -374,6 +410,24 @@ def release_findings(
             )
         )
     return findings
+
+
+def _verdict_fields(verdicts: tuple[CveVerdict, ...], fixed: Version | None) -> dict[str, object]:
+    """An advisory finding's fields that follow from its verdicts and fixed version."""
+    return {
+        "fix_promised": combine(v.promise for v in verdicts),
+        "cves": verdicts,
+        "fixed_version": str(fixed) if fixed else None,
+    }
+
+
+def _release_fields(release: FirmwareRelease | None) -> dict[str, object]:
+    """An advisory finding's fields that follow from the release that fixes it."""
+    return {
+        "download_url": release.download_url if release else None,
+        "notes_url": release.notes_url if release else None,
+        "update_available": release.version if release else None,
+    }
 
 
 def _finding(

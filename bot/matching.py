@@ -195,7 +195,12 @@ class _Prepared:
         self.views: dict[str, _View] = {}
         self.covered: dict[str, tuple[str, ...]] = {}
         self.named: dict[str, tuple[str, ...]] = {}
-        self.stems: dict[str, list[str]] | None = None
+        # Every model under each text a listed pattern may name it by: the whole model and
+        # each head of it followed by - / or ( (sorted, as models is).
+        self.stems: dict[str, list[str]] = {}
+        for model in models:
+            for end in [i for i, ch in enumerate(model) if ch in _SEPARATORS] + [len(model)]:
+                self.stems.setdefault(model[:end], []).append(model)
         self.judged: dict[tuple[AffectedRule, Version | None], dict[int, bool]] = {}
 
 
@@ -335,24 +340,13 @@ class FleetIndex:
             text = prep.texts[fid] = str(prep.samples[fid].version)
         return text
 
-    def _stems(self) -> dict[str, list[str]]:
-        """Every model under each text a listed pattern may name it by (its stems)."""
-        prep = self._prep()
-        if prep.stems is None:
-            stems: dict[str, list[str]] = {}
-            for model in self.models:
-                for end in [i for i, ch in enumerate(model) if ch in _SEPARATORS] + [len(model)]:
-                    stems.setdefault(model[:end], []).append(model)
-            prep.stems = stems
-        return prep.stems
-
     def _covered(self, pattern: ModelPattern) -> tuple[str, ...]:
         """The models the pattern matches, sorted."""
         prep = self._prep()
         found = prep.covered.get(pattern.raw)
         if found is None:
             if pattern.listed():
-                stems = self._stems()
+                stems = prep.stems
                 found = tuple(sorted({m for h in pattern.heads() for m in stems.get(h, ())}))
             else:
                 found = self._scan(pattern, pattern.matches)
