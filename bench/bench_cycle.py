@@ -15,32 +15,10 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from bot.config import parse
+from bot.commands.demo import demo_settings
 from bot.pipeline import run_cycle
 from bot.sources.fetcher import Fetcher
 from state import open_store
-
-FLEET = """
-[[receivers]]
-name = "ops"
-type = "console"
-
-[[fleets]]
-name = "hq"
-receivers = ["ops"]
-
-[[fleets.devices]]
-model = "DS-2CD3321G2-I"
-firmware = "V5.5.0 build 200911"
-count = 40
-site = "Site A"
-
-[[fleets.devices]]
-model = "iDS-7716NXI-M4/X"
-firmware = "V4.62.200"
-count = 2
-site = "Site B"
-"""
 
 
 def main(rounds: int = 20) -> None:
@@ -48,18 +26,13 @@ def main(rounds: int = 20) -> None:
         root = Path(tmp)
         with resources.as_file(resources.files("bot").joinpath("samples/sources")) as path:
             shutil.copytree(path, root / "sources")
-        s = root / "sources"
-        sources = [
-            ("hik", "advisory", "hikvision-html", s / "hikvision" / "listing.html"),
-            ("fw", "firmware", "firmware-json", s / "firmware.json"),
-            ("nvd", "scores", "nvd-json", s / "nvd.json"),
-            ("kev", "exploited", "kev-json", s / "kev.json"),
-        ]
-        text = "\n".join(
-            f'[[sources]]\nname = "{n}"\nkind = "{k}"\nformat = "{f}"\nurl = "{p.as_uri()}"\n'
-            for n, k, f, p in sources
+        (root / "catalog.csv").write_bytes(
+            resources.files("bot").joinpath("samples/catalog.csv").read_bytes()
         )
-        settings = parse(text + FLEET, "bench.toml")
+        (root / "demo.toml").write_bytes(
+            resources.files("bot").joinpath("samples/demo.toml").read_bytes()
+        )
+        settings = demo_settings(root)  # the demo's sources and fleets, on copies
         now = datetime(2026, 11, 30, tzinfo=UTC)
         with (
             open_store(f"tinydb:///{root / 'state.json'}") as store,
@@ -68,7 +41,7 @@ def main(rounds: int = 20) -> None:
             start = time.perf_counter()
             first = run_cycle(store, settings, now, fetcher=fetcher, base=root)
             print(
-                f"first cycle (13 new items, {len(first.alerts)} alerts): "
+                f"first cycle (all items new, {len(first.alerts)} alerts): "
                 f"{(time.perf_counter() - start) * 1000:.1f} ms"
             )
             times = []
