@@ -5,7 +5,8 @@ small groups, see :mod:`notifiers.recorder`). The receivers run side by side in 
 or failing one never delays another. An entry is marked sent only after its receiver accepted it;
 a crash between claim and record leaves the entry leased, and it is sent again (with the same id)
 once the lease ends. Entries of one item to one receiver go in order, so a Slack update finds the
-thread of the item's first message.
+thread of the item's first message. Alerts about different items may go out side by side, on as
+many lanes as pay off (see :mod:`notifiers.lanes`).
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from bot.config import Settings
 from bot.slack.subscriptions import with_subscriptions
 from notifiers import build_notifiers, health
 from notifiers.base import AlertDoc, Notifier, SendResult, Thread
+from notifiers.lanes import Lanes
 from notifiers.recorder import Pending, Recorder
 from notifiers.schedule import attempt_for
 from state import OutboxEntry, Store, StoreError
 
 ATTEMPT_TIMEOUT = 15.0  # seconds; each notifier enforces it on its own connection
-BATCH, MAX_BATCH = 10, 200  # entries claimed per receiver lane; doubles while batches complete
+BATCH, MAX_BATCH = 10, 200  # entries claimed per lane; doubles while batches complete
 LEASE = timedelta(minutes=2)  # no send starts later than ATTEMPT_TIMEOUT + 5 s before it ends
 MAX_THREADS = 64  # receivers delivered at once (one thread each)
 log = logging.getLogger("firmwatch.delivery")
@@ -152,21 +154,23 @@ class _Pass:
     def drain(self, name: str, notifier: Notifier) -> health.ReceiverRun:
         """Claim and send one receiver's due entries until none is left, ``limit`` or a halt."""
         run = health.ReceiverRun(name)
-        lanes_at_once = max(1, int(getattr(notifier, "concurrency", 1)))
-        batch = BATCH * lanes_at_once
+        gauge = Lanes(max(1, int(getattr(notifier, "concurrency", 1))))
+        batch = BATCH  # entries per lane
         attempted = 0
         while attempted < self.limit and not self._halted(run):
             claimed_at = self.now()
             entries = self.store.outbox.claim(self.worker, claimed_at, lease=LEASE,
-                                              limit=min(batch, self.limit - attempted),
+                                              limit=min(batch * gauge.now,
+                                                        self.limit - attempted),
                                               receivers=[name])
             if not entries:
                 break
+            lanes_at_once = gauge.start()
             cutoff = claimed_at + LEASE - timedelta(seconds=ATTEMPT_TIMEOUT + 5)
             held = {e.id for e in entries}
             try:
                 lanes = _lanes(entries)
-                if lanes_at_once == 1:
+                if lanes_at_once == 1 or len(lanes) == 1:
                     for lane in lanes:
                         self._lane(lane, run, notifier, held, cutoff)
                 else:
@@ -176,6 +180,7 @@ class _Pass:
                     for future in done:
                         future.result()  # a lane's exception ends the pass, as it would here
             finally:
+                gauge.done()
                 released = self._release(held)
             attempted += len(entries) - released
             if self._halted(run):
@@ -183,7 +188,7 @@ class _Pass:
             elif released == len(entries):
                 break  # nothing could start before the cutoff: leave the rest to a later pass
             elif not released:
-                batch = min(batch * 2, MAX_BATCH * lanes_at_once)
+                batch = min(batch * 2, MAX_BATCH)
         return run
 
     def _halted(self, run: health.ReceiverRun) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from notifiers.base import Thread
 from state import Attempt, Store, StoreError
 
+BACKLOG = 4  # groups queued before a sender stops to commit them itself
 log = logging.getLogger("firmwatch.delivery")
 
 
@@ -38,17 +39,21 @@ class Recorder:
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
         self._done = threading.Event()
+        self._wake = threading.Event()
         self._every = every
         self._timer = threading.Thread(target=self._tick, name="deliver-recorder", daemon=True)
         self._timer.start()
 
     def add(self, item: Pending) -> None:
-        """Queue an attempt; commit at once when the group is full."""
+        """Queue an attempt. A full group wakes the recorder's thread, which commits it while
+        the senders wait on the network; a sender commits itself only when far behind."""
         with self._lock:
             self._pending.append(item)
-            full = len(self._pending) >= self.size
-        if full:
+            waiting = len(self._pending)
+        if waiting >= self.size * BACKLOG:
             self.flush()
+        elif waiting >= self.size:
+            self._wake.set()
 
     def flush(self) -> int:
         """Commit what is queued, in one transaction; how many attempts were recorded."""
@@ -72,11 +77,16 @@ class Recorder:
     def close(self) -> None:
         """Stop the timer and commit the rest."""
         self._done.set()
+        self._wake.set()
         self._timer.join()
         self.flush()
 
     def _tick(self) -> None:
-        while not self._done.wait(self._every):
+        while True:
+            self._wake.wait(self._every)
+            self._wake.clear()
+            if self._done.is_set():
+                return
             try:
                 self.flush()
             except StoreError as exc:  # retried on the next tick and on close

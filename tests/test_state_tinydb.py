@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from tinydb import Query, TinyDB
 
 from bot.fleets import Fleet, make_group
-from state import SchemaError, StoreCorrupt, StoreError, StoreLocked, open_store, upgrade
+from state import (
+    Attempt,
+    SchemaError,
+    StoreCorrupt,
+    StoreError,
+    StoreLocked,
+    open_store,
+    upgrade,
+)
 from state.tiny.storage import AtomicJSONStorage
 from state.tiny.store import TinyStore
 from tests.state_helpers import T0, spawn
@@ -163,3 +172,44 @@ def test_a_failed_write_is_reported_and_undone_in_memory(tmp_path: Path) -> None
         store.meta.put("y", 4, T0)
     with TinyStore(path) as store:
         assert (store.meta.get("x"), store.meta.get("y")) == (1, 4)
+
+
+def _outbox_on_disk(path: Path) -> dict[str, dict[str, object]]:
+    table: dict[str, dict[str, object]] = json.loads(path.read_text())["outbox"]
+    return table
+
+
+def test_a_lease_stays_in_memory_until_the_next_durable_write(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    lease = timedelta(minutes=2)
+    with TinyStore(path) as store:
+        entry_id = store.outbox.enqueue("hook", "k1", {"id": "fw_1", "n": [1, 2]}, T0)
+        writes = store._mem.storage.writes
+        (claimed,) = store.outbox.claim("w1", T0, lease=lease)
+        assert store._mem.storage.writes == writes  # a lease is this process's business
+        assert store.outbox.claim("w2", T0, lease=lease) == []  # but it holds in memory
+        assert _outbox_on_disk(path)[str(entry_id)]["claimed_by"] is None
+        store.meta.put("x", 1, T0)  # any durable write carries it along
+        assert _outbox_on_disk(path)[str(entry_id)]["claimed_by"] == "w1"
+        assert claimed.payload == {"id": "fw_1", "n": [1, 2]}
+    with TinyStore(path) as store:  # after a crash the lease is what the file says: at worst,
+        assert store.outbox.claim("w3", T0 + lease, lease=lease)  # a resend with the same id
+
+
+def test_rewrites_reuse_the_payload_text_and_the_file_stays_exact(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    payload = {"id": "fw_1", "text": 'quotes " and , "payload": inside', "list": [1, {"a": None}]}
+    with TinyStore(path) as store:
+        entry_id = store.outbox.enqueue("hook", "k1", payload, T0)
+        store.outbox.claim("w1", T0, lease=timedelta(minutes=2))
+        with pytest.raises(RuntimeError), store.transaction():  # undone: the text cache too
+            store.outbox.record(entry_id, Attempt("sent", T0, "w1", 204))
+            raise RuntimeError("crash in the middle of a unit of work")
+        store.outbox.record(entry_id, Attempt("retry", T0, "w1", 500, "HTTP 500", T0, 3))
+        store.outbox.replay(entry_id, T0)
+        entry = store.outbox.get(entry_id)
+        assert entry is not None and (entry.status, entry.attempts) == ("pending", 0)
+    with TinyDB(path, access_mode="r") as db:
+        (doc,) = db.table("outbox").all()
+        assert doc["payload"] == payload and doc["status"] == "pending"
+        assert doc["last_status"] == 500 and doc["receiver"] == "hook"

@@ -411,6 +411,8 @@ class _PerNameTransport(httpx.BaseTransport):
     never reused for another name served from the same address."""
 
     def __init__(self, **options: Any) -> None:
+        if options.get("verify", True) is True:  # the default trust store, loaded once
+            options["verify"] = _default_tls()
         self._options = options
         self._pools: dict[str, httpx.HTTPTransport] = {}
         self._lock = threading.Lock()
@@ -428,6 +430,13 @@ class _PerNameTransport(httpx.BaseTransport):
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.close()
+
+
+@lru_cache(maxsize=1)
+def _default_tls() -> ssl.SSLContext:
+    """The verifying TLS context (certifi's roots) shared by every pool: loading the roots costs
+    about 20 ms, and a delivery pass builds its notifiers, so their pools, afresh."""
+    return httpx.create_ssl_context()
 
 
 @lru_cache(maxsize=256)

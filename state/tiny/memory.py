@@ -33,6 +33,7 @@ class TableSpec:
 
     unique: KeyFn | None = None
     groups: Mapping[str, KeyFn] = field(default_factory=dict)
+    blob: str | None = None  # a large field that rewrites keep as it is: its JSON is reused
 
 
 class MemTable:
@@ -46,6 +47,7 @@ class MemTable:
         self.docs = docs
         self.body = body  # the table's JSON while it is unchanged (from the file, or last write)
         self.texts: dict[str, str] = {}
+        self.blobs: dict[str, tuple[object, str, int]] = {}  # id → (blob, text, where in it)
         self.by_key: dict[Hashable, str] = {}
         self.by_group: dict[str, dict[Hashable, set[str]]] = {g: {} for g in spec.groups}
         self.next_id = max(map(int, docs), default=0) + 1
@@ -70,6 +72,25 @@ class MemTable:
         text = self.texts.get(doc_id)
         if text is None:
             text = self.texts[doc_id] = dumps(self.docs[doc_id])
+        return text
+
+    def encode(self, doc_id: str, doc: Doc) -> str:
+        """``doc``'s JSON, the blob field last. While the blob is the very same object (a rewrite
+        of the other fields; documents are never changed in place) its text is cut from the
+        text it was last encoded in, which is normally the document's current one."""
+        name = self.spec.blob
+        if name is None or name not in doc:
+            return dumps(doc)
+        value = doc[name]
+        rest = dumps({k: v for k, v in doc.items() if k != name})
+        head = f"{rest[:-1]}{',' if len(rest) > 2 else ''}{dumps(name)}:"
+        cached = self.blobs.get(doc_id)
+        if cached is not None and cached[0] is value:
+            blob = cached[1][cached[2] : -1]
+        else:
+            blob = dumps(value)
+        text = head + blob + "}"
+        self.blobs[doc_id] = (value, text, len(head))
         return text
 
     def fresh(self, doc_id: str) -> Doc:
@@ -100,6 +121,8 @@ class MemTable:
             self._unindex(doc_id, old)
             del self.docs[doc_id]
             self.texts.pop(doc_id, None)
+            if doc is None:
+                self.blobs.pop(doc_id, None)
         if doc is not None:
             self.docs[doc_id] = doc
             if text is not None:
@@ -121,10 +144,16 @@ class Memory:
         return self.tables[name]
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Join or start a unit of work; an inner block that raises is undone on its own."""
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """Join or start a unit of work; an inner block that raises is undone on its own.
+
+        An outermost block that is not ``durable`` keeps its changes in memory only: the next
+        durable commit writes them with its own. It suits what only this process needs to know
+        (a delivery lease: the file serves one process, and a lease dies with it anyway).
+        """
         with self.lock:
             mark = len(self._undo)
+            outermost = self._depth == 0
             self._depth += 1
             done = False
             try:
@@ -134,21 +163,28 @@ class Memory:
                 self._depth -= 1
                 if not done:
                     self._rollback(mark)
-            if self._depth == 0 and self._undo:
-                self._commit()
+            if outermost and self._undo:
+                if durable:
+                    self._commit()
+                else:
+                    self._undo.clear()  # the tables stay dirty until the next durable commit
 
     def put(self, table: str, doc: Doc, doc_id: str | None = None, *, copy: bool = False) -> str:
         """Insert (no id) or replace a document; ``copy`` detaches caller-owned JSON values."""
         self._require_transaction()
         t = self.tables[table]
+        new_id = str(t.next_id) if doc_id is None else doc_id
         try:
-            text = dumps(doc)
+            text = t.encode(new_id, doc)
         except (TypeError, ValueError) as exc:
             raise StoreError(f"cannot store this {table} record: not JSON data ({exc})") from None
         if copy:
             doc = json.loads(text)
+            blob = t.spec.blob
+            if blob is not None and blob in doc and (cached := t.blobs.get(new_id)) is not None:
+                t.blobs[new_id] = (doc[blob], cached[1], cached[2])  # the copy's value now
         if doc_id is None:
-            doc_id = str(t.next_id)
+            doc_id = new_id
             t.next_id += 1
         self._undo.append((t, doc_id, t.docs.get(doc_id), t.texts.get(doc_id)))
         t._set(doc_id, doc, text)

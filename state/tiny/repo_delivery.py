@@ -61,9 +61,9 @@ class TinyOutbox:
         self, worker: str, now: datetime, *, lease: timedelta, limit: int = 10,
         receivers: Collection[str] | None = None,
     ) -> list[OutboxEntry]:
-        """Lease due entries to ``worker``."""
+        """Lease due entries to ``worker``; the lease is kept in memory (see Memory.transaction)."""
         stamp, until = to_text(now, "now"), to_text(utc(now) + lease)
-        with self._mem.transaction():
+        with self._mem.transaction(durable=False):  # a lease matters to this process only
             t = self._mem["outbox"]
             due = [
                 (d["next_attempt_at"], int(i), i) for s in _DUE for i in t.ids_in("status", s)
@@ -119,7 +119,7 @@ class TinyOutbox:
 
     def release(self, entry_id: int, worker: str) -> bool:
         """Give a claimed entry back unattempted."""
-        with self._mem.transaction():
+        with self._mem.transaction(durable=False):
             d = self._mem["outbox"].get(entry_id)
             if d is None or d["claimed_by"] != worker:
                 return False

@@ -33,7 +33,7 @@ SPECS: dict[str, TableSpec] = {
                     "group": _k("group_key")}
     ),
     "outbox": TableSpec(lambda d: (d["receiver"], d["dedupe_key"]),
-                        {"status": _k("status"), "alert": _k("alert_id")}),
+                        {"status": _k("status"), "alert": _k("alert_id")}, blob="payload"),
     "deliveries": TableSpec(None, {"outbox": _k("outbox_id")}),
     "silences": TableSpec(),
     "alert_states": TableSpec(_k("alert_id")),
