@@ -15,7 +15,7 @@ from bot.enrich import enrich
 from bot.findings import Context, Finding, advisory_findings, release_findings
 from bot.items import Advisory, ExploitSignal, FirmwareRelease, Item, ScoreRecord
 from bot.lifecycle import reminder_findings
-from bot.matching import FleetIndex, GroupLike
+from bot.matching import FleetIndex, GroupLike, gc_paused
 from bot.routing import ItemHeader
 
 
@@ -67,19 +67,20 @@ def evaluate(
     reminder_days: Sequence[int] = (90, 30, 7, 0),
 ) -> Evaluation:
     """Advisory, firmware and lifecycle findings for every group, grouped by item."""
-    index = FleetIndex.build(groups)
-    advisories = enrich(known.advisories, known.scores, known.kev)
-    items: list[tuple[ItemHeader, list[Finding]]] = []
-    for advisory in advisories:
-        found = advisory_findings(advisory, index, ctx, known.releases)
-        if found:
-            items.append((advisory_header(advisory), found))
-    for release in known.releases:
-        found = release_findings(release, index, ctx, advisories)
-        if found:
-            items.append((release_header(release), found))
-    for key, found in _by_item(reminder_findings(groups, ctx, reminder_days)).items():
-        items.append((lifecycle_header(key, found[0]), found))
+    with gc_paused():  # millions of objects without cycles: collected once, afterwards
+        index = FleetIndex.build(groups)
+        advisories = enrich(known.advisories, known.scores, known.kev)
+        items: list[tuple[ItemHeader, list[Finding]]] = []
+        for advisory in advisories:
+            batched = advisory_findings(advisory, index, ctx, known.releases)
+            if batched:  # routing reads every finding, several times: made once here
+                items.append((advisory_header(advisory), list(batched)))
+        for release in known.releases:
+            found = release_findings(release, index, ctx, advisories)
+            if found:
+                items.append((release_header(release), found))
+        for key, found in _by_item(reminder_findings(groups, ctx, reminder_days)).items():
+            items.append((lifecycle_header(key, found[0]), found))
     return Evaluation(items)
 
 

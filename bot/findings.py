@@ -6,11 +6,13 @@ an alert are written from.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import Literal, cast
+from itertools import pairwise
+from typing import Literal, cast, overload
 
 from bot.catalog import Catalog, ModelPattern, family_of
 from bot.items import Advisory, CveInfo, FirmwareRelease
@@ -19,10 +21,11 @@ from bot.matching import (
     Hit,
     Indexed,
     RowMatch,
+    RowSpans,
+    Span,
     Status,
     gc_paused,
     match_release,
-    match_rows,
     patterns_of,
     resolves,
 )
@@ -114,7 +117,9 @@ def stage_of(model: str, ctx: Context) -> StageInfo:
     return _stage_facts(model, ctx, _stage_table(ctx))[0]
 
 
-_StageTables = tuple[dict[str, tuple[StageInfo, int]], dict[StageInfo, int]]
+_StageTables = tuple[
+    dict[str, tuple[StageInfo, int]], dict[StageInfo, int], dict[str, dict[str, object]]
+]
 
 
 def _stage_facts(model: str, ctx: Context, tables: _StageTables) -> tuple[StageInfo, int]:
@@ -123,7 +128,7 @@ def _stage_facts(model: str, ctx: Context, tables: _StageTables) -> tuple[StageI
     A Context holds an immutable catalog, a date and a threshold, so the stage of a model under
     it never changes: it is worked out once per model and context (``tables``).
     """
-    table, numbers = tables
+    table, numbers, _ = tables
     facts = table.get(model)
     if facts is None:
         known = ctx.catalog.lookup(model)
@@ -139,7 +144,20 @@ def _stage_facts(model: str, ctx: Context, tables: _StageTables) -> tuple[StageI
 
 @lru_cache(maxsize=8)
 def _stage_table(ctx: Context) -> _StageTables:
-    return {}, {}
+    return {}, {}, {}
+
+
+def _model_facts(
+    model: str, ctx: Context, tables: _StageTables
+) -> tuple[StageInfo, int, dict[str, object]]:
+    """`_stage_facts` with the finding fields they make (shared: never change them)."""
+    info, number = _stage_facts(model, ctx, tables)
+    fields = tables[2].get(model)
+    if fields is None:
+        fields = tables[2][model] = {
+            "model": model, "stage": info.stage, "stage_ends": info.ends, "stage_since": info.since
+        }
+    return info, number, fields
 
 
 def finding_key(fleet: str, group_key: str, item_key: str) -> str:
@@ -147,13 +165,119 @@ def finding_key(fleet: str, group_key: str, item_key: str) -> str:
     return f"{fleet}|{group_key}|{item_key}"
 
 
+Shape = tuple[dict[str, object], ...]  # a batch's shared fields, in parts merged when read
+
+
+class FindingBatch:
+    """Findings of device groups of one model that share every field but the group's own.
+
+    The shared fields are worked out when the batch is made, in parts shared with other batches
+    (the row's verdicts, the model's stage, the release that fixes it); a batch costs the same
+    however many groups it holds, and its findings are made when read.
+    """
+
+    __slots__ = ("_index", "_item", "_shape", "_span")
+
+    def __init__(self, shape: Shape, span: Span, index: FleetIndex, item: str) -> None:
+        self._shape, self._span, self._index, self._item = shape, span, index, item
+
+    @property
+    def status(self) -> str:
+        """The status all its findings share."""
+        return self._span.status
+
+    @property
+    def model(self) -> str:
+        """The (normalised) model all its findings share."""
+        return self._span.model
+
+    def __len__(self) -> int:
+        return len(self._span)
+
+    def __iter__(self) -> Iterator[Finding]:
+        shape = _merged(self._shape)
+        item, reason, entry_at = self._item, self._span.reason, self._index.entry_at
+        for position in self._span.positions():
+            group = entry_at(position).group
+            fields = shape.copy()
+            fields["key"] = f"{group.fleet}|{group.key}|{item}"  # finding_key, inlined
+            fields["fleet"] = group.fleet
+            fields["group_key"] = group.key
+            fields["firmware"] = group.firmware
+            fields["count"] = group.count
+            fields["site"] = group.site
+            fields["reason"] = reason(position)
+            finding = _NEW(Finding)
+            _SET(finding, "__dict__", fields)
+            yield finding
+
+
+def _merged(shape: Shape) -> dict[str, object]:
+    fields: dict[str, object] = {}
+    for part in shape:
+        fields.update(part)
+    return fields
+
+
+class Findings(Sequence[Finding]):
+    """An advisory's findings: single findings and batches, each batch's made when read.
+
+    ``len``, `by_status` and `batches` cost per batch; iterating or indexing makes the findings.
+    """
+
+    def __init__(self, parts: list[Finding | FindingBatch]) -> None:
+        self.parts = parts
+        self._len = sum(1 if isinstance(p, Finding) else len(p) for p in parts)
+        self._made: list[Finding] | None = None
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[Finding]:
+        if self._made is not None:
+            yield from self._made
+            return
+        for part in self.parts:
+            if isinstance(part, Finding):
+                yield part
+            else:
+                yield from part
+
+    @overload
+    def __getitem__(self, at: int) -> Finding: ...
+    @overload
+    def __getitem__(self, at: slice) -> list[Finding]: ...
+    def __getitem__(self, at: int | slice) -> Finding | list[Finding]:
+        if self._made is None:
+            self._made = list(self)
+        return self._made[at]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Findings | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def by_status(self) -> Counter[str]:
+        """How many findings have each status, without making them."""
+        counts: Counter[str] = Counter()
+        for part in self.parts:
+            counts[part.status] += 1 if isinstance(part, Finding) else len(part)
+        return counts
+
+
 def advisory_findings(
     advisory: Advisory,
     index: FleetIndex,
     ctx: Context,
     releases: Sequence[FirmwareRelease] = (),
-) -> list[Finding]:
-    """One finding per device group the advisory touches, each CVE judged on its own."""
+) -> Findings:
+    """One finding per device group the advisory touches, each CVE judged on its own.
+
+    Findings come row by row, in each row model by model (models sorted), then by firmware;
+    a group several rows touch comes where its first row puts it.
+    """
     with gc_paused():
         return _AdvisoryFindings(advisory, index, ctx, releases).run()
 
@@ -188,53 +312,142 @@ class _AdvisoryFindings:
         self.promises: dict[int, int] = {}
         self.promise_sets: dict[tuple[FixPromise, ...], int] = {}
         self.verdicts: dict[tuple[object, ...], tuple[CveVerdict, ...]] = {}
-        self.templates: dict[tuple[int, str, int], dict[str, object]] = {}
+        # Verdict fields by (CVEs, status, id of the fixed version, promises).
+        self.templates: dict[tuple[object, ...], dict[str, object]] = {}
+        self.model_parts: dict[str, tuple[dict[str, object], int, StageInfo, int]] = {}
+        self.release_parts: dict[int, dict[str, object]] = {}  # by id of the release
         self.first: dict[str, object] | None = None  # the fields of the first finding made
         self.lookup: _ReleaseIndex | None = None
         self.stage_tables = _stage_table(ctx)
 
-    def run(self) -> list[Finding]:
-        rows = match_rows(self.advisory, self.index)
+    def run(self) -> Findings:
+        index = self.index
+        all_cves: tuple[str | None, ...] = tuple(c.id for c in self.advisory.cves) or (None,)
+        rows: list[RowSpans | RowMatch] = []
+        for row in self.advisory.rows:
+            cves = (row.cve,) if row.cve else all_cves
+            rows.append(index.row_spans(row, cves) or index.match_row(row, cves))
         together = self._overlapping(rows)
-        out: list[Finding | list[Hit]] = []
+        out: list[Finding | FindingBatch | list[Hit]] = []
         merged: dict[str, int] = {}  # group key -> its place in out
         item = self.advisory.key
+        joint, by_group = self._joint(rows, together or set())
         for at, rm in enumerate(rows):
-            shapes: dict[tuple[str, str], dict[str, object]] = {}
-            model_then = status_then = ""
-            shape: dict[str, object] = {}
-            for entry, outcome in zip(rm.entries, rm.outcomes, strict=True):
-                model = entry.model
-                if together is None or (together and model in together):
-                    self._gather(out, merged, rm, entry, *outcome)
+            if isinstance(rm, RowMatch):
+                self._one_by_one(at, rm, together, out, merged)
+                continue
+            for span in rm.spans:
+                model, status = span.model, span.status
+                if model in by_group:
+                    for position in span.positions():
+                        entry = index.entry_at(position)
+                        self._gather(out, merged, rm, entry, status, span.reason(position))
                     continue
-                status = outcome[0]
-                if model is not model_then or status is not status_then:  # entries come by model
-                    found = shapes.get((model, status))
-                    if found is None:
-                        found = shapes[model, status] = self._shape(at, rm, entry, *outcome)
-                    shape, model_then, status_then = found, model, status
-                group = entry.group
-                fields = shape.copy()
-                fields["key"] = f"{group.fleet}|{group.key}|{item}"  # finding_key, inlined
-                fields["fleet"] = group.fleet
-                fields["group_key"] = group.key
-                fields["firmware"] = group.firmware
-                fields["count"] = group.count
-                fields["site"] = group.site
-                fields["reason"] = outcome[1]
-                finding = _NEW(Finding)
-                _SET(finding, "__dict__", fields)
-                out.append(finding)
-        if not merged:
-            return cast(list[Finding], out)
-        return [f if isinstance(f, Finding) else self._from_hits(f) for f in out]
+                if model in joint:
+                    out += self._joint_batches(rows, joint.pop(model))
+                    continue
+                if together and model in together:
+                    continue  # its batches came with its first row
+                shape = self._shape(at, rm, model, status, span)
+                out.append(FindingBatch(shape, span, index, item))
+        if merged:
+            out = [self._from_hits(f) if isinstance(f, list) else f for f in out]
+        return Findings(cast(list[Finding | FindingBatch], out))
+
+    def _joint(
+        self, rows: list[RowSpans | RowMatch], together: set[str]
+    ) -> tuple[dict[str, list[tuple[int, Span]]], set[str]]:
+        """The spans of each model several rows cover, and the models judged group by group.
+
+        A group's finding follows from its model and the rows and statuses of its hits, and
+        spans of one model are ranges of one list of its groups: the groups such a model's
+        spans cover the same way share a batch. Models a row judged group by group (or a span
+        not on that list) go group by group.
+        """
+        joint: dict[str, list[tuple[int, Span]]] = {}
+        by_group: set[str] = set()
+        if not together:
+            return joint, by_group
+        for at, rm in enumerate(rows):
+            if isinstance(rm, RowMatch):
+                by_group |= rm.models & together
+                continue
+            for span in rm.spans:
+                if span.model in together:
+                    joint.setdefault(span.model, []).append((at, span))
+                    if span.source is not self.index.flat_of(span.model):
+                        by_group.add(span.model)
+        for model in by_group:
+            joint.pop(model, None)
+        return joint, by_group
+
+    def _joint_batches(
+        self, rows: list[RowSpans | RowMatch], spans: list[tuple[int, Span]]
+    ) -> list[FindingBatch]:
+        """Batches of one model's groups, cut where the rows' spans start and stop."""
+        cuts = sorted({c for _, span in spans for c in (span.start, span.stop)})
+        shapes: dict[tuple[tuple[int, str], ...], Shape] = {}
+        batches: list[FindingBatch] = []
+        source = spans[0][1].source
+        for start, stop in pairwise(cuts):
+            over = [(at, span) for at, span in spans if span.start <= start and stop <= span.stop]
+            if not over:
+                continue
+            signature = tuple((at, span.status) for at, span in over)
+            shape = shapes.get(signature)
+            if shape is None:
+                entry = self.index.entry_at(source[start])
+                hits: list[Hit] = []
+                for at, span in over:
+                    rm = rows[at]
+                    reason = span.reason(source[start])
+                    hits += [Hit(entry, c, span.status, reason, rm.row, rm.fixed) for c in rm.cves]
+                shape = shapes[signature] = (self._from_hits(hits).__dict__,)
+            first = over[0][1]
+            part = Span(first.model, cast(Status, shape[0]["status"]), source, start, stop,
+                        first.reason)
+            batches.append(FindingBatch(shape, part, self.index, self.advisory.key))
+        return batches
+
+    def _one_by_one(
+        self,
+        at: int,
+        rm: RowMatch,
+        together: set[str] | None,
+        out: list[Finding | FindingBatch | list[Hit]],
+        merged: dict[str, int],
+    ) -> None:
+        """A row judged group by group (see `FleetIndex.row_spans`): a finding per group."""
+        shapes: dict[tuple[str, str], dict[str, object]] = {}
+        item = self.advisory.key
+        for entry, outcome in zip(rm.entries, rm.outcomes, strict=True):
+            model, status = entry.model, outcome[0]
+            if together is None or model in together:
+                self._gather(out, merged, rm, entry, *outcome)
+                continue
+            shape = shapes.get((model, status))
+            if shape is None:
+                shape = shapes[model, status] = _merged(
+                    self._shape(at, rm, model, status, (entry, outcome[1]))
+                )
+            group = entry.group
+            fields = shape.copy()
+            fields["key"] = f"{group.fleet}|{group.key}|{item}"  # finding_key, inlined
+            fields["fleet"] = group.fleet
+            fields["group_key"] = group.key
+            fields["firmware"] = group.firmware
+            fields["count"] = group.count
+            fields["site"] = group.site
+            fields["reason"] = outcome[1]
+            finding = _NEW(Finding)
+            _SET(finding, "__dict__", fields)
+            out.append(finding)
 
     @staticmethod
     def _gather(
-        out: list[Finding | list[Hit]],
+        out: list[Finding | FindingBatch | list[Hit]],
         merged: dict[str, int],
-        rm: RowMatch,
+        rm: RowMatch | RowSpans,
         entry: Indexed,
         status: Status,
         reason: str,
@@ -250,7 +463,7 @@ class _AdvisoryFindings:
             assert isinstance(pending, list)
             pending += hits
 
-    def _overlapping(self, rows: list[RowMatch]) -> set[str] | None:
+    def _overlapping(self, rows: list[RowSpans | RowMatch]) -> set[str] | None:
         """Models more than one row covers (their groups may have several rows' hits).
 
         None means every group must be judged on its hits together: the index has device
@@ -337,29 +550,48 @@ class _AdvisoryFindings:
         return promises
 
     def _shape(
-        self, at: int, rm: RowMatch, entry: Indexed, status: Status, reason: str
-    ) -> dict[str, object]:
+        self,
+        at: int,
+        rm: RowMatch | RowSpans,
+        model: str,
+        status: Status,
+        sample: Span | tuple[Indexed, str],
+    ) -> Shape:
         """The fields the groups of one model that only row ``at`` touches share, by status.
 
-        Those of the first such finding for the row, status and promises, with the model, its
-        stage and its release put in.
+        In parts shared by every batch they fit: the verdicts (per row CVEs, status, fixed
+        version and the promises of the model's stage), the model and its stage, the release
+        that fixes it. ``sample`` is a group of them with its reason, or a span of them.
         """
-        info, number = _stage_facts(entry.model, self.ctx, self.stage_tables)
-        key = (at, status, self._promises(info, number))
+        facts = self.model_parts.get(model)
+        if facts is None:
+            info, number, fields = _model_facts(model, self.ctx, self.stage_tables)
+            facts = self.model_parts[model] = (fields, self._promises(info, number), info, number)
+        fixed = rm.fixed if status != "review-needed" else None
+        key = (rm.cves, status, id(rm.fixed), facts[1])
         template = self.templates.get(key)
         if template is None:
+            if isinstance(sample, Span):
+                first = sample.source[sample.start]
+                entry, reason = self.index.entry_at(first), sample.reason(first)
+            else:
+                entry, reason = sample
             hits = [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
-            template = self.templates[key] = self._from_hits(hits).__dict__
-        shape = template.copy()
-        shape["model"] = entry.model
-        shape["stage"] = info.stage
-        shape["stage_ends"] = info.ends
-        shape["stage_since"] = info.since
-        release = None
-        if self.releases:
-            release = self._release(entry.model, rm.fixed if status != "review-needed" else None)
-        shape.update(_release_fields(release))
-        return shape
+            if self.first is None:
+                template = self._from_hits(hits).__dict__
+            else:  # the model, stage, release and group parts are put over it
+                found, verdicts, best = self._verdicts(hits, facts[2], facts[3])
+                template = {**self.first, "status": found, **_verdict_fields(verdicts, best)}
+            self.templates[key] = template
+        if not self.releases:
+            return template, facts[0], _NO_RELEASE
+        release = self._release(model, fixed)
+        if release is None:
+            return template, facts[0], _NO_RELEASE
+        released = self.release_parts.get(id(release))
+        if released is None:
+            released = self.release_parts[id(release)] = _release_fields(release)
+        return template, facts[0], released
 
     def _release(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
         if self.lookup is None:
@@ -369,6 +601,7 @@ class _AdvisoryFindings:
 
 _NEW = object.__new__
 _SET = object.__setattr__
+_NO_RELEASE: dict[str, object] = {"download_url": None, "notes_url": None, "update_available": None}
 
 
 def _score_of(cve: CveInfo) -> tuple[float | None, str | None]:

@@ -137,7 +137,7 @@ class _View:
     ``ranks[i]``; ``unknown`` those whose firmware is missing or unreadable.
     """
 
-    __slots__ = ("buckets", "models", "ranks", "unknown")
+    __slots__ = ("buckets", "cuts", "flat", "models", "ranks", "unknown")
 
     def __init__(
         self,
@@ -145,11 +145,61 @@ class _View:
         ranks: list[int],
         buckets: list[list[int]],
         unknown: list[int],
+        *,
+        flat: bool = False,
     ) -> None:
         self.models = models
         self.ranks = ranks
         self.buckets = buckets
         self.unknown = unknown
+        # With ``flat`` (one model's view, which spans use): every position in rank order, the
+        # unknown ones last; ``buckets[i]`` is ``flat[cuts[i]:cuts[i + 1]]``.
+        self.flat: list[int] = []
+        self.cuts: list[int] = [0]
+        if flat:
+            self.flat = list(chain(chain.from_iterable(buckets), unknown))
+            for bucket in buckets:
+                self.cuts.append(self.cuts[-1] + len(bucket))
+
+
+class Span:
+    """Device groups of one model that a row picks with one status: ``len(span)`` positions of
+    the index, ``source[start:stop]``, read only when the groups themselves are wanted.
+
+    ``reason(position)`` is the group's reason (it quotes the group's firmware).
+    """
+
+    __slots__ = ("model", "reason", "source", "start", "status", "stop")
+
+    def __init__(
+        self,
+        model: str,
+        status: Status,
+        source: list[int],
+        start: int,
+        stop: int,
+        reason: Callable[[int], str],
+    ) -> None:
+        self.model, self.status, self.reason = model, status, reason
+        self.source, self.start, self.stop = source, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def positions(self) -> list[int]:
+        """The positions, in the index, of the span's device groups."""
+        return self.source[self.start : self.stop]
+
+
+@dataclass(frozen=True)
+class RowSpans:
+    """One advisory row judged model by model: `RowMatch` with spans instead of groups."""
+
+    row: AffectedRow
+    cves: tuple[str | None, ...]
+    fixed: Version | None
+    spans: list[Span]
+    models: frozenset[str]
 
 
 class _Prepared:
@@ -308,6 +358,112 @@ class FleetIndex:
         everything = prep.entries
         return RowMatch(row, cves, fixed, [everything[p] for p in positions], outcomes, models)
 
+    def flat_of(self, model: str) -> list[int]:
+        """The positions of a model's groups, by firmware rank (the list its spans cut up)."""
+        return self._model_view(model).flat
+
+    def entry_at(self, position: int) -> Indexed:
+        """The device group at a position (as `Span` gives them)."""
+        return self._prep().entries[position]
+
+    def row_spans(self, row: AffectedRow, cves: tuple[str | None, ...]) -> RowSpans | None:
+        """`match_row` as spans, at a cost per model rather than per device group.
+
+        None when the row must be judged group by group (an unreadable product cell, device
+        groups sharing keys): `match_row` does that.
+        """
+        patterns = _row_patterns(row.product)
+        prep = self._prep()
+        if patterns is None or not prep.unique:
+            return None
+        rule, fixed, problem, described = _row_rule(row)
+        if len(patterns) == 1:
+            models: Sequence[str] = self._covered(patterns[0])  # sorted already
+        else:
+            models = sorted(set(chain.from_iterable(self._covered(p) for p in patterns)))
+        views, model_view = prep.model_views, self._model_view
+        spans: list[Span] = []
+        if problem is not None or rule is None:
+            said = f"the advisory row could not be read: {problem}"
+
+            def unread(position: int) -> str:
+                return said
+
+            for model in models:
+                view = self._model_view(model)
+                spans.append(Span(model, "review-needed", view.flat, 0, len(view.flat), unread))
+            return RowSpans(row, cves, fixed, spans, frozenset(models))
+        if isinstance(rule, VersionRange):
+            ranked = self._ranges(rule, fixed)
+        else:
+            ranked = self._ranks_one_by_one(rule, fixed)
+        known: dict[int, Outcome] = {}
+        fid_of = prep.fid_of
+
+        def outcome(position: int) -> Outcome:
+            fid = fid_of[position]
+            found = known.get(fid)
+            if found is None:
+                found = known[fid] = self._outcome(fid, rule, fixed, described, ranked)
+            return found
+
+        def judged(position: int) -> str:
+            return outcome(position)[1]
+
+        def inside(position: int) -> str:
+            return _inside_reason(self._text(fid_of[position]), described)
+
+        odd = sorted(ranked.odd)
+        decide, start, end = ranked.decide, ranked.start, ranked.end
+        if decide is None and not odd:  # the rule: a range of versions, one bisection a side
+            add, cut = spans.append, bisect.bisect_left
+            for model in models:
+                view = views.get(model) or model_view(model)
+                ranks, cuts, flat = view.ranks, view.cuts, view.flat
+                lo, hi = cut(ranks, start), cut(ranks, end)
+                if lo < hi:
+                    add(Span(model, "affected", flat, cuts[lo], cuts[hi], inside))
+                if view.unknown:
+                    add(Span(model, "possibly-affected", flat, cuts[-1], len(flat), judged))
+            return RowSpans(row, cves, fixed, spans, frozenset(models))
+        for model in models:
+            view = views.get(model) or model_view(model)
+            ranks, cuts, flat = view.ranks, view.cuts, view.flat
+            single: list[int] = []  # rank indexes judged firmware by firmware
+            if decide is not None:
+                single = [i for i, rank in enumerate(ranks) if decide(rank)]
+            else:
+                lo = bisect.bisect_left(ranks, start)
+                hi = bisect.bisect_left(ranks, end)
+                at = lo
+                for rank in odd:
+                    i = bisect.bisect_left(ranks, rank)
+                    if i == len(ranks) or ranks[i] != rank:
+                        continue
+                    if lo <= i < hi:
+                        if at < i:
+                            spans.append(Span(model, "affected", flat, cuts[at], cuts[i], inside))
+                        at = i + 1
+                    if ranked.odd[rank]:
+                        single.append(i)
+                if at < hi:
+                    spans.append(Span(model, "affected", flat, cuts[at], cuts[hi], inside))
+            for i in single:
+                by_status: dict[Status, list[int]] = {}
+                for position in flat[cuts[i] : cuts[i + 1]]:
+                    by_status.setdefault(outcome(position)[0], []).append(position)
+                if len(by_status) == 1:  # as a rule: one range of the model's list
+                    (status,) = by_status
+                    spans.append(Span(model, status, flat, cuts[i], cuts[i + 1], judged))
+                    continue
+                for status, positions in by_status.items():
+                    spans.append(Span(model, status, positions, 0, len(positions), judged))
+            if view.unknown:
+                spans.append(
+                    Span(model, "possibly-affected", flat, cuts[-1], len(flat), judged)
+                )
+        return RowSpans(row, cves, fixed, spans, frozenset(models))
+
     def _outcome(
         self,
         fid: int,
@@ -392,7 +548,7 @@ class FleetIndex:
                 else:
                     by_rank[rank] = [pos]
             ranks = sorted(by_rank)
-            view = _View((model,), ranks, [by_rank[r] for r in ranks], unknown)
+            view = _View((model,), ranks, [by_rank[r] for r in ranks], unknown, flat=True)
             prep.model_views[model] = view
         return view
 
