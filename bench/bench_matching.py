@@ -677,7 +677,7 @@ def judged_groups(row: AffectedRow, index: FleetIndex) -> int:
     spans = index.row_spans(row, cves)
     if spans is None:
         return len(index.match_row(row, cves).entries)
-    return sum(map(len, spans.spans))
+    return sum(span.size for span in spans.spans)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:

@@ -10,9 +10,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import pairwise
-from typing import Literal, cast, overload
+from typing import Literal, NamedTuple, cast, overload
 
 from bot.catalog import Catalog, ModelPattern, family_of
 from bot.items import Advisory, CveInfo, FirmwareRelease
@@ -37,6 +37,7 @@ from bot.policy import (
     StageInfo,
     combine,
     fix_promise,
+    promise_class,
     stage_on,
 )
 from bot.versions import Version, VersionError, parse_version
@@ -118,12 +119,15 @@ def stage_of(model: str, ctx: Context) -> StageInfo:
 
 
 _StageTables = tuple[
-    dict[str, tuple[StageInfo, int]], dict[StageInfo, int], dict[str, dict[str, object]]
+    dict[str, tuple[StageInfo, int]],  # model -> its stage and the stage's number
+    dict[tuple[Stage, Stage | None], int],  # promise class -> number
+    dict[str, tuple[StageInfo, int, dict[str, object]]],  # model -> with its finding fields
 ]
 
 
 def _stage_facts(model: str, ctx: Context, tables: _StageTables) -> tuple[StageInfo, int]:
-    """The stage of a model and a number standing for that stage (equal stages, equal numbers).
+    """The stage of a model and a number standing for its `promise_class` (equal numbers, equal
+    promises).
 
     A Context holds an immutable catalog, a date and a threshold, so the stage of a model under
     it never changes: it is worked out once per model and context (``tables``).
@@ -138,7 +142,8 @@ def _stage_facts(model: str, ctx: Context, tables: _StageTables) -> tuple[StageI
             known.discontinued if known else None,
             ctx.on,
         )
-        facts = table[model] = (info, numbers.setdefault(info, len(numbers)))
+        number = numbers.setdefault(promise_class(info), len(numbers))
+        facts = table[model] = (info, number)
     return facts
 
 
@@ -152,12 +157,11 @@ def _model_facts(
 ) -> tuple[StageInfo, int, dict[str, object]]:
     """`_stage_facts` with the finding fields they make (shared: never change them)."""
     info, number = _stage_facts(model, ctx, tables)
-    fields = tables[2].get(model)
-    if fields is None:
-        fields = tables[2][model] = {
-            "model": model, "stage": info.stage, "stage_ends": info.ends, "stage_since": info.since
-        }
-    return info, number, fields
+    fields: dict[str, object] = {
+        "model": model, "stage": info.stage, "stage_ends": info.ends, "stage_since": info.since
+    }
+    facts = tables[2][model] = (info, number, fields)
+    return facts
 
 
 def finding_key(fleet: str, group_key: str, item_key: str) -> str:
@@ -168,36 +172,38 @@ def finding_key(fleet: str, group_key: str, item_key: str) -> str:
 Shape = tuple[dict[str, object], ...]  # a batch's shared fields, in parts merged when read
 
 
-class FindingBatch:
+class FindingBatch(NamedTuple):
     """Findings of device groups of one model that share every field but the group's own.
 
     The shared fields are worked out when the batch is made, in parts shared with other batches
     (the row's verdicts, the model's stage, the release that fixes it); a batch costs the same
-    however many groups it holds, and its findings are made when read.
+    however many groups it holds, and its findings are made when read (`Findings`). A named
+    tuple made by `_new_batch` (no Python-level call): a cycle makes millions.
     """
 
-    __slots__ = ("_index", "_item", "_shape", "_span")
-
-    def __init__(self, shape: Shape, span: Span, index: FleetIndex, item: str) -> None:
-        self._shape, self._span, self._index, self._item = shape, span, index, item
+    shape: Shape
+    span: Span
 
     @property
     def status(self) -> str:
         """The status all its findings share."""
-        return self._span.status
+        return self.span.status
 
     @property
     def model(self) -> str:
         """The (normalised) model all its findings share."""
-        return self._span.model
+        return self.span.model
 
-    def __len__(self) -> int:
-        return len(self._span)
+    @property
+    def size(self) -> int:
+        """How many findings (device groups)."""
+        return self.span.stop - self.span.start
 
-    def __iter__(self) -> Iterator[Finding]:
-        shape = _merged(self._shape)
-        item, reason, entry_at = self._item, self._span.reason, self._index.entry_at
-        for position in self._span.positions():
+    def findings(self, index: FleetIndex, item: str) -> Iterator[Finding]:
+        """Its findings, made one by one; ``item`` is the advisory's key."""
+        shape = _merged(self.shape)
+        reason, entry_at = self.span.reason, index.entry_at
+        for position in self.span.positions():
             group = entry_at(position).group
             fields = shape.copy()
             fields["key"] = f"{group.fleet}|{group.key}|{item}"  # finding_key, inlined
@@ -210,6 +216,9 @@ class FindingBatch:
             finding = _NEW(Finding)
             _SET(finding, "__dict__", fields)
             yield finding
+
+
+_new_batch: Callable[[tuple[Shape, Span]], FindingBatch] = partial(tuple.__new__, FindingBatch)
 
 
 def _merged(shape: Shape) -> dict[str, object]:
@@ -225,9 +234,11 @@ class Findings(Sequence[Finding]):
     ``len``, `by_status` and `batches` cost per batch; iterating or indexing makes the findings.
     """
 
-    def __init__(self, parts: list[Finding | FindingBatch]) -> None:
+    def __init__(self, parts: list[Finding | FindingBatch], index: FleetIndex, item: str) -> None:
         self.parts = parts
-        self._len = sum(1 if isinstance(p, Finding) else len(p) for p in parts)
+        self._fleets = index
+        self._item = item
+        self._len = sum([p.size if type(p) is FindingBatch else 1 for p in parts])
         self._made: list[Finding] | None = None
 
     def __len__(self) -> int:
@@ -241,7 +252,7 @@ class Findings(Sequence[Finding]):
             if isinstance(part, Finding):
                 yield part
             else:
-                yield from part
+                yield from part.findings(self._fleets, self._item)
 
     @overload
     def __getitem__(self, at: int) -> Finding: ...
@@ -263,7 +274,7 @@ class Findings(Sequence[Finding]):
         """How many findings have each status, without making them."""
         counts: Counter[str] = Counter()
         for part in self.parts:
-            counts[part.status] += 1 if isinstance(part, Finding) else len(part)
+            counts[part.status] += 1 if isinstance(part, Finding) else part.size
         return counts
 
 
@@ -312,9 +323,9 @@ class _AdvisoryFindings:
         self.promises: dict[int, int] = {}
         self.promise_sets: dict[tuple[FixPromise, ...], int] = {}
         self.verdicts: dict[tuple[object, ...], tuple[CveVerdict, ...]] = {}
-        # Verdict fields by (CVEs, status, id of the fixed version, promises).
+        # Verdict fields by (CVEs, status, promises); the fixed version by its id.
         self.templates: dict[tuple[object, ...], dict[str, object]] = {}
-        self.model_parts: dict[str, tuple[dict[str, object], int, StageInfo, int]] = {}
+        self.fixed_parts: dict[int, dict[str, object]] = {}
         self.release_parts: dict[int, dict[str, object]] = {}  # by id of the release
         self.first: dict[str, object] | None = None  # the fields of the first finding made
         self.lookup: _ReleaseIndex | None = None
@@ -336,6 +347,11 @@ class _AdvisoryFindings:
             if isinstance(rm, RowMatch):
                 self._one_by_one(at, rm, together, out, merged)
                 continue
+            if not together:  # no model under two rows: a batch per span
+                shape_of, add = self._shape, out.append
+                for span in rm.spans:
+                    add(_new_batch((shape_of(at, rm, span.model, span.status, span), span)))
+                continue
             for span in rm.spans:
                 model, status = span.model, span.status
                 if model in by_group:
@@ -349,10 +365,10 @@ class _AdvisoryFindings:
                 if together and model in together:
                     continue  # its batches came with its first row
                 shape = self._shape(at, rm, model, status, span)
-                out.append(FindingBatch(shape, span, index, item))
+                out.append(_new_batch((shape, span)))
         if merged:
             out = [self._from_hits(f) if isinstance(f, list) else f for f in out]
-        return Findings(cast(list[Finding | FindingBatch], out))
+        return Findings(cast(list[Finding | FindingBatch], out), index, item)
 
     def _joint(
         self, rows: list[RowSpans | RowMatch], together: set[str]
@@ -406,7 +422,7 @@ class _AdvisoryFindings:
             first = over[0][1]
             part = Span(first.model, cast(Status, shape[0]["status"]), source, start, stop,
                         first.reason)
-            batches.append(FindingBatch(shape, part, self.index, self.advisory.key))
+            batches.append(_new_batch((shape, part)))
         return batches
 
     def _one_by_one(
@@ -559,16 +575,16 @@ class _AdvisoryFindings:
     ) -> Shape:
         """The fields the groups of one model that only row ``at`` touches share, by status.
 
-        In parts shared by every batch they fit: the verdicts (per row CVEs, status, fixed
-        version and the promises of the model's stage), the model and its stage, the release
-        that fixes it. ``sample`` is a group of them with its reason, or a span of them.
+        In parts shared by every batch they fit: the verdicts (per row CVEs, status and the
+        promises of the model's stage), the row's fixed version, the model and its stage, the
+        release that fixes it. ``sample`` is a group of them with its reason, or a span of them.
         """
-        facts = self.model_parts.get(model)
-        if facts is None:
-            info, number, fields = _model_facts(model, self.ctx, self.stage_tables)
-            facts = self.model_parts[model] = (fields, self._promises(info, number), info, number)
+        facts = self.stage_tables[2].get(model) or _model_facts(model, self.ctx, self.stage_tables)
+        promises = self.promises.get(facts[1])
+        if promises is None:
+            promises = self._promises(facts[0], facts[1])
         fixed = rm.fixed if status != "review-needed" else None
-        key = (rm.cves, status, id(rm.fixed), facts[1])
+        key = (rm.cves, status, promises)
         template = self.templates.get(key)
         if template is None:
             if isinstance(sample, Span):
@@ -580,23 +596,32 @@ class _AdvisoryFindings:
             if self.first is None:
                 template = self._from_hits(hits).__dict__
             else:  # the model, stage, release and group parts are put over it
-                found, verdicts, best = self._verdicts(hits, facts[2], facts[3])
+                found, verdicts, best = self._verdicts(hits, facts[0], facts[1])
                 template = {**self.first, "status": found, **_verdict_fields(verdicts, best)}
             self.templates[key] = template
+        fixing = self.fixed_parts.get(id(fixed))
+        if fixing is None:
+            fixing = self.fixed_parts[id(fixed)] = {"fixed_version": str(fixed) if fixed else None}
         if not self.releases:
-            return template, facts[0], _NO_RELEASE
-        release = self._release(model, fixed)
+            return template, fixing, facts[2], _NO_RELEASE
+        lookup = self.lookup or self._release_index()
+        candidates = lookup.memo.get(model)
+        if candidates is None:
+            candidates = lookup.candidates(model)
+        release = lookup.best(model, fixed) if candidates else None
         if release is None:
-            return template, facts[0], _NO_RELEASE
+            return template, fixing, facts[2], _NO_RELEASE
         released = self.release_parts.get(id(release))
         if released is None:
             released = self.release_parts[id(release)] = _release_fields(release)
-        return template, facts[0], released
+        return template, fixing, facts[2], released
 
     def _release(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
-        if self.lookup is None:
-            self.lookup = _release_index(self.releases)
-        return self.lookup.best(model, fixed)
+        return (self.lookup or self._release_index()).best(model, fixed)
+
+    def _release_index(self) -> _ReleaseIndex:
+        self.lookup = _release_index(self.releases)
+        return self.lookup
 
 
 _NEW = object.__new__
@@ -780,13 +805,18 @@ class _ReleaseIndex:
                             (at, pattern)
                         )
 
-    def best(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
-        """What `_release_for` gives for this (normalised) model and fixed version."""
+    def candidates(self, model: str) -> list[tuple[Version, FirmwareRelease]]:
+        """The releases for exactly this (normalised) model, remembered (``memo``)."""
         candidates = self.memo.get(model)
         if candidates is None:
             if len(self.memo) >= _RELEASE_MEMO:
                 self.memo.clear()
             candidates = self.memo[model] = self._for_model(model)
+        return candidates
+
+    def best(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
+        """What `_release_for` gives for this (normalised) model and fixed version."""
+        candidates = self.candidates(model)
         best: tuple[Version, FirmwareRelease] | None = None
         for version, release in candidates:
             if fixed is not None and version < fixed:

@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import chain
 from typing import Literal, NamedTuple, Protocol
 
@@ -162,28 +162,24 @@ class _View:
                 self.cuts.append(self.cuts[-1] + len(bucket))
 
 
-class Span:
-    """Device groups of one model that a row picks with one status: ``len(span)`` positions of
-    the index, ``source[start:stop]``, read only when the groups themselves are wanted.
+class Span(NamedTuple):
+    """Device groups of one model that a row picks with one status: positions of the index,
+    ``source[start:stop]``, read only when the groups themselves are wanted.
 
-    ``reason(position)`` is the group's reason (it quotes the group's firmware).
+    ``reason(position)`` is the group's reason (it quotes the group's firmware). A named tuple
+    (`new_span` makes one without a Python-level call): a cycle makes millions.
     """
 
-    __slots__ = ("model", "reason", "source", "start", "status", "stop")
+    model: str
+    status: Status
+    source: list[int]
+    start: int
+    stop: int
+    reason: Callable[[int], str]
 
-    def __init__(
-        self,
-        model: str,
-        status: Status,
-        source: list[int],
-        start: int,
-        stop: int,
-        reason: Callable[[int], str],
-    ) -> None:
-        self.model, self.status, self.reason = model, status, reason
-        self.source, self.start, self.stop = source, start, stop
-
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """How many device groups."""
         return self.stop - self.start
 
     def positions(self) -> list[int]:
@@ -191,8 +187,12 @@ class Span:
         return self.source[self.start : self.stop]
 
 
-@dataclass(frozen=True)
-class RowSpans:
+new_span: Callable[[tuple[str, Status, list[int], int, int, Callable[[int], str]]], Span] = (
+    partial(tuple.__new__, Span)
+)
+
+
+class RowSpans(NamedTuple):
     """One advisory row judged model by model: `RowMatch` with spans instead of groups."""
 
     row: AffectedRow
@@ -200,6 +200,11 @@ class RowSpans:
     fixed: Version | None
     spans: list[Span]
     models: frozenset[str]
+
+
+# Per model a product cell covers: the model, its view's ranks, cuts and flat positions, where
+# its unknown-firmware positions start, and how many positions; then the models as a set.
+_Layout = tuple[tuple[tuple[str, list[int], list[int], list[int], int, int], ...], frozenset[str]]
 
 
 class _Prepared:
@@ -252,6 +257,7 @@ class _Prepared:
             for end in [i for i, ch in enumerate(model) if ch in _SEPARATORS] + [len(model)]:
                 self.stems.setdefault(model[:end], []).append(model)
         self.judged: dict[tuple[AffectedRule, Version | None], dict[int, bool]] = {}
+        self.layouts: dict[str, _Layout] = {}  # product cell -> its models' lists
 
 
 @dataclass
@@ -377,11 +383,7 @@ class FleetIndex:
         if patterns is None or not prep.unique:
             return None
         rule, fixed, problem, described = _row_rule(row)
-        if len(patterns) == 1:
-            models: Sequence[str] = self._covered(patterns[0])  # sorted already
-        else:
-            models = sorted(set(chain.from_iterable(self._covered(p) for p in patterns)))
-        views, model_view = prep.model_views, self._model_view
+        layout, models = prep.layouts.get(row.product) or self._layout(row.product, patterns)
         spans: list[Span] = []
         if problem is not None or rule is None:
             said = f"the advisory row could not be read: {problem}"
@@ -389,10 +391,9 @@ class FleetIndex:
             def unread(position: int) -> str:
                 return said
 
-            for model in models:
-                view = self._model_view(model)
-                spans.append(Span(model, "review-needed", view.flat, 0, len(view.flat), unread))
-            return RowSpans(row, cves, fixed, spans, frozenset(models))
+            for model, _, _, flat, _, size in layout:
+                spans.append(new_span((model, "review-needed", flat, 0, size, unread)))
+            return RowSpans(row, cves, fixed, spans, models)
         if isinstance(rule, VersionRange):
             ranked = self._ranges(rule, fixed)
         else:
@@ -415,20 +416,17 @@ class FleetIndex:
 
         odd = sorted(ranked.odd)
         decide, start, end = ranked.decide, ranked.start, ranked.end
+        add = spans.append
         if decide is None and not odd:  # the rule: a range of versions, one bisection a side
-            add, cut = spans.append, bisect.bisect_left
-            for model in models:
-                view = views.get(model) or model_view(model)
-                ranks, cuts, flat = view.ranks, view.cuts, view.flat
+            cut = bisect.bisect_left
+            for model, ranks, cuts, flat, unknown, size in layout:
                 lo, hi = cut(ranks, start), cut(ranks, end)
                 if lo < hi:
-                    add(Span(model, "affected", flat, cuts[lo], cuts[hi], inside))
-                if view.unknown:
-                    add(Span(model, "possibly-affected", flat, cuts[-1], len(flat), judged))
-            return RowSpans(row, cves, fixed, spans, frozenset(models))
-        for model in models:
-            view = views.get(model) or model_view(model)
-            ranks, cuts, flat = view.ranks, view.cuts, view.flat
+                    add(new_span((model, "affected", flat, cuts[lo], cuts[hi], inside)))
+                if unknown < size:
+                    add(new_span((model, "possibly-affected", flat, unknown, size, judged)))
+            return RowSpans(row, cves, fixed, spans, models)
+        for model, ranks, cuts, flat, unknown, size in layout:
             single: list[int] = []  # rank indexes judged firmware by firmware
             if decide is not None:
                 single = [i for i, rank in enumerate(ranks) if decide(rank)]
@@ -442,27 +440,28 @@ class FleetIndex:
                         continue
                     if lo <= i < hi:
                         if at < i:
-                            spans.append(Span(model, "affected", flat, cuts[at], cuts[i], inside))
+                            add(new_span((model, "affected", flat, cuts[at], cuts[i], inside)))
                         at = i + 1
                     if ranked.odd[rank]:
                         single.append(i)
                 if at < hi:
-                    spans.append(Span(model, "affected", flat, cuts[at], cuts[hi], inside))
-            for i in single:
-                by_status: dict[Status, list[int]] = {}
-                for position in flat[cuts[i] : cuts[i + 1]]:
-                    by_status.setdefault(outcome(position)[0], []).append(position)
-                if len(by_status) == 1:  # as a rule: one range of the model's list
-                    (status,) = by_status
-                    spans.append(Span(model, status, flat, cuts[i], cuts[i + 1], judged))
-                    continue
-                for status, positions in by_status.items():
-                    spans.append(Span(model, status, positions, 0, len(positions), judged))
-            if view.unknown:
-                spans.append(
-                    Span(model, "possibly-affected", flat, cuts[-1], len(flat), judged)
-                )
-        return RowSpans(row, cves, fixed, spans, frozenset(models))
+                    add(new_span((model, "affected", flat, cuts[at], cuts[hi], inside)))
+            for i in single:  # a rank is picked as a whole, its status is the version's
+                status = outcome(flat[cuts[i]])[0]
+                add(new_span((model, status, flat, cuts[i], cuts[i + 1], judged)))
+            if unknown < size:
+                add(new_span((model, "possibly-affected", flat, unknown, size, judged)))
+        return RowSpans(row, cves, fixed, spans, models)
+
+    def _layout(self, product: str, patterns: Sequence[ModelPattern]) -> _Layout:
+        """The models a product cell covers, each with its view's lists (remembered per cell)."""
+        models = sorted(set(chain.from_iterable(self._covered(p) for p in patterns)))
+        parts = []
+        for model in models:
+            view = self._model_view(model)
+            parts.append((model, view.ranks, view.cuts, view.flat, view.cuts[-1], len(view.flat)))
+        layout = self._prep().layouts[product] = (tuple(parts), frozenset(models))
+        return layout
 
     def _outcome(
         self,

@@ -157,6 +157,11 @@ def is_severe(score: float, threshold: float = DEFAULT_SEVERE_CVSS) -> bool:
     return score >= threshold
 
 
+def promise_class(info: StageInfo) -> tuple[Stage, Stage | None]:
+    """What `fix_promise` reads of a stage: equal classes, equal promises for every score."""
+    return info.stage, info.next_stage if info.stage is Stage.UNKNOWN else None
+
+
 def fix_promise(
     info: StageInfo,
     score: float | None,
