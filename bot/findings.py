@@ -238,7 +238,8 @@ class Findings(Sequence[Finding]):
         self.parts = parts
         self._fleets = index
         self._item = item
-        self._len = sum([p.size if type(p) is FindingBatch else 1 for p in parts])
+        # p[1][4] - p[1][3] is p.size (span.stop - span.start), read without Python calls.
+        self._len = sum([p[1][4] - p[1][3] if type(p) is FindingBatch else 1 for p in parts])
         self._made: list[Finding] | None = None
 
     def __len__(self) -> int:
@@ -348,27 +349,47 @@ class _AdvisoryFindings:
                 self._one_by_one(at, rm, together, out, merged)
                 continue
             if not together:  # no model under two rows: a batch per span
-                shape_of, add = self._shape, out.append
-                for span in rm.spans:
-                    add(_new_batch((shape_of(at, rm, span.model, span.status, span), span)))
+                self._batches(rm, out, rm.spans)
                 continue
+            plain: list[Span] = []  # spans of models no other row covers
             for span in rm.spans:
-                model, status = span.model, span.status
-                if model in by_group:
+                model = span.model
+                if model not in together:
+                    plain.append(span)
+                elif model in by_group:
                     for position in span.positions():
                         entry = index.entry_at(position)
-                        self._gather(out, merged, rm, entry, status, span.reason(position))
-                    continue
-                if model in joint:
+                        self._gather(out, merged, rm, entry, span.status, span.reason(position))
+                elif model in joint:
                     out += self._joint_batches(rows, joint.pop(model))
-                    continue
-                if together and model in together:
-                    continue  # its batches came with its first row
-                shape = self._shape(at, rm, model, status, span)
-                out.append(_new_batch((shape, span)))
+                # else: its batches came with its first row
+            self._batches(rm, out, plain)
         if merged:
             out = [self._from_hits(f) if isinstance(f, list) else f for f in out]
         return Findings(cast(list[Finding | FindingBatch], out), index, item)
+
+    def _batches(
+        self, rm: RowSpans, out: list[Finding | FindingBatch | list[Hit]], spans: list[Span]
+    ) -> None:
+        """A batch per span of a row (`_shape`, with what a model's spans share worked out once:
+        they come model by model)."""
+        if not spans:
+            return
+        templates, cves, add = self.templates, rm.cves, out.append
+        fixed = rm.fixed if spans[0].status != "review-needed" else None  # all or none are
+        fixing = self._fixing(fixed)
+        model: str | None = None
+        fields: dict[str, object] = {}
+        released: dict[str, object] = {}
+        promises = 0
+        for span in spans:
+            if span.model is not model:
+                model = span.model
+                fields, promises, released = self._model_parts(model, fixed)
+            template = templates.get((cves, span.status, promises))
+            if template is None:
+                template = self._template(rm, model, span.status, promises, span)
+            add(_new_batch(((template, fixing, fields, released), span)))
 
     def _joint(
         self, rows: list[RowSpans | RowMatch], together: set[str]
@@ -579,42 +600,65 @@ class _AdvisoryFindings:
         promises of the model's stage), the row's fixed version, the model and its stage, the
         release that fixes it. ``sample`` is a group of them with its reason, or a span of them.
         """
+        fixed = rm.fixed if status != "review-needed" else None
+        fields, promises, released = self._model_parts(model, fixed)
+        template = self.templates.get((rm.cves, status, promises))
+        if template is None:
+            template = self._template(rm, model, status, promises, sample)
+        return template, self._fixing(fixed), fields, released
+
+    def _model_parts(
+        self, model: str, fixed: Version | None
+    ) -> tuple[dict[str, object], int, dict[str, object]]:
+        """A model's fields, its promises' number and the fields of the release fixing it."""
         facts = self.stage_tables[2].get(model) or _model_facts(model, self.ctx, self.stage_tables)
         promises = self.promises.get(facts[1])
         if promises is None:
             promises = self._promises(facts[0], facts[1])
-        fixed = rm.fixed if status != "review-needed" else None
-        key = (rm.cves, status, promises)
-        template = self.templates.get(key)
-        if template is None:
-            if isinstance(sample, Span):
-                first = sample.source[sample.start]
-                entry, reason = self.index.entry_at(first), sample.reason(first)
-            else:
-                entry, reason = sample
-            hits = [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
-            if self.first is None:
-                template = self._from_hits(hits).__dict__
-            else:  # the model, stage, release and group parts are put over it
-                found, verdicts, best = self._verdicts(hits, facts[0], facts[1])
-                template = {**self.first, "status": found, **_verdict_fields(verdicts, best)}
-            self.templates[key] = template
-        fixing = self.fixed_parts.get(id(fixed))
-        if fixing is None:
-            fixing = self.fixed_parts[id(fixed)] = {"fixed_version": str(fixed) if fixed else None}
         if not self.releases:
-            return template, fixing, facts[2], _NO_RELEASE
+            return facts[2], promises, _NO_RELEASE
         lookup = self.lookup or self._release_index()
         candidates = lookup.memo.get(model)
         if candidates is None:
             candidates = lookup.candidates(model)
         release = lookup.best(model, fixed) if candidates else None
         if release is None:
-            return template, fixing, facts[2], _NO_RELEASE
+            return facts[2], promises, _NO_RELEASE
         released = self.release_parts.get(id(release))
         if released is None:
             released = self.release_parts[id(release)] = _release_fields(release)
-        return template, fixing, facts[2], released
+        return facts[2], promises, released
+
+    def _template(
+        self,
+        rm: RowMatch | RowSpans,
+        model: str,
+        status: Status,
+        promises: int,
+        sample: Span | tuple[Indexed, str],
+    ) -> dict[str, object]:
+        """The verdict fields of a row's groups of one status under one set of promises."""
+        if isinstance(sample, Span):
+            first = sample.source[sample.start]
+            entry, reason = self.index.entry_at(first), sample.reason(first)
+        else:
+            entry, reason = sample
+        hits = [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
+        if self.first is None:
+            template = self._from_hits(hits).__dict__
+        else:  # the fixed version, model, stage, release and group parts are put over it
+            info, number, _ = self.stage_tables[2][model]
+            found, verdicts, best = self._verdicts(hits, info, number)
+            template = {**self.first, "status": found, **_verdict_fields(verdicts, best)}
+        self.templates[rm.cves, status, promises] = template
+        return template
+
+    def _fixing(self, fixed: Version | None) -> dict[str, object]:
+        """The fixed-version field, one dict per version."""
+        fixing = self.fixed_parts.get(id(fixed))
+        if fixing is None:
+            fixing = self.fixed_parts[id(fixed)] = {"fixed_version": str(fixed) if fixed else None}
+        return fixing
 
     def _release(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
         return (self.lookup or self._release_index()).best(model, fixed)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from itertools import chain
+from itertools import chain, groupby
 from typing import Literal, NamedTuple, Protocol
 
 from bot.catalog import ModelError, ModelPattern, PatternError, normalize_model, parse_patterns
@@ -137,7 +137,7 @@ class _View:
     ``ranks[i]``; ``unknown`` those whose firmware is missing or unreadable.
     """
 
-    __slots__ = ("buckets", "cuts", "flat", "models", "ranks", "unknown")
+    __slots__ = ("buckets", "cuts", "flat", "models", "ranks", "unknown", "unknown_span")
 
     def __init__(
         self,
@@ -147,6 +147,7 @@ class _View:
         unknown: list[int],
         *,
         flat: bool = False,
+        unknown_reason: Callable[[int], str] | None = None,
     ) -> None:
         self.models = models
         self.ranks = ranks
@@ -160,6 +161,13 @@ class _View:
             self.flat = list(chain(chain.from_iterable(buckets), unknown))
             for bucket in buckets:
                 self.cuts.append(self.cuts[-1] + len(bucket))
+        # Every readable row picks a model's groups of unknown firmware, for the same reason.
+        self.unknown_span: Span | None = None
+        if flat and unknown and unknown_reason is not None:
+            self.unknown_span = new_span(
+                (models[0], "possibly-affected", self.flat, self.cuts[-1], len(self.flat),
+                 unknown_reason)
+            )
 
 
 class Span(NamedTuple):
@@ -202,9 +210,15 @@ class RowSpans(NamedTuple):
     models: frozenset[str]
 
 
-# Per model a product cell covers: the model, its view's ranks, cuts and flat positions, where
-# its unknown-firmware positions start, and how many positions; then the models as a set.
-_Layout = tuple[tuple[tuple[str, list[int], list[int], list[int], int, int], ...], frozenset[str]]
+# Per model a product cell covers: the model, its view's ranks, cuts and flat positions, and the
+# span of its groups of unknown firmware (the same for every readable row); then the models.
+_Layout = tuple[
+    tuple[tuple[str, list[int], list[int], list[int], "Span | None"], ...], frozenset[str]
+]
+
+
+# The last index's models with what patterns cover and name among them (see _Prepared).
+_LOOKUPS: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]] = []
 
 
 class _Prepared:
@@ -246,10 +260,16 @@ class _Prepared:
         if unique is None:
             unique = len({e.group.key for e in entries}) == len(entries)
         self.unique = unique
-        self.model_views: dict[str, _View] = {}
+        self.model_views = self._model_views(by_model, models)
         self.views: dict[str, _View] = {}
-        self.covered: dict[str, tuple[str, ...]] = {}
-        self.named: dict[str, tuple[str, ...]] = {}
+        # The models a pattern covers or names depend on the models alone: an index over the
+        # same models as the last one built (the next cycle, fleets unchanged) shares them.
+        known = tuple(models)
+        if _LOOKUPS and _LOOKUPS[0][0] == known:
+            _, self.covered, self.named = _LOOKUPS[0]
+        else:
+            self.covered, self.named = {}, {}
+            _LOOKUPS[:] = [(known, self.covered, self.named)]
         # Every model under each text a listed pattern may name it by: the whole model and
         # each head of it followed by - / or ( (sorted, as models is).
         self.stems: dict[str, list[str]] = {}
@@ -258,6 +278,34 @@ class _Prepared:
                 self.stems.setdefault(model[:end], []).append(model)
         self.judged: dict[tuple[AffectedRule, Version | None], dict[int, bool]] = {}
         self.layouts: dict[str, _Layout] = {}  # product cell -> its models' lists
+
+    def _model_views(
+        self, by_model: dict[str, list[Indexed]], models: list[str]
+    ) -> dict[str, _View]:
+        """Each model's groups bucketed by firmware rank (positions ascending in a bucket)."""
+        rank_of_fid = self.rank_of_fid
+        rank_at = [rank_of_fid[fid] for fid in self.fid_of].__getitem__
+        views: dict[str, _View] = {}
+        for model in models:
+            start = self.start[model]
+            ranks: list[int] = []
+            buckets: list[list[int]] = []
+            unknown: list[int] = []
+            # A stable sort: positions stay ascending within a rank; unknown (-1) come first.
+            ordered = sorted(range(start, start + len(by_model[model])), key=rank_at)
+            for rank, bucket in groupby(ordered, key=rank_at):
+                if rank < 0:
+                    unknown = list(bucket)
+                else:
+                    ranks.append(rank)
+                    buckets.append(list(bucket))
+            views[model] = _View((model,), ranks, buckets, unknown, flat=True,
+                                 unknown_reason=self.unknown_reason)
+        return views
+
+    def unknown_reason(self, position: int) -> str:
+        """Why a group of unknown firmware is possibly affected (as `_judge` says)."""
+        return self.samples[self.fid_of[position]].version_problem or "firmware version not known"
 
 
 @dataclass
@@ -391,8 +439,8 @@ class FleetIndex:
             def unread(position: int) -> str:
                 return said
 
-            for model, _, _, flat, _, size in layout:
-                spans.append(new_span((model, "review-needed", flat, 0, size, unread)))
+            for model, _, _, flat, _ in layout:
+                spans.append(new_span((model, "review-needed", flat, 0, len(flat), unread)))
             return RowSpans(row, cves, fixed, spans, models)
         if isinstance(rule, VersionRange):
             ranked = self._ranges(rule, fixed)
@@ -419,14 +467,14 @@ class FleetIndex:
         add = spans.append
         if decide is None and not odd:  # the rule: a range of versions, one bisection a side
             cut = bisect.bisect_left
-            for model, ranks, cuts, flat, unknown, size in layout:
+            for model, ranks, cuts, flat, unknown in layout:
                 lo, hi = cut(ranks, start), cut(ranks, end)
                 if lo < hi:
                     add(new_span((model, "affected", flat, cuts[lo], cuts[hi], inside)))
-                if unknown < size:
-                    add(new_span((model, "possibly-affected", flat, unknown, size, judged)))
+                if unknown is not None:
+                    add(unknown)
             return RowSpans(row, cves, fixed, spans, models)
-        for model, ranks, cuts, flat, unknown, size in layout:
+        for model, ranks, cuts, flat, unknown in layout:
             single: list[int] = []  # rank indexes judged firmware by firmware
             if decide is not None:
                 single = [i for i, rank in enumerate(ranks) if decide(rank)]
@@ -449,8 +497,8 @@ class FleetIndex:
             for i in single:  # a rank is picked as a whole, its status is the version's
                 status = outcome(flat[cuts[i]])[0]
                 add(new_span((model, status, flat, cuts[i], cuts[i + 1], judged)))
-            if unknown < size:
-                add(new_span((model, "possibly-affected", flat, unknown, size, judged)))
+            if unknown is not None:
+                add(unknown)
         return RowSpans(row, cves, fixed, spans, models)
 
     def _layout(self, product: str, patterns: Sequence[ModelPattern]) -> _Layout:
@@ -459,7 +507,7 @@ class FleetIndex:
         parts = []
         for model in models:
             view = self._model_view(model)
-            parts.append((model, view.ranks, view.cuts, view.flat, view.cuts[-1], len(view.flat)))
+            parts.append((model, view.ranks, view.cuts, view.flat, view.unknown_span))
         layout = self._prep().layouts[product] = (tuple(parts), frozenset(models))
         return layout
 
@@ -534,7 +582,7 @@ class FleetIndex:
     def _model_view(self, model: str) -> _View:
         prep = self._prep()
         view = prep.model_views.get(model)
-        if view is None:
+        if view is None:  # a model added to by_model by hand (then clear_caches is due)
             start = prep.start[model]
             by_rank: dict[int, list[int]] = {}
             unknown: list[int] = []
@@ -547,7 +595,8 @@ class FleetIndex:
                 else:
                     by_rank[rank] = [pos]
             ranks = sorted(by_rank)
-            view = _View((model,), ranks, [by_rank[r] for r in ranks], unknown, flat=True)
+            view = _View((model,), ranks, [by_rank[r] for r in ranks], unknown, flat=True,
+                         unknown_reason=prep.unknown_reason)
             prep.model_views[model] = view
         return view
 
