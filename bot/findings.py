@@ -26,6 +26,7 @@ from bot.matching import (
     Status,
     gc_paused,
     match_release,
+    new_span,
     patterns_of,
     resolves,
 )
@@ -327,6 +328,7 @@ class _AdvisoryFindings:
         # Verdict fields by (CVEs, status, promises); the fixed version by its id.
         self.templates: dict[tuple[object, ...], dict[str, object]] = {}
         self.fixed_parts: dict[int, dict[str, object]] = {}
+        self.joint_templates: dict[tuple[object, ...], dict[str, object]] = {}  # by rows too
         self.release_parts: dict[int, dict[str, object]] = {}  # by id of the release
         self.first: dict[str, object] | None = None  # the fields of the first finding made
         self.lookup: _ReleaseIndex | None = None
@@ -421,11 +423,15 @@ class _AdvisoryFindings:
     def _joint_batches(
         self, rows: list[RowSpans | RowMatch], spans: list[tuple[int, Span]]
     ) -> list[FindingBatch]:
-        """Batches of one model's groups, cut where the rows' spans start and stop."""
+        """Batches of one model's groups, cut where the rows' spans start and stop.
+
+        The groups of a piece share their hits' rows and statuses (its signature): their
+        verdicts follow from it and the model's promises, their fixed version from the rows.
+        """
         cuts = sorted({c for _, span in spans for c in (span.start, span.stop)})
         shapes: dict[tuple[tuple[int, str], ...], Shape] = {}
         batches: list[FindingBatch] = []
-        source = spans[0][1].source
+        model, source = spans[0][1].model, spans[0][1].source
         for start, stop in pairwise(cuts):
             over = [(at, span) for at, span in spans if span.start <= start and stop <= span.stop]
             if not over:
@@ -433,18 +439,40 @@ class _AdvisoryFindings:
             signature = tuple((at, span.status) for at, span in over)
             shape = shapes.get(signature)
             if shape is None:
-                entry = self.index.entry_at(source[start])
-                hits: list[Hit] = []
-                for at, span in over:
-                    rm = rows[at]
-                    reason = span.reason(source[start])
-                    hits += [Hit(entry, c, span.status, reason, rm.row, rm.fixed) for c in rm.cves]
-                shape = shapes[signature] = (self._from_hits(hits).__dict__,)
+                shape = shapes[signature] = self._joint_shape(rows, model, over, source[start])
             first = over[0][1]
-            part = Span(first.model, cast(Status, shape[0]["status"]), source, start, stop,
-                        first.reason)
-            batches.append(_new_batch((shape, part)))
+            status = cast(Status, shape[0]["status"])
+            batches.append(_new_batch((shape, new_span((model, status, source, start, stop,
+                                                        first.reason)))))
         return batches
+
+    def _joint_shape(
+        self,
+        rows: list[RowSpans | RowMatch],
+        model: str,
+        over: list[tuple[int, Span]],
+        position: int,
+    ) -> Shape:
+        """The parts of the findings of a model's groups that the rows ``over`` all touch."""
+        fixed = _highest(rows[at].fixed for at, span in over if span.status != "review-needed")
+        fields, promises, released = self._model_parts(model, fixed)
+        key = (tuple((at, span.status) for at, span in over), promises)
+        template = self.joint_templates.get(key)
+        if template is None:
+            entry = self.index.entry_at(position)
+            hits: list[Hit] = []
+            for at, span in over:
+                rm = rows[at]
+                reason = span.reason(position)
+                hits += [Hit(entry, c, span.status, reason, rm.row, rm.fixed) for c in rm.cves]
+            if self.first is None:
+                template = self._from_hits(hits).__dict__
+            else:
+                info, number, _ = self.stage_tables[2][model]
+                found, verdicts, best = self._verdicts(hits, info, number)
+                template = {**self.first, "status": found, **_verdict_fields(verdicts, best)}
+            self.joint_templates[key] = template
+        return template, self._fixing(fixed), fields, released
 
     def _one_by_one(
         self,
