@@ -221,6 +221,19 @@ _Layout = tuple[
 _LOOKUPS: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]] = []
 
 
+def _unknown_reason(samples: list[Indexed], fid_of: list[int]) -> Callable[[int], str]:
+    """Why the group at a position, of unknown firmware, is possibly affected (as `_judge` says).
+
+    A closure over the lists, not a method: views keep it, and a method would tie the index's
+    derived structures into a reference cycle (freed only by a full collection).
+    """
+
+    def reason(position: int) -> str:
+        return samples[fid_of[position]].version_problem or "firmware version not known"
+
+    return reason
+
+
 class _Prepared:
     """What the index derives from ``by_model`` on first use (see FleetIndex)."""
 
@@ -260,6 +273,7 @@ class _Prepared:
         if unique is None:
             unique = len({e.group.key for e in entries}) == len(entries)
         self.unique = unique
+        self.unknown_reason = _unknown_reason(samples, fid_of)
         self.model_views = self._model_views(by_model, models)
         self.views: dict[str, _View] = {}
         # The models a pattern covers or names depend on the models alone: an index over the
@@ -302,10 +316,6 @@ class _Prepared:
             views[model] = _View((model,), ranks, buckets, unknown, flat=True,
                                  unknown_reason=self.unknown_reason)
         return views
-
-    def unknown_reason(self, position: int) -> str:
-        """Why a group of unknown firmware is possibly affected (as `_judge` says)."""
-        return self.samples[self.fid_of[position]].version_problem or "firmware version not known"
 
 
 @dataclass
