@@ -1,7 +1,9 @@
 """Findings: what an item means for one device group, with the policy's promise (pure).
 
 A finding's key is (fleet, device group, item); its fields are the structured facts a risk note and
-an alert are written from.
+an alert are written from. An advisory's findings come as `Findings`: batches of the device groups
+of one model that a row touches with one status (`FindingBatch`), whose shared fields are worked out
+once; the finding objects themselves are made when read.
 """
 
 from __future__ import annotations

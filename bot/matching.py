@@ -9,13 +9,16 @@ strings) the index also:
   (`VersionOrder`): an affected range is then a slice of that order found by bisection, and a row
   is judged once per firmware string, not once per device group;
 * finds a product pattern's models once, by its listed texts (``DS-2CD2xx3G2`` is 100 of them,
-  looked up by model stem) or by bisecting the sorted models on its heads, and remembers them with
-  their device groups bucketed by version.
+  looked up by model stem) or by bisecting the sorted models on its heads, and remembers them
+  (across indexes over the same models, as the next cycle builds);
+* lists each model's device groups in firmware order when built, so that a row picks a model's
+  groups as one or two ranges of that list (`Span`): `FleetIndex.row_spans` costs per model, not
+  per device group.
 
 Everything remembered hangs off the index, which does not change once built: call
-`FleetIndex.clear_caches` after changing ``by_model`` by hand. Results, including their order, are
-those of judging every candidate group one by one, which `_judge` still does for the rare cases
-(an unreadable product cell, device groups sharing a key).
+`FleetIndex.clear_caches` after changing ``by_model`` by hand. Results are those of judging every
+candidate group one by one (`match_row` keeps that order), which `_judge` still does for the rare
+cases (an unreadable product cell, device groups sharing a key).
 """
 
 from __future__ import annotations
