@@ -382,14 +382,22 @@ class _AdvisoryFindings:
         templates, cves, add = self.templates, rm.cves, out.append
         fixed = rm.fixed if spans[0].status != "review-needed" else None  # all or none are
         fixing = self._fixing(fixed)
+        facts_of, numbered = self.stage_tables[2].get, self.promises.get
+        lookup = (self.lookup or self._release_index()) if self.releases else None
         model: str | None = None
         fields: dict[str, object] = {}
-        released: dict[str, object] = {}
+        released: dict[str, object] = _NO_RELEASE
         promises = 0
         for span in spans:
-            if span.model is not model:
-                model = span.model
-                fields, promises, released = self._model_parts(model, fixed)
+            if span.model is not model:  # `_model_parts`, inlined: a cycle does this a million
+                model = span.model  # times, and most models have no release
+                facts = facts_of(model) or _model_facts(model, self.ctx, self.stage_tables)
+                fields = facts[2]
+                number = numbered(facts[1])
+                promises = self._promises(facts[0], facts[1]) if number is None else number
+                released = _NO_RELEASE
+                if lookup is not None and (lookup.memo.get(model) or lookup.candidates(model)):
+                    released = self._released(lookup.best(model, fixed))
             template = templates.get((cves, span.status, promises))
             if template is None:
                 template = self._template(rm, model, span.status, promises, span)
@@ -652,12 +660,16 @@ class _AdvisoryFindings:
         if candidates is None:
             candidates = lookup.candidates(model)
         release = lookup.best(model, fixed) if candidates else None
+        return facts[2], promises, self._released(release)
+
+    def _released(self, release: FirmwareRelease | None) -> dict[str, object]:
+        """The release fields, one dict per release."""
         if release is None:
-            return facts[2], promises, _NO_RELEASE
+            return _NO_RELEASE
         released = self.release_parts.get(id(release))
         if released is None:
             released = self.release_parts[id(release)] = _release_fields(release)
-        return facts[2], promises, released
+        return released
 
     def _template(
         self,

@@ -295,6 +295,7 @@ class _Prepared:
                 self.stems.setdefault(model[:end], []).append(model)
         self.judged: dict[tuple[AffectedRule, Version | None], dict[int, bool]] = {}
         self.layouts: dict[str, _Layout] = {}  # product cell -> its models' lists
+        self.ranked: dict[tuple[str, str], _Ranked] = {}  # (affected, fixed) -> ranks picked
 
     def _model_views(
         self, by_model: dict[str, list[Indexed]], models: list[str]
@@ -455,10 +456,13 @@ class FleetIndex:
             for model, _, _, flat, _ in layout:
                 spans.append(new_span((model, "review-needed", flat, 0, len(flat), unread)))
             return RowSpans(row, cves, fixed, spans, models)
-        if isinstance(rule, VersionRange):
-            ranked = self._ranges(rule, fixed)
-        else:
-            ranked = self._ranks_one_by_one(rule, fixed)
+        ranked = prep.ranked.get((row.affected, row.fixed))
+        if ranked is None:  # the same wording recurs across rows and advisories
+            if isinstance(rule, VersionRange):
+                ranked = self._ranges(rule, fixed)
+            else:
+                ranked = self._ranks_one_by_one(rule, fixed)
+            prep.ranked[row.affected, row.fixed] = ranked
         known: dict[int, Outcome] = {}
         fid_of = prep.fid_of
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -13,8 +14,9 @@ import pytest
 from notifiers import NOTIFIERS, build_notifiers, health
 from notifiers.base import AlertDoc, SendResult, Thread
 from notifiers.delivery import deliver_due, thread_key
+from notifiers.recorder import Pending, Recorder
 from notifiers.slack import ChannelLimiter
-from state import Store
+from state import Attempt, Store
 from tests.fakeslack import TOKEN, FakeSlack
 from tests.notifier_helpers import NOW, FakeNotifier, document, kev_update, settings
 from tests.test_schedule import EXPECTED
@@ -295,3 +297,22 @@ def test_notifiers_built_for_a_pass_are_closed_after_it(
     given = Closing("ops")
     deliver_due(store, settings(), NOW, worker="w1", notifiers={"ops": given})
     assert closed == ["ops"]  # notifiers the caller passed in stay the caller's to close
+
+
+def test_a_full_group_of_attempts_is_committed_by_the_recorders_thread(store: Store) -> None:
+    """Senders hand a full group to the recorder's thread instead of waiting for the commit."""
+    ids = [enqueue(store, "a", d) for d in docs("a", 4)]
+    claimed = store.outbox.claim("w", NOW, lease=timedelta(minutes=2), limit=4)
+    assert [e.id for e in claimed] == ids
+    recorder = Recorder(store, size=3, every=3600.0)  # the timer alone would wait an hour
+    try:
+        for entry_id in ids[:3]:
+            recorder.add(Pending(entry_id, Attempt("sent", NOW, "w", 200)))
+        deadline = time.monotonic() + 10
+        while store.outbox.counts().get("sent", 0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.outbox.counts().get("sent", 0) == 3
+        recorder.add(Pending(ids[3], Attempt("sent", NOW, "w", 200)))  # below a group: waits
+    finally:
+        recorder.close()  # and close commits the rest
+    assert store.outbox.counts().get("sent", 0) == 4
