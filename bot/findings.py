@@ -384,6 +384,7 @@ class _AdvisoryFindings:
         fixing = self._fixing(fixed)
         facts_of, numbered = self.stage_tables[2].get, self.promises.get
         lookup = (self.lookup or self._release_index()) if self.releases else None
+        listed = lookup.memo.get if lookup is not None else None
         model: str | None = None
         fields: dict[str, object] = {}
         released: dict[str, object] = _NO_RELEASE
@@ -396,8 +397,12 @@ class _AdvisoryFindings:
                 number = numbered(facts[1])
                 promises = self._promises(facts[0], facts[1]) if number is None else number
                 released = _NO_RELEASE
-                if lookup is not None and (lookup.memo.get(model) or lookup.candidates(model)):
-                    released = self._released(lookup.best(model, fixed))
+                if lookup is not None and listed is not None:
+                    candidates = listed(model)
+                    if candidates is None:
+                        candidates = lookup.candidates(model)
+                    if candidates:
+                        released = self._released(lookup.best(model, fixed))
             template = templates.get((cves, span.status, promises))
             if template is None:
                 template = self._template(rm, model, span.status, promises, span)
