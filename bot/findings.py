@@ -234,7 +234,7 @@ def _merged(shape: Shape) -> dict[str, object]:
 class Findings(Sequence[Finding]):
     """An advisory's findings: single findings and batches, each batch's made when read.
 
-    ``len``, `by_status` and `batches` cost per batch; iterating or indexing makes the findings.
+    ``len`` and `by_status` cost per batch (``parts``); iterating or indexing makes the findings.
     """
 
     def __init__(self, parts: list[Finding | FindingBatch], index: FleetIndex, item: str) -> None:
@@ -348,9 +348,9 @@ class _AdvisoryFindings:
         merged: dict[str, int] = {}  # group key -> its place in out
         item = self.advisory.key
         joint, by_group = self._joint(rows, together or set())
-        for at, rm in enumerate(rows):
+        for rm in rows:
             if isinstance(rm, RowMatch):
-                self._one_by_one(at, rm, together, out, merged)
+                self._one_by_one(rm, together, out, merged)
                 continue
             if not together:  # no model under two rows: a batch per span
                 self._batches(rm, out, rm.spans)
@@ -491,7 +491,6 @@ class _AdvisoryFindings:
 
     def _one_by_one(
         self,
-        at: int,
         rm: RowMatch,
         together: set[str] | None,
         out: list[Finding | FindingBatch | list[Hit]],
@@ -508,7 +507,7 @@ class _AdvisoryFindings:
             shape = shapes.get((model, status))
             if shape is None:
                 shape = shapes[model, status] = _merged(
-                    self._shape(at, rm, model, status, (entry, outcome[1]))
+                    self._shape(rm, model, status, (entry, outcome[1]))
                 )
             group = entry.group
             fields = shape.copy()
@@ -631,13 +630,12 @@ class _AdvisoryFindings:
 
     def _shape(
         self,
-        at: int,
         rm: RowMatch | RowSpans,
         model: str,
         status: Status,
         sample: Span | tuple[Indexed, str],
     ) -> Shape:
-        """The fields the groups of one model that only row ``at`` touches share, by status.
+        """The fields the groups of one model that only row ``rm`` touches share, by status.
 
         In parts shared by every batch they fit: the verdicts (per row CVEs, status and the
         promises of the model's stage), the row's fixed version, the model and its stage, the
