@@ -8,15 +8,22 @@ once; the finding objects themselves are made when read.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache, partial
+from functools import lru_cache
 from itertools import pairwise
-from typing import Literal, NamedTuple, cast, overload
+from typing import cast
 
 from bot.catalog import Catalog, ModelPattern, family_of
+from bot.finding import CveVerdict as CveVerdict
+from bot.finding import Finding as Finding
+from bot.finding import Kind as Kind
+from bot.finding import finding_key as finding_key
+from bot.finding import made
+from bot.findingset import FindingBatch as FindingBatch
+from bot.findingset import Findings as Findings
+from bot.findingset import Shape, fields_of, new_batch
 from bot.items import Advisory, CveInfo, FirmwareRelease
 from bot.matching import (
     FleetIndex,
@@ -35,7 +42,6 @@ from bot.matching import (
 from bot.policy import (
     DEFAULT_SEVERE_CVSS,
     FixPromise,
-    Promise,
     Stage,
     StageInfo,
     combine,
@@ -45,66 +51,7 @@ from bot.policy import (
 )
 from bot.versions import Version, VersionError, parse_version
 
-Kind = Literal["advisory", "firmware", "lifecycle"]
 _STATUS_RANK = {"affected": 0, "possibly-affected": 1, "review-needed": 2}
-
-
-@dataclass(frozen=True)
-class CveVerdict:
-    """One CVE as it bears on one device group."""
-
-    id: str
-    status: str
-    promise: Promise
-    score: float | None = None
-    severity: str | None = None
-    cvss_version: str | None = None
-    vector: str | None = None
-    kev_added: date | None = None
-    cvss_note: str | None = None
-    other_scores: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What one item means for one device group of one fleet."""
-
-    key: str
-    kind: Kind
-    fleet: str
-    group_key: str
-    model: str
-    firmware: str | None
-    count: int
-    site: str
-    item_key: str
-    status: str
-    reason: str
-    stage: Stage
-    stage_ends: date | None = None
-    stage_since: date | None = None
-    fix_promised: Promise = Promise.UNKNOWN
-    cves: tuple[CveVerdict, ...] = ()
-    fixed_version: str | None = None
-    download_url: str | None = None
-    notes_url: str | None = None
-    update_available: str | None = None
-    resolves: tuple[str, ...] = ()
-    change_to: Stage | None = None
-    change_on: date | None = None
-    tags: tuple[str, ...] = field(default=())
-
-    @property
-    def worst(self) -> CveVerdict | None:
-        """The highest-scoring CVE verdict (the one that sets the finding's severity)."""
-        scored = [c for c in self.cves if c.score is not None]
-        return max(scored, key=lambda c: c.score or 0.0) if scored else None
-
-    @property
-    def kev_since(self) -> date | None:
-        """The earliest KEV listing among the finding's CVEs."""
-        dates = [c.kev_added for c in self.cves if c.kev_added]
-        return min(dates) if dates else None
 
 
 @dataclass(frozen=True)
@@ -165,121 +112,6 @@ def _model_facts(
     }
     facts = tables[2][model] = (info, number, fields)
     return facts
-
-
-def finding_key(fleet: str, group_key: str, item_key: str) -> str:
-    """The identity of a finding: (fleet, device group, item)."""
-    return f"{fleet}|{group_key}|{item_key}"
-
-
-Shape = tuple[dict[str, object], ...]  # a batch's shared fields, in parts merged when read
-
-
-class FindingBatch(NamedTuple):
-    """Findings of device groups of one model that share every field but the group's own.
-
-    The shared fields are worked out when the batch is made, in parts shared with other batches
-    (the row's verdicts, the model's stage, the release that fixes it); a batch costs the same
-    however many groups it holds, and its findings are made when read (`Findings`). A named
-    tuple made by `_new_batch` (no Python-level call): a cycle makes millions.
-    """
-
-    shape: Shape
-    span: Span
-
-    @property
-    def status(self) -> str:
-        """The status all its findings share."""
-        return self.span.status
-
-    @property
-    def model(self) -> str:
-        """The (normalised) model all its findings share."""
-        return self.span.model
-
-    @property
-    def size(self) -> int:
-        """How many findings (device groups)."""
-        return self.span.stop - self.span.start
-
-    def findings(self, index: FleetIndex, item: str) -> Iterator[Finding]:
-        """Its findings, made one by one; ``item`` is the advisory's key."""
-        shape = _merged(self.shape)
-        reason, entry_at = self.span.reason, index.entry_at
-        for position in self.span.positions():
-            group = entry_at(position).group
-            fields = shape.copy()
-            fields["key"] = f"{group.fleet}|{group.key}|{item}"  # finding_key, inlined
-            fields["fleet"] = group.fleet
-            fields["group_key"] = group.key
-            fields["firmware"] = group.firmware
-            fields["count"] = group.count
-            fields["site"] = group.site
-            fields["reason"] = reason(position)
-            finding = _NEW(Finding)
-            _SET(finding, "__dict__", fields)
-            yield finding
-
-
-_new_batch: Callable[[tuple[Shape, Span]], FindingBatch] = partial(tuple.__new__, FindingBatch)
-
-
-def _merged(shape: Shape) -> dict[str, object]:
-    fields: dict[str, object] = {}
-    for part in shape:
-        fields.update(part)
-    return fields
-
-
-class Findings(Sequence[Finding]):
-    """An advisory's findings: single findings and batches, each batch's made when read.
-
-    ``len`` and `by_status` cost per batch (``parts``); iterating or indexing makes the findings.
-    """
-
-    def __init__(self, parts: list[Finding | FindingBatch], index: FleetIndex, item: str) -> None:
-        self.parts = parts
-        self._fleets = index
-        self._item = item
-        # p[1][4] - p[1][3] is p.size (span.stop - span.start), read without Python calls.
-        self._len = sum([p[1][4] - p[1][3] if type(p) is FindingBatch else 1 for p in parts])
-        self._made: list[Finding] | None = None
-
-    def __len__(self) -> int:
-        return self._len
-
-    def __iter__(self) -> Iterator[Finding]:
-        if self._made is not None:
-            yield from self._made
-            return
-        for part in self.parts:
-            if isinstance(part, Finding):
-                yield part
-            else:
-                yield from part.findings(self._fleets, self._item)
-
-    @overload
-    def __getitem__(self, at: int) -> Finding: ...
-    @overload
-    def __getitem__(self, at: slice) -> list[Finding]: ...
-    def __getitem__(self, at: int | slice) -> Finding | list[Finding]:
-        if self._made is None:
-            self._made = list(self)
-        return self._made[at]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Findings | list):
-            return list(self) == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def by_status(self) -> Counter[str]:
-        """How many findings have each status, without making them."""
-        counts: Counter[str] = Counter()
-        for part in self.parts:
-            counts[part.status] += 1 if isinstance(part, Finding) else part.size
-        return counts
 
 
 def advisory_findings(
@@ -406,7 +238,7 @@ class _AdvisoryFindings:
             template = templates.get((cves, span.status, promises))
             if template is None:
                 template = self._template(rm, model, span.status, promises, span)
-            add(_new_batch(((template, fixing, fields, released), span)))
+            add(new_batch(((template, fixing, fields, released), span)))
 
     def _joint(
         self, rows: list[RowSpans | RowMatch], together: set[str]
@@ -457,7 +289,7 @@ class _AdvisoryFindings:
                 shape = shapes[signature] = self._joint_shape(rows, model, over, source[start])
             first = over[0][1]
             status = cast(Status, shape[0]["status"])
-            batches.append(_new_batch((shape, new_span((model, status, source, start, stop,
+            batches.append(new_batch((shape, new_span((model, status, source, start, stop,
                                                         first.reason)))))
         return batches
 
@@ -506,7 +338,7 @@ class _AdvisoryFindings:
                 continue
             shape = shapes.get((model, status))
             if shape is None:
-                shape = shapes[model, status] = _merged(
+                shape = shapes[model, status] = fields_of(
                     self._shape(rm, model, status, (entry, outcome[1]))
                 )
             group = entry.group
@@ -518,9 +350,7 @@ class _AdvisoryFindings:
             fields["count"] = group.count
             fields["site"] = group.site
             fields["reason"] = outcome[1]
-            finding = _NEW(Finding)
-            _SET(finding, "__dict__", fields)
-            out.append(finding)
+            out.append(made(fields))
 
     @staticmethod
     def _gather(
@@ -595,9 +425,7 @@ class _AdvisoryFindings:
             **_verdict_fields(verdicts, fixed),
             **_release_fields(release),
         }
-        finding = _NEW(Finding)
-        _SET(finding, "__dict__", fields)
-        return finding
+        return made(fields)
 
     def _verdicts(
         self, hits: list[Hit], info: StageInfo, number: int
@@ -713,8 +541,6 @@ class _AdvisoryFindings:
         return self.lookup
 
 
-_NEW = object.__new__
-_SET = object.__setattr__
 _NO_RELEASE: dict[str, object] = {"download_url": None, "notes_url": None, "update_available": None}
 
 

@@ -1,0 +1,90 @@
+"""The finding record: what one item means for one device group (pure data).
+
+A finding's key is (fleet, device group, item); its fields are the structured facts a risk note and
+an alert are written from. `bot.findings` makes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from bot.policy import Promise, Stage
+
+Kind = Literal["advisory", "firmware", "lifecycle"]
+
+
+@dataclass(frozen=True)
+class CveVerdict:
+    """One CVE as it bears on one device group."""
+
+    id: str
+    status: str
+    promise: Promise
+    score: float | None = None
+    severity: str | None = None
+    cvss_version: str | None = None
+    vector: str | None = None
+    kev_added: date | None = None
+    cvss_note: str | None = None
+    other_scores: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one item means for one device group of one fleet."""
+
+    key: str
+    kind: Kind
+    fleet: str
+    group_key: str
+    model: str
+    firmware: str | None
+    count: int
+    site: str
+    item_key: str
+    status: str
+    reason: str
+    stage: Stage
+    stage_ends: date | None = None
+    stage_since: date | None = None
+    fix_promised: Promise = Promise.UNKNOWN
+    cves: tuple[CveVerdict, ...] = ()
+    fixed_version: str | None = None
+    download_url: str | None = None
+    notes_url: str | None = None
+    update_available: str | None = None
+    resolves: tuple[str, ...] = ()
+    change_to: Stage | None = None
+    change_on: date | None = None
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def worst(self) -> CveVerdict | None:
+        """The highest-scoring CVE verdict (the one that sets the finding's severity)."""
+        scored = [c for c in self.cves if c.score is not None]
+        return max(scored, key=lambda c: c.score or 0.0) if scored else None
+
+    @property
+    def kev_since(self) -> date | None:
+        """The earliest KEV listing among the finding's CVEs."""
+        dates = [c.kev_added for c in self.cves if c.kev_added]
+        return min(dates) if dates else None
+
+
+def finding_key(fleet: str, group_key: str, item_key: str) -> str:
+    """The identity of a finding: (fleet, device group, item)."""
+    return f"{fleet}|{group_key}|{item_key}"
+
+
+def made(fields: dict[str, object]) -> Finding:
+    """A finding from its fields, all of them, without the dataclass's checks (for fleet-scale
+    copies of a finding made the ordinary way, whose fields they are)."""
+    finding = _NEW(Finding)
+    _SET(finding, "__dict__", fields)
+    return finding
+
+
+_NEW = object.__new__
+_SET = object.__setattr__
