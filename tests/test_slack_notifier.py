@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import pytest
@@ -160,3 +161,15 @@ def test_429_holds_the_channel(fake_slack: FakeSlack) -> None:
 def test_render_is_the_posted_json(fake_slack: FakeSlack) -> None:
     n = notifier(fake_slack)
     assert '"channel": "#ops"' in n.render(document()) and fake_slack.calls == []
+
+
+def test_the_fake_does_not_act_on_half_a_request(fake_slack: FakeSlack) -> None:
+    """A sender killed mid-request (the crash tests) delivered nothing; the fake agrees."""
+    port = int(fake_slack.url.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"POST /api/chat.postMessage HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: 100\r\n\r\ntext=hello&blocks=")
+        conn.shutdown(socket.SHUT_WR)
+        assert conn.recv(1024) == b""  # closed without an answer
+    assert fake_slack.posts() == []

@@ -171,6 +171,9 @@ def _handler(server: _Base) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if len(body) < length:  # the sender died mid-request: nothing was delivered
+                self.close_connection = True
+                return
             headers = {k.lower(): v for k, v in self.headers.items()}
             answer = server.answer(server.record(self.command, self.path, headers, body))
             if answer.delay and server.stopping.wait(answer.delay):
