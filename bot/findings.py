@@ -68,21 +68,23 @@ def stage_of(model: str, ctx: Context) -> StageInfo:
     return _stage_facts(model, ctx, _stage_table(ctx))[0]
 
 
+# Per context: model -> (its stage, the number of its promise class, its finding fields), and
+# promise class -> number.
 _StageTables = tuple[
-    dict[str, tuple[StageInfo, int]],  # model -> its stage and the stage's number
-    dict[tuple[Stage, Stage | None], int],  # promise class -> number
-    dict[str, tuple[StageInfo, int, dict[str, object]]],  # model -> with its finding fields
+    dict[str, tuple[StageInfo, int, dict[str, object]]], dict[tuple[Stage, Stage | None], int]
 ]
 
 
-def _stage_facts(model: str, ctx: Context, tables: _StageTables) -> tuple[StageInfo, int]:
-    """The stage of a model and a number standing for its `promise_class` (equal numbers, equal
-    promises).
+def _stage_facts(
+    model: str, ctx: Context, tables: _StageTables
+) -> tuple[StageInfo, int, dict[str, object]]:
+    """The stage of a model, a number standing for its `promise_class` (equal numbers, equal
+    promises) and the finding fields they make (shared: never change them).
 
     A Context holds an immutable catalog, a date and a threshold, so the stage of a model under
     it never changes: it is worked out once per model and context (``tables``).
     """
-    table, numbers, _ = tables
+    table, numbers = tables
     facts = table.get(model)
     if facts is None:
         known = ctx.catalog.lookup(model)
@@ -93,25 +95,16 @@ def _stage_facts(model: str, ctx: Context, tables: _StageTables) -> tuple[StageI
             ctx.on,
         )
         number = numbers.setdefault(promise_class(info), len(numbers))
-        facts = table[model] = (info, number)
+        fields: dict[str, object] = {
+            "model": model, "stage": info.stage, "stage_ends": info.ends, "stage_since": info.since
+        }
+        facts = table[model] = (info, number, fields)
     return facts
 
 
 @lru_cache(maxsize=8)
 def _stage_table(ctx: Context) -> _StageTables:
-    return {}, {}, {}
-
-
-def _model_facts(
-    model: str, ctx: Context, tables: _StageTables
-) -> tuple[StageInfo, int, dict[str, object]]:
-    """`_stage_facts` with the finding fields they make (shared: never change them)."""
-    info, number = _stage_facts(model, ctx, tables)
-    fields: dict[str, object] = {
-        "model": model, "stage": info.stage, "stage_ends": info.ends, "stage_since": info.since
-    }
-    facts = tables[2][model] = (info, number, fields)
-    return facts
+    return {}, {}
 
 
 def advisory_findings(
@@ -214,27 +207,14 @@ class _AdvisoryFindings:
         templates, cves, add = self.templates, rm.cves, out.append
         fixed = rm.fixed if spans[0].status != "review-needed" else None  # all or none are
         fixing = self._fixing(fixed)
-        facts_of, numbered = self.stage_tables[2].get, self.promises.get
-        lookup = (self.lookup or self._release_index()) if self.releases else None
-        listed = lookup.memo.get if lookup is not None else None
         model: str | None = None
         fields: dict[str, object] = {}
         released: dict[str, object] = _NO_RELEASE
         promises = 0
         for span in spans:
-            if span.model is not model:  # `_model_parts`, inlined: a cycle does this a million
-                model = span.model  # times, and most models have no release
-                facts = facts_of(model) or _model_facts(model, self.ctx, self.stage_tables)
-                fields = facts[2]
-                number = numbered(facts[1])
-                promises = self._promises(facts[0], facts[1]) if number is None else number
-                released = _NO_RELEASE
-                if lookup is not None and listed is not None:
-                    candidates = listed(model)
-                    if candidates is None:
-                        candidates = lookup.candidates(model)
-                    if candidates:
-                        released = self._released(lookup.best(model, fixed))
+            if span.model is not model:
+                model = span.model
+                fields, promises, released = self._model_parts(model, fixed)
             template = templates.get((cves, span.status, promises))
             if template is None:
                 template = self._template(rm, model, span.status, promises, span)
@@ -246,9 +226,9 @@ class _AdvisoryFindings:
         """The spans of each model several rows cover, and the models judged group by group.
 
         A group's finding follows from its model and the rows and statuses of its hits, and
-        spans of one model are ranges of one list of its groups: the groups such a model's
-        spans cover the same way share a batch. Models a row judged group by group (or a span
-        not on that list) go group by group.
+        spans of one model are ranges of one list of its groups (`FleetIndex.row_spans`): the
+        groups such a model's spans cover the same way share a batch. Models a row judged group
+        by group go group by group.
         """
         joint: dict[str, list[tuple[int, Span]]] = {}
         by_group: set[str] = set()
@@ -261,8 +241,6 @@ class _AdvisoryFindings:
             for span in rm.spans:
                 if span.model in together:
                     joint.setdefault(span.model, []).append((at, span))
-                    if span.source is not self.index.flat_of(span.model):
-                        by_group.add(span.model)
         for model in by_group:
             joint.pop(model, None)
         return joint, by_group
@@ -315,7 +293,7 @@ class _AdvisoryFindings:
             if self.first is None:
                 template = self._from_hits(hits).__dict__
             else:
-                info, number, _ = self.stage_tables[2][model]
+                info, number, _ = self.stage_tables[0][model]
                 found, verdicts, best = self._verdicts(hits, info, number)
                 template = {**self.first, "status": found, **_verdict_fields(verdicts, best)}
             self.joint_templates[key] = template
@@ -390,7 +368,7 @@ class _AdvisoryFindings:
     def _from_hits(self, hits: list[Hit]) -> Finding:
         """One group's finding from all its hits."""
         entry = hits[0].entry
-        info, number = _stage_facts(entry.model, self.ctx, self.stage_tables)
+        info, number, _ = _stage_facts(entry.model, self.ctx, self.stage_tables)
         status, verdicts, fixed = self._verdicts(hits, info, number)
         release = self._release(entry.model, fixed) if self.releases else None
         if self.first is None:
@@ -480,7 +458,9 @@ class _AdvisoryFindings:
         self, model: str, fixed: Version | None
     ) -> tuple[dict[str, object], int, dict[str, object]]:
         """A model's fields, its promises' number and the fields of the release fixing it."""
-        facts = self.stage_tables[2].get(model) or _model_facts(model, self.ctx, self.stage_tables)
+        # Called for every model of every row: the memos are read inline (`_stage_facts`,
+        # `_promises`, `_ReleaseIndex.candidates`), their functions called on a miss only.
+        facts = self.stage_tables[0].get(model) or _stage_facts(model, self.ctx, self.stage_tables)
         promises = self.promises.get(facts[1])
         if promises is None:
             promises = self._promises(facts[0], facts[1])
@@ -490,8 +470,9 @@ class _AdvisoryFindings:
         candidates = lookup.memo.get(model)
         if candidates is None:
             candidates = lookup.candidates(model)
-        release = lookup.best(model, fixed) if candidates else None
-        return facts[2], promises, self._released(release)
+        if not candidates:  # most models: no release names them
+            return facts[2], promises, _NO_RELEASE
+        return facts[2], promises, self._released(lookup.best(model, fixed))
 
     def _released(self, release: FirmwareRelease | None) -> dict[str, object]:
         """The release fields, one dict per release."""
@@ -520,7 +501,7 @@ class _AdvisoryFindings:
         if self.first is None:
             template = self._from_hits(hits).__dict__
         else:  # the fixed version, model, stage, release and group parts are put over it
-            info, number, _ = self.stage_tables[2][model]
+            info, number, _ = self.stage_tables[0][model]
             found, verdicts, best = self._verdicts(hits, info, number)
             template = {**self.first, "status": found, **_verdict_fields(verdicts, best)}
         self.templates[rm.cves, status, promises] = template

@@ -426,10 +426,6 @@ class FleetIndex:
         everything = prep.entries
         return RowMatch(row, cves, fixed, [everything[p] for p in positions], outcomes, models)
 
-    def flat_of(self, model: str) -> list[int]:
-        """The positions of a model's groups, by firmware rank (the list its spans cut up)."""
-        return self._model_view(model).flat
-
     def entry_at(self, position: int) -> Indexed:
         """The device group at a position (as `Span` gives them)."""
         return self._prep().entries[position]
