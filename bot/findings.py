@@ -15,7 +15,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import cast
 
-from bot.catalog import Catalog, ModelPattern, family_of
+from bot.catalog import Catalog, family_of
 from bot.finding import CveVerdict as CveVerdict
 from bot.finding import Finding as Finding
 from bot.finding import Kind as Kind
@@ -36,8 +36,6 @@ from bot.matching import (
     gc_paused,
     match_release,
     new_span,
-    patterns_of,
-    resolves,
 )
 from bot.policy import (
     DEFAULT_SEVERE_CVSS,
@@ -49,6 +47,8 @@ from bot.policy import (
     promise_class,
     stage_on,
 )
+from bot.releaseindex import ReleaseIndex, release_index
+from bot.rows import resolves
 from bot.versions import Version, VersionError, parse_version
 
 _STATUS_RANK = {"affected": 0, "possibly-affected": 1, "review-needed": 2}
@@ -158,7 +158,7 @@ class _AdvisoryFindings:
         self.joint_templates: dict[tuple[object, ...], dict[str, object]] = {}  # by rows too
         self.release_parts: dict[int, dict[str, object]] = {}  # by id of the release
         self.first: dict[str, object] | None = None  # the fields of the first finding made
-        self.lookup: _ReleaseIndex | None = None
+        self.lookup: ReleaseIndex | None = None
         self.stage_tables = _stage_table(ctx)
 
     def run(self) -> Findings:
@@ -459,7 +459,7 @@ class _AdvisoryFindings:
     ) -> tuple[dict[str, object], int, dict[str, object]]:
         """A model's fields, its promises' number and the fields of the release fixing it."""
         # Called for every model of every row: the memos are read inline (`_stage_facts`,
-        # `_promises`, `_ReleaseIndex.candidates`), their functions called on a miss only.
+        # `_promises`, `ReleaseIndex.candidates`), their functions called on a miss only.
         facts = self.stage_tables[0].get(model) or _stage_facts(model, self.ctx, self.stage_tables)
         promises = self.promises.get(facts[1])
         if promises is None:
@@ -517,8 +517,8 @@ class _AdvisoryFindings:
     def _release(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
         return (self.lookup or self._release_index()).best(model, fixed)
 
-    def _release_index(self) -> _ReleaseIndex:
-        self.lookup = _release_index(self.releases)
+    def _release_index(self) -> ReleaseIndex:
+        self.lookup = release_index(self.releases)
         return self.lookup
 
 
@@ -656,95 +656,3 @@ def _verdicts(
 def _highest(versions: Iterable[Version | None]) -> Version | None:
     known = [v for v in versions if v is not None]
     return max(known) if known else None
-
-
-def _release_for(
-    model: str, fixed: Version | None, releases: Sequence[FirmwareRelease]
-) -> FirmwareRelease | None:
-    """The newest release for exactly this model that is at or past the fixed version."""
-    best: tuple[Version, FirmwareRelease] | None = None
-    for release in releases:
-        if not any(p.matches_exact(model) for text in release.models for p in patterns_of(text)):
-            continue
-        try:
-            version = parse_version(release.version)
-        except VersionError:
-            continue
-        if fixed is not None and version < fixed:
-            continue
-        if best is None or version > best[0]:
-            best = (version, release)
-    return best[1] if best else None
-
-
-class _ReleaseIndex:
-    """Releases by the exact models they apply to, for `_release_for` look-ups at fleet scale."""
-
-    def __init__(self, releases: Sequence[FirmwareRelease]) -> None:
-        self.releases = tuple(releases)
-        self.versions: list[Version | None] = []
-        self.by_model: dict[str, list[int]] = {}  # listed patterns: exact model -> positions
-        self.by_prefix: dict[str, list[tuple[int, ModelPattern]]] = {}  # the other patterns
-        self.memo: dict[str, list[tuple[Version, FirmwareRelease]]] = {}  # per model
-        for at, release in enumerate(self.releases):
-            try:
-                self.versions.append(parse_version(release.version))
-            except VersionError:
-                self.versions.append(None)
-            for text in release.models:
-                for pattern in patterns_of(text):
-                    if pattern.listed():
-                        for head in pattern.heads():
-                            self.by_model.setdefault(head, []).append(at)
-                    else:
-                        self.by_prefix.setdefault(pattern.literal_prefix(), []).append(
-                            (at, pattern)
-                        )
-
-    def candidates(self, model: str) -> list[tuple[Version, FirmwareRelease]]:
-        """The releases for exactly this (normalised) model, remembered (``memo``)."""
-        candidates = self.memo.get(model)
-        if candidates is None:
-            if len(self.memo) >= _RELEASE_MEMO:
-                self.memo.clear()
-            candidates = self.memo[model] = self._for_model(model)
-        return candidates
-
-    def best(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
-        """What `_release_for` gives for this (normalised) model and fixed version."""
-        candidates = self.candidates(model)
-        best: tuple[Version, FirmwareRelease] | None = None
-        for version, release in candidates:
-            if fixed is not None and version < fixed:
-                continue
-            if best is None or version > best[0]:
-                best = (version, release)
-        return best[1] if best else None
-
-    def _for_model(self, model: str) -> list[tuple[Version, FirmwareRelease]]:
-        """The releases applying exactly to the model with a readable version, in order."""
-        places = set(self.by_model.get(model, ()))
-        for end in range(len(model) + 1):
-            for at, pattern in self.by_prefix.get(model[:end], ()):
-                if at not in places and pattern.matches_exact(model):
-                    places.add(at)
-        found = []
-        for at in sorted(places):
-            version = self.versions[at]
-            if version is not None:
-                found.append((version, self.releases[at]))
-        return found
-
-
-_LAST_RELEASES: list[_ReleaseIndex] = []
-_RELEASE_MEMO = 1 << 17
-
-
-def _release_index(releases: Sequence[FirmwareRelease]) -> _ReleaseIndex:
-    """The release index for these releases, kept while the same releases keep coming."""
-    snapshot = tuple(releases)
-    if _LAST_RELEASES and _LAST_RELEASES[0].releases == snapshot:
-        return _LAST_RELEASES[0]
-    made = _ReleaseIndex(snapshot)
-    _LAST_RELEASES[:] = [made]
-    return made

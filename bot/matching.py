@@ -29,22 +29,20 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import partial
 from itertools import chain, groupby
 from typing import Literal, NamedTuple, Protocol
 
-from bot.catalog import ModelError, ModelPattern, PatternError, normalize_model, parse_patterns
+from bot.catalog import ModelError, ModelPattern, normalize_model
 from bot.items import Advisory, AffectedRow, FirmwareRelease
+from bot.rows import patterns_of, read_firmware, row_patterns, row_rule
 from bot.versions import (
-    AffectedParseError,
     AffectedRule,
     Version,
     VersionError,
     VersionOrder,
     VersionRange,
     is_fixed,
-    parse_affected,
-    parse_fixed,
     parse_version,
 )
 
@@ -363,7 +361,7 @@ class FleetIndex:
             text = group.firmware
             parsed = firmware.get(text)
             if parsed is None:
-                parsed = firmware[text] = _parse_firmware(text)
+                parsed = firmware[text] = read_firmware(text)
             entry = Indexed(group, model, parsed[0], parsed[1])
             if model in by_model:
                 by_model[model].append(entry)
@@ -394,11 +392,11 @@ class FleetIndex:
 
     def match_row(self, row: AffectedRow, cves: tuple[str | None, ...]) -> RowMatch:
         """Judge one advisory row against every device group it covers."""
-        patterns = _row_patterns(row.product)
+        patterns = row_patterns(row.product)
         prep = self._prep()
         if patterns is None or not prep.unique:
             return self._match_row_one_by_one(row, cves, patterns)
-        rule, fixed, problem, described = _row_rule(row)
+        rule, fixed, problem, described = row_rule(row)
         views = [self._view(p) for p in patterns]
         models = frozenset(chain.from_iterable(v.models for v in views))
         if problem is not None or rule is None:
@@ -436,11 +434,11 @@ class FleetIndex:
         None when the row must be judged group by group (an unreadable product cell, device
         groups sharing keys): `match_row` does that.
         """
-        patterns = _row_patterns(row.product)
+        patterns = row_patterns(row.product)
         prep = self._prep()
         if patterns is None or not prep.unique:
             return None
-        rule, fixed, problem, described = _row_rule(row)
+        rule, fixed, problem, described = row_rule(row)
         layout, models = prep.layouts.get(row.product) or self._layout(row.product, patterns)
         spans: list[Span] = []
         if problem is not None or rule is None:
@@ -674,7 +672,7 @@ class FleetIndex:
         patterns: Sequence[ModelPattern] | None,
     ) -> RowMatch:
         """Judge each candidate group on its own (unreadable cells, device groups sharing keys)."""
-        rule, fixed, problem, _ = _row_rule(row)
+        rule, fixed, problem, _ = row_rule(row)
         if patterns is None:
             candidates = _named_models(row.product, self)
             problem = problem or row.problem or "the product cell could not be read"
@@ -788,35 +786,6 @@ def match_release(release: FirmwareRelease, index: FleetIndex) -> list[Indexed]:
     return list(found.values())
 
 
-def resolves(
-    release_version: Version,
-    model: str,
-    advisories: Sequence[Advisory],
-    current: Version | None = None,
-) -> list[str]:
-    """Keys of the advisories whose rows for ``model`` this release version fixes.
-
-    With the devices' ``current`` version, rows it already fixes are left out: an update does
-    not "fix" what the devices no longer have.
-    """
-    keys: list[str] = []
-    for advisory in advisories:
-        for row in advisory.rows:
-            patterns = patterns_of(row.product)
-            if not any(_matches(p, model) for p in patterns):
-                continue
-            try:
-                fixed = parse_fixed(row.fixed)
-            except VersionError:
-                continue
-            if fixed is None or (current is not None and is_fixed(current, fixed)):
-                continue
-            if is_fixed(release_version, fixed):
-                keys.append(advisory.key)
-                break
-    return keys
-
-
 def _inside_reason(version: object, described: str) -> str:
     return f"firmware {version} is in {described}"
 
@@ -838,57 +807,6 @@ def _judge(
     if inside:
         return "affected", _inside_reason(entry.version, rule.describe())
     return None
-
-
-def _parse_firmware(text: str | None) -> tuple[Version | None, str | None]:
-    if not text or not text.strip():
-        return None, "firmware version not known"
-    try:
-        return _version(text), None
-    except VersionError:
-        return None, f"firmware {text!r} could not be read"
-
-
-@lru_cache(maxsize=65536)
-def _version(text: str) -> Version:
-    return parse_version(text)
-
-
-def patterns_of(product: str) -> tuple[ModelPattern, ...]:
-    """The product patterns of a table cell or "Applied to" entry; () when unreadable."""
-    return _row_patterns(product) or ()
-
-
-@lru_cache(maxsize=1 << 16)  # one per distinct product cell: tens of thousands in a big feed
-def _row_patterns(product: str) -> tuple[ModelPattern, ...] | None:
-    try:
-        return tuple(parse_patterns(product))
-    except PatternError:
-        return None
-
-
-@lru_cache(maxsize=1 << 16)  # one per distinct (affected, fixed) pair
-def _row_rule_cached(
-    affected: str, fixed_text: str
-) -> tuple[AffectedRule | None, Version | None, str | None, str]:
-    try:
-        rule = parse_affected(affected)
-        fixed = parse_fixed(fixed_text)
-    except (AffectedParseError, VersionError, ValueError) as exc:
-        return None, None, str(exc), ""
-    return rule, fixed, None, rule.describe()
-
-
-def _row_rule(
-    row: AffectedRow,
-) -> tuple[AffectedRule | None, Version | None, str | None, str]:
-    """The row's rule, fixed version, problem (when unreadable) and the rule in words."""
-    return _row_rule_cached(row.affected, row.fixed)
-
-
-@lru_cache(maxsize=1 << 16)
-def _matches(pattern: ModelPattern, model: str) -> bool:
-    return pattern.matches(model)
 
 
 def _named_models(product: str, index: FleetIndex) -> list[Indexed]:

@@ -26,9 +26,10 @@ from bot.catalog import (
 )
 from bot.findings import Context, CveVerdict, Finding, finding_key
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease
-from bot.matching import _MODEL_TOKEN, FleetIndex, GroupLike, Indexed, _row_patterns
+from bot.matching import _MODEL_TOKEN, FleetIndex, GroupLike, Indexed
 from bot.models import _compile
 from bot.policy import StageInfo, combine, fix_promise, stage_on
+from bot.rows import row_patterns as _row_patterns
 from bot.versions import (
     AffectedParseError,
     AffectedRule,

@@ -20,10 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.catalog import Catalog, CatalogEntry, ModelPattern, normalize_model
-from bot.findings import Context, Finding, _release_for, _release_index, advisory_findings
+from bot.findings import Context, Finding, advisory_findings
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
 from bot.matching import FleetIndex, match_advisory
 from bot.models import _compile
+from bot.releaseindex import release_for, release_index
 from bot.versions import Version, VersionOrder, VersionRange, _compare_at, is_fixed, parse_version
 from tests import reference_matching as ref
 from tests.bench_loader import load_bench
@@ -309,8 +310,8 @@ def test_release_index_is_the_linear_search(
     fw = _releases(releases)
     key = normalize_model(model)
     bound = parse_version(fixed) if fixed else None
-    assert _release_index(fw).best(key, bound) == ref.release_for(key, bound, fw)
-    assert _release_for(key, bound, fw) == ref.release_for(key, bound, fw)
+    assert release_index(fw).best(key, bound) == ref.release_for(key, bound, fw)
+    assert release_for(key, bound, fw) == ref.release_for(key, bound, fw)
 
 
 def test_index_look_ups_follow_a_rebuilt_index() -> None:

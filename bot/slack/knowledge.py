@@ -23,7 +23,7 @@ from bot.config import Settings, config_path
 from bot.enrich import enrich
 from bot.evaluate import Knowledge
 from bot.items import Advisory, AffectedRow, FirmwareRelease, from_dict, pick_score
-from bot.matching import patterns_of
+from bot.rows import patterns_of
 from bot.versions import Version, try_parse_version
 from bot.wiring import build_catalog
 from state.api import Store

@@ -1,0 +1,107 @@
+"""The newest firmware release for a model at or past a fixed version (pure).
+
+A finding names the release that fixes it, with its download link. At fleet scale that question is
+asked for every model of every advisory row: `ReleaseIndex` answers it from the releases indexed
+by the exact models they apply to; `release_for` is the plain definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.catalog import ModelPattern
+from bot.items import FirmwareRelease
+from bot.rows import patterns_of
+from bot.versions import Version, VersionError, parse_version
+
+
+def release_for(
+    model: str, fixed: Version | None, releases: Sequence[FirmwareRelease]
+) -> FirmwareRelease | None:
+    """The newest release for exactly this model that is at or past the fixed version."""
+    best: tuple[Version, FirmwareRelease] | None = None
+    for release in releases:
+        if not any(p.matches_exact(model) for text in release.models for p in patterns_of(text)):
+            continue
+        try:
+            version = parse_version(release.version)
+        except VersionError:
+            continue
+        if fixed is not None and version < fixed:
+            continue
+        if best is None or version > best[0]:
+            best = (version, release)
+    return best[1] if best else None
+
+
+class ReleaseIndex:
+    """Releases by the exact models they apply to, for `release_for` look-ups at fleet scale."""
+
+    def __init__(self, releases: Sequence[FirmwareRelease]) -> None:
+        self.releases = tuple(releases)
+        self.versions: list[Version | None] = []
+        self.by_model: dict[str, list[int]] = {}  # listed patterns: exact model -> positions
+        self.by_prefix: dict[str, list[tuple[int, ModelPattern]]] = {}  # the other patterns
+        self.memo: dict[str, list[tuple[Version, FirmwareRelease]]] = {}  # per model
+        for at, release in enumerate(self.releases):
+            try:
+                self.versions.append(parse_version(release.version))
+            except VersionError:
+                self.versions.append(None)
+            for text in release.models:
+                for pattern in patterns_of(text):
+                    if pattern.listed():
+                        for head in pattern.heads():
+                            self.by_model.setdefault(head, []).append(at)
+                    else:
+                        self.by_prefix.setdefault(pattern.literal_prefix(), []).append(
+                            (at, pattern)
+                        )
+
+    def candidates(self, model: str) -> list[tuple[Version, FirmwareRelease]]:
+        """The releases for exactly this (normalised) model, remembered (``memo``)."""
+        candidates = self.memo.get(model)
+        if candidates is None:
+            if len(self.memo) >= _MEMO:
+                self.memo.clear()
+            candidates = self.memo[model] = self._for_model(model)
+        return candidates
+
+    def best(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
+        """What `release_for` gives for this (normalised) model and fixed version."""
+        candidates = self.candidates(model)
+        best: tuple[Version, FirmwareRelease] | None = None
+        for version, release in candidates:
+            if fixed is not None and version < fixed:
+                continue
+            if best is None or version > best[0]:
+                best = (version, release)
+        return best[1] if best else None
+
+    def _for_model(self, model: str) -> list[tuple[Version, FirmwareRelease]]:
+        """The releases applying exactly to the model with a readable version, in order."""
+        places = set(self.by_model.get(model, ()))
+        for end in range(len(model) + 1):
+            for at, pattern in self.by_prefix.get(model[:end], ()):
+                if at not in places and pattern.matches_exact(model):
+                    places.add(at)
+        found = []
+        for at in sorted(places):
+            version = self.versions[at]
+            if version is not None:
+                found.append((version, self.releases[at]))
+        return found
+
+
+_LAST: list[ReleaseIndex] = []
+_MEMO = 1 << 17
+
+
+def release_index(releases: Sequence[FirmwareRelease]) -> ReleaseIndex:
+    """The release index for these releases, kept while the same releases keep coming."""
+    snapshot = tuple(releases)
+    if _LAST and _LAST[0].releases == snapshot:
+        return _LAST[0]
+    made = ReleaseIndex(snapshot)
+    _LAST[:] = [made]
+    return made
