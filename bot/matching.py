@@ -35,7 +35,7 @@ from typing import Literal, NamedTuple, Protocol
 
 from bot.catalog import ModelError, ModelPattern, normalize_model
 from bot.items import Advisory, AffectedRow, FirmwareRelease
-from bot.rows import patterns_of, read_firmware, row_patterns, row_rule
+from bot.rows import patterns_of, read_firmware, row_patterns, row_rule, row_words
 from bot.versions import (
     AffectedRule,
     Version,
@@ -396,7 +396,7 @@ class FleetIndex:
         prep = self._prep()
         if patterns is None or not prep.unique:
             return self._match_row_one_by_one(row, cves, patterns)
-        rule, fixed, problem, described = row_rule(row)
+        rule, fixed, problem = row_rule(row)
         views = [self._view(p) for p in patterns]
         models = frozenset(chain.from_iterable(v.models for v in views))
         if problem is not None or rule is None:
@@ -419,7 +419,7 @@ class FleetIndex:
             fid = fid_of[pos]
             found = known.get(fid)
             if found is None:
-                found = known[fid] = self._outcome(fid, rule, fixed, described, ranked)
+                found = known[fid] = self._outcome(fid, rule, fixed, row, ranked)
             outcomes.append(found)
         everything = prep.entries
         return RowMatch(row, cves, fixed, [everything[p] for p in positions], outcomes, models)
@@ -438,7 +438,7 @@ class FleetIndex:
         prep = self._prep()
         if patterns is None or not prep.unique:
             return None
-        rule, fixed, problem, described = row_rule(row)
+        rule, fixed, problem = row_rule(row)
         layout, models = prep.layouts.get(row.product) or self._layout(row.product, patterns)
         spans: list[Span] = []
         if problem is not None or rule is None:
@@ -464,14 +464,14 @@ class FleetIndex:
             fid = fid_of[position]
             found = known.get(fid)
             if found is None:
-                found = known[fid] = self._outcome(fid, rule, fixed, described, ranked)
+                found = known[fid] = self._outcome(fid, rule, fixed, row, ranked)
             return found
 
         def judged(position: int) -> str:
             return outcome(position)[1]
 
         def inside(position: int) -> str:
-            return _inside_reason(self._text(fid_of[position]), described)
+            return _inside_reason(self._text(fid_of[position]), row_words(row))
 
         odd = sorted(ranked.odd)
         decide, start, end = ranked.decide, ranked.start, ranked.end
@@ -527,14 +527,14 @@ class FleetIndex:
         fid: int,
         rule: AffectedRule,
         fixed: Version | None,
-        described: str,
+        row: AffectedRow,
         ranked: _Ranked,
     ) -> Outcome:
         """The outcome of a picked firmware: affected inside the range, else as `_judge` says."""
         prep = self._prep()
         sample = prep.samples[fid]
         if sample.version is not None and ranked.inside(prep.rank_of_fid[fid]):
-            return "affected", _inside_reason(self._text(fid), described)
+            return "affected", _inside_reason(self._text(fid), row_words(row))
         judged = _judge(sample, rule, fixed, None)
         if judged is None:
             raise AssertionError(f"picked firmware {sample.version} is not affected")
@@ -672,7 +672,7 @@ class FleetIndex:
         patterns: Sequence[ModelPattern] | None,
     ) -> RowMatch:
         """Judge each candidate group on its own (unreadable cells, device groups sharing keys)."""
-        rule, fixed, problem, _ = row_rule(row)
+        rule, fixed, problem = row_rule(row)
         if patterns is None:
             candidates = _named_models(row.product, self)
             problem = problem or row.problem or "the product cell could not be read"

@@ -63,6 +63,12 @@ _PORTS = re.compile(r"\d+[PG]", re.IGNORECASE)
 _EDGES = ("", "-", "/", "(", ")")
 _TAIL = r"(?:[-/(].*)?"
 _TRIM = " \t-•·*"
+_FLAT_BRACKETS = re.compile(r"[^()]*(?:\([^()]+\)[^()]*)*")  # balanced, not nested, not empty
+_HYPHENS = re.compile(r"-{2,}")
+_DIGIT = re.compile(r"\d")
+# An item in chunks: a bracket group, a run of x, or literal text (without wildcards: no x runs).
+_CHUNKS = re.compile(r"\([^)]*\)|x+|[^x(]+")
+_PLAIN_CHUNKS = re.compile(r"\([^)]*\)|[^(]+")
 
 
 def _clean(text: str) -> str:
@@ -78,12 +84,7 @@ def _check_shape(text: str, original: str, error: type[ValueError]) -> None:
         raise error(f"{original!r}: unexpected {bad.group()!r}; use letters, digits, - / ( ) . _ +")
     if not text[0].isalpha():
         raise error(f"{original!r}: a model number starts with a letter")
-    depth = 0
-    for i, ch in enumerate(text):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth not in (0, 1) or text[i - 1 : i + 1] == "()":
-            raise error(f"{original!r}: brackets are unbalanced, nested or empty")
-    if depth:
+    if ("(" in text or ")" in text) and not _FLAT_BRACKETS.fullmatch(text):
         raise error(f"{original!r}: brackets are unbalanced, nested or empty")
 
 
@@ -97,7 +98,7 @@ def _normalize(text: str) -> str:
     key = "".join(_clean(text).split())
     while (shorter := _LENS.sub("", key)) != key:
         key = shorter
-    key = re.sub(r"-{2,}", "-", key.upper()).rstrip("-.")
+    key = _HYPHENS.sub("-", key.upper()).rstrip("-.")
     _check_shape(key, text, ModelError)
     return key
 
@@ -137,9 +138,9 @@ def _scan(item: str, wild: bool, ambiguous: bool) -> tuple[str, str, int, int, l
     """Return (regex, literal prefix, wildcard x count, bracket groups, heads, listed).
 
     ``heads`` are texts one of which every match starts with: the literal prefix with the
-    fixed-width digit runs after it written out. ``listed`` tells whether they are the whole
-    item, i.e. whether the expansion reached its end without a bracket group, a run of one or
-    more digits at a segment end, or more than _MAX_HEADS texts.
+    fixed-width digit runs and optional bracket groups after it written out. ``listed`` tells
+    whether they are the whole item, i.e. whether the expansion reached its end without a run of
+    one or more digits at a segment end or more than _MAX_HEADS texts.
     """
     out: list[str] = []
     prefix: list[str] = []
@@ -147,27 +148,31 @@ def _scan(item: str, wild: bool, ambiguous: bool) -> tuple[str, str, int, int, l
     heads: list[str] = [""]
     tail: list[str] = []  # literal text to add to every head (added when the heads branch)
     listing = True  # heads still follow the item exactly
-    runs = groups = i = 0
-    while i < len(item):
-        ch, start = item[i], i
-        if ch == "(":
-            end = item.index(")", i)
-            inner, _, inner_runs, _, _, _ = _scan(item[i + 1 : end], wild, ambiguous)
+    runs = groups = 0
+    for chunk in (_CHUNKS if wild else _PLAIN_CHUNKS).finditer(item):
+        text, start, end = chunk.group(), chunk.start(), chunk.end()
+        if text[0] == "(":
+            inner, _, inner_runs, _, inner_heads, inner_listed = _scan(text[1:-1], wild, ambiguous)
             out.append(rf"(?:\({inner}\)|{inner})?")
-            runs, groups, i, fixed, listing = runs + inner_runs, groups + 1, end + 1, False, False
+            runs, groups, fixed = runs + inner_runs, groups + 1, False
+            # Optional: absent, or one of the inner texts with or without its brackets.
+            options = ["", *inner_heads, *(f"({h})" for h in inner_heads)]
+            if listing and inner_listed and len(heads) * len(options) <= _MAX_HEADS:
+                done = "".join(tail)
+                heads, tail = [h + done + o for h in heads for o in options], []
+            else:
+                listing = False
             continue
-        if ch == "x" and wild:
-            while i < len(item) and item[i] == "x":
-                i += 1
-            n = i - start
-            regex = _x_run(n, item[start - 1 : start], item[i : i + 1], ambiguous)
+        if wild and text[0] == "x":
+            n = end - start
+            regex = _x_run(n, item[start - 1 : start], item[end : end + 1], ambiguous)
             if regex is not None:
                 out.append(regex)
                 runs, fixed = runs + n, False
                 fills = _FILLS.get(n, [])
                 if ambiguous:
                     fills = [*fills, "X" * n]
-                if listing and item[i : i + 1] not in _EDGES and fills and (
+                if listing and item[end : end + 1] not in _EDGES and fills and (
                     len(heads) * len(fills) <= _MAX_HEADS
                 ):
                     done = "".join(tail)
@@ -175,9 +180,7 @@ def _scan(item: str, wild: bool, ambiguous: bool) -> tuple[str, str, int, int, l
                 else:
                     listing = False
                 continue
-            literal = "X" * n
-        else:
-            literal, i = ch.upper(), i + 1
+        literal = text.upper()
         out.append(re.escape(literal))
         if fixed:
             prefix.append(literal)
@@ -189,9 +192,11 @@ def _scan(item: str, wild: bool, ambiguous: bool) -> tuple[str, str, int, int, l
 
 def _expand_slashes(text: str, raw: str) -> list[str]:
     """Split ``A/B`` parts into list items (``DS-A71024/48/72R``) or keep them in the name."""
+    if "/" not in text:
+        return [text]
     parts, depth, current = [], 0, ""
     for ch in text:
-        depth += {"(": 1, ")": -1}.get(ch, 0)
+        depth += (ch == "(") - (ch == ")")
         if ch == "/" and depth == 0:
             parts.append(current)
             current = ""
@@ -288,11 +293,12 @@ def _compile(raw: str) -> _Compiled:
     for word in words[1:]:
         if not product and word.isalpha() and (len(word) >= 4 or not word.isupper()):
             raise PatternError(f"cannot read {raw!r}: {word!r} is not part of a model number")
-    text = re.sub(r"-{2,}", "-", "".join(words)).rstrip("-.")
+    text = _HYPHENS.sub("-", "".join(words)).rstrip("-.")
     _check_shape(text, raw, PatternError)
-    if not product and not any(ch.isdigit() for ch in text):
+    if not product and not _DIGIT.search(text):
         raise PatternError(f"cannot read {raw!r}: no digits, so not a model number")
-    ambiguous = not any(ch.isupper() for ch in text.removeprefix("iDS-"))
+    rest = text.removeprefix("iDS-")
+    ambiguous = rest == rest.lower()  # no uppercase letter (the text is ASCII by now)
     regexes, prefixes, runs, groups = [], [], 0, 0
     heads: set[str] = set()
     listed = not variants  # a variant note adds optional text to the exact form
@@ -373,10 +379,12 @@ class ModelPattern:
 
 def _split_entries(line: str) -> list[str]:
     """Split a line at top-level ``,``, ``、`` and ``;``, keeping "including" notes whole."""
+    if "," not in line and "、" not in line and ";" not in line:
+        return [line]
     notes = [m.span() for m in _INCLUDING.finditer(line)]
     entries, depth, start = [], 0, 0
     for i, ch in enumerate(line):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
+        depth += (ch == "(") - (ch == ")")
         if ch in ",、;" and depth == 0 and not any(a <= i < b for a, b in notes):
             entries.append(line[start:i])
             start = i + 1

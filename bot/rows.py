@@ -37,23 +37,35 @@ def row_patterns(product: str) -> tuple[ModelPattern, ...] | None:
         return None
 
 
+RowRule = tuple[AffectedRule | None, Version | None, str | None]  # rule, fixed version, problem
+
+
 @lru_cache(maxsize=1 << 16)  # one per distinct (affected, fixed) pair
-def _rule_of(
-    affected: str, fixed_text: str
-) -> tuple[AffectedRule | None, Version | None, str | None, str]:
+def _rule_of(affected: str, fixed_text: str) -> RowRule:
     try:
-        rule = parse_affected(affected)
-        fixed = parse_fixed(fixed_text)
+        return parse_affected(affected), parse_fixed(fixed_text), None
     except (AffectedParseError, VersionError, ValueError) as exc:
-        return None, None, str(exc), ""
-    return rule, fixed, None, rule.describe()
+        return None, None, str(exc)
 
 
-def row_rule(
-    row: AffectedRow,
-) -> tuple[AffectedRule | None, Version | None, str | None, str]:
-    """The row's rule, fixed version, problem (when unreadable) and the rule in words."""
+def row_rule(row: AffectedRow) -> RowRule:
+    """The row's rule and fixed version, or the problem that keeps the row from being read."""
     return _rule_of(row.affected, row.fixed)
+
+
+def row_words(row: AffectedRow) -> str:
+    """The row's rule in words ("below V5.5.800"); "" when unreadable.
+
+    Worked out when a reason first needs it, not when the row is read: most rows' reasons are
+    never read.
+    """
+    return _words_of(row.affected, row.fixed)
+
+
+@lru_cache(maxsize=1 << 16)
+def _words_of(affected: str, fixed_text: str) -> str:
+    rule = _rule_of(affected, fixed_text)[0]
+    return "" if rule is None else rule.describe()
 
 
 @lru_cache(maxsize=1 << 16)
@@ -68,14 +80,9 @@ def read_firmware(text: str | None) -> tuple[Version | None, str | None]:
     if not text or not text.strip():
         return None, "firmware version not known"
     try:
-        return _version(text), None
+        return parse_version(text), None
     except VersionError:
         return None, f"firmware {text!r} could not be read"
-
-
-@lru_cache(maxsize=65536)
-def _version(text: str) -> Version:
-    return parse_version(text)
 
 
 

@@ -30,6 +30,14 @@ _LATER_RE = re.compile(
 )
 
 
+_WILD_RE = re.compile(_WILD, re.IGNORECASE)
+_DIGITS_RE = re.compile(r"\d+")
+_SPACES_RE = re.compile(r"\s+")
+_OPERATOR_RE = re.compile(r"\s*(<=|>=|<|>)\s*")
+_OPEN_RE = re.compile(r"\s*\(\s*")
+_CLOSE_RE = re.compile(r"\s*\)")
+
+
 class VersionError(ValueError):
     """A firmware version string that cannot be parsed."""
 
@@ -119,6 +127,11 @@ class Version:
 
 def parse_version(text: str) -> Version:
     """Parse a firmware version such as 'V5.5.800 build 210628' or '2.6.0.20240511'."""
+    return _parse_version(text)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # versions are immutable; a feed repeats its bounds a lot
+def _parse_version(text: str) -> Version:
     scanned = _scan(text)
     if scanned is None:
         raise VersionError(
@@ -244,7 +257,7 @@ class AffectedRule(Protocol):
 
 def _bound_text(v: Version) -> str:
     raw = v.raw.strip()
-    return "V" + raw.lstrip("vV").upper() if re.fullmatch(_WILD, raw, re.IGNORECASE) else str(v)
+    return "V" + raw.lstrip("vV").upper() if _WILD_RE.fullmatch(raw) else str(v)
 
 
 @dataclass(frozen=True)
@@ -356,16 +369,16 @@ def _normalise_phrase(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     for odd, plain in {"\u2264": "<=", "\u2266": "<=", "\u2265": ">=", "\u3001": ","}.items():
         text = text.replace(odd, plain)
-    text = re.sub(r"\s*(<=|>=|<|>)\s*", r" \1 ", text)
-    text = re.sub(r"\s*\(\s*", " (", re.sub(r"\s*\)", ")", text))
-    return re.sub(r"\s+", " ", text).strip(" .,;")
+    text = _OPERATOR_RE.sub(r" \1 ", text)
+    text = _OPEN_RE.sub(" (", _CLOSE_RE.sub(")", text))
+    return _SPACES_RE.sub(" ", text).strip(" .,;")
 
 
 def _version_bound(text: str) -> Version:
     """Parse a bound; a wildcard like V2.X stands for its lowest version, V2."""
     text = "V" + text.removeprefix("v")
-    if re.fullmatch(_WILD, text, re.IGNORECASE):
-        return Version(text.upper(), tuple(int(n) for n in re.findall(r"\d+", text)))
+    if _WILD_RE.fullmatch(text):
+        return Version(text.upper(), tuple(int(n) for n in _DIGITS_RE.findall(text)))
     return parse_version(text)
 
 
@@ -427,7 +440,7 @@ def parse_affected(text: str) -> AffectedRule:
 def parse_fixed(text: str) -> Version | None:
     """Parse a 'Fixed Version' cell; None for wordings like 'N/A' or 'Contact local support'."""
     cell = unicodedata.normalize("NFKC", text).strip().rstrip(".")
-    if _NOT_A_VERSION_RE.fullmatch(re.sub(r"\s+", " ", cell.lower())):
+    if _NOT_A_VERSION_RE.fullmatch(_SPACES_RE.sub(" ", cell.lower())):
         return None
     m = _LATER_RE.search(cell)
     return parse_version(cell[: m.start()] if m else cell)
