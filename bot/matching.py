@@ -138,7 +138,7 @@ class _View:
     ``ranks[i]``; ``unknown`` those whose firmware is missing or unreadable.
     """
 
-    __slots__ = ("buckets", "cuts", "flat", "models", "ranks", "unknown", "unknown_span")
+    __slots__ = ("buckets", "cuts", "flat", "models", "part", "ranks", "unknown", "unknown_span")
 
     def __init__(
         self,
@@ -169,6 +169,10 @@ class _View:
                 (models[0], "possibly-affected", self.flat, self.cuts[-1], len(self.flat),
                  unknown_reason)
             )
+        # What a product cell's layout holds of a one-model view (see FleetIndex.row_spans).
+        self.part: _LayoutPart | None = None
+        if flat:
+            self.part = (models[0], ranks, self.cuts, self.flat, self.unknown_span)
 
 
 class Span(NamedTuple):
@@ -213,9 +217,9 @@ class RowSpans(NamedTuple):
 
 # Per model a product cell covers: the model, its view's ranks, cuts and flat positions, and the
 # span of its groups of unknown firmware (the same for every readable row); then the models.
-_Layout = tuple[
-    tuple[tuple[str, list[int], list[int], list[int], "Span | None"], ...], frozenset[str]
-]
+_PAST = "\U0010ffff"  # sorts after every character a model has: ends a prefix's range
+_LayoutPart = tuple[str, list[int], list[int], list[int], "Span | None"]
+_Layout = tuple[tuple[_LayoutPart, ...], frozenset[str]]
 
 
 # The last index's models with what patterns cover and name among them (see _Prepared).
@@ -514,12 +518,13 @@ class FleetIndex:
 
     def _layout(self, product: str, patterns: Sequence[ModelPattern]) -> _Layout:
         """The models a product cell covers, each with its view's lists (remembered per cell)."""
-        models = sorted(set(chain.from_iterable(self._covered(p) for p in patterns)))
-        parts = []
-        for model in models:
-            view = self._model_view(model)
-            parts.append((model, view.ranks, view.cuts, view.flat, view.unknown_span))
-        layout = self._prep().layouts[product] = (tuple(parts), frozenset(models))
+        covered = [self._covered(p) for p in patterns]
+        models = covered[0] if len(covered) == 1 else sorted(set(chain.from_iterable(covered)))
+        prep = self._prep()
+        views = prep.model_views
+        parts = [(views.get(m) or self._model_view(m)).part for m in models]
+        layout = (tuple([p for p in parts if p is not None]), frozenset(models))  # never None
+        prep.layouts[product] = layout
         return layout
 
     def _outcome(
@@ -560,8 +565,17 @@ class FleetIndex:
         found = prep.covered.get(pattern.raw)
         if found is None:
             if pattern.listed():
-                stems = prep.stems
-                found = tuple(sorted({m for h in pattern.heads() for m in stems.get(h, ())}))
+                # Look each head up, or test the models under the literal prefix: fewer steps.
+                heads, models = pattern.heads(), self.models
+                prefix = pattern.literal_prefix()
+                lo = bisect.bisect_left(models, prefix)
+                hi = bisect.bisect_left(models, prefix + _PAST, lo)
+                if hi - lo < len(heads):
+                    test = pattern.key_test()
+                    found = tuple([m for m in models[lo:hi] if test(m)])
+                else:
+                    stems = prep.stems
+                    found = tuple(sorted({m for h in heads for m in stems.get(h, ())}))
             else:
                 found = self._scan(pattern, pattern.matches)
             prep.covered[pattern.raw] = found
