@@ -47,7 +47,7 @@ from bot.policy import (
     promise_class,
     stage_on,
 )
-from bot.releaseindex import ReleaseIndex, release_index
+from bot.releaseindex import ReleaseIndex, best_release, release_index
 from bot.rows import resolves
 from bot.versions import Version, VersionError, parse_version
 
@@ -107,6 +107,17 @@ def _stage_table(ctx: Context) -> _StageTables:
     return {}, {}
 
 
+# What every row's batches of a model read of it, per context and release index: its stage
+# facts (`_stage_facts`) and the releases for exactly it (empty without releases). One look-up
+# per model and row: at fleet scale there are a million (row, model) pairs a cycle.
+_ModelFacts = tuple[StageInfo, int, dict[str, object], list[tuple[Version, FirmwareRelease]]]
+
+
+@lru_cache(maxsize=8)
+def _model_table(ctx: Context, lookup: ReleaseIndex | None) -> dict[str, _ModelFacts]:
+    return {}
+
+
 def advisory_findings(
     advisory: Advisory,
     index: FleetIndex,
@@ -158,8 +169,9 @@ class _AdvisoryFindings:
         self.joint_templates: dict[tuple[object, ...], dict[str, object]] = {}  # by rows too
         self.release_parts: dict[int, dict[str, object]] = {}  # by id of the release
         self.first: dict[str, object] | None = None  # the fields of the first finding made
-        self.lookup: ReleaseIndex | None = None
+        self.lookup = release_index(releases) if releases else None
         self.stage_tables = _stage_table(ctx)
+        self.model_table = _model_table(ctx, self.lookup)
 
     def run(self) -> Findings:
         index = self.index
@@ -458,21 +470,20 @@ class _AdvisoryFindings:
         self, model: str, fixed: Version | None
     ) -> tuple[dict[str, object], int, dict[str, object]]:
         """A model's fields, its promises' number and the fields of the release fixing it."""
-        # Called for every model of every row: the memos are read inline (`_stage_facts`,
-        # `_promises`, `ReleaseIndex.candidates`), their functions called on a miss only.
-        facts = self.stage_tables[0].get(model) or _stage_facts(model, self.ctx, self.stage_tables)
+        # Called for every model of every row: one look-up in the model table on a hit.
+        facts = self.model_table.get(model) or self._model_facts(model)
         promises = self.promises.get(facts[1])
         if promises is None:
             promises = self._promises(facts[0], facts[1])
-        if not self.releases:
+        if not facts[3]:  # most models: no release names them
             return facts[2], promises, _NO_RELEASE
-        lookup = self.lookup or self._release_index()
-        candidates = lookup.memo.get(model)
-        if candidates is None:
-            candidates = lookup.candidates(model)
-        if not candidates:  # most models: no release names them
-            return facts[2], promises, _NO_RELEASE
-        return facts[2], promises, self._released(lookup.best(model, fixed))
+        return facts[2], promises, self._released(best_release(facts[3], fixed))
+
+    def _model_facts(self, model: str) -> _ModelFacts:
+        info, number, fields = _stage_facts(model, self.ctx, self.stage_tables)
+        candidates = self.lookup.candidates(model) if self.lookup is not None else []
+        facts = self.model_table[model] = (info, number, fields, candidates)
+        return facts
 
     def _released(self, release: FirmwareRelease | None) -> dict[str, object]:
         """The release fields, one dict per release."""
@@ -515,11 +526,7 @@ class _AdvisoryFindings:
         return fixing
 
     def _release(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
-        return (self.lookup or self._release_index()).best(model, fixed)
-
-    def _release_index(self) -> ReleaseIndex:
-        self.lookup = release_index(self.releases)
-        return self.lookup
+        return self.lookup.best(model, fixed) if self.lookup is not None else None
 
 
 _NO_RELEASE: dict[str, object] = {"download_url": None, "notes_url": None, "update_available": None}

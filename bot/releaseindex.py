@@ -69,14 +69,7 @@ class ReleaseIndex:
 
     def best(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
         """What `release_for` gives for this (normalised) model and fixed version."""
-        candidates = self.candidates(model)
-        best: tuple[Version, FirmwareRelease] | None = None
-        for version, release in candidates:
-            if fixed is not None and version < fixed:
-                continue
-            if best is None or version > best[0]:
-                best = (version, release)
-        return best[1] if best else None
+        return best_release(self.candidates(model), fixed)
 
     def _for_model(self, model: str) -> list[tuple[Version, FirmwareRelease]]:
         """The releases applying exactly to the model with a readable version, in order."""
@@ -91,6 +84,19 @@ class ReleaseIndex:
             if version is not None:
                 found.append((version, self.releases[at]))
         return found
+
+
+def best_release(
+    candidates: Sequence[tuple[Version, FirmwareRelease]], fixed: Version | None
+) -> FirmwareRelease | None:
+    """The newest of a model's releases (`ReleaseIndex.candidates`) at or past ``fixed``."""
+    best: tuple[Version, FirmwareRelease] | None = None
+    for version, release in candidates:
+        if fixed is not None and version < fixed:
+            continue
+        if best is None or version > best[0]:
+            best = (version, release)
+    return best[1] if best else None
 
 
 _LAST: list[ReleaseIndex] = []
