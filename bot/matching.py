@@ -217,7 +217,6 @@ class RowSpans(NamedTuple):
 
 # Per model a product cell covers: the model, its view's ranks, cuts and flat positions, and the
 # span of its groups of unknown firmware (the same for every readable row); then the models.
-_PAST = "\U0010ffff"  # sorts after every character a model has: ends a prefix's range
 _LayoutPart = tuple[str, list[int], list[int], list[int], "Span | None"]
 _Layout = tuple[tuple[_LayoutPart, ...], frozenset[str]]
 
@@ -565,17 +564,8 @@ class FleetIndex:
         found = prep.covered.get(pattern.raw)
         if found is None:
             if pattern.listed():
-                # Look each head up, or test the models under the literal prefix: fewer steps.
-                heads, models = pattern.heads(), self.models
-                prefix = pattern.literal_prefix()
-                lo = bisect.bisect_left(models, prefix)
-                hi = bisect.bisect_left(models, prefix + _PAST, lo)
-                if hi - lo < len(heads):
-                    test = pattern.key_test()
-                    found = tuple([m for m in models[lo:hi] if test(m)])
-                else:
-                    stems = prep.stems
-                    found = tuple(sorted({m for h in heads for m in stems.get(h, ())}))
+                stems = prep.stems
+                found = tuple(sorted({m for h in pattern.heads() for m in stems.get(h, ())}))
             else:
                 found = self._scan(pattern, pattern.matches)
             prep.covered[pattern.raw] = found

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -348,10 +347,6 @@ class ModelPattern:
     def matches_exact(self, model: str) -> bool:
         """Return whether the pattern names exactly this model (no extra trailing segments)."""
         return _compile(self.raw).matches_exact(normalize_model(model))
-
-    def key_test(self) -> Callable[[str], bool]:
-        """`matches` for a model already normalized (``normalize_model``), without re-reading."""
-        return _compile(self.raw).matches
 
     def literal_prefix(self) -> str:
         """Return the normalized text every matching model starts with."""
