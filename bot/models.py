@@ -283,17 +283,26 @@ def _compile(raw: str) -> _Compiled:
     """Parse one entry; raise PatternError when it cannot be understood."""
     text = _clean(raw).strip(_TRIM)
     variants: list[str] = []
-    if note := _INCLUDING.search(text):
-        if text[note.end() :].strip():
-            raise PatternError(f"cannot read {raw!r}: text after the 'including' note")
-        variants = [v.strip("( )").upper() for v in re.findall(_VARIANT, note.group(1))]
-        text = text[: note.start()]
-    words = _SERIES.sub(" ", _LENS.sub(" ", text)).split()
+    # The regexes below run only when their cue is there: most entries are one plain word.
+    lower = text.lower()
+    if "nc" in lower or not text.isascii():
+        if note := _INCLUDING.search(text):
+            if text[note.end() :].strip():
+                raise PatternError(f"cannot read {raw!r}: text after the 'including' note")
+            variants = [v.strip("( )").upper() for v in re.findall(_VARIANT, note.group(1))]
+            text = text[: note.start()]
+            lower = text.lower()
+    if "mm" in lower:
+        text = _LENS.sub(" ", text)
+    words = (_SERIES.sub(" ", text) if "series" in lower else text).split()
     product = bool(words) and bool(_PRODUCT.match(words[0]))
     for word in words[1:]:
         if not product and word.isalpha() and (len(word) >= 4 or not word.isupper()):
             raise PatternError(f"cannot read {raw!r}: {word!r} is not part of a model number")
-    text = _HYPHENS.sub("-", "".join(words)).rstrip("-.")
+    text = "".join(words)
+    if "--" in text:
+        text = _HYPHENS.sub("-", text)
+    text = text.rstrip("-.")
     _check_shape(text, raw, PatternError)
     if not product and not _DIGIT.search(text):
         raise PatternError(f"cannot read {raw!r}: no digits, so not a model number")
