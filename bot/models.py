@@ -285,13 +285,12 @@ def _compile(raw: str) -> _Compiled:
     variants: list[str] = []
     # The regexes below run only when their cue is there: most entries are one plain word.
     lower = text.lower()
-    if "nc" in lower or not text.isascii():
-        if note := _INCLUDING.search(text):
-            if text[note.end() :].strip():
-                raise PatternError(f"cannot read {raw!r}: text after the 'including' note")
-            variants = [v.strip("( )").upper() for v in re.findall(_VARIANT, note.group(1))]
-            text = text[: note.start()]
-            lower = text.lower()
+    if ("nc" in lower or not text.isascii()) and (note := _INCLUDING.search(text)):
+        if text[note.end() :].strip():
+            raise PatternError(f"cannot read {raw!r}: text after the 'including' note")
+        variants = [v.strip("( )").upper() for v in re.findall(_VARIANT, note.group(1))]
+        text = text[: note.start()]
+        lower = text.lower()
     if "mm" in lower:
         text = _LENS.sub(" ", text)
     words = (_SERIES.sub(" ", text) if "series" in lower else text).split()
