@@ -460,8 +460,23 @@ class FleetIndex:
             else:
                 ranked = self._ranks_one_by_one(rule, fixed)
             prep.ranked[row.affected, row.fixed] = ranked
-        known: dict[int, Outcome] = {}
         fid_of = prep.fid_of
+
+        def inside(position: int) -> str:
+            return _inside_reason(self._text(fid_of[position]), row_words(row))
+
+        decide, start, end = ranked.decide, ranked.start, ranked.end
+        add = spans.append
+        if decide is None and not ranked.odd:  # a range of versions: one bisection a side
+            cut = bisect.bisect_left
+            for model, ranks, cuts, flat, unknown in layout:
+                lo, hi = cut(ranks, start), cut(ranks, end)
+                if lo < hi:
+                    add(new_span((model, "affected", flat, cuts[lo], cuts[hi], inside)))
+                if unknown is not None:
+                    add(unknown)
+            return RowSpans(row, cves, fixed, spans, models)
+        known: dict[int, Outcome] = {}
 
         def outcome(position: int) -> Outcome:
             fid = fid_of[position]
@@ -473,21 +488,7 @@ class FleetIndex:
         def judged(position: int) -> str:
             return outcome(position)[1]
 
-        def inside(position: int) -> str:
-            return _inside_reason(self._text(fid_of[position]), row_words(row))
-
         odd = sorted(ranked.odd)
-        decide, start, end = ranked.decide, ranked.start, ranked.end
-        add = spans.append
-        if decide is None and not odd:  # the rule: a range of versions, one bisection a side
-            cut = bisect.bisect_left
-            for model, ranks, cuts, flat, unknown in layout:
-                lo, hi = cut(ranks, start), cut(ranks, end)
-                if lo < hi:
-                    add(new_span((model, "affected", flat, cuts[lo], cuts[hi], inside)))
-                if unknown is not None:
-                    add(unknown)
-            return RowSpans(row, cves, fixed, spans, models)
         for model, ranks, cuts, flat, unknown in layout:
             single: list[int] = []  # rank indexes judged firmware by firmware
             if decide is not None:
