@@ -262,7 +262,9 @@ def _v(text: str | None) -> Version | None:
 
 pattern_texts = st.sampled_from(
     [*PRODUCTS[:16], "DS-2CD2x4xG2-I", "DS-96xxxNI-I16", "DS-A71024/48/72R", "ds-2xd8a47g2-l",
-     "DS-2CDxxxxG2", "DS-2CD2043G2-I/2143G2", "DS-2CD2143G2-I(W)(S)"]
+     "DS-2CDxxxxG2", "DS-2CD2043G2-I/2143G2", "DS-2CD2143G2-I(W)(S)", "DS-2CD2143G2-I(S)",
+     "DS-2CD21x3G2-LIZS(U)", "ds-2cd2xx3g2-i(s)", "DS-2CD2(1)43G2-I", "DS-2CD2143G2-I(x)",
+     "DS-2CD2143G2-I(1x)"]
 ).filter(lambda t: _readable(t))
 
 
@@ -277,8 +279,20 @@ def _readable(text: str) -> bool:
 model_texts = st.sampled_from(MODELS[:-1]) | st.builds(
     lambda a, b, c, tail: f"DS-2CD{a}{b}{c}3G2{tail}",
     st.sampled_from("12X"), st.sampled_from("0145X"), st.sampled_from("0123456789"),
-    st.sampled_from(["", "-I", "/SL", "(C)", "-IU(B)", "X"]),
+    st.sampled_from(["", "-I", "/SL", "(C)", "-IU(B)", "X", "-I(S)", "-IS", "-I(W)S", "-LIZSU",
+                     "-LIZS(U)", "-LIZS(U)/SL", "-I(8)", "-I8", "-i(s)"]),
 )
+
+
+def test_optional_brackets_are_listed_in_full() -> None:
+    """An optional bracket group is absent, or its text with or without brackets: listed, so
+    matching needs no regex (most bracketed entries used to compile one)."""
+    compiled = _compile("DS-2CD2143G2-I(S)")
+    assert compiled.listed
+    assert set(compiled.heads) == {"DS-2CD2143G2-I", "DS-2CD2143G2-IS", "DS-2CD2143G2-I(S)"}
+    wild = _compile("DS-2CD21x3G2-I(S)")
+    assert wild.listed and len(wild.heads) == 30
+    assert not _compile("DS-2CD2143G2-I(1x)").listed  # a run at a segment end: 1 or more digits
 
 
 @settings(max_examples=300, deadline=None)
