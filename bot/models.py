@@ -128,8 +128,9 @@ def _x_run(n: int, prev: str, nxt: str, ambiguous: bool) -> str | None:
     return rf"(?:{digits}|X{{{n}}})" if ambiguous else digits
 
 
-# A pattern whose model part only has fixed text and fixed-width digit runs is listed in full
-# (``DS-2CD2xx3G2`` is 100 texts) so that matching needs no regex; longer lists are not made.
+# A pattern whose model part only has fixed text, fixed-width digit runs and optional bracket
+# groups is listed in full (``DS-2CD2xx3G2`` is 100 texts, ``-I(S)`` three) so that matching
+# needs no regex; longer lists are not made.
 _MAX_HEADS = 1000
 _FILLS = {n: [f"{d:0{n}d}" for d in range(10**n)] for n in (1, 2, 3)}
 
