@@ -367,11 +367,17 @@ _PHRASES: dict[str, re.Pattern[str]] = {
 
 def _normalise_phrase(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
-    for odd, plain in {"\u2264": "<=", "\u2266": "<=", "\u2265": ">=", "\u3001": ","}.items():
-        text = text.replace(odd, plain)
-    text = _OPERATOR_RE.sub(r" \1 ", text)
-    text = _OPEN_RE.sub(" (", _CLOSE_RE.sub(")", text))
+    if not text.isascii():
+        for odd, plain in _PHRASE_SIGNS.items():
+            text = text.replace(odd, plain)
+    if "<" in text or ">" in text:
+        text = _OPERATOR_RE.sub(r" \1 ", text)
+    if "(" in text or ")" in text:
+        text = _OPEN_RE.sub(" (", _CLOSE_RE.sub(")", text))
     return _SPACES_RE.sub(" ", text).strip(" .,;")
+
+
+_PHRASE_SIGNS = {"\u2264": "<=", "\u2266": "<=", "\u2265": ">=", "\u3001": ","}
 
 
 def _version_bound(text: str) -> Version:
