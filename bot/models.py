@@ -73,6 +73,8 @@ _PLAIN_CHUNKS = re.compile(r"\([^)]*\)|[^(]+")
 
 def _clean(text: str) -> str:
     """Fold full-width forms, dashes and invisible characters to plain ASCII punctuation."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and _TRANSLATE maps no ASCII character
+        return text
     return unicodedata.normalize("NFKC", text).translate(_TRANSLATE)
 
 
@@ -251,7 +253,7 @@ class _Compiled:
         self.model = model
         self.heads = heads
         self.listed = listed
-        self.lengths = tuple(sorted({len(h) for h in heads}))
+        self.lengths = tuple(sorted(set(map(len, heads))))
 
     @property
     def loose(self) -> re.Pattern[str]:
@@ -309,7 +311,7 @@ def _compile(raw: str) -> _Compiled:
     rest = text.removeprefix("iDS-")
     ambiguous = rest == rest.lower()  # no uppercase letter (the text is ASCII by now)
     regexes, prefixes, runs, groups = [], [], 0, 0
-    heads: set[str] = set()
+    heads: list[str] = []
     listed = not variants  # a variant note adds optional text to the exact form
     items = _expand_slashes(text, raw)
     for item in items:
@@ -320,7 +322,7 @@ def _compile(raw: str) -> _Compiled:
             raise PatternError(f"cannot read {raw!r}: too little fixed text before a wildcard")
         regexes.append(regex)
         prefixes.append(prefix)
-        heads.update(item_heads)
+        heads += item_heads
         listed = listed and item_listed
         runs, groups = runs + item_runs, groups + item_groups
     body = "(?:" + "|".join(regexes) + ")"
