@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 from bot.enrich import enrich
 from bot.findings import Context, Finding, advisory_findings, release_findings
+from bot.fleetviews import GroupLike
 from bot.items import Advisory, ExploitSignal, FirmwareRelease, Item, ScoreRecord
 from bot.lifecycle import reminder_findings
-from bot.matching import FleetIndex, GroupLike, gc_paused
+from bot.matching import FleetIndex, gc_paused
 from bot.routing import ItemHeader
 
 

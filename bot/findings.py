@@ -24,18 +24,15 @@ from bot.finding import made
 from bot.findingset import FindingBatch as FindingBatch
 from bot.findingset import Findings as Findings
 from bot.findingset import Shape, fields_of, new_batch
+from bot.fleetviews import Indexed, Span, Status, new_span
 from bot.items import Advisory, CveInfo, FirmwareRelease
 from bot.matching import (
     FleetIndex,
     Hit,
-    Indexed,
     RowMatch,
     RowSpans,
-    Span,
-    Status,
     gc_paused,
     match_release,
-    new_span,
 )
 from bot.policy import (
     DEFAULT_SEVERE_CVSS,

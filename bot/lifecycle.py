@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from bot.catalog import ModelError, family_of, normalize_model
 from bot.findings import Context, Finding, finding_key
-from bot.matching import GroupLike
+from bot.fleetviews import GroupLike
 from bot.policy import Stage, stage_changes, stage_on
 
 

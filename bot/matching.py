@@ -15,10 +15,11 @@ strings) the index also:
   groups as one or two ranges of that list (`Span`): `FleetIndex.row_spans` costs per model, not
   per device group.
 
-Everything remembered hangs off the index, which does not change once built: call
-`FleetIndex.clear_caches` after changing ``by_model`` by hand. Results are those of judging every
-candidate group one by one (`match_row` keeps that order), which `_judge` still does for the rare
-cases (an unreadable product cell, device groups sharing a key).
+The derived structures (positions, version ranks, model views, layouts) live in
+``bot.fleetviews``. Everything remembered hangs off the index, which does not change once built:
+call `FleetIndex.clear_caches` after changing ``by_model`` by hand. Results are those of judging
+every candidate group one by one (`match_row` keeps that order), which `_judge` still does for the
+rare cases (an unreadable product cell, device groups sharing a key).
 """
 
 from __future__ import annotations
@@ -26,30 +27,40 @@ from __future__ import annotations
 import bisect
 import gc
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
-from itertools import chain, groupby
-from typing import Literal, NamedTuple, Protocol
+from itertools import chain
+from typing import NamedTuple, Protocol
 
 from bot.catalog import ModelError, ModelPattern, normalize_model
+from bot.fleetviews import (
+    GroupLike,
+    Indexed,
+    Layout,
+    Outcome,
+    Prepared,
+    Ranked,
+    Span,
+    Status,
+    View,
+    all_positions,
+    dedupe,
+    new_span,
+    pick,
+)
 from bot.items import Advisory, AffectedRow, FirmwareRelease
 from bot.rows import patterns_of, read_firmware, row_patterns, row_rule, row_words
 from bot.versions import (
     AffectedRule,
     Version,
     VersionError,
-    VersionOrder,
     VersionRange,
     is_fixed,
     parse_version,
 )
 
-Status = Literal["affected", "possibly-affected", "review-needed"]
-Outcome = tuple[Status, str]
 _MODEL_TOKEN = re.compile(r"(?:i?DS-[A-Z0-9][A-Z0-9()/.+_-]*|HikCentral[\w -]*)", re.I)
-_SEPARATORS = "-/("  # what may follow a pattern's text in a model it covers
 _RULE_MEMO = 4096  # judged (rule, fixed) pairs kept per index for rules judged rank by rank
 
 
@@ -71,35 +82,6 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-class GroupLike(Protocol):
-    """What matching needs of a device group (bot.fleets.DeviceGroup satisfies it)."""
-
-    @property
-    def key(self) -> str: ...
-    @property
-    def fleet(self) -> str: ...
-    @property
-    def model(self) -> str: ...
-    @property
-    def firmware(self) -> str | None: ...
-    @property
-    def count(self) -> int: ...
-    @property
-    def site(self) -> str: ...
-
-
-class Indexed(NamedTuple):
-    """A device group with its model normalised and its firmware parsed once.
-
-    A named tuple: an index makes one per device group, a million of them at fleet scale.
-    """
-
-    group: GroupLike
-    model: str
-    version: Version | None
-    version_problem: str | None
 
 
 @dataclass(frozen=True)
@@ -131,80 +113,6 @@ class RowMatch:
     models: frozenset[str]
 
 
-class _View:
-    """A pattern's device groups as positions in the index, bucketed by version rank.
-
-    ``buckets[i]`` holds the positions (ascending) of the groups whose firmware has rank
-    ``ranks[i]``; ``unknown`` those whose firmware is missing or unreadable.
-    """
-
-    __slots__ = ("buckets", "cuts", "flat", "models", "part", "ranks", "unknown", "unknown_span")
-
-    def __init__(
-        self,
-        models: tuple[str, ...],
-        ranks: list[int],
-        buckets: list[list[int]],
-        unknown: list[int],
-        *,
-        flat: bool = False,
-        unknown_reason: Callable[[int], str] | None = None,
-    ) -> None:
-        self.models = models
-        self.ranks = ranks
-        self.buckets = buckets
-        self.unknown = unknown
-        # With ``flat`` (one model's view, which spans use): every position in rank order, the
-        # unknown ones last; ``buckets[i]`` is ``flat[cuts[i]:cuts[i + 1]]``.
-        self.flat: list[int] = []
-        self.cuts: list[int] = [0]
-        if flat:
-            self.flat = list(chain(chain.from_iterable(buckets), unknown))
-            for bucket in buckets:
-                self.cuts.append(self.cuts[-1] + len(bucket))
-        # Every readable row picks a model's groups of unknown firmware, for the same reason.
-        self.unknown_span: Span | None = None
-        if flat and unknown and unknown_reason is not None:
-            self.unknown_span = new_span(
-                (models[0], "possibly-affected", self.flat, self.cuts[-1], len(self.flat),
-                 unknown_reason)
-            )
-        # What a product cell's layout holds of a one-model view (see FleetIndex.row_spans).
-        self.part: _LayoutPart | None = None
-        if flat:
-            self.part = (models[0], ranks, self.cuts, self.flat, self.unknown_span)
-
-
-class Span(NamedTuple):
-    """Device groups of one model that a row picks with one status: positions of the index,
-    ``source[start:stop]``, read only when the groups themselves are wanted.
-
-    ``reason(position)`` is the group's reason (it quotes the group's firmware). A named tuple
-    (`new_span` makes one without a Python-level call): a cycle makes millions.
-    """
-
-    model: str
-    status: Status
-    source: list[int]
-    start: int
-    stop: int
-    reason: Callable[[int], str]
-
-    @property
-    def size(self) -> int:
-        """How many device groups."""
-        return self.stop - self.start
-
-    def positions(self) -> list[int]:
-        """The positions, in the index, of the span's device groups."""
-        return self.source[self.start : self.stop]
-
-
-new_span: Callable[[tuple[str, Status, list[int], int, int, Callable[[int], str]]], Span] = (
-    partial(tuple.__new__, Span)
-)
-
-
 class RowSpans(NamedTuple):
     """One advisory row judged model by model: `RowMatch` with spans instead of groups."""
 
@@ -213,114 +121,6 @@ class RowSpans(NamedTuple):
     fixed: Version | None
     spans: list[Span]
     models: frozenset[str]
-
-
-# Per model a product cell covers: the model, its view's ranks, cuts and flat positions, and the
-# span of its groups of unknown firmware (the same for every readable row); then the models.
-_LayoutPart = tuple[str, list[int], list[int], list[int], "Span | None"]
-_Layout = tuple[tuple[_LayoutPart, ...], frozenset[str]]
-
-
-# The last index's models with what patterns cover and name among them (see _Prepared).
-_LOOKUPS: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]] = []
-
-
-def _unknown_reason(samples: list[Indexed], fid_of: list[int]) -> Callable[[int], str]:
-    """Why the group at a position, of unknown firmware, is possibly affected (as `_judge` says).
-
-    A closure over the lists, not a method: views keep it, and a method would tie the index's
-    derived structures into a reference cycle (freed only by a full collection).
-    """
-
-    def reason(position: int) -> str:
-        return samples[fid_of[position]].version_problem or "firmware version not known"
-
-    return reason
-
-
-class _Prepared:
-    """What the index derives from ``by_model`` on first use (see FleetIndex)."""
-
-    def __init__(
-        self, by_model: dict[str, list[Indexed]], models: list[str], unique: bool | None = None
-    ) -> None:
-        entries: list[Indexed] = []
-        self.start: dict[str, int] = {}
-        for model in models:
-            self.start[model] = len(entries)
-            entries += by_model[model]
-        self.entries = entries
-        # A firmware id per distinct parsed firmware (the same Version object, or the same
-        # problem when there is none); ranks order the distinct versions.
-        ids: dict[int | str | None, int] = {}  # id(version), else the problem
-        samples: list[Indexed] = []  # fid -> an entry with that firmware
-        fid_of: list[int] = []
-        for entry in entries:
-            version = entry.version
-            token = entry.version_problem if version is None else id(version)
-            fid = ids.get(token)
-            if fid is None:
-                fid = ids[token] = len(samples)
-                samples.append(entry)
-            fid_of.append(fid)
-        self.samples, self.fid_of = samples, fid_of
-        self.order = VersionOrder(e.version.sort_key() for e in self.samples if e.version)
-        self.rank_of_fid = [
-            -1 if e.version is None else self.order.rank(e.version) for e in self.samples
-        ]
-        by_rank: dict[int, Indexed] = {}
-        for fid, rank in enumerate(self.rank_of_fid):
-            if rank >= 0:
-                by_rank.setdefault(rank, self.samples[fid])
-        self.rank_samples = [by_rank[r] for r in range(len(self.order))]  # rank -> an entry
-        self.texts: list[str | None] = [None] * len(self.samples)  # str(version), made lazily
-        if unique is None:
-            unique = len({e.group.key for e in entries}) == len(entries)
-        self.unique = unique
-        self.unknown_reason = _unknown_reason(samples, fid_of)
-        self.model_views = self._model_views(by_model, models)
-        self.views: dict[str, _View] = {}
-        # The models a pattern covers or names depend on the models alone: an index over the
-        # same models as the last one built (the next cycle, fleets unchanged) shares them.
-        known = tuple(models)
-        if _LOOKUPS and _LOOKUPS[0][0] == known:
-            _, self.covered, self.named = _LOOKUPS[0]
-        else:
-            self.covered, self.named = {}, {}
-            _LOOKUPS[:] = [(known, self.covered, self.named)]
-        # Every model under each text a listed pattern may name it by: the whole model and
-        # each head of it followed by - / or ( (sorted, as models is).
-        self.stems: dict[str, list[str]] = {}
-        for model in models:
-            for end in [i for i, ch in enumerate(model) if ch in _SEPARATORS] + [len(model)]:
-                self.stems.setdefault(model[:end], []).append(model)
-        self.judged: dict[tuple[AffectedRule, Version | None], dict[int, bool]] = {}
-        self.layouts: dict[str, _Layout] = {}  # product cell -> its models' lists
-        self.ranked: dict[tuple[str, str], _Ranked] = {}  # (affected, fixed) -> ranks picked
-
-    def _model_views(
-        self, by_model: dict[str, list[Indexed]], models: list[str]
-    ) -> dict[str, _View]:
-        """Each model's groups bucketed by firmware rank (positions ascending in a bucket)."""
-        rank_of_fid = self.rank_of_fid
-        rank_at = [rank_of_fid[fid] for fid in self.fid_of].__getitem__
-        views: dict[str, _View] = {}
-        for model in models:
-            start = self.start[model]
-            ranks: list[int] = []
-            buckets: list[list[int]] = []
-            unknown: list[int] = []
-            # A stable sort: positions stay ascending within a rank; unknown (-1) come first.
-            ordered = sorted(range(start, start + len(by_model[model])), key=rank_at)
-            for rank, bucket in groupby(ordered, key=rank_at):
-                if rank < 0:
-                    unknown = list(bucket)
-                else:
-                    ranks.append(rank)
-                    buckets.append(list(bucket))
-            views[model] = _View((model,), ranks, buckets, unknown, flat=True,
-                                 unknown_reason=self.unknown_reason)
-        return views
 
 
 @dataclass
@@ -334,7 +134,7 @@ class FleetIndex:
 
     by_model: dict[str, list[Indexed]] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
-    _prepared: _Prepared | None = field(default=None, init=False, repr=False, compare=False)
+    _prepared: Prepared | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def build(cls, groups: Iterable[GroupLike]) -> FleetIndex:
@@ -373,7 +173,7 @@ class FleetIndex:
             keys.add(group.key)
             indexed += 1
         index.models = sorted(by_model)
-        index._prepared = _Prepared(by_model, index.models, unique=len(keys) == indexed)
+        index._prepared = Prepared(by_model, index.models, unique=len(keys) == indexed)
         return index
 
     def keys_unique(self) -> bool:
@@ -383,7 +183,7 @@ class FleetIndex:
     def clear_caches(self) -> None:
         """Derive everything from ``by_model`` and ``models`` again, forgetting past look-ups."""
         with gc_paused():
-            self._prepared = _Prepared(self.by_model, self.models)
+            self._prepared = Prepared(self.by_model, self.models)
 
     def candidates(self, pattern: ModelPattern) -> list[Indexed]:
         """Device groups whose model the pattern matches."""
@@ -404,7 +204,7 @@ class FleetIndex:
         models = frozenset(chain.from_iterable(v.models for v in views))
         if problem is not None or rule is None:
             outcome: Outcome = ("review-needed", f"the advisory row could not be read: {problem}")
-            positions = _dedupe([_all_positions(v) for v in views])
+            positions = dedupe([all_positions(v) for v in views])
             return RowMatch(
                 row, cves, fixed, [prep.entries[p] for p in positions], [outcome] * len(positions),
                 models,
@@ -413,7 +213,7 @@ class FleetIndex:
             ranked = self._ranges(rule, fixed)
         else:
             ranked = self._ranks_one_by_one(rule, fixed)
-        positions = _dedupe([_pick(v, ranked) for v in views])
+        positions = dedupe([pick(v, ranked) for v in views])
         # Outcomes are per firmware string: the status follows the version, the reason quotes it.
         known: dict[int, Outcome] = {}
         outcomes: list[Outcome] = []
@@ -516,7 +316,7 @@ class FleetIndex:
                 add(unknown)
         return RowSpans(row, cves, fixed, spans, models)
 
-    def _layout(self, product: str, patterns: Sequence[ModelPattern]) -> _Layout:
+    def _layout(self, product: str, patterns: Sequence[ModelPattern]) -> Layout:
         """The models a product cell covers, each with its view's lists (remembered per cell)."""
         covered = [self._covered(p) for p in patterns]
         models = covered[0] if len(covered) == 1 else sorted(set(chain.from_iterable(covered)))
@@ -533,7 +333,7 @@ class FleetIndex:
         rule: AffectedRule,
         fixed: Version | None,
         row: AffectedRow,
-        ranked: _Ranked,
+        ranked: Ranked,
     ) -> Outcome:
         """The outcome of a picked firmware: affected inside the range, else as `_judge` says."""
         prep = self._prep()
@@ -547,9 +347,9 @@ class FleetIndex:
 
     # --- derived structures -------------------------------------------------------------------
 
-    def _prep(self) -> _Prepared:
+    def _prep(self) -> Prepared:
         if self._prepared is None:
-            self._prepared = _Prepared(self.by_model, self.models)
+            self._prepared = Prepared(self.by_model, self.models)
         return self._prepared
 
     def _text(self, fid: int) -> str:
@@ -596,7 +396,7 @@ class FleetIndex:
                 at += 1
         return tuple(sorted(found))
 
-    def _model_view(self, model: str) -> _View:
+    def _model_view(self, model: str) -> View:
         prep = self._prep()
         view = prep.model_views.get(model)
         if view is None:  # a model added to by_model by hand (then clear_caches is due)
@@ -612,12 +412,12 @@ class FleetIndex:
                 else:
                     by_rank[rank] = [pos]
             ranks = sorted(by_rank)
-            view = _View((model,), ranks, [by_rank[r] for r in ranks], unknown, flat=True,
+            view = View((model,), ranks, [by_rank[r] for r in ranks], unknown, flat=True,
                          unknown_reason=prep.unknown_reason)
             prep.model_views[model] = view
         return view
 
-    def _view(self, pattern: ModelPattern) -> _View:
+    def _view(self, pattern: ModelPattern) -> View:
         prep = self._prep()
         view = prep.views.get(pattern.raw)
         if view is None:
@@ -636,13 +436,13 @@ class FleetIndex:
                             by_rank[rank] = bucket[:]
                     unknown += part.unknown
                 ranks = sorted(by_rank)
-                view = _View(models, ranks, [by_rank[r] for r in ranks], unknown)
+                view = View(models, ranks, [by_rank[r] for r in ranks], unknown)
             prep.views[pattern.raw] = view
         return view
 
     # --- judging ------------------------------------------------------------------------------
 
-    def _ranges(self, rule: VersionRange, fixed: Version | None) -> _Ranked:
+    def _ranges(self, rule: VersionRange, fixed: Version | None) -> Ranked:
         """The ranks a version range picks, by bisection (see VersionOrder)."""
         prep = self._prep()
         order = prep.order
@@ -650,9 +450,9 @@ class FleetIndex:
         if fixed is not None:  # at or past the fixed version is never affected
             end = min(end, order.first_at_or_past(fixed))
         odd_picked = {r: _judge(prep.rank_samples[r], rule, fixed, None) is not None for r in odd}
-        return _Ranked(start, end, odd_picked)
+        return Ranked(start, end, odd_picked)
 
-    def _ranks_one_by_one(self, rule: AffectedRule, fixed: Version | None) -> _Ranked:
+    def _ranks_one_by_one(self, rule: AffectedRule, fixed: Version | None) -> Ranked:
         """The ranks any other rule (a build-date rule) picks: one version of each judged."""
         prep = self._prep()
         key = (rule, fixed)
@@ -669,7 +469,7 @@ class FleetIndex:
                 picked = decided[rank] = _judge(samples[rank], rule, fixed, None) is not None
             return picked
 
-        return _Ranked(0, 0, {}, decide)
+        return Ranked(0, 0, {}, decide)
 
     def _match_row_one_by_one(
         self,
@@ -702,62 +502,6 @@ class FleetIndex:
 
 class _ModelTest(Protocol):
     def __call__(self, model: str, /) -> bool: ...
-
-
-@dataclass(frozen=True)
-class _Ranked:
-    """The version ranks a row picks: [start, end) but the ``odd`` ones, then the odd ones it
-    picks; or, for rules judged rank by rank, those ``decide`` picks."""
-
-    start: int
-    end: int
-    odd: dict[int, bool]
-    decide: Callable[[int], bool] | None = None
-
-    def inside(self, rank: int) -> bool:
-        """Whether a rank is affected by the range itself (not one of the odd ones)."""
-        return self.start <= rank < self.end and rank not in self.odd
-
-
-def _pick(view: _View, ranked: _Ranked) -> list[int]:
-    """Positions of the view's groups the row picks (to be judged), ascending."""
-    ranks = view.ranks
-    if ranked.decide is not None:
-        decide = ranked.decide
-        parts = [bucket for rank, bucket in zip(ranks, view.buckets, strict=True) if decide(rank)]
-        if view.unknown:
-            parts.append(view.unknown)
-        return parts[0] if len(parts) == 1 else sorted(chain.from_iterable(parts))
-    lo = bisect.bisect_left(ranks, ranked.start)
-    hi = bisect.bisect_left(ranks, ranked.end)
-    parts = [view.buckets[i] for i in range(lo, hi) if ranks[i] not in ranked.odd]
-    for rank, picked in ranked.odd.items():
-        at = bisect.bisect_left(ranks, rank)
-        if picked and at < len(ranks) and ranks[at] == rank:
-            parts.append(view.buckets[at])
-    if view.unknown:
-        parts.append(view.unknown)
-    if len(parts) == 1:
-        return parts[0]
-    return sorted(chain.from_iterable(parts))
-
-
-def _all_positions(view: _View) -> list[int]:
-    return sorted(chain(chain.from_iterable(view.buckets), view.unknown))
-
-
-def _dedupe(parts: list[list[int]]) -> list[int]:
-    """Concatenate position lists, keeping the first occurrence of each."""
-    if len(parts) <= 1:
-        return parts[0] if parts else []
-    seen: set[int] = set()
-    out: list[int] = []
-    for part in parts:
-        for pos in part:
-            if pos not in seen:
-                seen.add(pos)
-                out.append(pos)
-    return out
 
 
 def match_rows(advisory: Advisory, index: FleetIndex) -> list[RowMatch]:

@@ -25,8 +25,9 @@ from bot.catalog import (
     normalize_model,
 )
 from bot.findings import Context, CveVerdict, Finding, finding_key
+from bot.fleetviews import GroupLike, Indexed
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease
-from bot.matching import _MODEL_TOKEN, FleetIndex, GroupLike, Indexed
+from bot.matching import _MODEL_TOKEN, FleetIndex
 from bot.models import _compile
 from bot.policy import StageInfo, combine, fix_promise, stage_on
 from bot.rows import row_patterns as _row_patterns

@@ -1,0 +1,289 @@
+"""What a fleet index derives from its device groups, for judging rows at a cost per model.
+
+`Prepared` numbers the index's positions, firmware strings and versions (`VersionOrder` ranks),
+and keeps each model's groups in firmware order (`View`); a product cell's `Layout` lists its
+models' views, so `FleetIndex.row_spans` picks a model's groups as ranges of that list (`Span`).
+`Ranked` is what a row's rule picks of the version order. Pure; see ``bot.matching``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from itertools import chain, groupby
+from typing import Literal, NamedTuple, Protocol
+
+from bot.versions import AffectedRule, Version, VersionOrder
+
+Status = Literal["affected", "possibly-affected", "review-needed"]
+Outcome = tuple[Status, str]
+_SEPARATORS = "-/("  # what may follow a pattern's text in a model it covers
+
+
+class GroupLike(Protocol):
+    """What matching needs of a device group (bot.fleets.DeviceGroup satisfies it)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def fleet(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def firmware(self) -> str | None: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def site(self) -> str: ...
+
+
+class Indexed(NamedTuple):
+    """A device group with its model normalised and its firmware parsed once.
+
+    A named tuple: an index makes one per device group, a million of them at fleet scale.
+    """
+
+    group: GroupLike
+    model: str
+    version: Version | None
+    version_problem: str | None
+
+
+class View:
+    """A pattern's device groups as positions in the index, bucketed by version rank.
+
+    ``buckets[i]`` holds the positions (ascending) of the groups whose firmware has rank
+    ``ranks[i]``; ``unknown`` those whose firmware is missing or unreadable.
+    """
+
+    __slots__ = ("buckets", "cuts", "flat", "models", "part", "ranks", "unknown", "unknown_span")
+
+    def __init__(
+        self,
+        models: tuple[str, ...],
+        ranks: list[int],
+        buckets: list[list[int]],
+        unknown: list[int],
+        *,
+        flat: bool = False,
+        unknown_reason: Callable[[int], str] | None = None,
+    ) -> None:
+        self.models = models
+        self.ranks = ranks
+        self.buckets = buckets
+        self.unknown = unknown
+        # With ``flat`` (one model's view, which spans use): every position in rank order, the
+        # unknown ones last; ``buckets[i]`` is ``flat[cuts[i]:cuts[i + 1]]``.
+        self.flat: list[int] = []
+        self.cuts: list[int] = [0]
+        if flat:
+            self.flat = list(chain(chain.from_iterable(buckets), unknown))
+            for bucket in buckets:
+                self.cuts.append(self.cuts[-1] + len(bucket))
+        # Every readable row picks a model's groups of unknown firmware, for the same reason.
+        self.unknown_span: Span | None = None
+        if flat and unknown and unknown_reason is not None:
+            self.unknown_span = new_span(
+                (models[0], "possibly-affected", self.flat, self.cuts[-1], len(self.flat),
+                 unknown_reason)
+            )
+        # What a product cell's layout holds of a one-model view (see FleetIndex.row_spans).
+        self.part: LayoutPart | None = None
+        if flat:
+            self.part = (models[0], ranks, self.cuts, self.flat, self.unknown_span)
+
+
+class Span(NamedTuple):
+    """Device groups of one model that a row picks with one status: positions of the index,
+    ``source[start:stop]``, read only when the groups themselves are wanted.
+
+    ``reason(position)`` is the group's reason (it quotes the group's firmware). A named tuple
+    (`new_span` makes one without a Python-level call): a cycle makes millions.
+    """
+
+    model: str
+    status: Status
+    source: list[int]
+    start: int
+    stop: int
+    reason: Callable[[int], str]
+
+    @property
+    def size(self) -> int:
+        """How many device groups."""
+        return self.stop - self.start
+
+    def positions(self) -> list[int]:
+        """The positions, in the index, of the span's device groups."""
+        return self.source[self.start : self.stop]
+
+
+new_span: Callable[[tuple[str, Status, list[int], int, int, Callable[[int], str]]], Span] = (
+    partial(tuple.__new__, Span)
+)
+
+
+# Per model a product cell covers: the model, its view's ranks, cuts and flat positions, and the
+# span of its groups of unknown firmware (the same for every readable row); then the models.
+LayoutPart = tuple[str, list[int], list[int], list[int], "Span | None"]
+Layout = tuple[tuple[LayoutPart, ...], frozenset[str]]
+
+
+# The last index's models with what patterns cover and name among them (see Prepared).
+_LOOKUPS: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]] = []
+
+
+def _unknown_reason(samples: list[Indexed], fid_of: list[int]) -> Callable[[int], str]:
+    """Why the group at a position, of unknown firmware, is possibly affected (as `_judge` says).
+
+    A closure over the lists, not a method: views keep it, and a method would tie the index's
+    derived structures into a reference cycle (freed only by a full collection).
+    """
+
+    def reason(position: int) -> str:
+        return samples[fid_of[position]].version_problem or "firmware version not known"
+
+    return reason
+
+
+class Prepared:
+    """What the index derives from ``by_model`` on first use (see FleetIndex)."""
+
+    def __init__(
+        self, by_model: dict[str, list[Indexed]], models: list[str], unique: bool | None = None
+    ) -> None:
+        entries: list[Indexed] = []
+        self.start: dict[str, int] = {}
+        for model in models:
+            self.start[model] = len(entries)
+            entries += by_model[model]
+        self.entries = entries
+        # A firmware id per distinct parsed firmware (the same Version object, or the same
+        # problem when there is none); ranks order the distinct versions.
+        ids: dict[int | str | None, int] = {}  # id(version), else the problem
+        samples: list[Indexed] = []  # fid -> an entry with that firmware
+        fid_of: list[int] = []
+        for entry in entries:
+            version = entry.version
+            token = entry.version_problem if version is None else id(version)
+            fid = ids.get(token)
+            if fid is None:
+                fid = ids[token] = len(samples)
+                samples.append(entry)
+            fid_of.append(fid)
+        self.samples, self.fid_of = samples, fid_of
+        self.order = VersionOrder(e.version.sort_key() for e in self.samples if e.version)
+        self.rank_of_fid = [
+            -1 if e.version is None else self.order.rank(e.version) for e in self.samples
+        ]
+        by_rank: dict[int, Indexed] = {}
+        for fid, rank in enumerate(self.rank_of_fid):
+            if rank >= 0:
+                by_rank.setdefault(rank, self.samples[fid])
+        self.rank_samples = [by_rank[r] for r in range(len(self.order))]  # rank -> an entry
+        self.texts: list[str | None] = [None] * len(self.samples)  # str(version), made lazily
+        if unique is None:
+            unique = len({e.group.key for e in entries}) == len(entries)
+        self.unique = unique
+        self.unknown_reason = _unknown_reason(samples, fid_of)
+        self.model_views = self._model_views(by_model, models)
+        self.views: dict[str, View] = {}
+        # The models a pattern covers or names depend on the models alone: an index over the
+        # same models as the last one built (the next cycle, fleets unchanged) shares them.
+        known = tuple(models)
+        if _LOOKUPS and _LOOKUPS[0][0] == known:
+            _, self.covered, self.named = _LOOKUPS[0]
+        else:
+            self.covered, self.named = {}, {}
+            _LOOKUPS[:] = [(known, self.covered, self.named)]
+        # Every model under each text a listed pattern may name it by: the whole model and
+        # each head of it followed by - / or ( (sorted, as models is).
+        self.stems: dict[str, list[str]] = {}
+        for model in models:
+            for end in [i for i, ch in enumerate(model) if ch in _SEPARATORS] + [len(model)]:
+                self.stems.setdefault(model[:end], []).append(model)
+        self.judged: dict[tuple[AffectedRule, Version | None], dict[int, bool]] = {}
+        self.layouts: dict[str, Layout] = {}  # product cell -> its models' lists
+        self.ranked: dict[tuple[str, str], Ranked] = {}  # (affected, fixed) -> ranks picked
+
+    def _model_views(
+        self, by_model: dict[str, list[Indexed]], models: list[str]
+    ) -> dict[str, View]:
+        """Each model's groups bucketed by firmware rank (positions ascending in a bucket)."""
+        rank_of_fid = self.rank_of_fid
+        rank_at = [rank_of_fid[fid] for fid in self.fid_of].__getitem__
+        views: dict[str, View] = {}
+        for model in models:
+            start = self.start[model]
+            ranks: list[int] = []
+            buckets: list[list[int]] = []
+            unknown: list[int] = []
+            # A stable sort: positions stay ascending within a rank; unknown (-1) come first.
+            ordered = sorted(range(start, start + len(by_model[model])), key=rank_at)
+            for rank, bucket in groupby(ordered, key=rank_at):
+                if rank < 0:
+                    unknown = list(bucket)
+                else:
+                    ranks.append(rank)
+                    buckets.append(list(bucket))
+            views[model] = View((model,), ranks, buckets, unknown, flat=True,
+                                 unknown_reason=self.unknown_reason)
+        return views
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The version ranks a row picks: [start, end) but the ``odd`` ones, then the odd ones it
+    picks; or, for rules judged rank by rank, those ``decide`` picks."""
+
+    start: int
+    end: int
+    odd: dict[int, bool]
+    decide: Callable[[int], bool] | None = None
+
+    def inside(self, rank: int) -> bool:
+        """Whether a rank is affected by the range itself (not one of the odd ones)."""
+        return self.start <= rank < self.end and rank not in self.odd
+
+
+def pick(view: View, ranked: Ranked) -> list[int]:
+    """Positions of the view's groups the row picks (to be judged), ascending."""
+    ranks = view.ranks
+    if ranked.decide is not None:
+        decide = ranked.decide
+        parts = [bucket for rank, bucket in zip(ranks, view.buckets, strict=True) if decide(rank)]
+        if view.unknown:
+            parts.append(view.unknown)
+        return parts[0] if len(parts) == 1 else sorted(chain.from_iterable(parts))
+    lo = bisect.bisect_left(ranks, ranked.start)
+    hi = bisect.bisect_left(ranks, ranked.end)
+    parts = [view.buckets[i] for i in range(lo, hi) if ranks[i] not in ranked.odd]
+    for rank, picked in ranked.odd.items():
+        at = bisect.bisect_left(ranks, rank)
+        if picked and at < len(ranks) and ranks[at] == rank:
+            parts.append(view.buckets[at])
+    if view.unknown:
+        parts.append(view.unknown)
+    if len(parts) == 1:
+        return parts[0]
+    return sorted(chain.from_iterable(parts))
+
+
+def all_positions(view: View) -> list[int]:
+    return sorted(chain(chain.from_iterable(view.buckets), view.unknown))
+
+
+def dedupe(parts: list[list[int]]) -> list[int]:
+    """Concatenate position lists, keeping the first occurrence of each."""
+    if len(parts) <= 1:
+        return parts[0] if parts else []
+    seen: set[int] = set()
+    out: list[int] = []
+    for part in parts:
+        for pos in part:
+            if pos not in seen:
+                seen.add(pos)
+                out.append(pos)
+    return out
