@@ -65,10 +65,18 @@ def stage_of(model: str, ctx: Context) -> StageInfo:
     return _stage_facts(model, ctx, _stage_table(ctx))[0]
 
 
-# Per context: model -> (its stage, the number of its promise class, its finding fields), and
-# promise class -> number.
+# What every row's batches of a model read of it, per context and release index: its stage
+# facts (`_stage_facts`) and the releases for exactly it (empty without releases). One look-up
+# per model and row: at fleet scale there are a million (row, model) pairs a cycle.
+_ModelFacts = tuple[StageInfo, int, dict[str, object], list[tuple[Version, FirmwareRelease]]]
+
+
+# Per context: model -> stage facts, promise class -> number, and the model table (above) of
+# the latest release index.
 _StageTables = tuple[
-    dict[str, tuple[StageInfo, int, dict[str, object]]], dict[tuple[Stage, Stage | None], int]
+    dict[str, tuple[StageInfo, int, dict[str, object]]],
+    dict[tuple[Stage, Stage | None], int],
+    dict[ReleaseIndex | None, dict[str, _ModelFacts]],
 ]
 
 
@@ -81,7 +89,7 @@ def _stage_facts(
     A Context holds an immutable catalog, a date and a threshold, so the stage of a model under
     it never changes: it is worked out once per model and context (``tables``).
     """
-    table, numbers = tables
+    table, numbers, _ = tables
     facts = table.get(model)
     if facts is None:
         known = ctx.catalog.lookup(model)
@@ -101,18 +109,17 @@ def _stage_facts(
 
 @lru_cache(maxsize=8)
 def _stage_table(ctx: Context) -> _StageTables:
-    return {}, {}
+    return {}, {}, {}
 
 
-# What every row's batches of a model read of it, per context and release index: its stage
-# facts (`_stage_facts`) and the releases for exactly it (empty without releases). One look-up
-# per model and row: at fleet scale there are a million (row, model) pairs a cycle.
-_ModelFacts = tuple[StageInfo, int, dict[str, object], list[tuple[Version, FirmwareRelease]]]
-
-
-@lru_cache(maxsize=8)
 def _model_table(ctx: Context, lookup: ReleaseIndex | None) -> dict[str, _ModelFacts]:
-    return {}
+    """The model table for this context and release index, kept with the context's stage tables
+    (its promise numbers come from them) and for the latest release index only."""
+    tables = _stage_table(ctx)[2]
+    if lookup not in tables:
+        tables.clear()
+        tables[lookup] = {}
+    return tables[lookup]
 
 
 def advisory_findings(

@@ -143,7 +143,8 @@ def _scan(item: str, wild: bool, ambiguous: bool) -> tuple[str, str, int, int, l
     ``heads`` are texts one of which every match starts with: the literal prefix with the
     fixed-width digit runs and optional bracket groups after it written out. ``listed`` tells
     whether they are the whole item, i.e. whether the expansion reached its end without a run of
-    one or more digits at a segment end or more than _MAX_HEADS texts.
+    one or more digits at a segment end, a bracket group that is not listed itself, or more than
+    _MAX_HEADS texts.
     """
     out: list[str] = []
     prefix: list[str] = []
@@ -294,9 +295,10 @@ def _compile(raw: str) -> _Compiled:
         variants = [v.strip("( )").upper() for v in re.findall(_VARIANT, note.group(1))]
         text = text[: note.start()]
         lower = text.lower()
-    if "mm" in lower:
+    ascii_only = text.isascii()  # else case-insensitive regexes may match more (dotted I)
+    if "mm" in lower or not ascii_only:
         text = _LENS.sub(" ", text)
-    words = (_SERIES.sub(" ", text) if "series" in lower else text).split()
+    words = (_SERIES.sub(" ", text) if "series" in lower or not ascii_only else text).split()
     product = bool(words) and bool(_PRODUCT.match(words[0]))
     for word in words[1:]:
         if not product and word.isalpha() and (len(word) >= 4 or not word.isupper()):
@@ -367,7 +369,8 @@ class ModelPattern:
         """Return texts one of which every matching model starts with.
 
         The literal prefix, with fixed-width digit wildcards written out (``DS-2CD21x3G2``
-        gives ``DS-2CD2103G2`` … ``DS-2CD2193G2``) as long as the list stays short.
+        gives ``DS-2CD2103G2`` … ``DS-2CD2193G2``) and optional bracket groups in each of
+        their forms, as long as the list stays short.
         """
         return _compile(self.raw).heads
 

@@ -14,13 +14,13 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.catalog import Catalog, CatalogEntry, ModelPattern, normalize_model
-from bot.findings import Context, Finding, advisory_findings
+from bot.findings import Context, Finding, advisory_findings, stage_of
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
 from bot.matching import FleetIndex, match_advisory
 from bot.models import _compile
@@ -358,3 +358,33 @@ def test_a_dropped_index_is_freed_by_reference_counting() -> None:
         assert derived() is None
     finally:
         gc.enable()
+
+
+def test_a_dotted_capital_i_still_reads_as_series() -> None:
+    """The regexes run on their ASCII cue; non-ASCII text (``SERİES``) still goes through them."""
+    assert _compile("DS-2CD2143G2-I SERİES").heads == _compile("DS-2CD2143G2-I").heads
+
+
+def test_promises_stay_right_when_other_contexts_push_the_stage_tables_out() -> None:
+    """A model table keeps promise numbers that only the context's stage tables give meaning to.
+
+    Both used to be cached apart: after `stage_of` for eight other days (as the Slack views
+    ask), the stage tables were rebuilt with new numbers while the model table kept the old
+    ones, and a model of unknown stage got another class's promise ("no").
+    """
+    groups = [Group("g1", "f", "DS-2CD2143G2-I", "V5.5.0", 1, "s"),
+              Group("g2", "f", "DS-2CD3143G2-I", "V5.5.0", 1, "s")]
+    index = FleetIndex.build(groups)
+    ctx = Context(Catalog([]), date(2026, 11, 28))
+    cves = [("CVE-2025-0001", 0, None)]
+    one = _advisory("A1", [("DS-2CD3143G2-I", None, "below V5.5.800", "V5.5.801")], cves)
+    both = _advisory(
+        "A2", [("DS-2CD2143G2-I/DS-2CD3143G2-I", None, "below V5.5.800", "V5.5.801")], cves
+    )
+    fresh = Context(Catalog([]), ctx.on)
+    expected = sorted((f.model, str(f.fix_promised)) for f in advisory_findings(both, index, fresh))
+    list(advisory_findings(one, index, ctx))  # the model table learns DS-2CD3143G2-I
+    for days in range(1, 9):
+        stage_of("DS-2CD3143G2-I", Context(ctx.catalog, ctx.on + timedelta(days=days)))
+    found = sorted((f.model, str(f.fix_promised)) for f in advisory_findings(both, index, ctx))
+    assert found == expected
