@@ -56,6 +56,7 @@ candidate look-up (a pattern's first look-up and a repeated one); the peak RSS
 from __future__ import annotations
 
 import argparse
+import bisect
 import gc
 import itertools
 import os
@@ -71,7 +72,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from bot.catalog import Catalog, CatalogEntry, ModelPattern, normalize_model, parse_patterns
-from bot.findings import Context, advisory_findings
+from bot.context import Context
+from bot.findings import advisory_findings
 from bot.fleets import DeviceGroup
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
 from bot.matching import FleetIndex, gc_paused
@@ -637,6 +639,27 @@ class Clock:
         return f"{self.wall:.2f} s (CPU {self.cpu:.2f} s)"
 
 
+def machine_reference() -> float:
+    """Seconds a fixed pure-Python workload shaped like matching takes (dict look-ups, bisection,
+    small tuples, list appends): printed at the start and the end of a run, so that figures from
+    different machines, or from one machine whose speed drifts, can be told apart from changes
+    in the code."""
+    keys = [f"DS-2CD{n:05d}G2-I" for n in range(50_000)]
+    table = dict(zip(keys, range(len(keys)), strict=True))
+    ordered = sorted(keys)
+    out: list[tuple[str, int, int]] = []
+    best = float("inf")
+    for _ in range(3):  # the best of three: the first run also warms the caches
+        start = time.process_time()
+        for _ in range(4):
+            for key in keys:
+                at = bisect.bisect_left(ordered, key)
+                out.append((key, table.get(key, -1), at))
+            out.clear()
+        best = min(best, time.process_time() - start)
+    return best
+
+
 def timed_ms(work: Callable[[], object]) -> float:
     start = time.perf_counter()
     work()
@@ -709,8 +732,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} CPUs, load average {load} (wall time suffers when the "
           "machine is shared; CPU time is this process alone)")
+    figures: dict[str, float] = {"reference_s": machine_reference()}
+    print(f"machine reference workload: {figures['reference_s']:.3f} s CPU (the same work on "
+          "every run and machine: compare it before comparing figures across runs)", flush=True)
     gc.collect()
-    figures: dict[str, float] = {}
     print("figures (target beside):")
 
     # A cycle: build the index, then every advisory's findings.
@@ -800,6 +825,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
              f"p99 {pct(sizes, 0.99):,}, max {max(sizes):,}")
     figures["peak_rss_mib"] = peak_rss_mib()
     line("peak memory (RSS)", f"{figures['peak_rss_mib']:,.0f} MiB", "(reported)")
+    figures["reference_end_s"] = machine_reference()
+    print(f"machine reference workload at the end: {figures['reference_end_s']:.3f} s CPU "
+          f"(at the start: {figures['reference_s']:.3f} s; a gap means the machine's speed "
+          "changed during the run)")
     return figures
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.findings import CveVerdict, Finding
+from bot.finding import CveVerdict, Finding
 from bot.policy import DEFAULT_SEVERE_CVSS
 from bot.risk import NoteFacts, risk_note
 from bot.routing import Alert

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bot.context import Context
 from bot.enrich import enrich
-from bot.findings import Context, Finding, advisory_findings, release_findings
-from bot.fleetviews import GroupLike
+from bot.finding import Finding
+from bot.findings import advisory_findings
+from bot.indexviews import GroupLike
 from bot.items import Advisory, ExploitSignal, FirmwareRelease, Item, ScoreRecord
 from bot.lifecycle import reminder_findings
 from bot.matching import FleetIndex, gc_paused
+from bot.releasefindings import release_findings
 from bot.routing import ItemHeader
 
 

@@ -1,7 +1,7 @@
 """The finding record: what one item means for one device group (pure data).
 
 A finding's key is (fleet, device group, item); its fields are the structured facts a risk note and
-an alert are written from. `bot.findings` makes them.
+an alert are written from. `bot.findings` and `bot.releasefindings` make them (`new_finding`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from bot.policy import Promise, Stage
+from bot.indexviews import Indexed
+from bot.policy import Promise, Stage, StageInfo
 
 Kind = Literal["advisory", "firmware", "lifecycle"]
 
@@ -88,3 +89,33 @@ def made(fields: dict[str, object]) -> Finding:
 
 _NEW = object.__new__
 _SET = object.__setattr__
+
+
+def new_finding(
+    kind: Kind,
+    entry: Indexed,
+    item_key: str,
+    status: str,
+    reason: str,
+    info: StageInfo,
+    **extra: object,
+) -> Finding:
+    """A finding of one device group, from its index entry and its model's stage."""
+    group = entry.group
+    return Finding(
+        key=finding_key(group.fleet, group.key, item_key),
+        kind=kind,
+        fleet=group.fleet,
+        group_key=group.key,
+        model=entry.model,
+        firmware=group.firmware,
+        count=group.count,
+        site=group.site,
+        item_key=item_key,
+        status=status,
+        reason=reason,
+        stage=info.stage,
+        stage_ends=info.ends,
+        stage_since=info.since,
+        **extra,  # type: ignore[arg-type]
+    )

@@ -8,118 +8,38 @@ once; the finding objects themselves are made when read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
-from functools import lru_cache
+from collections.abc import Sequence
 from itertools import pairwise
 from typing import cast
 
-from bot.catalog import Catalog, family_of
-from bot.finding import CveVerdict as CveVerdict
-from bot.finding import Finding as Finding
-from bot.finding import Kind as Kind
-from bot.finding import finding_key as finding_key
-from bot.finding import made
-from bot.findingset import FindingBatch as FindingBatch
-from bot.findingset import Findings as Findings
-from bot.findingset import Shape, fields_of, new_batch
-from bot.fleetviews import Indexed, Span, Status, new_span
-from bot.items import Advisory, CveInfo, FirmwareRelease
+from bot.context import Context, ModelFacts, model_table, stage_facts, stage_tables
+from bot.finding import CveVerdict, Finding, finding_key, made, new_finding
+from bot.findingset import FindingBatch, Findings, Shape, fields_of, new_batch
+from bot.indexviews import Indexed, Span, Status, new_span
+from bot.items import Advisory, FirmwareRelease
 from bot.matching import (
     FleetIndex,
     Hit,
     RowMatch,
     RowSpans,
     gc_paused,
-    match_release,
 )
 from bot.policy import (
-    DEFAULT_SEVERE_CVSS,
     FixPromise,
-    Stage,
     StageInfo,
-    combine,
     fix_promise,
-    promise_class,
-    stage_on,
 )
-from bot.releaseindex import ReleaseIndex, best_release, release_index
-from bot.rows import resolves
-from bot.versions import Version, VersionError, parse_version
-
-_STATUS_RANK = {"affected": 0, "possibly-affected": 1, "review-needed": 2}
-
-
-@dataclass(frozen=True)
-class Context:
-    """What judging needs besides the items: the catalog, the date and the severe threshold."""
-
-    catalog: Catalog
-    on: date
-    severe_cvss: float = DEFAULT_SEVERE_CVSS
-
-
-def stage_of(model: str, ctx: Context) -> StageInfo:
-    """The stage of a (normalised) model on the context's date."""
-    return _stage_facts(model, ctx, _stage_table(ctx))[0]
-
-
-# What every row's batches of a model read of it, per context and release index: its stage
-# facts (`_stage_facts`) and the releases for exactly it (empty without releases). One look-up
-# per model and row: at fleet scale there are a million (row, model) pairs a cycle.
-_ModelFacts = tuple[StageInfo, int, dict[str, object], list[tuple[Version, FirmwareRelease]]]
-
-
-# Per context: model -> stage facts, promise class -> number, and the model table (above) of
-# the latest release index.
-_StageTables = tuple[
-    dict[str, tuple[StageInfo, int, dict[str, object]]],
-    dict[tuple[Stage, Stage | None], int],
-    dict[ReleaseIndex | None, dict[str, _ModelFacts]],
-]
-
-
-def _stage_facts(
-    model: str, ctx: Context, tables: _StageTables
-) -> tuple[StageInfo, int, dict[str, object]]:
-    """The stage of a model, a number standing for its `promise_class` (equal numbers, equal
-    promises) and the finding fields they make (shared: never change them).
-
-    A Context holds an immutable catalog, a date and a threshold, so the stage of a model under
-    it never changes: it is worked out once per model and context (``tables``).
-    """
-    table, numbers, _ = tables
-    facts = table.get(model)
-    if facts is None:
-        known = ctx.catalog.lookup(model)
-        info = stage_on(
-            family_of(model).covered,
-            known.launched if known else None,
-            known.discontinued if known else None,
-            ctx.on,
-        )
-        number = numbers.setdefault(promise_class(info), len(numbers))
-        fields: dict[str, object] = {
-            "model": model, "stage": info.stage, "stage_ends": info.ends, "stage_since": info.since
-        }
-        facts = table[model] = (info, number, fields)
-    return facts
-
-
-@lru_cache(maxsize=8)
-def _stage_table(ctx: Context) -> _StageTables:
-    return {}, {}, {}
-
-
-def _model_table(ctx: Context, lookup: ReleaseIndex | None) -> dict[str, _ModelFacts]:
-    """The model table for this context and release index, kept with the context's stage tables
-    (its promise numbers come from them) and for the latest release index only."""
-    tables = _stage_table(ctx)[2]
-    if lookup not in tables:
-        tables.clear()
-        tables[lookup] = {}
-    return tables[lookup]
+from bot.releaseindex import best_release, release_index
+from bot.verdicts import (
+    NO_RELEASE,
+    STATUS_RANK,
+    cve_verdicts,
+    highest,
+    release_fields,
+    score_of,
+    verdict_fields,
+)
+from bot.versions import Version
 
 
 def advisory_findings(
@@ -162,7 +82,7 @@ class _AdvisoryFindings:
         self.cve_info = {c.id: c for c in advisory.cves}
         # Every score a verdict may be judged on (a CVE a row names but the advisory does not
         # list, or "(no CVE)", has none).
-        self.scores = tuple(dict.fromkeys([*map(_score_of, advisory.cves), (None, None)]))
+        self.scores = tuple(dict.fromkeys([*map(score_of, advisory.cves), (None, None)]))
         # The promises for those scores, numbered: per stage number, and per distinct set.
         self.promises: dict[int, int] = {}
         self.promise_sets: dict[tuple[FixPromise, ...], int] = {}
@@ -174,8 +94,8 @@ class _AdvisoryFindings:
         self.release_parts: dict[int, dict[str, object]] = {}  # by id of the release
         self.first: dict[str, object] | None = None  # the fields of the first finding made
         self.lookup = release_index(releases) if releases else None
-        self.stage_tables = _stage_table(ctx)
-        self.model_table = _model_table(ctx, self.lookup)
+        self.stage_tables = stage_tables(ctx)
+        self.model_table = model_table(ctx, self.lookup)
 
     def run(self) -> Findings:
         index = self.index
@@ -225,7 +145,7 @@ class _AdvisoryFindings:
         fixing = self._fixing(fixed)
         model: str | None = None
         fields: dict[str, object] = {}
-        released: dict[str, object] = _NO_RELEASE
+        released: dict[str, object] = NO_RELEASE
         promises = 0
         for span in spans:
             if span.model is not model:
@@ -295,7 +215,7 @@ class _AdvisoryFindings:
         position: int,
     ) -> Shape:
         """The parts of the findings of a model's groups that the rows ``over`` all touch."""
-        fixed = _highest(rows[at].fixed for at, span in over if span.status != "review-needed")
+        fixed = highest(rows[at].fixed for at, span in over if span.status != "review-needed")
         fields, promises, released = self._model_parts(model, fixed)
         key = (tuple((at, span.status) for at, span in over), promises)
         template = self.joint_templates.get(key)
@@ -311,7 +231,7 @@ class _AdvisoryFindings:
             else:
                 info, number, _ = self.stage_tables[0][model]
                 found, verdicts, best = self._verdicts(hits, info, number)
-                template = {**self.first, "status": found, **_verdict_fields(verdicts, best)}
+                template = {**self.first, "status": found, **verdict_fields(verdicts, best)}
             self.joint_templates[key] = template
         return template, self._fixing(fixed), fields, released
 
@@ -384,19 +304,19 @@ class _AdvisoryFindings:
     def _from_hits(self, hits: list[Hit]) -> Finding:
         """One group's finding from all its hits."""
         entry = hits[0].entry
-        info, number, _ = _stage_facts(entry.model, self.ctx, self.stage_tables)
+        info, number, _ = stage_facts(entry.model, self.ctx, self.stage_tables)
         status, verdicts, fixed = self._verdicts(hits, info, number)
         release = self._release(entry.model, fixed) if self.releases else None
         if self.first is None:
-            finding = _finding(
+            finding = new_finding(
                 "advisory",
                 entry,
                 self.advisory.key,
                 status,
                 hits[0].reason,
                 info,
-                **_verdict_fields(verdicts, fixed),
-                **_release_fields(release),
+                **verdict_fields(verdicts, fixed),
+                **release_fields(release),
             )
             self.first = finding.__dict__
             return finding
@@ -416,8 +336,8 @@ class _AdvisoryFindings:
             "stage": info.stage,
             "stage_ends": info.ends,
             "stage_since": info.since,
-            **_verdict_fields(verdicts, fixed),
-            **_release_fields(release),
+            **verdict_fields(verdicts, fixed),
+            **release_fields(release),
         }
         return made(fields)
 
@@ -425,8 +345,8 @@ class _AdvisoryFindings:
         self, hits: list[Hit], info: StageInfo, number: int
     ) -> tuple[Status, tuple[CveVerdict, ...], Version | None]:
         """A group's status, per-CVE verdicts and fixed version, from its hits."""
-        status = min((h.status for h in hits), key=_STATUS_RANK.__getitem__)
-        fixed = _highest(h.fixed for h in hits if h.status != "review-needed")
+        status = min((h.status for h in hits), key=STATUS_RANK.__getitem__)
+        fixed = highest(h.fixed for h in hits if h.status != "review-needed")
         # The verdicts follow from the hits' (CVE, status) and the promises for the scores.
         key = (tuple((h.cve, h.status) for h in hits), self._promises(info, number))
         verdicts = self.verdicts.get(key)
@@ -436,7 +356,7 @@ class _AdvisoryFindings:
             def promise(score: float | None, version: str | None) -> FixPromise:
                 return fix_promise(info, score, version, threshold)
 
-            verdicts = self.verdicts[key] = _verdicts(hits, self.cve_info, promise)
+            verdicts = self.verdicts[key] = cve_verdicts(hits, self.cve_info, promise)
         return status, verdicts, fixed
 
     def _promises(self, info: StageInfo, number: int) -> int:
@@ -480,11 +400,11 @@ class _AdvisoryFindings:
         if promises is None:
             promises = self._promises(facts[0], facts[1])
         if not facts[3]:  # most models: no release names them
-            return facts[2], promises, _NO_RELEASE
+            return facts[2], promises, NO_RELEASE
         return facts[2], promises, self._released(best_release(facts[3], fixed))
 
-    def _model_facts(self, model: str) -> _ModelFacts:
-        info, number, fields = _stage_facts(model, self.ctx, self.stage_tables)
+    def _model_facts(self, model: str) -> ModelFacts:
+        info, number, fields = stage_facts(model, self.ctx, self.stage_tables)
         candidates = self.lookup.candidates(model) if self.lookup is not None else []
         facts = self.model_table[model] = (info, number, fields, candidates)
         return facts
@@ -492,10 +412,10 @@ class _AdvisoryFindings:
     def _released(self, release: FirmwareRelease | None) -> dict[str, object]:
         """The release fields, one dict per release."""
         if release is None:
-            return _NO_RELEASE
+            return NO_RELEASE
         released = self.release_parts.get(id(release))
         if released is None:
-            released = self.release_parts[id(release)] = _release_fields(release)
+            released = self.release_parts[id(release)] = release_fields(release)
         return released
 
     def _template(
@@ -518,7 +438,7 @@ class _AdvisoryFindings:
         else:  # the fixed version, model, stage, release and group parts are put over it
             info, number, _ = self.stage_tables[0][model]
             found, verdicts, best = self._verdicts(hits, info, number)
-            template = {**self.first, "status": found, **_verdict_fields(verdicts, best)}
+            template = {**self.first, "status": found, **verdict_fields(verdicts, best)}
         self.templates[rm.cves, status, promises] = template
         return template
 
@@ -531,139 +451,3 @@ class _AdvisoryFindings:
 
     def _release(self, model: str, fixed: Version | None) -> FirmwareRelease | None:
         return self.lookup.best(model, fixed) if self.lookup is not None else None
-
-
-_NO_RELEASE: dict[str, object] = {"download_url": None, "notes_url": None, "update_available": None}
-
-
-def _score_of(cve: CveInfo) -> tuple[float | None, str | None]:
-    score = cve.score
-    return (score.base_score, score.version) if score else (None, None)
-
-
-def release_findings(
-    release: FirmwareRelease, index: FleetIndex, ctx: Context, advisories: Sequence[Advisory]
-) -> list[Finding]:
-    """ "Update available" findings for groups of the release's exact models on older firmware."""
-    try:
-        version = parse_version(release.version)
-    except VersionError:
-        return []
-    findings: list[Finding] = []
-    resolved: dict[tuple[str, object], tuple[str, ...]] = {}  # per model and current firmware
-    for entry in match_release(release, index):
-        where = (entry.model, entry.version)
-        if where not in resolved:
-            resolved[where] = tuple(resolves(version, entry.model, advisories, entry.version))
-        reason = (
-            f"{release.version} is newer than {entry.version}"
-            if entry.version
-            else f"{release.version} is available; the devices' firmware is not known"
-        )
-        findings.append(
-            _finding(
-                "firmware",
-                entry,
-                release.key,
-                "update-available",
-                reason,
-                stage_of(entry.model, ctx),
-                update_available=release.version,
-                download_url=release.download_url,
-                notes_url=release.notes_url,
-                resolves=resolved[where] + release.cves,
-            )
-        )
-    return findings
-
-
-def _verdict_fields(verdicts: tuple[CveVerdict, ...], fixed: Version | None) -> dict[str, object]:
-    """An advisory finding's fields that follow from its verdicts and fixed version."""
-    return {
-        "fix_promised": combine(v.promise for v in verdicts),
-        "cves": verdicts,
-        "fixed_version": str(fixed) if fixed else None,
-    }
-
-
-def _release_fields(release: FirmwareRelease | None) -> dict[str, object]:
-    """An advisory finding's fields that follow from the release that fixes it."""
-    return {
-        "download_url": release.download_url if release else None,
-        "notes_url": release.notes_url if release else None,
-        "update_available": release.version if release else None,
-    }
-
-
-def _finding(
-    kind: Kind,
-    entry: Indexed,
-    item_key: str,
-    status: str,
-    reason: str,
-    info: StageInfo,
-    **extra: object,
-) -> Finding:
-    group = entry.group
-    return Finding(
-        key=finding_key(group.fleet, group.key, item_key),
-        kind=kind,
-        fleet=group.fleet,
-        group_key=group.key,
-        model=entry.model,
-        firmware=group.firmware,
-        count=group.count,
-        site=group.site,
-        item_key=item_key,
-        status=status,
-        reason=reason,
-        stage=info.stage,
-        stage_ends=info.ends,
-        stage_since=info.since,
-        **extra,  # type: ignore[arg-type]
-    )
-
-
-def _verdicts(
-    hits: list[Hit],
-    cve_info: dict[str, CveInfo],
-    promise_for: Callable[[float | None, str | None], FixPromise],
-) -> tuple[CveVerdict, ...]:
-    """Per CVE, its best hit with the vendor's promise for its score (`promise_for`)."""
-    best: dict[str, Hit] = {}
-    for hit in hits:
-        key = hit.cve or "(no CVE)"
-        if key not in best or _STATUS_RANK[hit.status] < _STATUS_RANK[best[key].status]:
-            best[key] = hit
-    verdicts: list[CveVerdict] = []
-    for cve_id, hit in best.items():
-        cve = cve_info.get(cve_id)
-        score = cve.score if cve else None
-        promise = promise_for(
-            score.base_score if score else None, score.version if score else None
-        )
-        others = tuple(
-            f"{s.source} CVSS {s.version} {s.base_score:.1f}"
-            for s in (cve.scores if cve else ())
-            if score and s != score and s.base_score != score.base_score
-        )
-        verdicts.append(
-            CveVerdict(
-                id=cve_id,
-                status=hit.status,
-                promise=promise.promise,
-                score=score.base_score if score else None,
-                severity=score.severity if score else None,
-                cvss_version=score.version if score else None,
-                vector=score.vector if score else None,
-                kev_added=cve.kev_added if cve else None,
-                cvss_note=promise.cvss_note,
-                other_scores=others,
-            )
-        )
-    return tuple(sorted(verdicts, key=lambda v: -(v.score or 0.0)))
-
-
-def _highest(versions: Iterable[Version | None]) -> Version | None:
-    known = [v for v in versions if v is not None]
-    return max(known) if known else None

@@ -14,7 +14,7 @@ from functools import partial
 from typing import NamedTuple, overload
 
 from bot.finding import Finding, made
-from bot.fleetviews import Span
+from bot.indexviews import Span
 from bot.matching import FleetIndex
 
 Shape = tuple[dict[str, object], ...]  # a batch's shared fields, in parts merged when read

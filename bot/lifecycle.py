@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from bot.catalog import ModelError, family_of, normalize_model
-from bot.findings import Context, Finding, finding_key
-from bot.fleetviews import GroupLike
+from bot.context import Context
+from bot.finding import Finding, finding_key
+from bot.indexviews import GroupLike
 from bot.policy import Stage, stage_changes, stage_on
 
 

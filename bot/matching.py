@@ -16,7 +16,7 @@ strings) the index also:
   per device group.
 
 The derived structures (positions, version ranks, model views, layouts) live in
-``bot.fleetviews``. Everything remembered hangs off the index, which does not change once built:
+``bot.indexviews``. Everything remembered hangs off the index, which does not change once built:
 call `FleetIndex.clear_caches` after changing ``by_model`` by hand. Results are those of judging
 every candidate group one by one (`match_row` keeps that order), which `_judge` still does for the
 rare cases (an unreadable product cell, device groups sharing a key).
@@ -34,7 +34,7 @@ from itertools import chain
 from typing import NamedTuple, Protocol
 
 from bot.catalog import ModelError, ModelPattern, normalize_model
-from bot.fleetviews import (
+from bot.indexviews import (
     GroupLike,
     Indexed,
     Layout,

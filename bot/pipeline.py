@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 from bot.alertdoc import alert_document, digest_document, finding_record
 from bot.catalog import Catalog
 from bot.config import Settings
+from bot.context import Context
 from bot.evaluate import Evaluation, Knowledge, evaluate
-from bot.findings import Context
 from bot.fleets import declared_fleets
 from bot.items import Item, from_dict, to_json_dict
 from bot.resolution import resolutions

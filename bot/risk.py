@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from bot.findings import CveVerdict, Finding
+from bot.finding import CveVerdict, Finding
 from bot.policy import DEFAULT_SEVERE_CVSS, Promise, Stage
 
 _ENTERS = {

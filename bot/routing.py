@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.findings import Finding
+from bot.finding import Finding
 
 AlertKind = Literal["advisory", "firmware", "lifecycle", "exploited"]
 SEVERITIES = ("none", "low", "medium", "high", "critical")

@@ -15,8 +15,9 @@ from typing import Any
 from bot.alertdoc import alert_document
 from bot.catalog import Catalog, parse_catalog_csv
 from bot.config import SourceSettings
+from bot.context import Context
 from bot.enrich import enrich
-from bot.findings import Context, advisory_findings
+from bot.findings import advisory_findings
 from bot.fleets import make_group
 from bot.items import Advisory, ExploitSignal, FirmwareRelease
 from bot.matching import FleetIndex

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.alertdoc import alert_document
 from bot.config import Settings
-from bot.findings import CveVerdict, Finding
+from bot.finding import CveVerdict, Finding
 from bot.policy import Promise, Stage
 from bot.routing import (
     FleetRouting,

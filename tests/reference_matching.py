@@ -24,8 +24,9 @@ from bot.catalog import (
     family_of,
     normalize_model,
 )
-from bot.findings import Context, CveVerdict, Finding, finding_key
-from bot.fleetviews import GroupLike, Indexed
+from bot.context import Context
+from bot.finding import CveVerdict, Finding, finding_key
+from bot.indexviews import GroupLike, Indexed
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease
 from bot.matching import _MODEL_TOKEN, FleetIndex
 from bot.models import _compile

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from bot.catalog import Catalog, CatalogEntry
-from bot.findings import Context
+from bot.context import Context
 from bot.lifecycle import reminder_findings, upcoming
 from bot.risk import NoteFacts, risk_note
 

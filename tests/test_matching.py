@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.catalog import Catalog, CatalogEntry, normalize_model
-from bot.findings import Context, advisory_findings
+from bot.context import Context
+from bot.findings import advisory_findings
 from bot.items import Advisory, AffectedRow, CveInfo, score_vector
 from bot.matching import FleetIndex, match_advisory
 from bot.risk import NoteFacts, risk_note

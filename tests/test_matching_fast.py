@@ -20,7 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.catalog import Catalog, CatalogEntry, ModelPattern, normalize_model
-from bot.findings import Context, Finding, advisory_findings, stage_of
+from bot.context import Context, stage_of
+from bot.finding import Finding
+from bot.findings import advisory_findings
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
 from bot.matching import FleetIndex, match_advisory
 from bot.models import _compile

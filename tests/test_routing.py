@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from bot.findings import CveVerdict, Finding
+from bot.finding import CveVerdict, Finding
 from bot.policy import Promise, Stage
 from bot.routing import (
     FleetRouting,

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from bot.alertdoc import alert_document
-from bot.findings import CveVerdict, Finding
+from bot.finding import CveVerdict, Finding
 from bot.policy import Promise, Stage
 from bot.routing import FleetRouting, ItemHeader, Routing, route
 

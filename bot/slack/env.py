@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from bot.config import Settings
-from bot.findings import Context
+from bot.context import Context
 from bot.slack.knowledge import Cache, local_date
 from state.api import Store
 

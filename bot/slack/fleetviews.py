@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.catalog import ModelError, display_model
-from bot.findings import Context, stage_of
+from bot.context import Context, stage_of
 from bot.lifecycle import upcoming
 from bot.policy import Stage
 from bot.slack.blocks import (

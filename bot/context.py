@@ -1,0 +1,91 @@
+"""What judging needs besides the items (`Context`), and what it works out once per model under it.
+
+A Context holds an immutable catalog, a date and the severe threshold, so the stage of a model
+under it never changes: `stage_facts` works it out once per model and context, and `model_table`
+adds the releases for exactly that model (pure; the memo is per context, the last few kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from bot.catalog import Catalog, family_of
+from bot.items import FirmwareRelease
+from bot.policy import DEFAULT_SEVERE_CVSS, Stage, StageInfo, promise_class, stage_on
+from bot.releaseindex import ReleaseIndex
+from bot.versions import Version
+
+
+@dataclass(frozen=True)
+class Context:
+    """What judging needs besides the items: the catalog, the date and the severe threshold."""
+
+    catalog: Catalog
+    on: date
+    severe_cvss: float = DEFAULT_SEVERE_CVSS
+
+
+def stage_of(model: str, ctx: Context) -> StageInfo:
+    """The stage of a (normalised) model on the context's date."""
+    return stage_facts(model, ctx, stage_tables(ctx))[0]
+
+
+# What every row's batches of a model read of it, per context and release index: its stage
+# facts (`stage_facts`) and the releases for exactly it (empty without releases). One look-up
+# per model and row: at fleet scale there are a million (row, model) pairs a cycle.
+ModelFacts = tuple[StageInfo, int, dict[str, object], list[tuple[Version, FirmwareRelease]]]
+
+
+# Per context: model -> stage facts, promise class -> number, and the model table (above) of
+# the latest release index.
+StageTables = tuple[
+    dict[str, tuple[StageInfo, int, dict[str, object]]],
+    dict[tuple[Stage, Stage | None], int],
+    dict[ReleaseIndex | None, dict[str, ModelFacts]],
+]
+
+
+def stage_facts(
+    model: str, ctx: Context, tables: StageTables
+) -> tuple[StageInfo, int, dict[str, object]]:
+    """The stage of a model, a number standing for its `promise_class` (equal numbers, equal
+    promises) and the finding fields they make (shared: never change them).
+
+    A Context holds an immutable catalog, a date and a threshold, so the stage of a model under
+    it never changes: it is worked out once per model and context (``tables``).
+    """
+    table, numbers, _ = tables
+    facts = table.get(model)
+    if facts is None:
+        known = ctx.catalog.lookup(model)
+        info = stage_on(
+            family_of(model).covered,
+            known.launched if known else None,
+            known.discontinued if known else None,
+            ctx.on,
+        )
+        number = numbers.setdefault(promise_class(info), len(numbers))
+        fields: dict[str, object] = {
+            "model": model, "stage": info.stage, "stage_ends": info.ends, "stage_since": info.since
+        }
+        facts = table[model] = (info, number, fields)
+    return facts
+
+
+@lru_cache(maxsize=8)
+def stage_tables(ctx: Context) -> StageTables:
+    return {}, {}, {}
+
+
+def model_table(ctx: Context, lookup: ReleaseIndex | None) -> dict[str, ModelFacts]:
+    """The model table for this context and release index, kept with the context's stage tables
+    (its promise numbers come from them) and for the latest release index only."""
+    tables = stage_tables(ctx)[2]
+    if lookup not in tables:
+        tables.clear()
+        tables[lookup] = {}
+    return tables[lookup]
+
+
