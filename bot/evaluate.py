@@ -15,6 +15,7 @@ from bot.context import Context
 from bot.enrich import enrich
 from bot.finding import Finding
 from bot.findings import advisory_findings
+from bot.fixes import AdvisoryFixes
 from bot.indexviews import GroupLike
 from bot.items import Advisory, ExploitSignal, FirmwareRelease, Item, ScoreRecord
 from bot.lifecycle import reminder_findings
@@ -79,8 +80,9 @@ def evaluate(
             batched = advisory_findings(advisory, index, ctx, known.releases)
             if batched:  # routing reads every finding, several times: made once here
                 items.append((advisory_header(advisory), list(batched)))
+        fixes = AdvisoryFixes.for_releases(advisories, index, known.releases)
         for release in known.releases:
-            found = release_findings(release, index, ctx, advisories)
+            found = release_findings(release, index, ctx, advisories, fixes)
             if found:
                 items.append((release_header(release), found))
         for key, found in _by_item(reminder_findings(groups, ctx, reminder_days)).items():

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from bot.catalog import ModelError, family_of, normalize_model
 from bot.context import Context
 from bot.finding import Finding, finding_key
 from bot.indexviews import GroupLike
-from bot.policy import Stage, stage_changes, stage_on
+from bot.policy import Stage, StageInfo, stage_changes, stage_on
 
 
 @dataclass(frozen=True)
@@ -31,53 +32,89 @@ class Upcoming:
 def upcoming(groups: Iterable[GroupLike], ctx: Context, days: int) -> list[Upcoming]:
     """Device groups whose model changes stage within ``days`` of ``ctx.on``, soonest first."""
     until = ctx.on + timedelta(days=days)
+    changes: dict[str, tuple[date, Stage, str] | None] = {}  # per model as written
     found: list[Upcoming] = []
     for group in groups:
-        nxt = _next_change(group, ctx)
+        written = group.model
+        if written in changes:
+            nxt = changes[written]
+        else:
+            nxt = changes[written] = _next_change(written, ctx)
         if nxt and nxt[0] <= until:
             found.append(Upcoming(group, nxt[2], nxt[0], nxt[1]))
     return sorted(found, key=lambda u: (u.change_on, u.group.fleet, u.model))
 
 
+class _Due(NamedTuple):
+    """The reminder due for the groups of one model."""
+
+    model: str
+    item_key: str
+    change_to: Stage
+    change_on: date
+    reason: str
+    info: StageInfo
+
+
 def reminder_findings(
     groups: Iterable[GroupLike], ctx: Context, lead_days: Sequence[int] = (90, 30, 7, 0)
 ) -> list[Finding]:
-    """Reminders due on ``ctx.on``: the most urgent lead time already reached, per change."""
+    """Reminders due on ``ctx.on``: the most urgent lead time already reached, per change.
+
+    Worked out once per model (as written): a fleet has far fewer models than device groups.
+    """
     leads = sorted(set(lead_days))
+    dues: dict[str, _Due | None] = {}
     findings: list[Finding] = []
     for group in groups:
-        nxt = _next_change(group, ctx)
-        if nxt is None:
+        written = group.model
+        if written in dues:
+            due = dues[written]
+        else:
+            due = dues[written] = _due(written, ctx, leads)
+        if due is None:
             continue
-        change_on, stage, model = nxt
-        left = (change_on - ctx.on).days
-        due = [n for n in leads if n >= left]
-        if not due:
-            continue
-        lead = due[0]
-        item_key = f"lifecycle:{model}:{stage.value}:{change_on.isoformat()}:{lead}d"
-        info = stage_on(family_of(model).covered, *_dates(model, ctx), ctx.on)
         findings.append(
             Finding(
-                key=finding_key(group.fleet, group.key, item_key),
+                key=finding_key(group.fleet, group.key, due.item_key),
                 kind="lifecycle",
                 fleet=group.fleet,
                 group_key=group.key,
-                model=model,
+                model=due.model,
                 firmware=group.firmware,
                 count=group.count,
                 site=group.site,
-                item_key=item_key,
+                item_key=due.item_key,
                 status="stage-change",
-                reason=f"enters {stage.value} in {left} days" if left else "changes stage today",
-                stage=info.stage,
-                stage_ends=info.ends,
-                stage_since=info.since,
-                change_to=stage,
-                change_on=change_on,
+                reason=due.reason,
+                stage=due.info.stage,
+                stage_ends=due.info.ends,
+                stage_since=due.info.since,
+                change_to=due.change_to,
+                change_on=due.change_on,
             )
         )
     return findings
+
+
+def _due(written: str, ctx: Context, leads: Sequence[int]) -> _Due | None:
+    """The reminder due on ``ctx.on`` for a model's groups: the smallest lead reached."""
+    nxt = _next_change(written, ctx)
+    if nxt is None:
+        return None
+    change_on, stage, model = nxt
+    left = (change_on - ctx.on).days
+    due = [n for n in leads if n >= left]
+    if not due:
+        return None
+    return _Due(
+        model,
+        f"lifecycle:{model}:{stage.value}:{change_on.isoformat()}:{due[0]}d",
+        stage,
+        change_on,
+        f"enters {stage.value} in {left} days" if left else "changes stage today",
+        stage_on(family_of(model).covered, *_dates(model, ctx), ctx.on),
+    )
 
 
 def _dates(model: str, ctx: Context) -> tuple[date | None, date | None]:
@@ -85,10 +122,10 @@ def _dates(model: str, ctx: Context) -> tuple[date | None, date | None]:
     return (known.launched, known.discontinued) if known else (None, None)
 
 
-def _next_change(group: GroupLike, ctx: Context) -> tuple[date, Stage, str] | None:
+def _next_change(written: str, ctx: Context) -> tuple[date, Stage, str] | None:
     """The first stage change on or after the context's date (launches are not changes)."""
     try:
-        model = normalize_model(group.model)
+        model = normalize_model(written)
     except ModelError:
         return None
     launched, discontinued = _dates(model, ctx)

@@ -193,6 +193,17 @@ class FleetIndex:
         """Device groups whose model is exactly the pattern's (modulo variants)."""
         return [e for model in self._named(pattern) for e in self.by_model[model]]
 
+    def covered_models(self, product: str) -> frozenset[str]:
+        """The index's models a product cell covers (none when the cell cannot be read)."""
+        patterns = row_patterns(product)
+        if patterns is None:
+            return frozenset()
+        return (self._prep().layouts.get(product) or self._layout(product, patterns))[1]
+
+    def named_models(self, pattern: ModelPattern) -> tuple[str, ...]:
+        """The index's models the pattern names exactly (modulo variants), sorted."""
+        return self._named(pattern)
+
     def match_row(self, row: AffectedRow, cves: tuple[str | None, ...]) -> RowMatch:
         """Judge one advisory row against every device group it covers."""
         patterns = row_patterns(row.product)

@@ -6,26 +6,36 @@ from collections.abc import Sequence
 
 from bot.context import Context, stage_of
 from bot.finding import Finding, new_finding
+from bot.fixes import AdvisoryFixes
 from bot.items import Advisory, FirmwareRelease
 from bot.matching import FleetIndex, match_release
-from bot.rows import resolves
 from bot.versions import VersionError, parse_version
 
 
 def release_findings(
-    release: FirmwareRelease, index: FleetIndex, ctx: Context, advisories: Sequence[Advisory]
+    release: FirmwareRelease,
+    index: FleetIndex,
+    ctx: Context,
+    advisories: Sequence[Advisory],
+    fixes: AdvisoryFixes | None = None,
 ) -> list[Finding]:
-    """ "Update available" findings for groups of the release's exact models on older firmware."""
+    """ "Update available" findings for groups of the release's exact models on older firmware.
+
+    ``fixes`` are the advisories' fixes for (at least) the release's models: made once for all
+    the releases of a cycle (`AdvisoryFixes.for_releases`), else here for this release.
+    """
     try:
         version = parse_version(release.version)
     except VersionError:
         return []
+    if fixes is None:
+        fixes = AdvisoryFixes.for_releases(advisories, index, [release])
     findings: list[Finding] = []
     resolved: dict[tuple[str, object], tuple[str, ...]] = {}  # per model and current firmware
     for entry in match_release(release, index):
         where = (entry.model, entry.version)
         if where not in resolved:
-            resolved[where] = tuple(resolves(version, entry.model, advisories, entry.version))
+            resolved[where] = tuple(fixes.resolves(version, entry.model, entry.version))
         reason = (
             f"{release.version} is newer than {entry.version}"
             if entry.version

@@ -23,11 +23,21 @@ from bot.catalog import Catalog, CatalogEntry, ModelPattern, normalize_model
 from bot.context import Context, stage_of
 from bot.finding import Finding
 from bot.findings import advisory_findings
+from bot.fixes import AdvisoryFixes
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
-from bot.matching import FleetIndex, match_advisory
+from bot.matching import FleetIndex, match_advisory, match_release
 from bot.models import _compile
 from bot.releaseindex import release_for, release_index
-from bot.versions import Version, VersionOrder, VersionRange, _compare_at, is_fixed, parse_version
+from bot.rows import resolves
+from bot.versions import (
+    Version,
+    VersionError,
+    VersionOrder,
+    VersionRange,
+    _compare_at,
+    is_fixed,
+    parse_version,
+)
 from tests import reference_matching as ref
 from tests.bench_loader import load_bench
 
@@ -328,6 +338,31 @@ def test_release_index_is_the_linear_search(
     bound = parse_version(fixed) if fixed else None
     assert release_index(fw).best(key, bound) == ref.release_for(key, bound, fw)
     assert release_for(key, bound, fw) == ref.release_for(key, bound, fw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(groups=groups_st, advisories=st.lists(rows_st, min_size=1, max_size=4),
+       releases=releases_st)
+def test_advisory_fixes_are_the_row_by_row_definition(
+    groups: list[tuple[str, str | None, str, int]],
+    advisories: list[list[Row]],
+    releases: list[tuple[list[str], str]],
+) -> None:
+    """What a release resolves, per model and current firmware, as `rows.resolves` says."""
+    listed = [_advisory(f"A{n}", rows, []) for n, rows in enumerate(advisories)]
+    index = FleetIndex.build(_groups(groups, shared_keys=False))
+    fw = _releases(releases)
+    fixes = AdvisoryFixes.for_releases(listed, index, fw)
+    for release in fw:
+        try:
+            version = parse_version(release.version)
+        except VersionError:
+            continue
+        for entry in match_release(release, index):
+            assert fixes.resolves(version, entry.model, entry.version) == resolves(
+                version, entry.model, listed, entry.version
+            )
+            assert fixes.resolves(version, entry.model) == resolves(version, entry.model, listed)
 
 
 def test_index_look_ups_follow_a_rebuilt_index() -> None:
