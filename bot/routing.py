@@ -193,19 +193,35 @@ def route(
 
 
 def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:
-    """The material facts of an alert: what, if changed, deserves a new alert."""
-    return {
-        f.key: {
+    """The material facts of an alert: what, if changed, deserves a new alert.
+
+    Findings made from one batch share their CVE verdicts (one tuple): those facts are worked
+    out once per tuple. The sub-dicts are shared between entries; treat them as read-only.
+    """
+    by_cves: dict[int, tuple[dict[str, list[Any]], str | None]] = {}  # id(f.cves): alive here
+    facts: dict[str, Any] = {}
+    for f in sorted(findings, key=_by_key):
+        shared = by_cves.get(id(f.cves))
+        if shared is None:
+            kev = f.kev_since
+            shared = by_cves[id(f.cves)] = (
+                {c.id: [c.score, c.severity] for c in f.cves},
+                kev.isoformat() if kev else None,
+            )
+        facts[f.key] = {
             "status": f.status,
             "count": f.count,
             "promise": f.fix_promised.value,
             "fixed": f.fixed_version,
             "update": f.update_available,
-            "kev": f.kev_since.isoformat() if f.kev_since else None,
-            "cves": {c.id: [c.score, c.severity] for c in f.cves},
+            "kev": shared[1],
+            "cves": shared[0],
         }
-        for f in sorted(findings, key=lambda f: f.key)
-    }
+    return facts
+
+
+def _by_key(f: Finding) -> str:
+    return f.key
 
 
 def fingerprint(facts: Mapping[str, Any]) -> str:

@@ -14,6 +14,8 @@ from bot.routing import (
     Route,
     Routing,
     Silence,
+    facts_of,
+    fingerprint,
     route,
 )
 
@@ -182,3 +184,18 @@ def test_a_kind_exploited_silence_matches_kev_listed_findings_only() -> None:
     assert silence.matches(finding(kev=date(2022, 1, 10)), ITEM)
     assert not silence.matches(finding(), ITEM)
     assert Silence("2", {"kind": "advisory"}, datetime(2030, 1, 1)).matches(finding(), ITEM)
+
+
+def test_facts_of_findings_sharing_verdicts_are_each_findings_own() -> None:
+    """Facts are worked out once per verdict tuple; each finding still gets its own."""
+    shared = finding(site="A")
+    same_verdicts = replace(finding(site="B", count=7), cves=shared.cves)
+    listed = finding(site="C", kev=date(2022, 1, 10), score=5.3, severity="Medium")
+    facts = facts_of([listed, same_verdicts, shared])
+    assert list(facts) == sorted(f.key for f in (shared, same_verdicts, listed))
+    assert facts[shared.key]["kev"] is None and facts[same_verdicts.key]["count"] == 7
+    assert facts[listed.key]["kev"] == "2022-01-10"
+    assert facts[listed.key]["cves"] == {"CVE-2021-36260": [5.3, "Medium"]}
+    assert facts[shared.key]["cves"] == {"CVE-2021-36260": [9.8, "Critical"]}
+    one_by_one = {k: v for f in (shared, same_verdicts, listed) for k, v in facts_of([f]).items()}
+    assert fingerprint(facts) == fingerprint(one_by_one)
