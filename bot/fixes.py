@@ -19,7 +19,8 @@ from bot.versions import Version, VersionError, is_fixed, parse_fixed
 
 
 class AdvisoryFixes:
-    """The fixed versions of the advisory rows that cover each model the releases name.
+    """The fixed versions of the advisory rows that cover each model the releases name, each
+    with the advisories whose rows name it.
 
     ``models`` are the index's models (normalised) the releases apply to exactly; `resolves`
     answers for them (and nothing for other models).
@@ -30,20 +31,20 @@ class AdvisoryFixes:
     ) -> None:
         self.keys = [advisory.key for advisory in advisories]
         wanted = frozenset(models)
-        # model -> (advisory number, fixed version) of each row covering it, in row order
-        self.by_model: dict[str, list[tuple[int, Version]]] = {}
-        if not wanted:
-            return
-        for at, advisory in enumerate(advisories):
-            for row in advisory.rows:
-                hit = index.covered_models(row.product) & wanted
-                if not hit:
-                    continue
-                fixed = _fixed(row.fixed)
-                if fixed is None:
-                    continue
-                for model in hit:
-                    self.by_model.setdefault(model, []).append((at, fixed))
+        # model -> each fixed version its rows name (one object per text) -> those advisories
+        fixes: dict[str, dict[int, tuple[Version, list[int]]]] = {}
+        if wanted:
+            for at, advisory in enumerate(advisories):
+                for row in advisory.rows:
+                    hit = index.covered_models(row.product) & wanted
+                    if not hit:
+                        continue
+                    fixed = _fixed(row.fixed)
+                    if fixed is None:
+                        continue
+                    for model in hit:
+                        fixes.setdefault(model, {}).setdefault(id(fixed), (fixed, []))[1].append(at)
+        self.by_model = {model: list(found.values()) for model, found in fixes.items()}
 
     @classmethod
     def for_releases(
@@ -67,15 +68,13 @@ class AdvisoryFixes:
     ) -> list[str]:
         """What `bot.rows.resolves` says: the keys of the advisories whose rows for ``model``
         the release version fixes and the ``current`` firmware (when known) does not."""
-        keys: list[str] = []
-        last = -1
-        for at, fixed in self.by_model.get(model, ()):
-            if at == last or (current is not None and is_fixed(current, fixed)):
+        picked: set[int] = set()
+        for fixed, advisories in self.by_model.get(model, ()):  # judged once per fixed version
+            if current is not None and is_fixed(current, fixed):
                 continue
             if is_fixed(release_version, fixed):
-                keys.append(self.keys[at])
-                last = at
-        return keys
+                picked.update(advisories)
+        return [self.keys[at] for at in sorted(picked)]
 
 
 @lru_cache(maxsize=1 << 14)  # one per distinct "Fixed Version" cell

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.context import Context, stage_of
-from bot.finding import Finding, new_finding
+from bot.finding import Finding, finding_key, made, new_finding
 from bot.fixes import AdvisoryFixes
 from bot.items import Advisory, FirmwareRelease
 from bot.matching import FleetIndex, match_release
@@ -32,7 +32,22 @@ def release_findings(
         fixes = AdvisoryFixes.for_releases(advisories, index, [release])
     findings: list[Finding] = []
     resolved: dict[tuple[str, object], tuple[str, ...]] = {}  # per model and current firmware
+    # Groups of one model on one firmware string (one parsed version object) share every field
+    # but their own: the first one's finding is made in full, the others are copies of it.
+    shapes: dict[tuple[str, int], dict[str, object]] = {}
     for entry in match_release(release, index):
+        shape = shapes.get((entry.model, id(entry.version)))
+        if shape is not None:
+            group = entry.group
+            fields = shape.copy()
+            fields["key"] = finding_key(group.fleet, group.key, release.key)
+            fields["fleet"] = group.fleet
+            fields["group_key"] = group.key
+            fields["firmware"] = group.firmware
+            fields["count"] = group.count
+            fields["site"] = group.site
+            findings.append(made(fields))
+            continue
         where = (entry.model, entry.version)
         if where not in resolved:
             resolved[where] = tuple(fixes.resolves(version, entry.model, entry.version))
@@ -41,18 +56,18 @@ def release_findings(
             if entry.version
             else f"{release.version} is available; the devices' firmware is not known"
         )
-        findings.append(
-            new_finding(
-                "firmware",
-                entry,
-                release.key,
-                "update-available",
-                reason,
-                stage_of(entry.model, ctx),
-                update_available=release.version,
-                download_url=release.download_url,
-                notes_url=release.notes_url,
-                resolves=resolved[where] + release.cves,
-            )
+        finding = new_finding(
+            "firmware",
+            entry,
+            release.key,
+            "update-available",
+            reason,
+            stage_of(entry.model, ctx),
+            update_available=release.version,
+            download_url=release.download_url,
+            notes_url=release.notes_url,
+            resolves=resolved[where] + release.cves,
         )
+        shapes[entry.model, id(entry.version)] = finding.__dict__
+        findings.append(finding)
     return findings

@@ -229,6 +229,65 @@ def release_for(
     return best[1] if best else None
 
 
+def release_findings(
+    release: FirmwareRelease, index: FleetIndex, ctx: Context, advisories: Sequence[Advisory]
+) -> list[Finding]:
+    """"Update available" per group of a model the release names exactly, on older firmware,
+    with every advisory one of whose rows for the model it fixes (and the group's does not)."""
+    try:
+        version = parse_version(release.version)
+    except VersionError:
+        return []
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    patterns = [p for text in release.models for p in (_row_patterns(text) or ())]
+    for entry in [e for p in patterns for e in exact(index, p)]:
+        if entry.group.key in seen or (entry.version is not None and entry.version >= version):
+            continue
+        seen.add(entry.group.key)
+        resolves: list[str] = []
+        for advisory in advisories:
+            for row in advisory.rows:
+                if not any(matches(p, entry.model) for p in _row_patterns(row.product) or ()):
+                    continue
+                try:
+                    fixed = parse_fixed(row.fixed)
+                except VersionError:
+                    continue
+                if fixed is None or (entry.version and is_fixed(entry.version, fixed)):
+                    continue
+                if is_fixed(version, fixed):
+                    resolves.append(advisory.key)
+                    break
+        group = entry.group
+        info = stage_of(entry.model, ctx)
+        findings.append(
+            Finding(
+                key=finding_key(group.fleet, group.key, release.key),
+                kind="firmware",
+                fleet=group.fleet,
+                group_key=group.key,
+                model=entry.model,
+                firmware=group.firmware,
+                count=group.count,
+                site=group.site,
+                item_key=release.key,
+                status="update-available",
+                reason=f"{release.version} is newer than {entry.version}"
+                if entry.version
+                else f"{release.version} is available; the devices' firmware is not known",
+                stage=info.stage,
+                stage_ends=info.ends,
+                stage_since=info.since,
+                update_available=release.version,
+                download_url=release.download_url,
+                notes_url=release.notes_url,
+                resolves=(*resolves, *release.cves),
+            )
+        )
+    return findings
+
+
 def _verdicts(
     hits: list[RefHit], cve_info: dict[str, CveInfo], info: StageInfo, threshold: float
 ) -> tuple[CveVerdict, ...]:

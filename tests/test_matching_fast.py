@@ -27,6 +27,7 @@ from bot.fixes import AdvisoryFixes
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
 from bot.matching import FleetIndex, match_advisory, match_release
 from bot.models import _compile
+from bot.releasefindings import release_findings
 from bot.releaseindex import release_for, release_index
 from bot.rows import resolves
 from bot.versions import (
@@ -363,6 +364,46 @@ def test_advisory_fixes_are_the_row_by_row_definition(
                 version, entry.model, listed, entry.version
             )
             assert fixes.resolves(version, entry.model) == resolves(version, entry.model, listed)
+
+
+@settings(max_examples=150, deadline=None)
+@given(groups=groups_st, advisories=st.lists(rows_st, min_size=1, max_size=4),
+       releases=releases_st, catalog=catalog_st)
+def test_release_findings_agree_with_the_definition(
+    groups: list[tuple[str, str | None, str, int]],
+    advisories: list[list[Row]],
+    releases: list[tuple[list[str], str]],
+    catalog: list[tuple[str, date | None, date | None]],
+) -> None:
+    """Every "update available" finding, copies of a first one included, field for field."""
+    listed = [_advisory(f"A{n}", rows, []) for n, rows in enumerate(advisories)]
+    fleet = _groups(groups, shared_keys=False)
+    index, plain = FleetIndex.build(fleet), ref.build(fleet)
+    ctx = Context(_catalog(catalog), date(2026, 11, 28))
+    fw = _releases(releases)
+    fixes = AdvisoryFixes.for_releases(listed, index, fw)
+    for release in fw:
+        expected = ref.release_findings(release, plain, ctx, listed)
+        assert same(release_findings(release, index, ctx, listed, fixes), expected)
+        assert same(release_findings(release, index, ctx, listed), expected)
+
+
+def test_release_findings_of_groups_on_one_firmware_are_each_groups_own() -> None:
+    """Groups of one model on one firmware get copies of one finding, each with its own fields."""
+    fleet = [Group(f"k{i}", fleet, "DS-2CD2143G2-I", "V5.5.800", count, site)
+             for i, (fleet, count, site) in enumerate([("a", 1, "s1"), ("b", 5, "s2"),
+                                                       ("a", 2, "s3")])]
+    fleet.append(Group("k9", "a", "DS-2CD2143G2-I", None, 3, "s1"))
+    index, plain = FleetIndex.build(fleet), ref.build(fleet)
+    ctx = Context(_catalog([]), date(2026, 11, 28))
+    advisory = _advisory("A", [("DS-2CD2xx3G2", None, "below V5.5.800", "V5.7.4")], [])
+    release = _releases([(["DS-2CD2143G2-I"], "V5.7.10")])[0]
+    found = release_findings(release, index, ctx, [advisory])
+    assert same(found, ref.release_findings(release, plain, ctx, [advisory]))
+    assert sorted((f.fleet, f.count, f.site, f.resolves) for f in found) == [
+        ("a", 1, "s1", ("A",)), ("a", 2, "s3", ("A",)), ("a", 3, "s1", ("A",)),
+        ("b", 5, "s2", ("A",)),
+    ]
 
 
 def test_index_look_ups_follow_a_rebuilt_index() -> None:
