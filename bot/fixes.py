@@ -33,10 +33,13 @@ class AdvisoryFixes:
         wanted = frozenset(models)
         # model -> each fixed version its rows name (one object per text) -> those advisories
         fixes: dict[str, dict[int, tuple[Version, list[int]]]] = {}
+        hits: dict[str, frozenset[str]] = {}  # per product cell: feeds repeat them
         if wanted:
             for at, advisory in enumerate(advisories):
                 for row in advisory.rows:
-                    hit = index.covered_models(row.product) & wanted
+                    hit = hits.get(row.product)
+                    if hit is None:
+                        hit = hits[row.product] = index.covered_models(row.product) & wanted
                     if not hit:
                         continue
                     fixed = _fixed(row.fixed)
@@ -44,7 +47,11 @@ class AdvisoryFixes:
                         continue
                     for model in hit:
                         fixes.setdefault(model, {}).setdefault(id(fixed), (fixed, []))[1].append(at)
-        self.by_model = {model: list(found.values()) for model, found in fixes.items()}
+        # In version order: a version fixes a first stretch of them (`_reached`).
+        self.by_model = {
+            model: sorted(found.values(), key=lambda fix: fix[0].sort_key())
+            for model, found in fixes.items()
+        }
 
     @classmethod
     def for_releases(
@@ -68,13 +75,28 @@ class AdvisoryFixes:
     ) -> list[str]:
         """What `bot.rows.resolves` says: the keys of the advisories whose rows for ``model``
         the release version fixes and the ``current`` firmware (when known) does not."""
-        picked: set[int] = set()
-        for fixed, advisories in self.by_model.get(model, ()):  # judged once per fixed version
-            if current is not None and is_fixed(current, fixed):
-                continue
-            if is_fixed(release_version, fixed):
-                picked.update(advisories)
+        fixes = self.by_model.get(model, [])
+        start = 0 if current is None else _reached(current, fixes)
+        picked = {at for _, advisories in fixes[start : _reached(release_version, fixes)]
+                  for at in advisories}
         return [self.keys[at] for at in sorted(picked)]
+
+
+def _reached(version: Version, fixes: list[tuple[Version, list[int]]]) -> int:
+    """How many of the fixed versions (in version order) ``version`` is at or past.
+
+    `is_fixed` compares at the fixed version's precision, yet what a version fixes is always a
+    first stretch of them in version order (a fixed version below one it fixes has no more
+    precision to fail on): a bisection finds its end.
+    """
+    lo, hi = 0, len(fixes)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if is_fixed(version, fixes[mid][0]):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @lru_cache(maxsize=1 << 14)  # one per distinct "Fixed Version" cell

@@ -466,3 +466,14 @@ def test_promises_stay_right_when_other_contexts_push_the_stage_tables_out() -> 
         stage_of("DS-2CD3143G2-I", Context(ctx.catalog, ctx.on + timedelta(days=days)))
     found = sorted((f.model, str(f.fix_promised)) for f in advisory_findings(both, index, ctx))
     assert found == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(version=version_texts, fixes=st.lists(version_texts, max_size=12))
+def test_what_a_version_fixes_is_a_first_stretch_in_version_order(
+    version: str, fixes: list[str]
+) -> None:
+    """`bot.fixes` bisects on it: is_fixed compares at each fixed version's own precision."""
+    ordered = sorted(map(parse_version, fixes), key=Version.sort_key)
+    reached = [is_fixed(parse_version(version), fixed) for fixed in ordered]
+    assert reached == sorted(reached, reverse=True)
