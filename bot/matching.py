@@ -84,9 +84,8 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One device group judged against one CVE of one row."""
+class Hit(NamedTuple):
+    """One device group judged against one CVE of one row (a named tuple: cheap to make)."""
 
     entry: Indexed
     cve: str | None
