@@ -17,3 +17,13 @@ def test_matching_benchmark_runs_on_small_numbers(capsys: pytest.CaptureFixture[
     assert figures["findings"] > 0
     assert figures["peak_rss_mib"] > 0
     assert {"build_s", "full_s", "new_median_ms", "new_p99_ms", "lookup_first_us"} <= set(figures)
+
+
+def test_evaluate_benchmark_runs_on_small_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_bench("bench_evaluate")
+    figures = bench.main(["--groups", "2000", "--advisories", "30", "--releases", "200"])
+    printed = capsys.readouterr().out
+    for label in ("evaluate", "route (first cycle", "route (next cycle", "peak memory"):
+        assert label in printed
+    assert figures["findings"] > 0 and figures["alerts"] > 0
+    assert "0 alerts" in printed.split("route (next cycle")[1].splitlines()[0]
