@@ -173,6 +173,21 @@ def test_catalog_entries(store: Store) -> None:
     assert store.catalog.remove(e.pattern) and not store.catalog.remove(e.pattern)
 
 
+def test_a_lifecycle_reminders_long_revision_is_stored(store: Store) -> None:
+    """A reminder's item key is its revision, and it names the model: no length is safe.
+
+    PostgreSQL refused it (``value too long for type character varying(64)``), failing the
+    whole cycle on the day a reminder for a model with a long name came due.
+    """
+    model = "DS-2DF8C842IXS-AELW(T5)/HIKCENTRAL-PROFESSIONAL-V2.6.0-VIDEO-SECURITY-EXTENDED"
+    key = f"lifecycle:{model}:security-only:2027-03-01:90d"
+    assert len(key) > 64
+    found = FindingData("branch-office-with-a-long-name", "g1", key, key, {"stage": "dynamic"})
+    assert store.findings.put_many([found], T0) == {found.key: "new"}
+    got = store.findings.get(found.key)
+    assert got is not None and got.revision == key
+
+
 def test_findings(store: Store) -> None:
     f1 = FindingData("hq", "g1", "adv-1", "r1", {"stage": "dynamic"})
     f2 = FindingData("hq", "g2", "adv-1", "r1", {})

@@ -8,14 +8,24 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from psycopg import sql
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from bot.config import StateSettings
-from state import SchemaError, StoreError, open_store, parse_state_url, redact, upgrade
-from state.sql.migrate import head
+from state import (
+    FindingData,
+    SchemaError,
+    StoreError,
+    finding_key,
+    open_store,
+    parse_state_url,
+    redact,
+    upgrade,
+)
+from state.sql.migrate import alembic_config, head
 from state.sql.schema import metadata
 from state.urls import resolve_state_url
 from tests.state_helpers import ADMIN_URL, T0, spawn, url_for
@@ -57,6 +67,35 @@ def test_postgresql_is_not_migrated_behind_your_back(empty_pg: str) -> None:
     with open_store(empty_pg) as store:
         store.meta.put("x", 1, T0)
         assert store.meta.get("x") == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrading_from_0002_keeps_the_findings_and_takes_long_revisions(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """0003 widens findings.revision (a reminder's is its item key) on a database in use."""
+    url = parse_state_url(url_for(backend, tmp_path, request))
+    engine = create_engine(url.url() if backend == "sqlite" else url.target)
+    try:
+        with engine.begin() as conn:  # a database at 0002, as the last release left it
+            if MigrationContext.configure(conn).get_current_revision() is None:
+                command.upgrade(alembic_config(conn), "0002")
+            else:
+                command.downgrade(alembic_config(conn), "0002")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO findings (key, fleet, group_key, item_key, revision, state, data,"
+                " first_seen, updated_at) VALUES ('hq|g|adv-1', 'hq', 'g', 'adv-1', 'r1', 'open',"
+                " '{}', '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')"))
+            command.upgrade(alembic_config(conn), "head")
+    finally:
+        engine.dispose()
+    key = "lifecycle:" + "DS-2DF8C842IXS-AELW(T5)" * 4 + ":security-only:2027-03-01:90d"
+    with open_store(url.url() if backend == "sqlite" else url.target) as store:
+        assert [f.key for f in store.findings.all("open")] == ["hq|g|adv-1"]
+        store.findings.put_many([FindingData("hq", "g2", key, key, {})], T0)
+        got = store.findings.get(finding_key("hq", "g2", key))
+        assert got is not None and got.revision == key
 
 
 def test_sqlite_is_migrated_on_open(tmp_path: Path) -> None:

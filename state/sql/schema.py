@@ -96,7 +96,7 @@ findings = Table(
     Column("fleet", String(80), nullable=False),
     Column("group_key", String(32), nullable=False),
     Column("item_key", Text, nullable=False, index=True),
-    Column("revision", String(64), nullable=False),
+    Column("revision", Text, nullable=False),  # a reminder's is its item key (0003)
     Column("state", String(20), nullable=False, index=True),
     Column("data", JsonType, nullable=False),
     _when("first_seen"), _when("updated_at"),
