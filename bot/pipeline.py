@@ -33,7 +33,7 @@ from bot.sources.fetcher import Fetcher
 from bot.sources.health import SourceHealth
 from bot.sources.runner import Cursor, PollOutcome, poll_all
 from bot.wiring import build_catalog
-from state import FindingData, Store
+from state import FindingData, Store, finding_key
 from state.fleetsync import sync_declared_fleets
 
 CYCLE_KEY = "cycle.last"
@@ -189,21 +189,30 @@ def _evaluate(store: Store, settings: Settings, catalog: Catalog, on: date) -> E
 def _store_findings(
     store: Store, evaluation: Evaluation, settings: Settings, now: datetime, report: CycleReport
 ) -> set[str]:
-    """Store this cycle's findings, resolve the open ones it no longer produces; their items."""
+    """Store this cycle's findings, resolve the open ones it no longer produces; their items.
+
+    A finding stored open at the same item revision is unchanged (the store would keep it as it
+    is): its record is not even worked out. At a large estate nearly every finding is so.
+    """
     severe = settings.policy.severe_cvss
     revisions = {header.key: header.revision for header, _ in evaluation.items}
-    current = [
-        FindingData(
-            f.fleet, f.group_key, f.item_key, revisions[f.item_key], finding_record(f, severe)
+    stored = store.findings.stamps()
+    keys: set[str] = set()
+    changed: list[FindingData] = []
+    for f in evaluation.findings:
+        key = finding_key(f.fleet, f.group_key, f.item_key)
+        keys.add(key)
+        revision = revisions[f.item_key]
+        if stored.get(key) == (f.item_key, revision, "open"):
+            continue
+        changed.append(
+            FindingData(f.fleet, f.group_key, f.item_key, revision, finding_record(f, severe))
         )
-        for f in evaluation.findings
-    ]
-    store.findings.put_many(current, now)
-    keys = {f.key for f in current}
+    store.findings.put_many(changed, now)
     items: set[str] = set()
-    for old in store.findings.all(state="open"):
-        if old.key not in keys:  # fixed, upgraded, removed or no longer matching
-            store.findings.set_state(old.key, "resolved", now)
+    for key, old in stored.items():
+        if old.state == "open" and key not in keys:  # fixed, upgraded, removed, not matching
+            store.findings.set_state(key, "resolved", now)
             report.findings["resolved"] += 1
             items.add(old.item_key)
     report.findings["open"] = len(keys)

@@ -22,6 +22,7 @@ from state.records import (
     Delivery,
     Finding,
     FindingData,
+    FindingStamp,
     FleetTotals,
     ItemRevision,
     Json,
@@ -102,6 +103,8 @@ class FindingRepo(Protocol):
     def set_state(self, key: str, state: str, now: datetime) -> bool:
         """Change a finding's state; False when unknown or already in it."""
     def count(self, state: str | None = None) -> int: """How many findings."""
+    def stamps(self) -> dict[str, FindingStamp]:
+        """Every finding's item key, revision and state, by key (its data is not read)."""
     def items_by_group(
         self, group_keys: Iterable[str], state: str | None = None
     ) -> dict[str, list[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Json = dict[str, Any]
 Change = Literal["new", "revised", "unchanged"]
@@ -67,6 +67,14 @@ class ItemRevision:
     revision: str
     data: Json
     seen_at: datetime
+
+
+class FindingStamp(NamedTuple):
+    """What a cycle compares a stored finding against: its item, revision and state, no data."""
+
+    item_key: str
+    revision: str
+    state: str
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,25 @@ def test_a_second_cycle_alerts_nothing(world: World) -> None:
     assert second.findings == {"open": first.findings["open"], "resolved": 0}
 
 
+def test_an_unchanged_cycle_does_not_rework_stored_findings(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Findings stored open at the same revision are left as they are, records not worked out."""
+    first = world.cycle()
+    with world.store() as store:
+        before = {f.key: (f.data, f.updated_at) for f in store.findings.all()}
+
+    def unexpected(*args: object) -> None:
+        raise AssertionError("an unchanged finding's record was worked out again")
+
+    monkeypatch.setattr("bot.pipeline.finding_record", unexpected)
+    second = world.cycle(NOW + timedelta(hours=1))
+    assert second.findings == {"open": first.findings["open"], "resolved": 0}
+    with world.store() as store:
+        assert {f.key: (f.data, f.updated_at) for f in store.findings.all()} == before
+        assert set(store.findings.stamps()) == set(before)
+
+
 def test_dry_run_stores_nothing_but_reports_the_same_alerts(world: World) -> None:
     dry = world.cycle(dry_run=True)
     with world.store() as store:

@@ -13,6 +13,7 @@ from bot.items import Advisory
 from state import (
     Attempt,
     FindingData,
+    FindingStamp,
     FleetTotals,
     Store,
     StoreError,
@@ -171,6 +172,17 @@ def test_catalog_entries(store: Store) -> None:
     assert store.catalog.get("DS-2CD3321G2-I") == e
     assert store.catalog.all() == [e]
     assert store.catalog.remove(e.pattern) and not store.catalog.remove(e.pattern)
+
+
+def test_finding_stamps_are_item_revision_and_state_by_key(store: Store) -> None:
+    f1 = FindingData("hq", "g1", "adv-1", "r1", {"stage": "dynamic"})
+    f2 = FindingData("hq", "g2", "adv-2", "r7", {})
+    assert store.findings.stamps() == {}
+    store.findings.put_many([f1, f2], T0)
+    store.findings.set_state(f2.key, "resolved", T0)
+    assert store.findings.stamps() == {
+        f1.key: FindingStamp("adv-1", "r1", "open"), f2.key: ("adv-2", "r7", "resolved")
+    }
 
 
 def test_a_lifecycle_reminders_long_revision_is_stored(store: Store) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import Row, bindparam, delete, func, select, update
 
 from bot.fleets import DeviceGroup, Fleet
 from state.errors import UnknownFleet
-from state.records import Change, Finding, FindingData, FleetTotals, utc
+from state.records import Change, Finding, FindingData, FindingStamp, FleetTotals, utc
 from state.sql.bulk import upsert_groups
 from state.sql.engine import SqlDb, chunks
 from state.sql.schema import device_groups, findings, fleets
@@ -222,6 +222,13 @@ class SqlFindings:
         with self._db.unit() as c:
             return int(c.execute(q if state is None else q.where(findings.c.state == state))
                        .scalar_one())
+
+    def stamps(self) -> dict[str, FindingStamp]:
+        """Every finding's item key, revision and state, by key (its data is not read)."""
+        t = findings
+        with self._db.unit() as c:
+            return {r.key: FindingStamp(r.item_key, r.revision, r.state) for r in c.execute(
+                select(t.c.key, t.c.item_key, t.c.revision, t.c.state))}
 
     def items_by_group(
         self, group_keys: Iterable[str], state: str | None = None

@@ -7,7 +7,15 @@ from datetime import datetime
 
 from bot.fleets import DeviceGroup, Fleet
 from state.errors import UnknownFleet
-from state.records import Change, Finding, FindingData, FleetTotals, from_text, to_text
+from state.records import (
+    Change,
+    Finding,
+    FindingData,
+    FindingStamp,
+    FleetTotals,
+    from_text,
+    to_text,
+)
 from state.tiny.memory import Doc, Memory
 
 
@@ -215,6 +223,12 @@ class TinyFindings:
         with self._mem.lock:
             t = self._mem["findings"]
             return len(t.docs) if state is None else len(t.by_group["state"].get(state, ()))
+
+    def stamps(self) -> dict[str, FindingStamp]:
+        """Every finding's item key, revision and state, by key (its data is not read)."""
+        with self._mem.lock:
+            return {d["key"]: FindingStamp(d["item_key"], d["revision"], d["state"])
+                    for d in self._mem["findings"].docs.values()}
 
     def items_by_group(
         self, group_keys: Iterable[str], state: str | None = None
