@@ -8,8 +8,13 @@ fleets, advisories, catalog and releases shaped like a real estate; see bench_ma
 large customer's scale, then routes the same findings again with the first alerts remembered, as
 the next unchanged cycle does (nothing is alerted).
 
-Usage: ``python bench/bench_evaluate.py [--groups N] [--advisories M] [--releases R] [--seed S]``.
-Prints the figures (wall time, peak RSS); no targets: the issue's targets are bench_matching's.
+With ``--store URL`` (``tinydb:///…``, ``sqlite:///…`` or ``postgresql://…``, which must be empty
+and, for PostgreSQL, migrated) it also stores the findings as a cycle does, first into the empty
+store, then again unchanged.
+
+Usage: ``python bench/bench_evaluate.py [--groups N] [--advisories M] [--releases R] [--seed S]
+[--store URL]``. Prints the figures (wall time, peak RSS); no targets: the issue's targets are
+bench_matching's.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
 
@@ -40,7 +45,10 @@ from bench_matching import (
 
 from bot.context import Context
 from bot.evaluate import Knowledge, evaluate
+from bot.pipeline import CycleReport, store_findings
+from bot.policy import DEFAULT_SEVERE_CVSS
 from bot.routing import FleetRouting, Previous, Routing, route
+from state import open_store
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -52,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--advisories", type=int, default=1_000)
     parser.add_argument("--releases", type=int, default=1_500)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--store", help="an empty store to write the findings into, twice")
     args = parser.parse_args(argv)
 
     rng = Random(args.seed)
@@ -91,6 +100,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     figures["route_again_s"] = time.perf_counter() - start
     print(f"  route (next cycle: nothing changed)    {figures['route_again_s']:8.2f} s  "
           f"({len(again):,} alerts)")
+    if args.store:
+        with open_store(args.store) as store:
+            for name, label, at in (
+                ("store_first_s", "store (first cycle: all new)", NOW),
+                ("store_again_s", "store (next cycle: unchanged)", NOW + timedelta(hours=1)),
+            ):
+                report = CycleReport(at, TODAY, dry_run=False)
+                start = time.perf_counter()
+                with store.transaction():
+                    store_findings(store, evaluation, DEFAULT_SEVERE_CVSS, at, report)
+                figures[name] = time.perf_counter() - start
+                print(f"  {label:<38} {figures[name]:8.2f} s  "
+                      f"({report.findings['open']:,} open findings)")
     figures["peak_rss_mib"] = peak_rss_mib()
     print(f"  peak memory (RSS)                      {figures['peak_rss_mib']:8,.0f} MiB")
     return figures

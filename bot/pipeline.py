@@ -105,7 +105,9 @@ def run_cycle(
             settings = with_subscriptions(settings, store)
             _store_outcomes(store, outcomes, now, report)
             evaluation = _evaluate(store, settings, catalog, report.on)
-            resolved = _store_findings(store, evaluation, settings, now, report)
+            resolved = store_findings(
+                store, evaluation, settings.policy.severe_cvss, now, report
+            )
             memory = AlertMemory(store)
             routing = routing_for(store, settings, memory, now)
             alerts = route(evaluation.items, routing, now)
@@ -186,15 +188,14 @@ def _evaluate(store: Store, settings: Settings, catalog: Catalog, on: date) -> E
     return evaluate(Knowledge.of(items), store.fleets.groups(), ctx, settings.policy.reminder_days)
 
 
-def _store_findings(
-    store: Store, evaluation: Evaluation, settings: Settings, now: datetime, report: CycleReport
+def store_findings(
+    store: Store, evaluation: Evaluation, severe_cvss: float, now: datetime, report: CycleReport
 ) -> set[str]:
     """Store this cycle's findings, resolve the open ones it no longer produces; their items.
 
     A finding stored open at the same item revision is unchanged (the store would keep it as it
     is): its record is not even worked out. At a large estate nearly every finding is so.
     """
-    severe = settings.policy.severe_cvss
     revisions = {header.key: header.revision for header, _ in evaluation.items}
     stored = store.findings.stamps()
     keys: set[str] = set()
@@ -206,7 +207,7 @@ def _store_findings(
         if stored.get(key) == (f.item_key, revision, "open"):
             continue
         changed.append(
-            FindingData(f.fleet, f.group_key, f.item_key, revision, finding_record(f, severe))
+            FindingData(f.fleet, f.group_key, f.item_key, revision, finding_record(f, severe_cvss))
         )
     store.findings.put_many(changed, now)
     items: set[str] = set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.bench_loader import load_bench
@@ -19,11 +21,16 @@ def test_matching_benchmark_runs_on_small_numbers(capsys: pytest.CaptureFixture[
     assert {"build_s", "full_s", "new_median_ms", "new_p99_ms", "lookup_first_us"} <= set(figures)
 
 
-def test_evaluate_benchmark_runs_on_small_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_benchmark_runs_on_small_numbers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     bench = load_bench("bench_evaluate")
-    figures = bench.main(["--groups", "2000", "--advisories", "30", "--releases", "200"])
+    store = f"tinydb:///{tmp_path / 'state.json'}"
+    figures = bench.main(["--groups", "2000", "--advisories", "30", "--releases", "200",
+                          "--store", store])
     printed = capsys.readouterr().out
-    for label in ("evaluate", "route (first cycle", "route (next cycle", "peak memory"):
+    for label in ("evaluate", "route (first cycle", "route (next cycle", "store (first cycle",
+                  "store (next cycle", "peak memory"):
         assert label in printed
     assert figures["findings"] > 0 and figures["alerts"] > 0
     assert "0 alerts" in printed.split("route (next cycle")[1].splitlines()[0]
