@@ -289,7 +289,7 @@ def _alert(
 
 def receivers_of(f: Finding, routing: Routing) -> list[tuple[str, str | None]]:
     """The receivers a finding goes to (before silences and dedupe), each with its digest."""
-    fleet = routing.fleets.get(f.fleet, FleetRouting(f.fleet))
+    fleet = routing.fleets.get(f.fleet) or FleetRouting(f.fleet)  # made only when missing
     out: list[tuple[str, str | None]] = []
     if f.kind in fleet.kinds and _meets(f, fleet.min_severity):
         out += [(r, None) for r in fleet.receivers]
