@@ -175,6 +175,57 @@ def test_a_real_document_renders_within_limits(name: str) -> None:
     CHECKS[name](wire(doc), wire(PRESETS[name].payload(doc, CTX)))
 
 
+def _pagerduty_popping(doc: dict[str, Any]) -> dict[str, Any]:
+    """The PagerDuty event cut to size the plain way: drop the last finding until it fits."""
+    from notifiers.presets import pagerduty
+
+    event = pagerduty.payload(doc, CTX)
+    details = event["payload"]["custom_details"]
+    details["findings"] = pagerduty._details(doc, list(doc["findings"]))["findings"]
+    details.pop("more_findings", None)
+    while sent_size(event) > pagerduty.MAX_EVENT and details["findings"]:
+        details["findings"].pop()
+        details["more_findings"] = len(doc["findings"]) - len(details["findings"])
+    return event
+
+
+@pytest.mark.parametrize("cap", [900, 2_000, 2_600, 5_000, 9_999, 10_001, 50_000])
+def test_pagerduty_keeps_the_longest_head_of_findings_that_fits(
+    cap: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from notifiers.presets import pagerduty
+
+    doc = document([make_finding(fleet=f"fleet-{i}" + "x" * (i % 7), count=i + 1)
+                    for i in range(120)])
+    assert len(doc["findings"]) == 120
+    monkeypatch.setattr(pagerduty, "MAX_EVENT", cap)
+    event = pagerduty.payload(doc, CTX)
+    assert event == _pagerduty_popping(doc)
+    assert sent_size(event) <= cap or not event["payload"]["custom_details"]["findings"]
+
+
+def test_pagerduty_cuts_an_alert_of_thousands_of_groups_encoding_it_a_few_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A big estate's alert lists thousands of entries; the event was encoded once per entry
+    dropped (an alert of 18,864 entries took 340 s to render)."""
+    from notifiers.presets import pagerduty
+
+    encoded: list[int] = []
+
+    def counting(value: Any) -> int:
+        if isinstance(value, dict) and "payload" in value:
+            encoded.append(1)
+        return sent_size(value)
+
+    monkeypatch.setattr(pagerduty, "size", counting)
+    doc = document([make_finding(fleet=f"fleet-{i}") for i in range(2_000)])
+    details = pagerduty.payload(doc, CTX)["payload"]["custom_details"]
+    assert 0 < len(details["findings"]) < 2_000
+    assert details["more_findings"] == 2_000 - len(details["findings"])
+    assert len(encoded) <= 5
+
+
 def test_long_text_is_cut_with_an_ellipsis() -> None:
     doc = document(title="Overflow " * 500)
     assert PRESETS["discord"].payload(doc, CTX)["embeds"][0]["title"].endswith("…")

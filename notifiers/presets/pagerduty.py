@@ -66,12 +66,34 @@ def payload(doc: AlertDoc, ctx: Context) -> dict[str, Any]:
         event["payload"]["timestamp"] = created(doc)
     if web_url(item.get("url")):
         event["client_url"] = item["url"]
-    while size(event) > MAX_EVENT and event["payload"]["custom_details"]["findings"]:
-        event["payload"]["custom_details"]["findings"].pop()
-        event["payload"]["custom_details"]["more_findings"] = len(findings) - len(
-            event["payload"]["custom_details"]["findings"]
-        )
+    if size(event) > MAX_EVENT:
+        _fit(event)
     return event
+
+
+def _fit(event: dict[str, Any]) -> None:
+    """Keep the longest head of the findings that fits MAX_EVENT and say how many are left out.
+
+    Measured finding by finding (an alert may list thousands of device groups): the event is
+    encoded a few times, not once per finding dropped.
+    """
+    details = event["payload"]["custom_details"]
+    listed: list[Any] = details["findings"]
+    details["findings"], details["more_findings"] = [], len(listed)
+    room = MAX_EVENT - size(event)  # for the findings' JSON between the list's brackets
+    kept = used = 0
+    for finding in listed:
+        used += size(finding) + (1 if kept else 0)  # and a comma before all but the first
+        if used > room:
+            break
+        kept += 1
+    # Fewer left out may need fewer digits: one more may fit (the whole list never does).
+    while kept + 1 < len(listed):
+        details["findings"], details["more_findings"] = listed[: kept + 1], len(listed) - kept - 1
+        if size(event) > MAX_EVENT:
+            break
+        kept += 1
+    details["findings"], details["more_findings"] = listed[:kept], len(listed) - kept
 
 
 def _details(doc: AlertDoc, findings: list[Any]) -> dict[str, Any]:
