@@ -107,6 +107,9 @@ def release_index(releases: Sequence[FirmwareRelease]) -> ReleaseIndex:
     """The release index for these releases, kept while the same releases keep coming."""
     snapshot = tuple(releases)
     if _LAST and _LAST[0].releases == snapshot:
+        # Equal releases read again (the next cycle): keep these objects, so that the calls to
+        # come compare by identity rather than field by field (a call per advisory).
+        _LAST[0].releases = snapshot
         return _LAST[0]
     made = ReleaseIndex(snapshot)
     _LAST[:] = [made]

@@ -1,7 +1,9 @@
 """Routing's inputs from settings and the store: fleets, routes, silences, alert memory.
 
 The memory of what was alerted is one meta value per (receiver, item): the alert id and the
-material facts it carried, read lazily so a cycle touches only the pairs it routes.
+fingerprint of the material facts it carried, read lazily so a cycle touches only the pairs it
+routes. The facts themselves (one entry per device group: megabytes for a big estate's alert)
+are a second value, read only when the fingerprint differs and routing says what changed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from state import Silence as StoredSilence
 from state import Store
 
 MEMORY_PREFIX = "alerted:"
+FACTS_PREFIX = "alerted-facts:"
 DEFAULT_KINDS = frozenset({"advisory", "firmware", "lifecycle"})
 
 
@@ -46,10 +49,11 @@ class AlertMemory(Mapping[tuple[str, str], Previous]):
         value = {
             "alert_id": alert.id,
             "material": alert.material,
-            "facts": dict(alert.facts),
             "at": now.isoformat(timespec="seconds"),
         }
         self._store.meta.put(_key(alert.receiver, alert.item.key), value, now)
+        self._store.meta.put(_key(alert.receiver, alert.item.key, FACTS_PREFIX),
+                             dict(alert.facts), now)
         self._cache[(alert.receiver, alert.item.key)] = Previous(alert.material, alert.facts)
 
     def _load(self, key: tuple[str, str]) -> Previous | None:
@@ -57,16 +61,41 @@ class AlertMemory(Mapping[tuple[str, str], Previous]):
         if not value:
             return None
         state = self._store.acks.get(value["alert_id"])
+        facts = value["facts"] if "facts" in value else _StoredFacts(self._store, _key(
+            *key, FACTS_PREFIX))  # alerts remembered before the facts had their own value
         return Previous(
             value["material"],
-            value["facts"],
+            facts,
             acked=bool(state and state.acked_by),
             snoozed_until=state.snoozed_until if state else None,
         )
 
 
-def _key(receiver: str, item_key: str) -> str:
-    return f"{MEMORY_PREFIX}{receiver}|{item_key}"
+class _StoredFacts(Mapping[str, Any]):
+    """An alert's material facts, read from the store when first looked at."""
+
+    def __init__(self, store: Store, key: str) -> None:
+        self._store = store
+        self._key = key
+        self._facts: Mapping[str, Any] | None = None
+
+    def _read(self) -> Mapping[str, Any]:
+        if self._facts is None:
+            self._facts = self._store.meta.get(self._key) or {}
+        return self._facts
+
+    def __getitem__(self, key: str) -> Any:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+
+def _key(receiver: str, item_key: str, prefix: str = MEMORY_PREFIX) -> str:
+    return f"{prefix}{receiver}|{item_key}"
 
 
 def routing_for(store: Store, settings: Settings, memory: AlertMemory, now: datetime) -> Routing:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from bot.finding import CveVerdict, Finding
 from bot.policy import Promise, Stage
@@ -18,6 +21,8 @@ from bot.routing import (
     fingerprint,
     route,
 )
+from bot.routingsetup import AlertMemory
+from state import Store, open_store
 
 NOW = datetime(2026, 11, 28, 9, 0)
 ITEM = ItemHeader(
@@ -199,3 +204,40 @@ def test_facts_of_findings_sharing_verdicts_are_each_findings_own() -> None:
     assert facts[shared.key]["cves"] == {"CVE-2021-36260": [9.8, "Critical"]}
     one_by_one = {k: v for f in (shared, same_verdicts, listed) for k, v in facts_of([f]).items()}
     assert fingerprint(facts) == fingerprint(one_by_one)
+
+
+def _memory_store(tmp_path: Path) -> Store:
+    return open_store(f"tinydb:///{tmp_path / 'state.json'}")
+
+
+def test_alert_memory_reads_an_alerts_facts_only_when_its_fingerprint_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big estate's alert carries megabytes of facts: an unchanged cycle does not read them."""
+    (alert,) = route([(ITEM, [finding(site=s) for s in "ABC"])], Routing(FLEETS), NOW)
+    with _memory_store(tmp_path) as store:
+        AlertMemory(store).remember(alert, NOW.replace(tzinfo=UTC))
+        read: list[str] = []
+        get = store.meta.get
+        monkeypatch.setattr(store.meta, "get", lambda key: read.append(key) or get(key))
+        memory = AlertMemory(store)
+        again = route([(ITEM, [finding(site=s) for s in "ABC"])], Routing(FLEETS, previous=memory),
+                      NOW)
+        assert again == [] and read == ["alerted:video|HSRC-202108-01"]
+        changed = route([(ITEM, [finding(site=s) for s in "ABCD"])],
+                        Routing(FLEETS, previous=memory), NOW)
+        assert changed[0].changes == ("1 more device group affected",)
+        assert read[-1] == "alerted-facts:video|HSRC-202108-01"
+
+
+def test_alert_memory_reads_facts_remembered_inside_the_alert_value(tmp_path: Path) -> None:
+    """Alerts remembered before the facts got their own value still say what changed."""
+    (alert,) = route([(ITEM, [finding(site=s) for s in "AB"])], Routing(FLEETS), NOW)
+    with _memory_store(tmp_path) as store:
+        store.meta.put("alerted:video|HSRC-202108-01", {
+            "alert_id": alert.id, "material": alert.material, "facts": dict(alert.facts),
+            "at": NOW.isoformat()}, NOW.replace(tzinfo=UTC))
+        memory = AlertMemory(store)
+        changed = route([(ITEM, [finding(site=s) for s in "ABC"])],
+                        Routing(FLEETS, previous=memory), NOW)
+        assert changed[0].changes == ("1 more device group affected",)

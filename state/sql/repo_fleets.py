@@ -227,8 +227,9 @@ class SqlFindings:
         """Every finding's item key, revision and state, by key (its data is not read)."""
         t = findings
         with self._db.unit() as c:
-            return {r.key: FindingStamp(r.item_key, r.revision, r.state) for r in c.execute(
-                select(t.c.key, t.c.item_key, t.c.revision, t.c.state))}
+            rows = c.execute(select(t.c.key, t.c.item_key, t.c.revision, t.c.state)).tuples()
+            return {key: FindingStamp(item, revision, state)
+                    for key, item, revision, state in rows.all()}  # one fetch, not one per row
 
     def items_by_group(
         self, group_keys: Iterable[str], state: str | None = None
