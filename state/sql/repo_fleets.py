@@ -227,7 +227,7 @@ class SqlFindings:
         """Every finding's item key, revision and state, by key (its data is not read)."""
         t = findings
         with self._db.unit() as c:
-            rows = c.execute(select(t.c.key, t.c.item_key, t.c.revision, t.c.state)).tuples()
+            rows = c.execute(select(t.c.key, t.c.item_key, t.c.revision, t.c.state))
             return {key: FindingStamp(item, revision, state)
                     for key, item, revision, state in rows.all()}  # one fetch, not one per row
 
