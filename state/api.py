@@ -97,9 +97,12 @@ class FindingRepo(Protocol):
         """``put`` for many findings at once; the change per key."""
     def get(self, key: str) -> Finding | None: """One finding."""
     def for_item(self, item_key: str) -> list[Finding]: """Findings of one item."""
-    def for_fleet(self, fleet: str, state: str | None = None) -> list[Finding]:
-        """Findings of one fleet (in one state)."""
-    def all(self, state: str | None = None) -> list[Finding]: """Findings (in one state)."""
+    def for_fleet(
+        self, fleet: str, state: str | None = None, limit: int | None = None
+    ) -> list[Finding]:
+        """Findings of one fleet (in one state), by key; the first ``limit`` when given."""
+    def all(self, state: str | None = None, limit: int | None = None) -> list[Finding]:
+        """Findings (in one state), by key; the first ``limit`` when given."""
     def set_state(self, key: str, state: str, now: datetime) -> bool:
         """Change a finding's state; False when unknown or already in it."""
     def count(self, state: str | None = None) -> int: """How many findings."""

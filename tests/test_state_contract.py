@@ -174,6 +174,27 @@ def test_catalog_entries(store: Store) -> None:
     assert store.catalog.remove(e.pattern) and not store.catalog.remove(e.pattern)
 
 
+def test_findings_listed_by_key_up_to_a_limit(store: Store) -> None:
+    """The REST API lists the first findings by key: only those are read (a big estate has
+    hundreds of thousands). Key order is code point order on every backend."""
+    groups = ["g-b", "g-a", "G-z", "g-é", "g-_", "g-c"]
+    found = [FindingData("hq" if i % 2 else "edge", g, "adv-1", "r1", {"i": i})
+             for i, g in enumerate(groups)]
+    store.findings.put_many(found, T0)
+    store.findings.set_state(found[1].key, "resolved", T0)
+    keys = sorted(f.key for f in found)
+    assert [f.key for f in store.findings.all()] == keys
+    assert [f.key for f in store.findings.all(limit=3)] == keys[:3]
+    assert [f.key for f in store.findings.all(limit=0)] == []
+    still = sorted(f.key for f in found if f.key != found[1].key)
+    assert [f.key for f in store.findings.all("open", limit=4)] == still[:4]
+    hq = sorted(f.key for f in found if f.fleet == "hq")
+    assert [f.key for f in store.findings.for_fleet("hq", limit=2)] == hq[:2]
+    assert [f.key for f in store.findings.for_fleet("hq", "resolved", limit=5)] == [found[1].key]
+    assert [f.data for f in store.findings.for_fleet("edge", "open")] == [
+        {"i": i} for i in (2, 4, 0)]  # G-z, g-_, g-b: code point order
+
+
 def test_finding_stamps_are_item_revision_and_state_by_key(store: Store) -> None:
     f1 = FindingData("hq", "g1", "adv-1", "r1", {"stage": "dynamic"})
     f2 = FindingData("hq", "g2", "adv-2", "r7", {})

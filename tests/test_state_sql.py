@@ -98,6 +98,26 @@ def test_upgrading_from_0002_keeps_the_findings_and_takes_long_revisions(
         assert got is not None and got.revision == key
 
 
+def test_findings_are_listed_in_code_point_order_under_a_language_collation() -> None:
+    """Hosted PostgreSQL often sorts text by language (en-US: case and punctuation last); the
+    first findings by key must be the same as on every other backend."""
+    name = f"firmwatch_test_{secrets.token_hex(4)}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(sql.SQL(
+            "CREATE DATABASE {} LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            " TEMPLATE template0").format(sql.Identifier(name)))
+        try:
+            url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+            upgrade(url)
+            with open_store(url) as store:
+                store.findings.put_many(
+                    [FindingData("edge", g, "adv-1", "r1", {}) for g in ("g-b", "G-z", "g-_")], T0)
+                assert [f.group_key for f in store.findings.all(limit=2)] == ["G-z", "g-_"]
+                assert [f.group_key for f in store.findings.for_fleet("edge", limit=1)] == ["G-z"]
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def test_sqlite_is_migrated_on_open(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path / 'a' / 'state.db'}") as store:
         assert store.fleets.all() == []

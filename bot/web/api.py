@@ -112,8 +112,8 @@ def list_alerts(store: Store, request: Request) -> Response:
     receiver, fleet = q.get("receiver") or None, q.get("fleet") or None
     entries = store.outbox.all(statuses, receiver=receiver, limit=limit) if statuses else []
     finding_state = None if state == "all" else state
-    findings = (store.findings.for_fleet(fleet, finding_state) if fleet
-                else store.findings.all(finding_state))[:limit]
+    findings = (store.findings.for_fleet(fleet, finding_state, limit) if fleet
+                else store.findings.all(finding_state, limit))
     return json_response(200, {"outbox": [_entry_json(e) for e in entries],
                                "findings": [_finding_json(f) for f in findings]})
 

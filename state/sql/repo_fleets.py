@@ -200,14 +200,17 @@ class SqlFindings:
         """Findings of one item."""
         return self._where(findings.c.item_key == item_key)
 
-    def for_fleet(self, fleet: str, state: str | None = None) -> list[Finding]:
-        """Findings of one fleet (in one state)."""
+    def for_fleet(
+        self, fleet: str, state: str | None = None, limit: int | None = None
+    ) -> list[Finding]:
+        """Findings of one fleet (in one state), by key; the first ``limit`` when given."""
         clause = findings.c.fleet == fleet
-        return self._where(clause if state is None else clause & (findings.c.state == state))
+        return self._where(clause if state is None else clause & (findings.c.state == state),
+                           limit)
 
-    def all(self, state: str | None = None) -> list[Finding]:
-        """Findings (in one state), by key."""
-        return self._where(None if state is None else findings.c.state == state)
+    def all(self, state: str | None = None, limit: int | None = None) -> list[Finding]:
+        """Findings (in one state), by key; the first ``limit`` when given."""
+        return self._where(None if state is None else findings.c.state == state, limit)
 
     def set_state(self, key: str, state: str, now: datetime) -> bool:
         """Change a finding's state; False when unknown or already in it."""
@@ -255,7 +258,11 @@ class SqlFindings:
         with self._db.unit() as c:
             return {k: int(n) for k, n in sorted(c.execute(q).all())}
 
-    def _where(self, clause: Any) -> list[Finding]:
+    def _where(self, clause: Any, limit: int | None = None) -> list[Finding]:
         q = select(findings) if clause is None else select(findings).where(clause)
+        if limit is not None:  # the first by key as Python orders text: code point order
+            key = findings.c.key
+            q = q.order_by(key.collate("C") if self._db.dialect == "postgresql" else key)
+            q = q.limit(limit)
         with self._db.unit() as c:
             return sorted((_finding(r) for r in c.execute(q)), key=lambda f: f.key)

@@ -196,17 +196,27 @@ class TinyFindings:
         """Findings of one item."""
         return self._in("item", item_key)
 
-    def for_fleet(self, fleet: str, state: str | None = None) -> list[Finding]:
-        """Findings of one fleet (in one state)."""
-        return [f for f in self._in("fleet", fleet) if state is None or f.state == state]
+    def for_fleet(
+        self, fleet: str, state: str | None = None, limit: int | None = None
+    ) -> list[Finding]:
+        """Findings of one fleet (in one state), by key; the first ``limit`` when given."""
+        return self._listed(("fleet", fleet), state, limit)
 
-    def all(self, state: str | None = None) -> list[Finding]:
-        """Findings (in one state), by key."""
-        if state is not None:
-            return self._in("state", state)
+    def all(self, state: str | None = None, limit: int | None = None) -> list[Finding]:
+        """Findings (in one state), by key; the first ``limit`` when given."""
+        return self._listed(None if state is None else ("state", state), state, limit)
+
+    def _listed(
+        self, group: tuple[str, str] | None, state: str | None, limit: int | None
+    ) -> list[Finding]:
+        """The findings of a group (or all) in key order, copied only for the ones returned."""
         with self._mem.lock:
             t = self._mem["findings"]
-            return sorted((_finding(t.fresh(i)) for i in t.docs), key=lambda f: f.key)
+            docs = t.docs
+            ids = docs if group is None else t.ids_in(*group)
+            picked = sorted((i for i in ids if state is None or docs[i]["state"] == state),
+                            key=lambda i: docs[i]["key"])
+            return [_finding(t.fresh(i)) for i in picked[:limit]]
 
     def set_state(self, key: str, state: str, now: datetime) -> bool:
         """Change a finding's state; False when unknown or already in it."""
