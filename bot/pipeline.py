@@ -24,6 +24,7 @@ from bot.context import Context
 from bot.evaluate import Evaluation, Knowledge, evaluate
 from bot.fleets import declared_fleets
 from bot.items import Item, from_dict, to_json_dict
+from bot.matching import gc_paused
 from bot.resolution import resolutions
 from bot.routing import Alert, route
 from bot.routingsetup import AlertMemory, routing_for
@@ -100,7 +101,10 @@ def run_cycle(
     outcomes = _poll(store, settings, now, fetcher, only, environ)
     catalog = _catalog(store, settings, base, config_name)
     try:
-        with store.transaction():
+        # A cycle makes millions of objects without reference cycles at a big estate (findings,
+        # their records and stamps, routing's facts): the collector would rescan them over and
+        # over; it resumes when the cycle ends.
+        with store.transaction(), gc_paused():
             sync_declared_fleets(store, declared_fleets(settings.fleets, config_name))
             settings = with_subscriptions(settings, store)
             _store_outcomes(store, outcomes, now, report)

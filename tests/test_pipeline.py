@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import shutil
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import pipeline
 from bot.cli import main
 from bot.config import Settings, parse
 from bot.pipeline import CYCLE_KEY, CycleReport, run_cycle, run_digest
@@ -201,6 +203,24 @@ def test_an_unchanged_cycle_does_not_rework_stored_findings(
     with world.store() as store:
         assert {f.key: (f.data, f.updated_at) for f in store.findings.all()} == before
         assert set(store.findings.stamps()) == set(before)
+
+
+def test_the_collector_is_paused_for_the_cycle_and_resumed_after(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storing and routing make millions of objects at a big estate: the cyclic collector
+    rescanning them made an unchanged cycle at 100,000 device groups 12.6 s instead of 8.5 s."""
+    seen: list[bool] = []
+    real = pipeline.store_findings
+
+    def spy(*args: Any) -> set[str]:
+        seen.append(gc.isenabled())
+        return real(*args)
+
+    monkeypatch.setattr(pipeline, "store_findings", spy)
+    assert gc.isenabled()
+    world.cycle()
+    assert seen == [False] and gc.isenabled()
 
 
 def test_dry_run_stores_nothing_but_reports_the_same_alerts(world: World) -> None:
