@@ -193,10 +193,17 @@ class AppServer:
             raise
 
     def close(self) -> None:
-        """Close the connection and stop the server."""
+        """Close the connection and stop the server, in `bot.web.server.WebServer.stop`'s order.
+
+        Requests in flight finish first, while the loop still runs: a worker thread that ends a
+        response wakes the loop through its trigger, and a trigger closed under it would make
+        that write hit a closed descriptor (EBADF) or one reused since by another test's server.
+        """
         if self._conn is not None:
             self._conn.close()
         server = self._server
+        server.accepting = False  # the loop stops polling the listening socket
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
 
         def stop() -> None:  # runs in the server's loop thread: close every socket there
             for channel in list(server._map.values()):
@@ -206,7 +213,6 @@ class AppServer:
 
         server.trigger.pull_trigger(stop)
         self._thread.join(timeout=5)  # the loop ends when nothing is left open
-        server.task_dispatcher.shutdown()
 
 
 def signed(body: bytes, secret: str = SECRET, timestamp: int | None = None,
