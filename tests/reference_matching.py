@@ -232,8 +232,9 @@ def release_for(
 def release_findings(
     release: FirmwareRelease, index: FleetIndex, ctx: Context, advisories: Sequence[Advisory]
 ) -> list[Finding]:
-    """"Update available" per group of a model the release names exactly, on older firmware,
-    with every advisory one of whose rows for the model it fixes (and the group's does not)."""
+    """An "update available" finding per group of a model the release names exactly, on older
+    firmware, with every advisory one of whose rows for the model it fixes (and the group's
+    firmware does not)."""
     try:
         version = parse_version(release.version)
     except VersionError:
