@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
@@ -322,3 +323,29 @@ def test_the_service_docs_examples_work(site: Site) -> None:
                                      "release: firmwatch db upgrade"]
     for line in procfile.splitlines():
         assert line in doc
+
+
+def test_stopping_survives_a_wake_up_pipe_closed_under_the_loop(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Seen rarely in the suite: waitress's trigger was closed before stop, which then raised
+    EBADF and left the server running. Stop wakes the loop through a new trigger instead."""
+
+    def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hi"]
+
+    server = WebServer(hello, host="127.0.0.1", port=0, threads=2)
+    server.start()
+    assert httpx.get(server.url + "/", timeout=10).text == "hi"
+
+    def closed(*args: object) -> None:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(server._server.trigger, "_physical_pull", closed)
+    server.stop(1)
+    assert server._thread is not None and not server._thread.is_alive()
+    assert server._server._map == {}
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(server.url + "/", timeout=2)
+    assert "wake-up pipe is closed" in caplog.text
