@@ -27,6 +27,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
+from waitress.trigger import trigger
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-firmwatch-test"
@@ -211,7 +212,10 @@ class AppServer:
                     channel.close()
             server.close()
 
-        server.trigger.pull_trigger(stop)
+        try:
+            server.trigger.pull_trigger(stop)
+        except OSError:  # its wake-up pipe was closed under it: as WebServer.stop, a new one
+            trigger(server._map).pull_trigger(stop)
         self._thread.join(timeout=5)  # the loop ends when nothing is left open
 
 
