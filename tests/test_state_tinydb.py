@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from state import (
     open_store,
     upgrade,
 )
+from state.tiny.lock import FileLock
 from state.tiny.storage import AtomicJSONStorage
 from state.tiny.store import TinyStore
 from tests.state_helpers import T0, spawn
@@ -213,3 +216,39 @@ def test_rewrites_reuse_the_payload_text_and_the_file_stays_exact(tmp_path: Path
         (doc,) = db.table("outbox").all()
         assert doc["payload"] == payload and doc["status"] == "pending"
         assert doc["last_status"] == 500 and doc["receiver"] == "hook"
+
+
+def test_the_file_lock_is_released_once_when_two_threads_release_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second release must not close the descriptor again: by then the number may belong to
+    something else the process opened (a socket, a pipe)."""
+    lock = FileLock(tmp_path / "state.json")
+    lock.acquire()
+    truncated: list[int] = []
+    second = threading.Event()
+    real = os.ftruncate
+
+    def slow(fd: int, length: int) -> None:  # holds the first release until a second arrives
+        truncated.append(fd)
+        if len(truncated) == 1:
+            second.wait(0.5)
+        else:
+            second.set()
+        real(fd, length)
+
+    monkeypatch.setattr(os, "ftruncate", slow)
+    errors: list[BaseException] = []
+
+    def release() -> None:
+        try:
+            lock.release()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=release) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert errors == [] and len(truncated) == 1

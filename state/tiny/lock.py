@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,9 +19,14 @@ class FileLock:
         self.target = target
         self.path = target.with_name(target.name + ".lock")
         self._fd: int | None = None
+        self._mutex = threading.Lock()  # release may race (a close from two threads)
 
     def acquire(self) -> None:
         """Take the lock or raise StoreLocked naming the process that holds it."""
+        with self._mutex:
+            self._acquire()
+
+    def _acquire(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -45,9 +51,14 @@ class FileLock:
         return text or "another process (it has not written its pid yet)"
 
     def release(self) -> None:
-        """Drop the lock (the lock file stays; removing it would race with a new holder)."""
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        """Drop the lock (the lock file stays; removing it would race with a new holder).
+
+        Once: a second release, from any thread, does nothing (closing the descriptor twice
+        would close whatever the process opened under that number since).
+        """
+        with self._mutex:
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
