@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from bot.indexviews import Indexed
+from bot.indexviews import GroupLike, Indexed
 from bot.policy import Promise, Stage, StageInfo
 
 Kind = Literal["advisory", "firmware", "lifecycle"]
@@ -87,6 +87,23 @@ def made(fields: dict[str, object]) -> Finding:
     return finding
 
 
+def copied(
+    shape: dict[str, object], group: GroupLike, item_key: str, reason: str | None = None
+) -> Finding:
+    """Another group's finding of the same item and model (its fields ``shape``) for ``group``:
+    the group's own fields put in, and its ``reason`` when it has its own."""
+    fields = shape.copy()
+    fields["key"] = f"{group.fleet}|{group.key}|{item_key}"  # finding_key, inlined
+    fields["fleet"] = group.fleet
+    fields["group_key"] = group.key
+    fields["firmware"] = group.firmware
+    fields["count"] = group.count
+    fields["site"] = group.site
+    if reason is not None:
+        fields["reason"] = reason
+    return made(fields)
+
+
 _NEW = object.__new__
 _SET = object.__setattr__
 
@@ -101,13 +118,26 @@ def new_finding(
     **extra: object,
 ) -> Finding:
     """A finding of one device group, from its index entry and its model's stage."""
-    group = entry.group
+    return group_finding(kind, entry.group, entry.model, item_key, status, reason, info, **extra)
+
+
+def group_finding(
+    kind: Kind,
+    group: GroupLike,
+    model: str,
+    item_key: str,
+    status: str,
+    reason: str,
+    info: StageInfo,
+    **extra: object,
+) -> Finding:
+    """A finding of one device group of a (normalised) model, from its model's stage."""
     return Finding(
         key=finding_key(group.fleet, group.key, item_key),
         kind=kind,
         fleet=group.fleet,
         group_key=group.key,
-        model=entry.model,
+        model=model,
         firmware=group.firmware,
         count=group.count,
         site=group.site,

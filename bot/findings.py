@@ -13,7 +13,7 @@ from itertools import pairwise
 from typing import cast
 
 from bot.context import Context, ModelFacts, model_table, stage_facts, stage_tables
-from bot.finding import CveVerdict, Finding, finding_key, made, new_finding
+from bot.finding import CveVerdict, Finding, copied, finding_key, made, new_finding
 from bot.findingset import FindingBatch, Findings, Shape, fields_of, new_batch
 from bot.indexviews import Indexed, Span, Status, new_span
 from bot.items import Advisory, FirmwareRelease
@@ -255,16 +255,7 @@ class _AdvisoryFindings:
                 shape = shapes[model, status] = fields_of(
                     self._shape(rm, model, status, (entry, outcome[1]))
                 )
-            group = entry.group
-            fields = shape.copy()
-            fields["key"] = f"{group.fleet}|{group.key}|{item}"  # finding_key, inlined
-            fields["fleet"] = group.fleet
-            fields["group_key"] = group.key
-            fields["firmware"] = group.firmware
-            fields["count"] = group.count
-            fields["site"] = group.site
-            fields["reason"] = outcome[1]
-            out.append(made(fields))
+            out.append(copied(shape, entry.group, item, outcome[1]))
 
     @staticmethod
     def _gather(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import NamedTuple, overload
 
-from bot.finding import Finding, made
+from bot.finding import Finding, copied
 from bot.indexviews import Span
 from bot.matching import FleetIndex
 
@@ -52,16 +52,7 @@ class FindingBatch(NamedTuple):
         shape = fields_of(self.shape)
         reason, entry_at = self.span.reason, index.entry_at
         for position in self.span.positions():
-            group = entry_at(position).group
-            fields = shape.copy()
-            fields["key"] = f"{group.fleet}|{group.key}|{item}"  # finding_key, inlined
-            fields["fleet"] = group.fleet
-            fields["group_key"] = group.key
-            fields["firmware"] = group.firmware
-            fields["count"] = group.count
-            fields["site"] = group.site
-            fields["reason"] = reason(position)
-            yield made(fields)
+            yield copied(shape, entry_at(position).group, item, reason(position))
 
 
 new_batch: Callable[[tuple[Shape, Span]], FindingBatch] = partial(tuple.__new__, FindingBatch)

@@ -10,12 +10,11 @@ models the releases name, and answers from those.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 
 from bot.items import Advisory, FirmwareRelease
 from bot.matching import FleetIndex
-from bot.rows import patterns_of
-from bot.versions import Version, VersionError, is_fixed, parse_fixed
+from bot.rows import patterns_of, row_fixed
+from bot.versions import Version, is_fixed
 
 
 class AdvisoryFixes:
@@ -42,7 +41,7 @@ class AdvisoryFixes:
                         hit = hits[row.product] = index.covered_models(row.product) & wanted
                     if not hit:
                         continue
-                    fixed = _fixed(row.fixed)
+                    fixed = row_fixed(row)
                     if fixed is None:
                         continue
                     for model in hit:
@@ -97,11 +96,3 @@ def _reached(version: Version, fixes: list[tuple[Version, list[int]]]) -> int:
         else:
             hi = mid
     return lo
-
-
-@lru_cache(maxsize=1 << 14)  # one per distinct "Fixed Version" cell
-def _fixed(text: str) -> Version | None:
-    try:
-        return parse_fixed(text)
-    except VersionError:
-        return None

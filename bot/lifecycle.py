@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from bot.catalog import ModelError, family_of, normalize_model
 from bot.context import Context
-from bot.finding import Finding, finding_key
+from bot.finding import Finding, group_finding
 from bot.indexviews import GroupLike
 from bot.policy import Stage, StageInfo, stage_changes, stage_on
 
@@ -75,23 +75,9 @@ def reminder_findings(
         if due is None:
             continue
         findings.append(
-            Finding(
-                key=finding_key(group.fleet, group.key, due.item_key),
-                kind="lifecycle",
-                fleet=group.fleet,
-                group_key=group.key,
-                model=due.model,
-                firmware=group.firmware,
-                count=group.count,
-                site=group.site,
-                item_key=due.item_key,
-                status="stage-change",
-                reason=due.reason,
-                stage=due.info.stage,
-                stage_ends=due.info.ends,
-                stage_since=due.info.since,
-                change_to=due.change_to,
-                change_on=due.change_on,
+            group_finding(
+                "lifecycle", group, due.model, due.item_key, "stage-change", due.reason,
+                due.info, change_to=due.change_to, change_on=due.change_on,
             )
         )
     return findings

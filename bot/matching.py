@@ -49,15 +49,13 @@ from bot.indexviews import (
     new_span,
     pick,
 )
-from bot.items import Advisory, AffectedRow, FirmwareRelease
-from bot.rows import patterns_of, read_firmware, row_patterns, row_rule, row_words
+from bot.items import Advisory, AffectedRow
+from bot.rows import read_firmware, row_patterns, row_rule, row_words
 from bot.versions import (
     AffectedRule,
     Version,
-    VersionError,
     VersionRange,
     is_fixed,
-    parse_version,
 )
 
 _MODEL_TOKEN = re.compile(r"(?:i?DS-[A-Z0-9][A-Z0-9()/.+_-]*|HikCentral[\w -]*)", re.I)
@@ -190,7 +188,7 @@ class FleetIndex:
 
     def exact(self, pattern: ModelPattern) -> list[Indexed]:
         """Device groups whose model is exactly the pattern's (modulo variants)."""
-        return [e for model in self._named(pattern) for e in self.by_model[model]]
+        return [e for model in self.named_models(pattern) for e in self.by_model[model]]
 
     def covered_models(self, product: str) -> frozenset[str]:
         """The index's models a product cell covers (none when the cell cannot be read)."""
@@ -198,10 +196,6 @@ class FleetIndex:
         if patterns is None:
             return frozenset()
         return (self._prep().layouts.get(product) or self._layout(product, patterns))[1]
-
-    def named_models(self, pattern: ModelPattern) -> tuple[str, ...]:
-        """The index's models the pattern names exactly (modulo variants), sorted."""
-        return self._named(pattern)
 
     def match_row(self, row: AffectedRow, cves: tuple[str | None, ...]) -> RowMatch:
         """Judge one advisory row against every device group it covers."""
@@ -383,8 +377,8 @@ class FleetIndex:
             prep.covered[pattern.raw] = found
         return found
 
-    def _named(self, pattern: ModelPattern) -> tuple[str, ...]:
-        """The models the pattern names exactly, sorted."""
+    def named_models(self, pattern: ModelPattern) -> tuple[str, ...]:
+        """The index's models the pattern names exactly (modulo variants), sorted."""
         prep = self._prep()
         found = prep.named.get(pattern.raw)
         if found is None:
@@ -529,21 +523,6 @@ def match_advisory(advisory: Advisory, index: FleetIndex) -> list[Hit]:
         for entry, (status, reason) in zip(rm.entries, rm.outcomes, strict=True):
             hits += [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
     return hits
-
-
-def match_release(release: FirmwareRelease, index: FleetIndex) -> list[Indexed]:
-    """Device groups of exactly a model the release applies to, running older firmware."""
-    try:
-        version = parse_version(release.version)
-    except VersionError:
-        return []
-    found: dict[str, Indexed] = {}
-    for text in release.models:
-        for pattern in patterns_of(text):
-            for entry in index.exact(pattern):
-                if entry.version is None or entry.version < version:
-                    found.setdefault(entry.group.key, entry)
-    return list(found.values())
 
 
 def _inside_reason(version: object, described: str) -> str:

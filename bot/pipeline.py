@@ -34,7 +34,7 @@ from bot.sources.fetcher import Fetcher
 from bot.sources.health import SourceHealth
 from bot.sources.runner import Cursor, PollOutcome, poll_all
 from bot.wiring import build_catalog
-from state import FindingData, Store, finding_key
+from state import FindingData, Store
 from state.fleetsync import sync_declared_fleets
 
 CYCLE_KEY = "cycle.last"
@@ -205,7 +205,7 @@ def store_findings(
     keys: set[str] = set()
     changed: list[FindingData] = []
     for f in evaluation.findings:
-        key = finding_key(f.fleet, f.group_key, f.item_key)
+        key = f.key  # the store's finding_key: fleet, device group, item
         keys.add(key)
         revision = revisions[f.item_key]
         if stored.get(key) == (f.item_key, revision, "open"):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.context import Context, stage_of
-from bot.finding import Finding, finding_key, made, new_finding
+from bot.finding import Finding, copied, new_finding
 from bot.fixes import AdvisoryFixes
+from bot.indexviews import Indexed
 from bot.items import Advisory, FirmwareRelease
-from bot.matching import FleetIndex, match_release
+from bot.matching import FleetIndex
+from bot.rows import patterns_of
 from bot.versions import VersionError, parse_version
 
 
@@ -37,16 +39,8 @@ def release_findings(
     shapes: dict[tuple[str, int], dict[str, object]] = {}
     for entry in match_release(release, index):
         shape = shapes.get((entry.model, id(entry.version)))
-        if shape is not None:
-            group = entry.group
-            fields = shape.copy()
-            fields["key"] = finding_key(group.fleet, group.key, release.key)
-            fields["fleet"] = group.fleet
-            fields["group_key"] = group.key
-            fields["firmware"] = group.firmware
-            fields["count"] = group.count
-            fields["site"] = group.site
-            findings.append(made(fields))
+        if shape is not None:  # the same firmware string: the same reason too
+            findings.append(copied(shape, entry.group, release.key))
             continue
         where = (entry.model, entry.version)
         if where not in resolved:
@@ -71,3 +65,18 @@ def release_findings(
         shapes[entry.model, id(entry.version)] = finding.__dict__
         findings.append(finding)
     return findings
+
+
+def match_release(release: FirmwareRelease, index: FleetIndex) -> list[Indexed]:
+    """Device groups of exactly a model the release applies to, running older firmware."""
+    try:
+        version = parse_version(release.version)
+    except VersionError:
+        return []
+    found: dict[str, Indexed] = {}
+    for text in release.models:
+        for pattern in patterns_of(text):
+            for entry in index.exact(pattern):
+                if entry.version is None or entry.version < version:
+                    found.setdefault(entry.group.key, entry)
+    return list(found.values())

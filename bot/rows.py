@@ -68,6 +68,20 @@ def _words_of(affected: str, fixed_text: str) -> str:
     return "" if rule is None else rule.describe()
 
 
+def row_fixed(row: AffectedRow) -> Version | None:
+    """The row's fixed version read on its own, whatever its affected wording says; None for
+    "N/A"-like wording or an unreadable cell."""
+    return _fixed_of(row.fixed)
+
+
+@lru_cache(maxsize=1 << 14)  # one per distinct "Fixed Version" cell
+def _fixed_of(text: str) -> Version | None:
+    try:
+        return parse_fixed(text)
+    except VersionError:
+        return None
+
+
 @lru_cache(maxsize=1 << 16)
 def covers(pattern: ModelPattern, model: str) -> bool:
     """Whether the pattern covers the (normalised) model, remembered."""

@@ -26,9 +26,9 @@ from bot.finding import Finding
 from bot.findings import advisory_findings
 from bot.fixes import AdvisoryFixes
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
-from bot.matching import FleetIndex, match_advisory, match_release
+from bot.matching import FleetIndex, match_advisory
 from bot.models import _compile
-from bot.releasefindings import release_findings
+from bot.releasefindings import match_release, release_findings
 from bot.releaseindex import release_for, release_index
 from bot.rows import resolves
 from bot.versions import (
