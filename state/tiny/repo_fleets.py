@@ -194,7 +194,7 @@ class TinyFindings:
 
     def for_item(self, item_key: str) -> list[Finding]:
         """Findings of one item."""
-        return self._in("item", item_key)
+        return self._listed(("item", item_key), None, None)
 
     def for_fleet(
         self, fleet: str, state: str | None = None, limit: int | None = None
@@ -272,12 +272,6 @@ class TinyFindings:
                                                                or d["state"] == state):
                     counts[d["item_key"]] = counts.get(d["item_key"], 0) + 1
         return dict(sorted(counts.items()))
-
-    def _in(self, group: str, value: str) -> list[Finding]:
-        with self._mem.lock:
-            t = self._mem["findings"]
-            return sorted((_finding(t.fresh(i)) for i in t.ids_in(group, value)),
-                          key=lambda f: f.key)
 
 
 def _finding(d: Doc) -> Finding:
