@@ -6,9 +6,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, settings
+
 pytest_plugins = ["tests.state_fixtures", "tests.httpserver", "tests.fakeslack"]
 
 DATA = Path(__file__).parent / "data"
+
+# Properties check results, not speed: a loaded CI machine must not fail them on timing.
+settings.register_profile("firmwatch", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("firmwatch")
 
 
 def load_cases(relative: str) -> list[dict[str, Any]]:

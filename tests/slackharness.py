@@ -20,14 +20,15 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
+from wsgiref.types import WSGIApplication
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
-from waitress.server import create_server
-from waitress.trigger import trigger
+
+from bot.web.server import WebServer
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-firmwatch-test"
@@ -168,16 +169,14 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
 
 
 class AppServer:
-    """A bolt App served by waitress through ``SlackRequestHandler`` on 127.0.0.1."""
+    """A bolt App served on 127.0.0.1 by the product's `WebServer` (``SlackRequestHandler``)."""
 
     def __init__(self, app: App, threads: int = 4) -> None:
-        self._server = create_server(SlackRequestHandler(app), host="127.0.0.1", port=0,
-                                     threads=threads, ident="firmwatch-test",
-                                     asyncore_loop_timeout=0.02)
-        self.port: int = self._server.effective_port
+        self._web = WebServer(cast(WSGIApplication, SlackRequestHandler(app)), host="127.0.0.1",
+                              port=0, threads=threads)
+        self._web.start()
+        self.port: int = self._web.port
         self.url = f"http://127.0.0.1:{self.port}/slack/events"
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
         self._conn: http.client.HTTPConnection | None = None
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
@@ -194,29 +193,10 @@ class AppServer:
             raise
 
     def close(self) -> None:
-        """Close the connection and stop the server, in `bot.web.server.WebServer.stop`'s order.
-
-        Requests in flight finish first, while the loop still runs: a worker thread that ends a
-        response wakes the loop through its trigger, and a trigger closed under it would make
-        that write hit a closed descriptor (EBADF) or one reused since by another test's server.
-        """
+        """Close the connection and stop the server (requests in flight finish first)."""
         if self._conn is not None:
             self._conn.close()
-        server = self._server
-        server.accepting = False  # the loop stops polling the listening socket
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-
-        def stop() -> None:  # runs in the server's loop thread: close every socket there
-            for channel in list(server._map.values()):
-                if channel is not server and channel is not server.trigger:
-                    channel.close()
-            server.close()
-
-        try:
-            server.trigger.pull_trigger(stop)
-        except OSError:  # its wake-up pipe was closed under it: as WebServer.stop, a new one
-            trigger(server._map).pull_trigger(stop)
-        self._thread.join(timeout=5)  # the loop ends when nothing is left open
+        self._web.stop(5)
 
 
 def signed(body: bytes, secret: str = SECRET, timestamp: int | None = None,

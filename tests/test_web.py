@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import logging
+import os
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -349,3 +353,38 @@ def test_stopping_survives_a_wake_up_pipe_closed_under_the_loop(
     with pytest.raises(httpx.ConnectError):
         httpx.get(server.url + "/", timeout=2)
     assert "wake-up pipe is closed" in caplog.text
+
+
+def _hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hi"]
+
+
+def test_stopping_closes_every_descriptor_of_a_wake_up_pipe_one_was_closed_under(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Waitress closes a wake-up pipe's descriptors in turn and stops at the first that fails:
+    its copy of the read end then leaked, and its finaliser warned in a later test."""
+    server = WebServer(_hello, host="127.0.0.1", port=0, threads=2)
+    server.start()
+    assert httpx.get(server.url + "/", timeout=10).text == "hi"
+    pipe = server._server.trigger
+    os.close(pipe._fds[0])  # the raw read end, closed by a stranger (the loop polls a copy)
+    server.stop(1)
+    assert server._thread is not None and not server._thread.is_alive()
+    assert pipe._fds == [] and pipe.socket is None, "the write end and the copy were closed"
+    assert server._server._map == {}
+    assert "wake-up pipe was closed under it" in caplog.text
+    gc.collect()  # nothing left for a finaliser to warn about (warnings are errors)
+
+
+def test_a_port_in_use_fails_cleanly_leaving_no_thread_or_descriptor() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        threads = threading.active_count()
+        with pytest.raises(OSError, match="in use"):
+            WebServer(_hello, host="127.0.0.1", port=port, threads=4)
+        gc.collect()  # an unclosed socket or pipe would warn here (warnings are errors)
+        assert threading.active_count() == threads, "no worker thread was started"
