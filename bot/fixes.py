@@ -51,6 +51,8 @@ class AdvisoryFixes:
             model: sorted(found.values(), key=lambda fix: fix[0].sort_key())
             for model, found in fixes.items()
         }
+        self._reached: dict[tuple[str, Version], int] = {}
+        self._between: dict[tuple[str, int, int], list[str]] = {}  # advisory keys per stretch
 
     @classmethod
     def for_releases(
@@ -74,11 +76,28 @@ class AdvisoryFixes:
     ) -> list[str]:
         """What `bot.rows.resolves` says: the keys of the advisories whose rows for ``model``
         the release version fixes and the ``current`` firmware (when known) does not."""
-        fixes = self.by_model.get(model, [])
-        start = 0 if current is None else _reached(current, fixes)
-        picked = {at for _, advisories in fixes[start : _reached(release_version, fixes)]
-                  for at in advisories}
-        return [self.keys[at] for at in sorted(picked)]
+        fixes = self.by_model.get(model)
+        if not fixes:
+            return []
+        start = 0 if current is None else self._reached_by(model, current, fixes)
+        end = self._reached_by(model, release_version, fixes)
+        if start >= end:
+            return []
+        keys = self._between.get((model, start, end))
+        if keys is None:
+            picked = {at for _, advisories in fixes[start:end] for at in advisories}
+            keys = self._between[model, start, end] = [self.keys[at] for at in sorted(picked)]
+        return keys.copy()
+
+    def _reached_by(
+        self, model: str, version: Version, fixes: list[tuple[Version, list[int]]]
+    ) -> int:
+        """`_reached`, remembered per model and version: a cycle asks for each release and
+        firmware of a model again (equal versions compare alike: `is_fixed` reads the sort key)."""
+        reached = self._reached.get((model, version))
+        if reached is None:
+            reached = self._reached[model, version] = _reached(version, fixes)
+        return reached
 
 
 def _reached(version: Version, fixes: list[tuple[Version, list[int]]]) -> int:

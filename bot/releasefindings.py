@@ -34,35 +34,46 @@ def release_findings(
         fixes = AdvisoryFixes.for_releases(advisories, index, [release])
     findings: list[Finding] = []
     resolved: dict[tuple[str, object], tuple[str, ...]] = {}  # per model and current firmware
-    # Groups of one model on one firmware string (one parsed version object) share every field
-    # but their own: the first one's finding is made in full, the others are copies of it.
+    # Groups of one model share every field but their own, their firmware's reason and what
+    # the release resolves for it: the model's first finding is made in full, the others are
+    # copies of it (of one model on one firmware string, exact copies but the group's fields).
+    firsts: dict[str, dict[str, object]] = {}
     shapes: dict[tuple[str, int], dict[str, object]] = {}
     for entry in match_release(release, index):
-        shape = shapes.get((entry.model, id(entry.version)))
+        model = entry.model
+        shape = shapes.get((model, id(entry.version)))
         if shape is not None:  # the same firmware string: the same reason too
             findings.append(copied(shape, entry.group, release.key))
             continue
-        where = (entry.model, entry.version)
-        if where not in resolved:
-            resolved[where] = tuple(fixes.resolves(version, entry.model, entry.version))
+        where = (model, entry.version)
+        resolves = resolved.get(where)
+        if resolves is None:
+            resolves = resolved[where] = (
+                tuple(fixes.resolves(version, model, entry.version)) + release.cves
+            )
         reason = (
             f"{release.version} is newer than {entry.version}"
             if entry.version
             else f"{release.version} is available; the devices' firmware is not known"
         )
-        finding = new_finding(
-            "firmware",
-            entry,
-            release.key,
-            "update-available",
-            reason,
-            stage_of(entry.model, ctx),
-            update_available=release.version,
-            download_url=release.download_url,
-            notes_url=release.notes_url,
-            resolves=resolved[where] + release.cves,
-        )
-        shapes[entry.model, id(entry.version)] = finding.__dict__
+        first = firsts.get(model)
+        if first is None:
+            finding = new_finding(
+                "firmware",
+                entry,
+                release.key,
+                "update-available",
+                reason,
+                stage_of(model, ctx),
+                update_available=release.version,
+                download_url=release.download_url,
+                notes_url=release.notes_url,
+                resolves=resolves,
+            )
+            first = firsts[model] = finding.__dict__
+        else:
+            finding = copied({**first, "resolves": resolves}, entry.group, release.key, reason)
+        shapes[model, id(entry.version)] = finding.__dict__
         findings.append(finding)
     return findings
 
@@ -74,9 +85,14 @@ def match_release(release: FirmwareRelease, index: FleetIndex) -> list[Indexed]:
     except VersionError:
         return []
     found: dict[str, Indexed] = {}
+    older: dict[int, bool] = {}  # per firmware (groups share their firmware's version object)
     for text in release.models:
         for pattern in patterns_of(text):
             for entry in index.exact(pattern):
-                if entry.version is None or entry.version < version:
+                current = entry.version
+                below = older.get(id(current))
+                if below is None:
+                    below = older[id(current)] = current is None or current < version
+                if below:
                     found.setdefault(entry.group.key, entry)
     return list(found.values())

@@ -395,6 +395,7 @@ def test_release_findings_of_groups_on_one_firmware_are_each_groups_own() -> Non
              for i, (fleet, count, site) in enumerate([("a", 1, "s1"), ("b", 5, "s2"),
                                                        ("a", 2, "s3")])]
     fleet.append(Group("k9", "a", "DS-2CD2143G2-I", None, 3, "s1"))
+    fleet.append(Group("k8", "b", "DS-2CD2143G2-I", "V5.7.4", 4, "s4"))  # already fixed
     index, plain = FleetIndex.build(fleet), ref.build(fleet)
     ctx = Context(_catalog([]), date(2026, 11, 28))
     advisory = _advisory("A", [("DS-2CD2xx3G2", None, "below V5.5.800", "V5.7.4")], [])
@@ -403,8 +404,9 @@ def test_release_findings_of_groups_on_one_firmware_are_each_groups_own() -> Non
     assert same(found, ref.release_findings(release, plain, ctx, [advisory]))
     assert sorted((f.fleet, f.count, f.site, f.resolves) for f in found) == [
         ("a", 1, "s1", ("A",)), ("a", 2, "s3", ("A",)), ("a", 3, "s1", ("A",)),
-        ("b", 5, "s2", ("A",)),
+        ("b", 4, "s4", ()), ("b", 5, "s2", ("A",)),
     ]
+    assert {f.reason for f in found if f.group_key == "k8"} == {"V5.7.10 is newer than V5.7.4"}
 
 
 def test_release_index_compares_the_next_cycles_releases_field_by_field_once(
