@@ -33,7 +33,9 @@ from bot.releaseindex import best_release, release_index
 from bot.verdicts import (
     NO_RELEASE,
     STATUS_RANK,
-    cve_verdicts,
+    best_statuses,
+    by_score,
+    cve_verdict,
     highest,
     release_fields,
     score_of,
@@ -87,6 +89,7 @@ class _AdvisoryFindings:
         self.promises: dict[int, int] = {}
         self.promise_sets: dict[tuple[FixPromise, ...], int] = {}
         self.verdicts: dict[tuple[object, ...], tuple[CveVerdict, ...]] = {}
+        self.cve_verdicts: dict[tuple[str, Status, int], CveVerdict] = {}
         # Verdict fields by (CVEs, status, promises); the fixed version by its id.
         self.templates: dict[tuple[object, ...], dict[str, object]] = {}
         self.fixed_parts: dict[int, dict[str, object]] = {}
@@ -339,7 +342,8 @@ class _AdvisoryFindings:
         status = min((h.status for h in hits), key=STATUS_RANK.__getitem__)
         fixed = highest(h.fixed for h in hits if h.status != "review-needed")
         # The verdicts follow from the hits' (CVE, status) and the promises for the scores.
-        key = (tuple((h.cve, h.status) for h in hits), self._promises(info, number))
+        promises = self._promises(info, number)
+        key = (tuple((h.cve, h.status) for h in hits), promises)
         verdicts = self.verdicts.get(key)
         if verdicts is None:
             threshold = self.ctx.severe_cvss
@@ -347,7 +351,17 @@ class _AdvisoryFindings:
             def promise(score: float | None, version: str | None) -> FixPromise:
                 return fix_promise(info, score, version, threshold)
 
-            verdicts = self.verdicts[key] = cve_verdicts(hits, self.cve_info, promise)
+            # A CVE's verdict follows from its status and the promises (its score is one of
+            # the advisory's): made once per advisory, shared by every verdict tuple.
+            made: list[CveVerdict] = []
+            for cve_id, best in best_statuses(hits).items():
+                one = self.cve_verdicts.get((cve_id, best, promises))
+                if one is None:
+                    one = self.cve_verdicts[cve_id, best, promises] = cve_verdict(
+                        cve_id, best, self.cve_info.get(cve_id), promise
+                    )
+                made.append(one)
+            verdicts = self.verdicts[key] = by_score(made)
         return status, verdicts, fixed
 
     def _promises(self, info: StageInfo, number: int) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from bot.finding import CveVerdict
+from bot.indexviews import Status
 from bot.items import CveInfo, FirmwareRelease
 from bot.matching import Hit
 from bot.policy import FixPromise, combine
@@ -43,43 +44,46 @@ def release_fields(release: FirmwareRelease | None) -> dict[str, object]:
     }
 
 
-def cve_verdicts(
-    hits: list[Hit],
-    cve_info: dict[str, CveInfo],
-    promise_for: Callable[[float | None, str | None], FixPromise],
-) -> tuple[CveVerdict, ...]:
-    """Per CVE, its best hit with the vendor's promise for its score (`promise_for`)."""
-    best: dict[str, Hit] = {}
+def best_statuses(hits: Iterable[Hit]) -> dict[str, Status]:
+    """Per CVE ("(no CVE)" for a row naming none), the best status its hits give."""
+    best: dict[str, Status] = {}
     for hit in hits:
         key = hit.cve or "(no CVE)"
-        if key not in best or STATUS_RANK[hit.status] < STATUS_RANK[best[key].status]:
-            best[key] = hit
-    verdicts: list[CveVerdict] = []
-    for cve_id, hit in best.items():
-        cve = cve_info.get(cve_id)
-        score = cve.score if cve else None
-        promise = promise_for(
-            score.base_score if score else None, score.version if score else None
-        )
-        others = tuple(
-            f"{s.source} CVSS {s.version} {s.base_score:.1f}"
-            for s in (cve.scores if cve else ())
-            if score and s != score and s.base_score != score.base_score
-        )
-        verdicts.append(
-            CveVerdict(
-                id=cve_id,
-                status=hit.status,
-                promise=promise.promise,
-                score=score.base_score if score else None,
-                severity=score.severity if score else None,
-                cvss_version=score.version if score else None,
-                vector=score.vector if score else None,
-                kev_added=cve.kev_added if cve else None,
-                cvss_note=promise.cvss_note,
-                other_scores=others,
-            )
-        )
+        if key not in best or STATUS_RANK[hit.status] < STATUS_RANK[best[key]]:
+            best[key] = hit.status
+    return best
+
+
+def cve_verdict(
+    cve_id: str,
+    status: Status,
+    cve: CveInfo | None,
+    promise_for: Callable[[float | None, str | None], FixPromise],
+) -> CveVerdict:
+    """One CVE's verdict: its status, its score and the vendor's promise for that score."""
+    score = cve.score if cve else None
+    promise = promise_for(score.base_score if score else None, score.version if score else None)
+    others = tuple(
+        f"{s.source} CVSS {s.version} {s.base_score:.1f}"
+        for s in (cve.scores if cve else ())
+        if score and s != score and s.base_score != score.base_score
+    )
+    return CveVerdict(
+        id=cve_id,
+        status=status,
+        promise=promise.promise,
+        score=score.base_score if score else None,
+        severity=score.severity if score else None,
+        cvss_version=score.version if score else None,
+        vector=score.vector if score else None,
+        kev_added=cve.kev_added if cve else None,
+        cvss_note=promise.cvss_note,
+        other_scores=others,
+    )
+
+
+def by_score(verdicts: list[CveVerdict]) -> tuple[CveVerdict, ...]:
+    """Verdicts, highest score first (unscored last; ties keep their order)."""
     return tuple(sorted(verdicts, key=lambda v: -(v.score or 0.0)))
 
 
