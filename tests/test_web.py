@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import resource
 import socket
 import threading
 import time
@@ -369,8 +370,12 @@ def test_stopping_closes_every_descriptor_of_a_wake_up_pipe_one_was_closed_under
     server.start()
     assert httpx.get(server.url + "/", timeout=10).text == "hi"
     pipe = server._server.trigger
-    os.close(pipe._fds[0])  # the raw read end, closed by a stranger (the loop polls a copy)
+    # Its raw read end as if closed by a stranger: a number nothing has open (descriptors are
+    # handed out lowest first), so that no other thread's descriptor can be closed under it.
+    read_end = pipe._fds[0]
+    pipe._fds = [resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 1, pipe._fds[1]]
     server.stop(1)
+    os.close(read_end)
     assert server._thread is not None and not server._thread.is_alive()
     assert pipe._fds == [] and pipe.socket is None, "the write end and the copy were closed"
     assert server._server._map == {}
