@@ -353,15 +353,15 @@ class _AdvisoryFindings:
 
             # A CVE's verdict follows from its status and the promises (its score is one of
             # the advisory's): made once per advisory, shared by every verdict tuple.
-            made: list[CveVerdict] = []
+            per_cve: list[CveVerdict] = []
             for cve_id, best in best_statuses(hits).items():
                 one = self.cve_verdicts.get((cve_id, best, promises))
                 if one is None:
                     one = self.cve_verdicts[cve_id, best, promises] = cve_verdict(
                         cve_id, best, self.cve_info.get(cve_id), promise
                     )
-                made.append(one)
-            verdicts = self.verdicts[key] = by_score(made)
+                per_cve.append(one)
+            verdicts = self.verdicts[key] = by_score(per_cve)
         return status, verdicts, fixed
 
     def _promises(self, info: StageInfo, number: int) -> int:

@@ -82,7 +82,7 @@ def cve_verdict(
     )
 
 
-def by_score(verdicts: list[CveVerdict]) -> tuple[CveVerdict, ...]:
+def by_score(verdicts: Iterable[CveVerdict]) -> tuple[CveVerdict, ...]:
     """Verdicts, highest score first (unscored last; ties keep their order)."""
     return tuple(sorted(verdicts, key=lambda v: -(v.score or 0.0)))
 

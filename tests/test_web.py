@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import json
@@ -379,7 +380,7 @@ def test_stopping_closes_every_descriptor_of_a_wake_up_pipe_one_was_closed_under
     assert server._thread is not None and not server._thread.is_alive()
     assert pipe._fds == [] and pipe.socket is None, "the write end and the copy were closed"
     assert server._server._map == {}
-    assert "wake-up pipe was closed under it" in caplog.text
+    assert "wake-up pipe was already closed" in caplog.text
     gc.collect()  # nothing left for a finaliser to warn about (warnings are errors)
 
 
@@ -388,8 +389,63 @@ def test_a_port_in_use_fails_cleanly_leaving_no_thread_or_descriptor() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        threads = threading.active_count()
+        before = set(threading.enumerate())
         with pytest.raises(OSError, match="in use"):
             WebServer(_hello, host="127.0.0.1", port=port, threads=4)
         gc.collect()  # an unclosed socket or pipe would warn here (warnings are errors)
-        assert threading.active_count() == threads, "no worker thread was started"
+        assert set(threading.enumerate()) <= before, "no worker thread was started"
+
+
+def test_a_host_with_several_addresses_is_refused_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waitress would listen on each address (a server without one port to report)."""
+    real = socket.getaddrinfo
+
+    def two(host: object, *args: Any, **kwargs: Any) -> Any:
+        if host != "twice.test":
+            return real(host, *args, **kwargs)  # type: ignore[arg-type]
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, 0))
+                for address in ("127.0.0.1", "127.0.0.2")]
+
+    monkeypatch.setattr(socket, "getaddrinfo", two)
+    before = set(threading.enumerate())
+    with pytest.raises(OSError, match=r"twice\.test resolves to several addresses"):
+        WebServer(_hello, host="twice.test", port=0, threads=4)
+    gc.collect()  # both listening sockets and both wake-up pipes were closed
+    assert set(threading.enumerate()) <= before
+
+
+def test_a_request_still_running_when_time_is_up_keeps_its_wake_up_pipe(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker that ends after stop writes to the pipe: closed, its number could be another's."""
+    release, entered = threading.Event(), threading.Event()
+
+    def slow(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        entered.set()
+        release.wait(10)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"late"]
+
+    server = WebServer(slow, host="127.0.0.1", port=0, threads=1)
+    server.start()
+    client = threading.Thread(target=lambda: _get_ignoring_errors(server.url + "/"))
+    client.start()
+    assert entered.wait(10)
+    pipe = server._server.trigger
+    fds = list(pipe._fds)
+    server.stop(0.2)
+    try:
+        assert list(pipe._fds) == fds and all(os.fstat(fd) for fd in fds), "the pipe stays open"
+        assert "wake-up pipe stays open" in caplog.text
+        assert pipe.socket is None, "the loop's copy of the read end is closed"
+    finally:
+        release.set()
+        client.join(10)
+        server._server.task_dispatcher.shutdown(timeout=10)
+        for fd in fds:
+            os.close(fd)
+
+
+def _get_ignoring_errors(url: str) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.get(url, timeout=10)

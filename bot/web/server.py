@@ -1,8 +1,8 @@
 """Serve the WSGI app with waitress (a production server) in a thread, and stop it gracefully.
 
 Stopping closes the listening socket first, lets requests in progress finish within the time
-given, then closes every connection. Every descriptor waitress opened is closed, on a failed
-start too, even when one of them was closed under it.
+given, then closes every connection, on a failed start too. Waitress's wake-up pipes are
+closed descriptor by descriptor (see `close_channels`).
 """
 
 from __future__ import annotations
@@ -57,13 +57,15 @@ class WebServer:
                 ident="firmwatch", max_request_body_size=max_body + 64 * 1024,
                 channel_timeout=60, clear_untrusted_proxy_headers=True, expose_tracebacks=False,
             )
+            if not hasattr(self._server, "effective_port"):  # waitress listens on each address
+                raise OSError(f"{host} resolves to several addresses: listen on one of them")
         except BaseException:  # e.g. the port is in use: close the wake-up pipe and socket made
             close_channels(channels)
             raise
-        workers.set_thread_count(threads)
         self.host = str(self._server.effective_host)
         self.port = int(self._server.effective_port)
         self._thread: threading.Thread | None = None
+        workers.set_thread_count(threads)
 
     @property
     def url(self) -> str:
@@ -82,12 +84,16 @@ class WebServer:
         server = self._server
         server.accepting = False  # the loop stops polling the listening socket
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=max(timeout, 0.1))
+        # A request still running when time is up ends by waking the loop through its pipe:
+        # that stays open (until the process exits), so the write cannot land in a descriptor
+        # opened since under the same number.
+        busy = bool(server.task_dispatcher.threads)
         if self._thread is None or not self._thread.is_alive():
-            close_channels(server._map)
+            close_channels(server._map, busy=busy)
             return
 
         def close() -> None:  # in the loop's thread: nothing else touches its sockets
-            close_channels(server._map)
+            close_channels(server._map, busy=busy)
 
         try:
             server.trigger.pull_trigger(close)
@@ -101,36 +107,43 @@ class WebServer:
         log.info("HTTP server stopped")
 
 
-def close_channels(channels: dict[int, Any]) -> None:
-    """Close every channel of a waitress loop, wake-up pipes first.
+def close_channels(channels: dict[int, Any], *, busy: bool = False) -> None:
+    """Close every channel of a waitress loop, wake-up pipes first; ``busy`` when requests
+    still run (their wake-up pipes then stay open, see `WebServer.stop`).
 
     Waitress closes a wake-up pipe's descriptors one after the other and stops at the first
-    that fails: one closed under it (seen rarely in the test suite) would leak the rest. Here
-    each is closed, and a failure is logged.
+    that fails: one already closed (seen rarely in the test suite) leaked the rest. Here each is
+    closed, and every failure is logged without stopping the others.
     """
     every = list(channels.values())
-    for channel in every:
-        if isinstance(channel, trigger):
-            _close_trigger(channel)
-    for channel in every:
-        try:
-            channel.close()
-        except OSError as exc:  # closed under it, or the peer is gone: nothing left to close
-            log.warning("closing an HTTP connection failed", extra={"error": str(exc)})
-    channels.clear()
+    try:
+        for channel in every:
+            if isinstance(channel, trigger):
+                _close_trigger(channel, keep_pipe=busy)
+        for channel in every:
+            try:
+                channel.close()
+            except Exception as exc:  # noqa: BLE001 - closing the others matters more
+                log.warning("closing an HTTP channel failed",
+                            extra={"channel": type(channel).__name__, "error": str(exc)})
+    finally:
+        channels.clear()
 
 
-def _close_trigger(pipe: Any) -> None:
+def _close_trigger(pipe: Any, *, keep_pipe: bool) -> None:
     """`trigger.close`, going on past a descriptor that fails (waitress's own stops there)."""
     if pipe._closed:
         return
     pipe._closed = True
     pipe.del_channel()
-    fds, pipe._fds = pipe._fds, []
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError as exc:
-            log.warning("the HTTP server's wake-up pipe was closed under it",
-                        extra={"fd": fd, "error": str(exc)})
+    if keep_pipe:  # a write must find the pipe: open, with a reader (else EPIPE in the worker)
+        log.warning("requests still run: the HTTP server's wake-up pipe stays open")
+    else:
+        fds, pipe._fds = pipe._fds, []
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError as exc:  # already closed: the number may be another's by now
+                log.warning("a descriptor of the HTTP server's wake-up pipe was already closed",
+                            extra={"fd": fd, "error": str(exc)})
     wasyncore.file_dispatcher.close(pipe)  # the loop's copy of the read end
