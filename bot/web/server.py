@@ -87,13 +87,13 @@ class WebServer:
         # A request still running when time is up ends by waking the loop through its pipe:
         # that stays open (until the process exits), so the write cannot land in a descriptor
         # opened since under the same number.
-        busy = bool(server.task_dispatcher.threads)
+        keep = server.trigger if server.task_dispatcher.threads else None
         if self._thread is None or not self._thread.is_alive():
-            close_channels(server._map, busy=busy)
+            close_channels(server._map, keep=keep)
             return
 
         def close() -> None:  # in the loop's thread: nothing else touches its sockets
-            close_channels(server._map, busy=busy)
+            close_channels(server._map, keep=keep)
 
         try:
             server.trigger.pull_trigger(close)
@@ -107,9 +107,9 @@ class WebServer:
         log.info("HTTP server stopped")
 
 
-def close_channels(channels: dict[int, Any], *, busy: bool = False) -> None:
-    """Close every channel of a waitress loop, wake-up pipes first; ``busy`` when requests
-    still run (their wake-up pipes then stay open, see `WebServer.stop`).
+def close_channels(channels: dict[int, Any], *, keep: object = None) -> None:
+    """Close every channel of a waitress loop, wake-up pipes first, but for the pipe ``keep``
+    (the one requests still running will write to, see `WebServer.stop`): it stays open.
 
     Waitress closes a wake-up pipe's descriptors one after the other and stops at the first
     that fails: one already closed (seen rarely in the test suite) leaked the rest. Here each is
@@ -119,7 +119,7 @@ def close_channels(channels: dict[int, Any], *, busy: bool = False) -> None:
     try:
         for channel in every:
             if isinstance(channel, trigger):
-                _close_trigger(channel, keep_pipe=busy)
+                _close_trigger(channel, keep_pipe=channel is keep)
         for channel in every:
             try:
                 channel.close()
