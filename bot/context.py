@@ -7,9 +7,12 @@ adds the releases for exactly that model (pure; the memo is per context, the las
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+
+import numpy as np
 
 from bot.catalog import Catalog, family_of
 from bot.items import FirmwareRelease
@@ -43,7 +46,7 @@ ModelFacts = tuple[StageInfo, int, dict[str, object], list[tuple[Version, Firmwa
 StageTables = tuple[
     dict[str, tuple[StageInfo, int, dict[str, object]]],
     dict[tuple[Stage, Stage | None], int],
-    dict[ReleaseIndex | None, dict[str, ModelFacts]],
+    dict[ReleaseIndex | None, "ModelTable"],
 ]
 
 
@@ -79,13 +82,56 @@ def stage_tables(ctx: Context) -> StageTables:
     return {}, {}, {}
 
 
-def model_table(ctx: Context, lookup: ReleaseIndex | None) -> dict[str, ModelFacts]:
+class ModelColumns:
+    """A model table over one fleet index's models, column-wise (by the models' numbers: their
+    places in the index's sorted models): each one's promise number (-1 until worked out),
+    whether a release names it, and its finding fields; a stage for each promise number."""
+
+    __slots__ = ("fields", "infos", "models", "numbers", "released")
+
+    def __init__(self, models: Sequence[str]) -> None:
+        self.models = models
+        self.numbers = np.full(len(models), -1, dtype=np.int64)
+        self.released = np.zeros(len(models), dtype=np.bool_)
+        self.fields: list[dict[str, object]] = [{}] * len(models)
+        self.infos: dict[int, StageInfo] = {}
+
+    def numbers_of(self, ids: np.ndarray, facts_of: Callable[[str], ModelFacts]) -> np.ndarray:
+        """The promise numbers of the models numbered ``ids``, worked out (``facts_of``) once."""
+        numbers: np.ndarray = self.numbers[ids]
+        if numbers.min() < 0:
+            for number in np.unique(ids[numbers < 0]).tolist():
+                info, promises, fields, releases = facts_of(self.models[number])
+                self.numbers[number] = promises
+                self.released[number] = bool(releases)
+                self.fields[number] = fields
+                self.infos.setdefault(promises, info)
+            numbers = self.numbers[ids]
+        return numbers
+
+
+class ModelTable(dict[str, ModelFacts]):
+    """Model facts by model (`ModelFacts`), and the same column-wise for the models of the last
+    fleet index asked for (`columns_for`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.columns: ModelColumns | None = None
+
+    def columns_for(self, models: Sequence[str]) -> ModelColumns:
+        """The table over these models (an index's own list: it is known by identity)."""
+        if self.columns is None or self.columns.models is not models:
+            self.columns = ModelColumns(models)
+        return self.columns
+
+
+def model_table(ctx: Context, lookup: ReleaseIndex | None) -> ModelTable:
     """The model table for this context and release index, kept with the context's stage tables
     (its promise numbers come from them) and for the latest release index only."""
     tables = stage_tables(ctx)[2]
     if lookup not in tables:
         tables.clear()
-        tables[lookup] = {}
+        tables[lookup] = ModelTable()
     return tables[lookup]
 
 

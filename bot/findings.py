@@ -12,16 +12,30 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import cast
 
+import numpy as np
+
 from bot.context import Context, ModelFacts, model_table, stage_facts, stage_tables
 from bot.finding import CveVerdict, Finding, copied, finding_key, made, new_finding
-from bot.findingset import FindingBatch, Findings, Shape, fields_of, new_batch
+from bot.findingset import (
+    ColumnBatch,
+    FindingBatch,
+    Findings,
+    Kind,
+    Part,
+    Shape,
+    fields_of,
+    new_batch,
+)
 from bot.indexviews import Indexed, Span, Status, new_span
 from bot.items import Advisory, FirmwareRelease
 from bot.matching import (
     FleetIndex,
     Hit,
+    Judged,
+    RowColumns,
     RowMatch,
     RowSpans,
+    Segments,
     gc_paused,
 )
 from bot.policy import (
@@ -103,41 +117,121 @@ class _AdvisoryFindings:
     def run(self) -> Findings:
         index = self.index
         all_cves: tuple[str | None, ...] = tuple(c.id for c in self.advisory.cves) or (None,)
-        rows: list[RowSpans | RowMatch] = []
-        for row in self.advisory.rows:
-            cves = (row.cve,) if row.cve else all_cves
-            rows.append(index.row_spans(row, cves) or index.match_row(row, cves))
+        rows, segments = index.judge_rows(
+            [(row, (row.cve,) if row.cve else all_cves) for row in self.advisory.rows]
+        )
         together = self._overlapping(rows)
-        out: list[Finding | FindingBatch | list[Hit]] = []
+        columns = self._columns(rows, segments, together) if segments is not None else {}
+        out: list[Part | list[Hit]] = []
         merged: dict[str, int] = {}  # group key -> its place in out
         item = self.advisory.key
         joint, by_group = self._joint(rows, together or set())
-        for rm in rows:
+        for at, rm in enumerate(rows):
             if isinstance(rm, RowMatch):
                 self._one_by_one(rm, together, out, merged)
                 continue
-            if not together:  # no model under two rows: a batch per span
+            if isinstance(rm, RowSpans) and not together:  # no model under two rows
                 self._batches(rm, out, rm.spans)
-                continue
-            plain: list[Span] = []  # spans of models no other row covers
-            for span in rm.spans:
-                model = span.model
-                if model not in together:
-                    plain.append(span)
-                elif model in by_group:
-                    for position in span.positions():
-                        entry = index.entry_at(position)
-                        self._gather(out, merged, rm, entry, span.status, span.reason(position))
-                elif model in joint:
-                    out += self._joint_batches(rows, joint.pop(model))
-                # else: its batches came with its first row
-            self._batches(rm, out, plain)
+            elif isinstance(rm, RowSpans) and together:
+                plain: list[Span] = []  # spans of models no other row covers
+                for span in rm.spans:
+                    model = span.model
+                    if model not in together:
+                        plain.append(span)
+                    elif model in by_group:
+                        for position in span.positions():
+                            entry = index.entry_at(position)
+                            reason = span.reason(position)
+                            self._gather(out, merged, rm, entry, span.status, reason)
+                    elif model in joint:
+                        out += self._joint_batches(rows, joint.pop(model))
+                    # else: its batches came with its first row
+                self._batches(rm, out, plain)
+            if at in columns:
+                out.append(columns[at])
         if merged:
             out = [self._from_hits(f) if isinstance(f, list) else f for f in out]
-        return Findings(cast(list[Finding | FindingBatch], out), index, item)
+        return Findings(cast(list[Part], out), index, item)
+
+    def _columns(
+        self,
+        rows: list[Judged],
+        segments: Segments,
+        together: set[str] | None,
+    ) -> dict[int, ColumnBatch]:
+        """The batches of rows judged column-wise, by row, with what their segments share worked
+        out once per row and kind (`_template`): the verdicts follow from the row's CVEs, the
+        status and the promises of the model's stage, numbered for all segments at once.
+
+        Segments of models another row covers too (``together``) become spans, and their rows
+        `RowSpans` of those spans, for `_joint` to put together.
+        """
+        index = self.index
+        prep_flat, unknown_reason = index.positions()
+        ids, starts, stops, unknown, at_rows = segments
+        originals = {at: rm for at, rm in enumerate(rows) if isinstance(rm, RowColumns)}
+        if together:
+            shared = np.isin(ids, np.array([index.number(m) for m in together], dtype=np.int64))
+            if shared.any():
+                spans: dict[int, list[Span]] = {}
+                for i in np.flatnonzero(shared).tolist():
+                    at, rm = int(at_rows[i]), originals[int(at_rows[i])]
+                    status: Status = "possibly-affected" if unknown[i] else "affected"
+                    reason = unknown_reason if unknown[i] else rm.reason
+                    spans.setdefault(at, []).append(new_span((
+                        index.models[ids[i]], status, prep_flat, int(starts[i]), int(stops[i]),
+                        reason,
+                    )))
+                for at, found in spans.items():
+                    rm = originals[at]
+                    rows[at] = RowSpans(rm.row, rm.cves, rm.fixed, found, rm.models)
+                keep = ~shared
+                ids, starts, stops = ids[keep], starts[keep], stops[keep]
+                unknown, at_rows = unknown[keep], at_rows[keep]
+        if not len(ids):
+            return {}
+        table = self.model_table.columns_for(index.models)
+        numbers = table.numbers_of(ids, self._facts)
+        promises_of = np.zeros(int(numbers.max()) + 1, dtype=np.int64)
+        for number in np.unique(numbers).tolist():
+            promises_of[number] = self._promises(table.infos[number], number)
+        codes = promises_of[numbers] * 2 + unknown
+        # Each row's kinds of segment (a status under a set of promises), with one of each.
+        width = int(codes.max()) + 1
+        pairs, firsts = np.unique(at_rows * width + codes, return_index=True)
+        kinds: dict[int, dict[int, Kind]] = {}
+        for pair, i in zip(pairs.tolist(), firsts.tolist(), strict=True):
+            at, code = divmod(pair, width)
+            rm = originals[at]
+            status = "possibly-affected" if code & 1 else "affected"
+            reason = unknown_reason if code & 1 else rm.reason
+            template = self.templates.get((rm.cves, status, code >> 1))
+            if template is None:
+                position = prep_flat[starts[i]]
+                sample = (index.entry_at(position), reason(position))
+                template = self._template(rm, index.models[ids[i]], status, code >> 1, sample)
+            kinds.setdefault(at, {})[code] = (template, self._fixing(rm.fixed), reason)
+        released: dict[int, dict[int, dict[str, object]]] = {}
+        named = table.released[ids]
+        if named.any():  # the few models a release names: the best release for the row's fix
+            for i in np.flatnonzero(named).tolist():
+                at, number = int(at_rows[i]), int(ids[i])
+                facts = self.model_table[index.models[number]]
+                released.setdefault(at, {})[number] = self._released(
+                    best_release(facts[3], originals[at].fixed)
+                )
+        bounds = at_rows.searchsorted(np.arange(len(rows) + 1)).tolist()
+        batches: dict[int, ColumnBatch] = {}
+        for at in kinds:
+            lo, hi = bounds[at], bounds[at + 1]
+            batches[at] = ColumnBatch(
+                (ids[lo:hi], starts[lo:hi], stops[lo:hi], codes[lo:hi]),
+                kinds[at], released.get(at, {}), table, prep_flat,
+            )
+        return batches
 
     def _batches(
-        self, rm: RowSpans, out: list[Finding | FindingBatch | list[Hit]], spans: list[Span]
+        self, rm: RowSpans, out: list[Part | list[Hit]], spans: list[Span]
     ) -> None:
         """A batch per span of a row (`_shape`, with what a model's spans share worked out once:
         they come model by model)."""
@@ -160,7 +254,7 @@ class _AdvisoryFindings:
             add(new_batch(((template, fixing, fields, released), span)))
 
     def _joint(
-        self, rows: list[RowSpans | RowMatch], together: set[str]
+        self, rows: list[Judged], together: set[str]
     ) -> tuple[dict[str, list[tuple[int, Span]]], set[str]]:
         """The spans of each model several rows cover, and the models judged group by group.
 
@@ -177,6 +271,8 @@ class _AdvisoryFindings:
             if isinstance(rm, RowMatch):
                 by_group |= rm.models & together
                 continue
+            if isinstance(rm, RowColumns):  # its shared models' segments became a RowSpans
+                continue
             for span in rm.spans:
                 if span.model in together:
                     joint.setdefault(span.model, []).append((at, span))
@@ -185,7 +281,7 @@ class _AdvisoryFindings:
         return joint, by_group
 
     def _joint_batches(
-        self, rows: list[RowSpans | RowMatch], spans: list[tuple[int, Span]]
+        self, rows: list[Judged], spans: list[tuple[int, Span]]
     ) -> list[FindingBatch]:
         """Batches of one model's groups, cut where the rows' spans start and stop.
 
@@ -212,7 +308,7 @@ class _AdvisoryFindings:
 
     def _joint_shape(
         self,
-        rows: list[RowSpans | RowMatch],
+        rows: list[Judged],
         model: str,
         over: list[tuple[int, Span]],
         position: int,
@@ -242,7 +338,7 @@ class _AdvisoryFindings:
         self,
         rm: RowMatch,
         together: set[str] | None,
-        out: list[Finding | FindingBatch | list[Hit]],
+        out: list[Part | list[Hit]],
         merged: dict[str, int],
     ) -> None:
         """A row judged group by group (see `FleetIndex.row_spans`): a finding per group."""
@@ -262,7 +358,7 @@ class _AdvisoryFindings:
 
     @staticmethod
     def _gather(
-        out: list[Finding | FindingBatch | list[Hit]],
+        out: list[Part | list[Hit]],
         merged: dict[str, int],
         rm: RowMatch | RowSpans,
         entry: Indexed,
@@ -280,7 +376,7 @@ class _AdvisoryFindings:
             assert isinstance(pending, list)
             pending += hits
 
-    def _overlapping(self, rows: list[RowSpans | RowMatch]) -> set[str] | None:
+    def _overlapping(self, rows: list[Judged]) -> set[str] | None:
         """Models more than one row covers (their groups may have several rows' hits).
 
         None means every group must be judged on its hits together: the index has device
@@ -408,6 +504,9 @@ class _AdvisoryFindings:
             return facts[2], promises, NO_RELEASE
         return facts[2], promises, self._released(best_release(facts[3], fixed))
 
+    def _facts(self, model: str) -> ModelFacts:
+        return self.model_table.get(model) or self._model_facts(model)
+
     def _model_facts(self, model: str) -> ModelFacts:
         info, number, fields = stage_facts(model, self.ctx, self.stage_tables)
         candidates = self.lookup.candidates(model) if self.lookup is not None else []
@@ -425,7 +524,7 @@ class _AdvisoryFindings:
 
     def _template(
         self,
-        rm: RowMatch | RowSpans,
+        rm: Judged,
         model: str,
         status: Status,
         promises: int,

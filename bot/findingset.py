@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import NamedTuple, overload
+from typing import NamedTuple, cast, overload
 
+import numpy as np
+
+from bot.context import ModelColumns
 from bot.finding import Finding, copied
 from bot.indexviews import Span
 from bot.matching import FleetIndex
+from bot.verdicts import NO_RELEASE
 
 Shape = tuple[dict[str, object], ...]  # a batch's shared fields, in parts merged when read
 
@@ -58,6 +62,61 @@ class FindingBatch(NamedTuple):
 new_batch: Callable[[tuple[Shape, Span]], FindingBatch] = partial(tuple.__new__, FindingBatch)
 
 
+# What a column batch's segments share by code: the row's verdict fields (status included) under
+# one set of promises, its fixed version, and the reason of a group at a position.
+Kind = tuple[dict[str, object], dict[str, object], Callable[[int], str]]
+
+
+class ColumnBatch:
+    """A row's batches, column-wise (see `bot.matching.Segments`): batch i holds the groups at
+    ``flat[starts[i]:stops[i]]``, of the model numbered ``ids[i]``, with the fields
+    ``kinds[codes[i]]`` shares, the model's (``models.fields``) and its release's (``released``
+    by model number, when a release names it). Costs a few arrays however many batches it
+    holds; its findings are made when read (`Findings`).
+    """
+
+    __slots__ = ("codes", "flat", "ids", "kinds", "models", "released", "size", "starts", "stops")
+
+    def __init__(
+        self,
+        segments: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        kinds: dict[int, Kind],
+        released: dict[int, dict[str, object]],
+        models: ModelColumns,
+        flat: list[int],
+    ) -> None:
+        self.ids, self.starts, self.stops, self.codes = segments
+        self.kinds = kinds
+        self.released = released
+        self.models = models
+        self.flat = flat
+        self.size = int((self.stops - self.starts).sum())
+
+    def by_status(self) -> Counter[str]:
+        """How many findings have each status."""
+        sizes = np.bincount(self.codes, weights=self.stops - self.starts).tolist()
+        counts: Counter[str] = Counter()
+        for code, (template, _, _) in self.kinds.items():
+            counts[cast(str, template["status"])] += int(sizes[code])
+        return counts
+
+    def findings(self, index: FleetIndex, item: str) -> Iterator[Finding]:
+        """Its findings, made one by one; ``item`` is the advisory's key."""
+        entry_at, flat, fields = index.entry_at, self.flat, self.models.fields
+        for number, start, stop, code in zip(
+            self.ids.tolist(), self.starts.tolist(), self.stops.tolist(), self.codes.tolist(),
+            strict=True,
+        ):
+            template, fixing, reason = self.kinds[code]
+            released = self.released.get(number, NO_RELEASE)
+            shape = fields_of((template, fixing, fields[number], released))
+            for position in flat[start:stop]:
+                yield copied(shape, entry_at(position).group, item, reason(position))
+
+
+Part = Finding | FindingBatch | ColumnBatch  # what `Findings` holds
+
+
 def fields_of(shape: Shape) -> dict[str, object]:
     fields: dict[str, object] = {}
     for part in shape:
@@ -71,12 +130,16 @@ class Findings(Sequence[Finding]):
     ``len`` and `by_status` cost per batch (``parts``); iterating or indexing makes the findings.
     """
 
-    def __init__(self, parts: list[Finding | FindingBatch], index: FleetIndex, item: str) -> None:
+    def __init__(self, parts: list[Part], index: FleetIndex, item: str) -> None:
         self.parts = parts
         self._fleets = index
         self._item = item
         # p[1][4] - p[1][3] is p.size (span.stop - span.start), read without Python calls.
-        self._len = sum([p[1][4] - p[1][3] if type(p) is FindingBatch else 1 for p in parts])
+        self._len = sum([
+            p[1][4] - p[1][3] if type(p) is FindingBatch else p.size if type(p) is ColumnBatch
+            else 1
+            for p in parts
+        ])
         self._made: list[Finding] | None = None
 
     def __len__(self) -> int:
@@ -112,5 +175,8 @@ class Findings(Sequence[Finding]):
         """How many findings have each status, without making them."""
         counts: Counter[str] = Counter()
         for part in self.parts:
-            counts[part.status] += 1 if isinstance(part, Finding) else part.size
+            if isinstance(part, ColumnBatch):
+                counts += part.by_status()
+            else:
+                counts[part.status] += 1 if isinstance(part, Finding) else part.size
         return counts

@@ -27,17 +27,20 @@ from __future__ import annotations
 import bisect
 import gc
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import NamedTuple, Protocol
+
+import numpy as np
 
 from bot.catalog import ModelError, ModelPattern, normalize_model
 from bot.indexviews import (
     GroupLike,
     Indexed,
     Layout,
+    LayoutColumns,
     Outcome,
     Prepared,
     Ranked,
@@ -118,6 +121,36 @@ class RowSpans(NamedTuple):
     fixed: Version | None
     spans: list[Span]
     models: frozenset[str]
+
+
+class RowColumns(NamedTuple):
+    """One advisory row judged column-wise (`FleetIndex.judge_rows`): its groups are the
+    segments of the rows' `Segments` that name it; ``reason`` is an affected group's."""
+
+    row: AffectedRow
+    cves: tuple[str | None, ...]
+    fixed: Version | None
+    models: frozenset[str]
+    reason: Callable[[int], str]
+
+
+class Segments(NamedTuple):
+    """Groups that rows pick, as arrays with one entry per segment: the groups of one model a
+    row picks with one status, ``Prepared.flat[starts[i]:stops[i]]``.
+
+    ``ids`` are the models' numbers (places in `FleetIndex.models`), ``unknown`` whether the
+    groups are of unknown firmware (possibly affected) rather than inside the row's range
+    (affected), ``rows`` the rows' places in the list judged, ascending.
+    """
+
+    ids: np.ndarray
+    starts: np.ndarray
+    stops: np.ndarray
+    unknown: np.ndarray
+    rows: np.ndarray
+
+
+Judged = RowColumns | RowSpans | RowMatch  # a row as `FleetIndex.judge_rows` judges it
 
 
 @dataclass
@@ -231,6 +264,16 @@ class FleetIndex:
         everything = prep.entries
         return RowMatch(row, cves, fixed, [everything[p] for p in positions], outcomes, models)
 
+    def positions(self) -> tuple[list[int], Callable[[int], str]]:
+        """Every model's positions as spans and segments cut them (`Prepared.flat`), and the
+        reason of a group of unknown firmware at a position."""
+        prep = self._prep()
+        return prep.flat, prep.unknown_reason
+
+    def number(self, model: str) -> int:
+        """A model's place in ``models`` (as `Segments` number models)."""
+        return self._prep().number[model]
+
     def entry_at(self, position: int) -> Indexed:
         """The device group at a position (as `Span` gives them)."""
         return self._prep().entries[position]
@@ -254,32 +297,15 @@ class FleetIndex:
             def unread(position: int) -> str:
                 return said
 
-            for model, _, _, flat, _ in layout:
-                spans.append(new_span((model, "review-needed", flat, 0, len(flat), unread)))
+            for model, _, cuts, flat, unknown in layout:
+                stop = cuts[-1] if unknown is None else unknown.stop
+                spans.append(new_span((model, "review-needed", flat, cuts[0], stop, unread)))
             return RowSpans(row, cves, fixed, spans, models)
-        ranked = prep.ranked.get((row.affected, row.fixed))
-        if ranked is None:  # the same wording recurs across rows and advisories
-            if isinstance(rule, VersionRange):
-                ranked = self._ranges(rule, fixed)
-            else:
-                ranked = self._ranks_one_by_one(rule, fixed)
-            prep.ranked[row.affected, row.fixed] = ranked
+        ranked = self._ranked(row, rule, fixed)
+        inside = self._inside(row)
         fid_of = prep.fid_of
-
-        def inside(position: int) -> str:
-            return _inside_reason(self._text(fid_of[position]), row_words(row))
-
         decide, start, end = ranked.decide, ranked.start, ranked.end
         add = spans.append
-        if decide is None and not ranked.odd:  # a range of versions: one bisection a side
-            cut = bisect.bisect_left
-            for model, ranks, cuts, flat, unknown in layout:
-                lo, hi = cut(ranks, start), cut(ranks, end)
-                if lo < hi:
-                    add(new_span((model, "affected", flat, cuts[lo], cuts[hi], inside)))
-                if unknown is not None:
-                    add(unknown)
-            return RowSpans(row, cves, fixed, spans, models)
         known: dict[int, Outcome] = {}
 
         def outcome(position: int) -> Outcome:
@@ -319,6 +345,90 @@ class FleetIndex:
             if unknown is not None:
                 add(unknown)
         return RowSpans(row, cves, fixed, spans, models)
+
+    def judge_rows(
+        self, rows: Sequence[tuple[AffectedRow, tuple[str | None, ...]]]
+    ) -> tuple[list[Judged], Segments | None]:
+        """Rows (each with the CVEs its verdicts apply to) judged as `row_spans` and `match_row`
+        would, in order; those whose rule is a plain range of versions, most of them, together
+        and column-wise: a `RowColumns` each, their groups in the `Segments` returned.
+
+        A segment is the groups of one model a row picks with one status: those inside the
+        range ("affected"), then those of unknown firmware ("possibly-affected"), model by model
+        as the product cell's layout lists them (models sorted).
+        """
+        prep = self._prep()
+        judged: list[Judged] = []
+        plain: list[tuple[int, Ranked, LayoutColumns]] = []
+        for at, (row, cves) in enumerate(rows):
+            patterns = row_patterns(row.product)
+            if patterns is None or not prep.unique:
+                judged.append(self.match_row(row, cves))
+                continue
+            rule, fixed, problem = row_rule(row)
+            ranked = None if problem is not None or rule is None else (
+                self._ranked(row, rule, fixed)
+            )
+            if ranked is None or ranked.decide is not None or ranked.odd:
+                judged.append(self.row_spans(row, cves) or self.match_row(row, cves))
+                continue
+            product = row.product
+            layout, models = prep.layouts.get(product) or self._layout(product, patterns)
+            columns = prep.layout_columns.get(product)
+            if columns is None:
+                numbers = prep.number
+                columns = prep.layout_columns[product] = prep.columns.layout(
+                    [numbers[part[0]] for part in layout]
+                )
+            judged.append(RowColumns(row, cves, fixed, models, self._inside(row)))
+            plain.append((at, ranked, columns))
+        if not plain:
+            return judged, None
+        return judged, self._segments(plain)
+
+    def _segments(self, plain: list[tuple[int, Ranked, LayoutColumns]]) -> Segments:
+        """The segments of rows judged column-wise (see `judge_rows`), in one pass."""
+        lengths = [len(columns[0]) for _, _, columns in plain]
+        ids, base, unknown_start, unknown_stop = np.concatenate(
+            [columns for _, _, columns in plain], axis=1
+        )
+        low = np.repeat(np.array([ranked.start for _, ranked, _ in plain]), lengths)
+        high = np.repeat(np.array([ranked.end for _, ranked, _ in plain]), lengths)
+        find = self._prep().columns.find
+        size = 2 * len(ids)
+        starts = np.empty(size, dtype=np.int64)
+        stops = np.empty(size, dtype=np.int64)
+        starts[0::2], stops[0::2] = find(base + low), find(base + high)
+        starts[1::2], stops[1::2] = unknown_start, unknown_stop
+        unknown = np.zeros(size, dtype=np.bool_)
+        unknown[1::2] = True
+        rows = np.repeat(np.array([at for at, _, _ in plain]), lengths)
+        keep = starts < stops
+        return Segments(
+            np.repeat(ids, 2)[keep], starts[keep], stops[keep], unknown[keep],
+            np.repeat(rows, 2)[keep],
+        )
+
+    def _ranked(self, row: AffectedRow, rule: AffectedRule, fixed: Version | None) -> Ranked:
+        """The ranks a readable row's rule picks (remembered by wording: it recurs)."""
+        prep = self._prep()
+        ranked = prep.ranked.get((row.affected, row.fixed))
+        if ranked is None:
+            if isinstance(rule, VersionRange):
+                ranked = self._ranges(rule, fixed)
+            else:
+                ranked = self._ranks_one_by_one(rule, fixed)
+            prep.ranked[row.affected, row.fixed] = ranked
+        return ranked
+
+    def _inside(self, row: AffectedRow) -> Callable[[int], str]:
+        """The reason of a group at a position the row's range picks."""
+        fid_of = self._prep().fid_of
+
+        def inside(position: int) -> str:
+            return _inside_reason(self._text(fid_of[position]), row_words(row))
+
+        return inside
 
     def _layout(self, product: str, patterns: Sequence[ModelPattern]) -> Layout:
         """The models a product cell covers, each with its view's lists (remembered per cell)."""
@@ -416,7 +526,7 @@ class FleetIndex:
                 else:
                     by_rank[rank] = [pos]
             ranks = sorted(by_rank)
-            view = View((model,), ranks, [by_rank[r] for r in ranks], unknown, flat=True,
+            view = View((model,), ranks, [by_rank[r] for r in ranks], unknown, into=prep.flat,
                          unknown_reason=prep.unknown_reason)
             prep.model_views[model] = view
         return view
