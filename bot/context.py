@@ -84,28 +84,26 @@ def stage_tables(ctx: Context) -> StageTables:
 
 class ModelColumns:
     """A model table over one fleet index's models, column-wise (by the models' numbers: their
-    places in the index's sorted models): each one's promise number (-1 until worked out),
-    whether a release names it, and its finding fields; a stage for each promise number."""
+    places in the index's sorted models): each one's promise number (-1 until filled in), its
+    finding fields, the rank of its newest release's version (-1 for none: see
+    `ReleaseIndex.rank`) and that release's finding fields; a stage for each promise number."""
 
-    __slots__ = ("fields", "infos", "models", "numbers", "released")
+    __slots__ = ("fields", "infos", "models", "newest", "numbers", "releases")
 
     def __init__(self, models: Sequence[str]) -> None:
         self.models = models
         self.numbers = np.full(len(models), -1, dtype=np.int64)
-        self.released = np.zeros(len(models), dtype=np.bool_)
+        self.newest = np.full(len(models), -1, dtype=np.int64)
         self.fields: list[dict[str, object]] = [{}] * len(models)
+        self.releases: list[dict[str, object]] = [{}] * len(models)
         self.infos: dict[int, StageInfo] = {}
 
-    def numbers_of(self, ids: np.ndarray, facts_of: Callable[[str], ModelFacts]) -> np.ndarray:
-        """The promise numbers of the models numbered ``ids``, worked out (``facts_of``) once."""
+    def numbers_of(self, ids: np.ndarray, fill: Callable[[int], None]) -> np.ndarray:
+        """The promise numbers of the models numbered ``ids``, each filled in (``fill``) once."""
         numbers: np.ndarray = self.numbers[ids]
         if numbers.min() < 0:
             for number in np.unique(ids[numbers < 0]).tolist():
-                info, promises, fields, releases = facts_of(self.models[number])
-                self.numbers[number] = promises
-                self.released[number] = bool(releases)
-                self.fields[number] = fields
-                self.infos.setdefault(promises, info)
+                fill(number)
             numbers = self.numbers[ids]
         return numbers
 

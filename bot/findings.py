@@ -43,7 +43,7 @@ from bot.policy import (
     StageInfo,
     fix_promise,
 )
-from bot.releaseindex import best_release, release_index
+from bot.releaseindex import best_release, newest, release_index
 from bot.verdicts import (
     NO_RELEASE,
     STATUS_RANK,
@@ -171,17 +171,21 @@ class _AdvisoryFindings:
         ids, starts, stops, unknown, at_rows = segments
         originals = {at: rm for at, rm in enumerate(rows) if isinstance(rm, RowColumns)}
         if together:
-            shared = np.isin(ids, np.array([index.number(m) for m in together], dtype=np.int64))
+            flags = np.zeros(len(index.models), dtype=np.bool_)
+            flags[[index.number(m) for m in together]] = True
+            shared = flags[ids]
             if shared.any():
                 spans: dict[int, list[Span]] = {}
-                for i in np.flatnonzero(shared).tolist():
-                    at, rm = int(at_rows[i]), originals[int(at_rows[i])]
-                    status: Status = "possibly-affected" if unknown[i] else "affected"
-                    reason = unknown_reason if unknown[i] else rm.reason
-                    spans.setdefault(at, []).append(new_span((
-                        index.models[ids[i]], status, prep_flat, int(starts[i]), int(stops[i]),
-                        reason,
-                    )))
+                picked = np.flatnonzero(shared)
+                for at, number, start, stop, odd in zip(
+                    at_rows[picked].tolist(), ids[picked].tolist(), starts[picked].tolist(),
+                    stops[picked].tolist(), unknown[picked].tolist(), strict=True,
+                ):
+                    status: Status = "possibly-affected" if odd else "affected"
+                    reason = unknown_reason if odd else originals[at].reason
+                    spans.setdefault(at, []).append(new_span(
+                        (index.models[number], status, prep_flat, start, stop, reason)
+                    ))
                 for at, found in spans.items():
                     rm = originals[at]
                     rows[at] = RowSpans(rm.row, rm.cves, rm.fixed, found, rm.models)
@@ -191,42 +195,42 @@ class _AdvisoryFindings:
         if not len(ids):
             return {}
         table = self.model_table.columns_for(index.models)
-        numbers = table.numbers_of(ids, self._facts)
-        promises_of = np.zeros(int(numbers.max()) + 1, dtype=np.int64)
-        for number in np.unique(numbers).tolist():
+        numbers = table.numbers_of(ids, self._fill)
+        promises_of = np.bincount(numbers)  # then, for each number present, its promises
+        for number in np.flatnonzero(promises_of).tolist():
             promises_of[number] = self._promises(table.infos[number], number)
         codes = promises_of[numbers] * 2 + unknown
-        # Each row's kinds of segment (a status under a set of promises), with one of each.
+        # Each row's kinds of segment (a status under a set of promises), with the first of each.
         width = int(codes.max()) + 1
-        pairs, firsts = np.unique(at_rows * width + codes, return_index=True)
+        keys = at_rows * width + codes
+        firsts = np.zeros(len(rows) * width, dtype=np.int64)
+        firsts[keys[::-1]] = np.arange(len(keys) - 1, -1, -1)  # the last write is the first
+        present = np.flatnonzero(np.bincount(keys))
         kinds: dict[int, dict[int, Kind]] = {}
-        for pair, i in zip(pairs.tolist(), firsts.tolist(), strict=True):
+        for pair, i in zip(present.tolist(), firsts[present].tolist(), strict=True):
             at, code = divmod(pair, width)
             rm = originals[at]
             status = "possibly-affected" if code & 1 else "affected"
             reason = unknown_reason if code & 1 else rm.reason
             template = self.templates.get((rm.cves, status, code >> 1))
             if template is None:
-                position = prep_flat[starts[i]]
+                position = prep_flat[int(starts[i])]
                 sample = (index.entry_at(position), reason(position))
                 template = self._template(rm, index.models[ids[i]], status, code >> 1, sample)
             kinds.setdefault(at, {})[code] = (template, self._fixing(rm.fixed), reason)
-        released: dict[int, dict[int, dict[str, object]]] = {}
-        named = table.released[ids]
-        if named.any():  # the few models a release names: the best release for the row's fix
-            for i in np.flatnonzero(named).tolist():
-                at, number = int(at_rows[i]), int(ids[i])
-                facts = self.model_table[index.models[number]]
-                released.setdefault(at, {})[number] = self._released(
-                    best_release(facts[3], originals[at].fixed)
-                )
+        # A segment's model has a release that fixes it when its newest release is at or past
+        # the row's fixed version (`best_release`): by rank, for all segments at once.
+        rank = self.lookup.rank if self.lookup is not None else None
+        fixes = [rank(rm.fixed) if rank and isinstance(rm, RowColumns) else 0 for rm in rows]
+        released = table.newest[ids] >= np.array(fixes, dtype=np.int64)[at_rows]
         bounds = at_rows.searchsorted(np.arange(len(rows) + 1)).tolist()
+        sizes = np.concatenate(([0], np.cumsum(stops - starts))).tolist()
         batches: dict[int, ColumnBatch] = {}
         for at in kinds:
             lo, hi = bounds[at], bounds[at + 1]
             batches[at] = ColumnBatch(
-                (ids[lo:hi], starts[lo:hi], stops[lo:hi], codes[lo:hi]),
-                kinds[at], released.get(at, {}), table, prep_flat,
+                (ids[lo:hi], starts[lo:hi], stops[lo:hi], codes[lo:hi], released[lo:hi]),
+                sizes[hi] - sizes[lo], kinds[at], table, prep_flat,
             )
         return batches
 
@@ -504,8 +508,21 @@ class _AdvisoryFindings:
             return facts[2], promises, NO_RELEASE
         return facts[2], promises, self._released(best_release(facts[3], fixed))
 
-    def _facts(self, model: str) -> ModelFacts:
-        return self.model_table.get(model) or self._model_facts(model)
+    def _fill(self, number: int) -> None:
+        """Fill in a model's entries in the model table's columns (`ModelColumns`)."""
+        table = self.model_table.columns
+        assert table is not None
+        model = table.models[number]
+        info, promises, fields, candidates = self.model_table.get(model) or self._model_facts(
+            model
+        )
+        table.numbers[number] = promises
+        table.fields[number] = fields
+        table.infos.setdefault(promises, info)
+        found = newest(candidates)
+        if found is not None and self.lookup is not None:
+            table.newest[number] = self.lookup.rank(found[0])
+            table.releases[number] = self._released(found[1])
 
     def _model_facts(self, model: str) -> ModelFacts:
         info, number, fields = stage_facts(model, self.ctx, self.stage_tables)

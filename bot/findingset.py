@@ -70,8 +70,8 @@ Kind = tuple[dict[str, object], dict[str, object], Callable[[int], str]]
 class ColumnBatch:
     """A row's batches, column-wise (see `bot.matching.Segments`): batch i holds the groups at
     ``flat[starts[i]:stops[i]]``, of the model numbered ``ids[i]``, with the fields
-    ``kinds[codes[i]]`` shares, the model's (``models.fields``) and its release's (``released``
-    by model number, when a release names it). Costs a few arrays however many batches it
+    ``kinds[codes[i]]`` shares, the model's (``models.fields``) and, when ``released[i]``, those
+    of its newest release (``models.releases``). Costs a few arrays however many batches it
     holds; its findings are made when read (`Findings`).
     """
 
@@ -79,18 +79,17 @@ class ColumnBatch:
 
     def __init__(
         self,
-        segments: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        segments: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        size: int,
         kinds: dict[int, Kind],
-        released: dict[int, dict[str, object]],
         models: ModelColumns,
         flat: list[int],
     ) -> None:
-        self.ids, self.starts, self.stops, self.codes = segments
+        self.ids, self.starts, self.stops, self.codes, self.released = segments
+        self.size = size  # how many findings: the sum of stops - starts
         self.kinds = kinds
-        self.released = released
         self.models = models
         self.flat = flat
-        self.size = int((self.stops - self.starts).sum())
 
     def by_status(self) -> Counter[str]:
         """How many findings have each status."""
@@ -102,14 +101,15 @@ class ColumnBatch:
 
     def findings(self, index: FleetIndex, item: str) -> Iterator[Finding]:
         """Its findings, made one by one; ``item`` is the advisory's key."""
-        entry_at, flat, fields = index.entry_at, self.flat, self.models.fields
-        for number, start, stop, code in zip(
+        entry_at, flat = index.entry_at, self.flat
+        fields, releases = self.models.fields, self.models.releases
+        for number, start, stop, code, released in zip(
             self.ids.tolist(), self.starts.tolist(), self.stops.tolist(), self.codes.tolist(),
-            strict=True,
+            self.released.tolist(), strict=True,
         ):
             template, fixing, reason = self.kinds[code]
-            released = self.released.get(number, NO_RELEASE)
-            shape = fields_of((template, fixing, fields[number], released))
+            release = releases[number] if released else NO_RELEASE
+            shape = fields_of((template, fixing, fields[number], release))
             for position in flat[start:stop]:
                 yield copied(shape, entry_at(position).group, item, reason(position))
 

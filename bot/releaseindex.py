@@ -7,6 +7,7 @@ by the exact models they apply to; `release_for` is the plain definition.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 from bot.catalog import ModelPattern
@@ -57,6 +58,13 @@ class ReleaseIndex:
                         self.by_prefix.setdefault(pattern.literal_prefix(), []).append(
                             (at, pattern)
                         )
+        self.order = sorted({v.sort_key() for v in self.versions if v is not None})
+
+    def rank(self, version: Version | None) -> int:
+        """How many of the releases' distinct versions are older than ``version`` (0 for None):
+        a model's newest release is at or past a fixed version when its rank is at least the
+        fixed version's."""
+        return 0 if version is None else bisect.bisect_left(self.order, version.sort_key())
 
     def candidates(self, model: str) -> list[tuple[Version, FirmwareRelease]]:
         """The releases for exactly this (normalised) model, remembered (``memo``)."""
@@ -89,14 +97,21 @@ class ReleaseIndex:
 def best_release(
     candidates: Sequence[tuple[Version, FirmwareRelease]], fixed: Version | None
 ) -> FirmwareRelease | None:
-    """The newest of a model's releases (`ReleaseIndex.candidates`) at or past ``fixed``."""
+    """The newest of a model's releases (`ReleaseIndex.candidates`) at or past ``fixed``: versions
+    are totally ordered, so that is the newest of them all when it is at or past ``fixed``."""
+    found = newest(candidates)
+    return found[1] if found and (fixed is None or not found[0] < fixed) else None
+
+
+def newest(
+    candidates: Sequence[tuple[Version, FirmwareRelease]],
+) -> tuple[Version, FirmwareRelease] | None:
+    """The newest of a model's releases (the first of equally new ones), with its version."""
     best: tuple[Version, FirmwareRelease] | None = None
     for version, release in candidates:
-        if fixed is not None and version < fixed:
-            continue
         if best is None or version > best[0]:
             best = (version, release)
-    return best[1] if best else None
+    return best
 
 
 _LAST: list[ReleaseIndex] = []
