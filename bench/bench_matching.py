@@ -80,7 +80,7 @@ from bot.fixes import AdvisoryFixes
 from bot.fleets import DeviceGroup
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
 from bot.lifecycle import reminder_findings
-from bot.matching import FleetIndex, gc_paused
+from bot.matching import FleetIndex, RowMatch, RowSpans, gc_paused
 from bot.releasefindings import release_findings
 
 TODAY = date(2026, 11, 28)
@@ -749,11 +749,12 @@ def show_cycle(label: str, cycle: Cycle, note: str) -> None:
 
 def judged_groups(row: AffectedRow, index: FleetIndex) -> int:
     """How many device groups one row picks, judged as `advisory_findings` judges them."""
-    cves = (row.cve,)
-    spans = index.row_spans(row, cves)
-    if spans is None:
-        return len(index.match_row(row, cves).entries)
-    return sum(span.size for span in spans.spans)
+    (judged,), segments = index.judge_rows([(row, (row.cve,))])
+    if isinstance(judged, RowMatch):
+        return len(judged.entries)
+    if isinstance(judged, RowSpans):
+        return sum(span.size for span in judged.spans)
+    return int((segments.stops - segments.starts).sum()) if segments is not None else 0
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:

@@ -29,6 +29,7 @@ from bot.findingset import (
 from bot.indexviews import Indexed, Span, Status, new_span
 from bot.items import Advisory, FirmwareRelease
 from bot.matching import (
+    KINDS,
     FleetIndex,
     Hit,
     Judged,
@@ -167,8 +168,8 @@ class _AdvisoryFindings:
         `RowSpans` of those spans, for `_joint` to put together.
         """
         index = self.index
-        prep_flat, unknown_reason = index.positions()
-        ids, starts, stops, unknown, at_rows = segments
+        prep_flat = index.positions()[0]
+        ids, starts, stops, kinds_of, at_rows = segments
         originals = {at: rm for at, rm in enumerate(rows) if isinstance(rm, RowColumns)}
         if together:
             flags = np.zeros(len(index.models), dtype=np.bool_)
@@ -177,12 +178,11 @@ class _AdvisoryFindings:
             if shared.any():
                 spans: dict[int, list[Span]] = {}
                 picked = np.flatnonzero(shared)
-                for at, number, start, stop, odd in zip(
+                for at, number, start, stop, kind in zip(
                     at_rows[picked].tolist(), ids[picked].tolist(), starts[picked].tolist(),
-                    stops[picked].tolist(), unknown[picked].tolist(), strict=True,
+                    stops[picked].tolist(), kinds_of[picked].tolist(), strict=True,
                 ):
-                    status: Status = "possibly-affected" if odd else "affected"
-                    reason = unknown_reason if odd else originals[at].reason
+                    status, reason = KINDS[kind][0], originals[at].reason(kind)
                     spans.setdefault(at, []).append(new_span(
                         (index.models[number], status, prep_flat, start, stop, reason)
                     ))
@@ -191,7 +191,7 @@ class _AdvisoryFindings:
                     rows[at] = RowSpans(rm.row, rm.cves, rm.fixed, found, rm.models)
                 keep = ~shared
                 ids, starts, stops = ids[keep], starts[keep], stops[keep]
-                unknown, at_rows = unknown[keep], at_rows[keep]
+                kinds_of, at_rows = kinds_of[keep], at_rows[keep]
         if not len(ids):
             return {}
         table = self.model_table.columns_for(index.models)
@@ -199,8 +199,8 @@ class _AdvisoryFindings:
         promises_of = np.bincount(numbers)  # then, for each number present, its promises
         for number in np.flatnonzero(promises_of).tolist():
             promises_of[number] = self._promises(table.infos[number], number)
-        codes = promises_of[numbers] * 2 + unknown
-        # Each row's kinds of segment (a status under a set of promises), with the first of each.
+        codes = promises_of[numbers] * len(KINDS) + kinds_of
+        # Each row's codes (a kind under a set of promises), with the first segment of each.
         width = int(codes.max()) + 1
         keys = at_rows * width + codes
         firsts = np.zeros(len(rows) * width, dtype=np.int64)
@@ -210,13 +210,13 @@ class _AdvisoryFindings:
         for pair, i in zip(present.tolist(), firsts[present].tolist(), strict=True):
             at, code = divmod(pair, width)
             rm = originals[at]
-            status = "possibly-affected" if code & 1 else "affected"
-            reason = unknown_reason if code & 1 else rm.reason
-            template = self.templates.get((rm.cves, status, code >> 1))
+            promises, kind = divmod(code, len(KINDS))
+            status, reason = KINDS[kind][0], rm.reason(kind)
+            template = self.templates.get((rm.cves, status, promises))
             if template is None:
                 position = prep_flat[int(starts[i])]
                 sample = (index.entry_at(position), reason(position))
-                template = self._template(rm, index.models[ids[i]], status, code >> 1, sample)
+                template = self._template(rm, index.models[ids[i]], status, promises, sample)
             kinds.setdefault(at, {})[code] = (template, self._fixing(rm.fixed), reason)
         # A segment's model has a release that fixes it when its newest release is at or past
         # the row's fixed version (`best_release`): by rank, for all segments at once.

@@ -135,10 +135,6 @@ LayoutPart = tuple[str, list[int], list[int], list[int], "Span | None"]
 Layout = tuple[tuple[LayoutPart, ...], frozenset[str]]
 
 
-# A product cell's models for `Columns`: four rows of an array, one column per model: the model's
-# number, its first key (number * stride), and where its groups of unknown firmware start and stop.
-LayoutColumns = np.ndarray
-
 # The last index's models with what patterns cover and name among them (see Prepared).
 _LOOKUPS: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]] = []
 
@@ -200,7 +196,7 @@ class Prepared:
         self.model_views = self._model_views(by_model, models)
         self.number = {model: n for n, model in enumerate(models)}  # its place in models
         self.columns = Columns([self.model_views[m] for m in models], len(self.order))
-        self.layout_columns: dict[str, LayoutColumns] = {}  # product cell -> its models' arrays
+        self.layout_columns: dict[str, np.ndarray] = {}  # product cell -> its models' numbers
         self.views: dict[str, View] = {}
         # The models a pattern covers or names depend on the models alone: an index over the
         # same models as the last one built (the next cycle, fleets unchanged) shares them.
@@ -219,6 +215,7 @@ class Prepared:
         self.judged: dict[tuple[AffectedRule, Version | None], dict[int, bool]] = {}
         self.layouts: dict[str, Layout] = {}  # product cell -> its models' lists
         self.ranked: dict[tuple[str, str], Ranked] = {}  # (affected, fixed) -> ranks picked
+        self.pieces: dict[tuple[str, str], tuple[tuple[int, int, int], ...]] = {}  # the same, cut
 
     def _model_views(
         self, by_model: dict[str, list[Indexed]], models: list[str]
@@ -273,11 +270,6 @@ class Columns:
         self.ends = np.array(ends, dtype=np.int64)
         last = np.cumsum([len(v.ranks) + 1 for v in views], dtype=np.int64) - 1
         self.unknown_start = self.cuts[last] if views else np.zeros(0, dtype=np.int64)
-
-    def layout(self, numbers: list[int]) -> LayoutColumns:
-        """The arrays a product cell's models (by number, ascending) are judged with."""
-        ids = np.array(numbers, dtype=np.int64)
-        return np.stack([ids, ids * self.stride, self.unknown_start[ids], self.ends[ids]])
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """Where the groups of each (model number * stride + rank) key's rank start."""

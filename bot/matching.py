@@ -40,7 +40,6 @@ from bot.indexviews import (
     GroupLike,
     Indexed,
     Layout,
-    LayoutColumns,
     Outcome,
     Prepared,
     Ranked,
@@ -123,30 +122,44 @@ class RowSpans(NamedTuple):
     models: frozenset[str]
 
 
+# The kinds of segment (`Segments`): a status, and which of a `RowColumns`' reasons its groups'
+# reasons are: inside the range; of unknown firmware; a version the range cannot decide on its own
+# (see `VersionOrder`) judged affected, or possibly affected (no build date to test).
+AFFECTED, UNKNOWN, JUDGED_AFFECTED, JUDGED_POSSIBLY = 0, 1, 2, 3
+KINDS: tuple[tuple[Status, int], ...] = (
+    ("affected", 0), ("possibly-affected", 1), ("affected", 2), ("possibly-affected", 2)
+)
+Piece = tuple[int, int, int]  # ranks [start, stop) a row picks, and their kind
+
+
 class RowColumns(NamedTuple):
     """One advisory row judged column-wise (`FleetIndex.judge_rows`): its groups are the
-    segments of the rows' `Segments` that name it; ``reason`` is an affected group's."""
+    segments of the rows' `Segments` that name it; ``reasons`` give a group's reason by kind
+    (`KINDS`)."""
 
     row: AffectedRow
     cves: tuple[str | None, ...]
     fixed: Version | None
     models: frozenset[str]
-    reason: Callable[[int], str]
+    reasons: tuple[Callable[[int], str], ...]
+
+    def reason(self, kind: int) -> Callable[[int], str]:
+        """The reason of a group of a segment of this kind, at a position."""
+        return self.reasons[KINDS[kind][1]]
 
 
 class Segments(NamedTuple):
     """Groups that rows pick, as arrays with one entry per segment: the groups of one model a
-    row picks with one status, ``Prepared.flat[starts[i]:stops[i]]``.
+    row picks with one status and reason, ``Prepared.flat[starts[i]:stops[i]]``.
 
-    ``ids`` are the models' numbers (places in `FleetIndex.models`), ``unknown`` whether the
-    groups are of unknown firmware (possibly affected) rather than inside the row's range
-    (affected), ``rows`` the rows' places in the list judged, ascending.
+    ``ids`` are the models' numbers (places in `FleetIndex.models`), ``kinds`` their kinds
+    (`KINDS`), ``rows`` the rows' places in the list judged, ascending.
     """
 
     ids: np.ndarray
     starts: np.ndarray
     stops: np.ndarray
-    unknown: np.ndarray
+    kinds: np.ndarray
     rows: np.ndarray
 
 
@@ -303,21 +316,9 @@ class FleetIndex:
             return RowSpans(row, cves, fixed, spans, models)
         ranked = self._ranked(row, rule, fixed)
         inside = self._inside(row)
-        fid_of = prep.fid_of
+        outcome, judged = self._outcomes(row, rule, fixed, ranked)
         decide, start, end = ranked.decide, ranked.start, ranked.end
         add = spans.append
-        known: dict[int, Outcome] = {}
-
-        def outcome(position: int) -> Outcome:
-            fid = fid_of[position]
-            found = known.get(fid)
-            if found is None:
-                found = known[fid] = self._outcome(fid, rule, fixed, row, ranked)
-            return found
-
-        def judged(position: int) -> str:
-            return outcome(position)[1]
-
         odd = sorted(ranked.odd)
         for model, ranks, cuts, flat, unknown in layout:
             single: list[int] = []  # rank indexes judged firmware by firmware
@@ -350,64 +351,108 @@ class FleetIndex:
         self, rows: Sequence[tuple[AffectedRow, tuple[str | None, ...]]]
     ) -> tuple[list[Judged], Segments | None]:
         """Rows (each with the CVEs its verdicts apply to) judged as `row_spans` and `match_row`
-        would, in order; those whose rule is a plain range of versions, most of them, together
-        and column-wise: a `RowColumns` each, their groups in the `Segments` returned.
+        would, in order; those whose rule is a range of versions, most of them, together and
+        column-wise: a `RowColumns` each, their groups in the `Segments` returned.
 
-        A segment is the groups of one model a row picks with one status: those inside the
-        range ("affected"), then those of unknown firmware ("possibly-affected"), model by model
-        as the product cell's layout lists them (models sorted).
+        A segment is the groups of one model a row picks with one status and reason (`KINDS`):
+        model by model as the product cell's layout lists them (models sorted), those inside the
+        range, then those of versions the range cannot decide on its own (see `VersionOrder`)
+        it picks, then those of unknown firmware.
         """
         prep = self._prep()
         judged: list[Judged] = []
-        plain: list[tuple[int, Ranked, LayoutColumns]] = []
+        plain: list[tuple[int, tuple[Piece, ...], np.ndarray]] = []
         for at, (row, cves) in enumerate(rows):
             patterns = row_patterns(row.product)
             if patterns is None or not prep.unique:
                 judged.append(self.match_row(row, cves))
                 continue
             rule, fixed, problem = row_rule(row)
-            ranked = None if problem is not None or rule is None else (
-                self._ranked(row, rule, fixed)
-            )
-            if ranked is None or ranked.decide is not None or ranked.odd:
+            if problem is not None or not isinstance(rule, VersionRange):
                 judged.append(self.row_spans(row, cves) or self.match_row(row, cves))
                 continue
             product = row.product
-            layout, models = prep.layouts.get(product) or self._layout(product, patterns)
-            columns = prep.layout_columns.get(product)
-            if columns is None:
+            ids = prep.layout_columns.get(product)
+            if ids is None:
+                layout, models = prep.layouts.get(product) or self._layout(product, patterns)
                 numbers = prep.number
-                columns = prep.layout_columns[product] = prep.columns.layout(
-                    [numbers[part[0]] for part in layout]
+                ids = prep.layout_columns[product] = np.array(
+                    [numbers[part[0]] for part in layout], dtype=np.int64
                 )
-            judged.append(RowColumns(row, cves, fixed, models, self._inside(row)))
-            plain.append((at, ranked, columns))
+            else:
+                models = prep.layouts[product][1]
+            ranked = self._ranked(row, rule, fixed)
+            pieces = self._pieces(row, rule, fixed, ranked)
+            reasons: tuple[Callable[[int], str], ...] = (self._inside(row), prep.unknown_reason)
+            if ranked.odd:
+                reasons += (self._outcomes(row, rule, fixed, ranked)[1],)
+            judged.append(RowColumns(row, cves, fixed, models, reasons))
+            plain.append((at, pieces, ids))
         if not plain:
             return judged, None
         return judged, self._segments(plain)
 
-    def _segments(self, plain: list[tuple[int, Ranked, LayoutColumns]]) -> Segments:
-        """The segments of rows judged column-wise (see `judge_rows`), in one pass."""
-        lengths = [len(columns[0]) for _, _, columns in plain]
-        ids, base, unknown_start, unknown_stop = np.concatenate(
-            [columns for _, _, columns in plain], axis=1
-        )
-        low = np.repeat(np.array([ranked.start for _, ranked, _ in plain]), lengths)
-        high = np.repeat(np.array([ranked.end for _, ranked, _ in plain]), lengths)
-        find = self._prep().columns.find
-        size = 2 * len(ids)
-        starts = np.empty(size, dtype=np.int64)
-        stops = np.empty(size, dtype=np.int64)
-        starts[0::2], stops[0::2] = find(base + low), find(base + high)
-        starts[1::2], stops[1::2] = unknown_start, unknown_stop
-        unknown = np.zeros(size, dtype=np.bool_)
-        unknown[1::2] = True
-        rows = np.repeat(np.array([at for at, _, _ in plain]), lengths)
+    def _pieces(
+        self, row: AffectedRow, rule: VersionRange, fixed: Version | None, ranked: Ranked
+    ) -> tuple[Piece, ...]:
+        """The rank ranges a row picks, each with its kind (`KINDS`), as `row_spans` cuts them:
+        the range but its odd ranks, then each odd rank it picks (remembered by wording)."""
+        prep = self._prep()
+        pieces = prep.pieces.get((row.affected, row.fixed))
+        if pieces is None:
+            found: list[Piece] = []
+            at, end = ranked.start, ranked.end
+            for rank in sorted(ranked.odd):
+                if ranked.start <= rank < end:
+                    if at < rank:
+                        found.append((at, rank, AFFECTED))
+                    at = rank + 1
+            if at < end:
+                found.append((at, end, AFFECTED))
+            for rank, picked in sorted(ranked.odd.items()):
+                judged = _judge(prep.rank_samples[rank], rule, fixed, None) if picked else None
+                if judged is not None:
+                    kind = JUDGED_AFFECTED if judged[0] == "affected" else JUDGED_POSSIBLY
+                    found.append((rank, rank + 1, kind))
+            pieces = prep.pieces[row.affected, row.fixed] = tuple(found)
+        return pieces
+
+    def _segments(self, plain: list[tuple[int, tuple[Piece, ...], np.ndarray]]) -> Segments:
+        """The segments of rows judged column-wise (see `judge_rows`): rows with as many pieces
+        together, a search for both ends of each piece of each model, in one pass."""
+        columns = self._prep().columns
+        parts: list[tuple[np.ndarray, ...]] = []
+        by_count: dict[int, list[tuple[int, tuple[Piece, ...], np.ndarray]]] = {}
+        for judged in plain:
+            by_count.setdefault(len(judged[1]), []).append(judged)
+        for count, members in by_count.items():
+            lengths = [len(ids) for _, _, ids in members]
+            ids = np.concatenate([ids for _, _, ids in members])
+            shape = (len(ids), count + 1)  # per model: its pieces, then its unknown groups
+            starts = np.empty(shape, dtype=np.int64)
+            stops = np.empty(shape, dtype=np.int64)
+            kinds = np.empty(shape, dtype=np.int64)
+            if count:
+                ranges = np.repeat(np.array([p for _, p, _ in members]), lengths, axis=0)
+                base = (ids * columns.stride)[:, None]
+                starts[:, :count] = columns.find(base + ranges[:, :, 0])
+                stops[:, :count] = columns.find(base + ranges[:, :, 1])
+                kinds[:, :count] = ranges[:, :, 2]
+            starts[:, count] = columns.unknown_start[ids]
+            stops[:, count] = columns.ends[ids]
+            kinds[:, count] = UNKNOWN
+            rows = np.repeat(np.array([at for at, _, _ in members]), lengths)
+            parts.append((np.repeat(ids, count + 1), starts.ravel(), stops.ravel(),
+                          kinds.ravel(), np.repeat(rows, count + 1)))
+        if len(parts) == 1:
+            ids, starts, stops, kinds, rows = parts[0]
+        else:  # back in row order
+            ids, starts, stops, kinds, rows = (np.concatenate(c) for c in zip(*parts, strict=True))
+            order = np.argsort(rows, kind="stable")
+            ids, starts, stops, kinds, rows = ids[order], starts[order], stops[order], \
+                kinds[order], rows[order]
         keep = starts < stops
-        return Segments(
-            np.repeat(ids, 2)[keep], starts[keep], stops[keep], unknown[keep],
-            np.repeat(rows, 2)[keep],
-        )
+        return Segments(ids[keep], starts[keep], stops[keep], kinds[keep], rows[keep])
 
     def _ranked(self, row: AffectedRow, rule: AffectedRule, fixed: Version | None) -> Ranked:
         """The ranks a readable row's rule picks (remembered by wording: it recurs)."""
@@ -420,6 +465,25 @@ class FleetIndex:
                 ranked = self._ranks_one_by_one(rule, fixed)
             prep.ranked[row.affected, row.fixed] = ranked
         return ranked
+
+    def _outcomes(
+        self, row: AffectedRow, rule: AffectedRule, fixed: Version | None, ranked: Ranked
+    ) -> tuple[Callable[[int], Outcome], Callable[[int], str]]:
+        """The outcome of a group at a position a row picks, and its reason (per firmware)."""
+        fid_of = self._prep().fid_of
+        known: dict[int, Outcome] = {}
+
+        def outcome(position: int) -> Outcome:
+            fid = fid_of[position]
+            found = known.get(fid)
+            if found is None:
+                found = known[fid] = self._outcome(fid, rule, fixed, row, ranked)
+            return found
+
+        def judged(position: int) -> str:
+            return outcome(position)[1]
+
+        return outcome, judged
 
     def _inside(self, row: AffectedRow) -> Callable[[int], str]:
         """The reason of a group at a position the row's range picks."""
