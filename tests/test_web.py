@@ -31,7 +31,7 @@ from bot.config import Settings, parse
 from bot.fleets import declared_fleets
 from bot.service.metrics import Metrics
 from bot.web.app import WebApp
-from bot.web.server import WebServer
+from bot.web.server import WebServer, close_channels
 from bot.web.slack import load_slack
 from state import FindingData, Store, open_store
 from state.fleetsync import sync_declared_fleets
@@ -355,6 +355,46 @@ def test_stopping_survives_a_wake_up_pipe_closed_under_the_loop(
     with pytest.raises(httpx.ConnectError):
         httpx.get(server.url + "/", timeout=2)
     assert "wake-up pipe is closed" in caplog.text
+
+
+def test_stopping_closes_a_new_wake_up_pipe_the_loop_ended_without() -> None:
+    """The loop can run stop's close from the old pipe (a byte was already in it) and end
+    before the new pipe joins its map: the new pipe then leaked (a ResourceWarning later)."""
+    server = WebServer(_hello, host="127.0.0.1", port=0, threads=2)
+    server.start()
+    assert httpx.get(server.url + "/", timeout=10).text == "hi"
+    pipe = server._server.trigger
+
+    def ran_then_closed(*args: object) -> None:
+        with pipe.lock:  # the loop's turn, as its handle_read would run them
+            thunks, pipe.thunks = pipe.thunks, []
+        for thunk in thunks:
+            thunk()
+        assert server._thread is not None
+        server._thread.join(5)  # an empty map: the loop ends
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    pipe._physical_pull = ran_then_closed
+    server.stop(1)
+    assert server._server._map == {}, "the new wake-up pipe is closed too"
+
+
+def test_closing_channels_leaves_one_that_joined_meanwhile() -> None:
+    """Stop's new wake-up pipe can join the map from another thread while the loop closes it:
+    it must stay there to be closed (by the loop, woken by it, or by stop), not be dropped."""
+    joined = object()
+    closed: list[object] = []
+
+    class Channel:
+        def close(self) -> None:
+            closed.append(self)
+            channels.pop(1, None)
+            channels[2] = joined  # another thread's, meanwhile
+
+    channels: dict[int, Any] = {1: Channel()}
+    close_channels(channels)
+    assert len(closed) == 1
+    assert channels == {2: joined}
 
 
 def _hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:

@@ -104,6 +104,10 @@ class WebServer:
                         extra={"error": str(exc)})
             trigger(server._map).pull_trigger(close)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            # The loop may have run ``close`` from the old pipe (a byte already in it) and ended
+            # before the new pipe joined its map: nothing else would close that one.
+            close_channels(server._map, keep=keep)
         log.info("HTTP server stopped")
 
 
@@ -115,19 +119,23 @@ def close_channels(channels: dict[int, Any], *, keep: object = None) -> None:
     that fails: one already closed (seen rarely in the test suite) leaked the rest. Here each is
     closed, and every failure is logged without stopping the others.
     """
-    every = list(channels.values())
+    every = list(channels.items())
     try:
-        for channel in every:
+        for _, channel in every:
             if isinstance(channel, trigger):
                 _close_trigger(channel, keep_pipe=channel is keep)
-        for channel in every:
+        for _, channel in every:
             try:
                 channel.close()
             except Exception as exc:  # noqa: BLE001 - closing the others matters more
                 log.warning("closing an HTTP channel failed",
                             extra={"channel": type(channel).__name__, "error": str(exc)})
     finally:
-        channels.clear()
+        # What was closed leaves the map (closing usually removes it). A channel that joined
+        # meanwhile (stop's new wake-up pipe, from another thread) stays, for the loop or stop.
+        for number, channel in every:
+            if channels.get(number) is channel:
+                del channels[number]
 
 
 def _close_trigger(pipe: Any, *, keep_pipe: bool) -> None:
