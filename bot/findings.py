@@ -2,8 +2,9 @@
 
 A finding's key is (fleet, device group, item); its fields are the structured facts a risk note and
 an alert are written from. An advisory's findings come as `Findings`: batches of the device groups
-of one model that a row touches with one status (`FindingBatch`), whose shared fields are worked out
-once; the finding objects themselves are made when read.
+of one model that a row touches with one status (`FindingBatch`; `ColumnBatch` holds a row's
+batches as arrays), whose shared fields are worked out once; the finding objects themselves are
+made when read.
 """
 
 from __future__ import annotations

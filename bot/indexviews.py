@@ -3,8 +3,10 @@
 `Prepared` numbers the index's positions, firmware strings and versions (`VersionOrder` ranks),
 and keeps each model's groups in firmware order (`View`); a product cell's `Layout` lists its
 models' views, so `FleetIndex.row_spans` picks a model's groups as ranges of that list (`Span`).
-`Ranked` is what a row's rule picks of the version order. No I/O; the one module-level memo is
-what patterns cover among the last index's models (`_LOOKUPS`). See ``bot.matching``.
+`Columns` holds every model's ranks and cuts in arrays, for judging many rows' models at once
+(`FleetIndex.judge_rows`). `Ranked` is what a row's rule picks of the version order. No I/O;
+the one module-level memo is what patterns cover among the last index's models (`_LOOKUPS`).
+See ``bot.matching``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ strings) the index also:
   (across indexes over the same models, as the next cycle builds);
 * lists each model's device groups in firmware order when built, so that a row picks a model's
   groups as one or two ranges of that list (`Span`): `FleetIndex.row_spans` costs per model, not
-  per device group.
+  per device group;
+* judges the rows of an advisory whose rule is a range of versions (most rows) together, in
+  arrays (`FleetIndex.judge_rows`, `Segments`): one numpy search for the ends of every model's
+  ranges, rather than a bisection per (row, model) pair in Python.
 
 The derived structures (positions, version ranks, model views, layouts) live in
 ``bot.indexviews``. Everything remembered hangs off the index, which does not change once built:
