@@ -747,14 +747,20 @@ def show_cycle(label: str, cycle: Cycle, note: str) -> None:
          f"({cycle.reminder_findings:,} findings over every device group)")
 
 
-def judged_groups(row: AffectedRow, index: FleetIndex) -> int:
-    """How many device groups one row picks, judged as `advisory_findings` judges them."""
-    (judged,), segments = index.judge_rows([(row, (row.cve,))])
-    if isinstance(judged, RowMatch):
-        return len(judged.entries)
-    if isinstance(judged, RowSpans):
-        return sum(span.size for span in judged.spans)
-    return int((segments.stops - segments.starts).sum()) if segments is not None else 0
+def judged_groups(advisory: Advisory, index: FleetIndex) -> int:
+    """How many device groups an advisory's rows pick, judged as `advisory_findings` judges
+    them (rows judged together, `FleetIndex.judge_rows`)."""
+    all_cves: tuple[str | None, ...] = tuple(c.id for c in advisory.cves) or (None,)
+    judged, segments = index.judge_rows(
+        [(row, (row.cve,) if row.cve else all_cves) for row in advisory.rows]
+    )
+    picked = int((segments.stops - segments.starts).sum()) if segments is not None else 0
+    for one in judged:
+        if isinstance(one, RowMatch):
+            picked += len(one.entries)
+        elif isinstance(one, RowSpans):
+            picked += sum(span.size for span in one.spans)
+    return picked
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
@@ -836,12 +842,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
              f"(if every finding were read: {read:,} read in {reading.wall:.2f} s, scaled)")
     judging = Clock()
     with judging.running():
-        judged = sum(map(judged_groups, itertools.chain.from_iterable(
-            a.rows for a in advisories), itertools.repeat(index)))
+        judged = sum(map(judged_groups, advisories, itertools.repeat(index)))
     figures["judging_s"] = judging.wall
     line("  of which judging the rows", str(judging),
-         f"({judged:,} group-row verdicts, in spans; the rest is making the batches of findings:"
-         " shared fields, stage, promise and release per row and model)")
+         f"({judged:,} group-row verdicts, in segments and spans; the rest is making the batches"
+         " of findings: shared fields, stage, promise and release per row and model)")
 
     # One new advisory on the built index (its texts new to the process), then each of a few as
     # the first advisory after an index build (nothing memoised on the index yet).
