@@ -90,9 +90,19 @@ class Catalog:
     wildcards, then the earlier entry.
     """
 
+    _exact: dict[str, CatalogEntry]  # entries naming one plain model
+    _by_prefix: dict[str, list[tuple[ModelPattern, CatalogEntry]]]
+    _cache: dict[str, Lifecycle | None]  # look-ups made
+
     def __init__(self, entries: Iterable[CatalogEntry]) -> None:
         self._entries = tuple(entries)
-        self._exact: dict[str, CatalogEntry] = {}
+        last = _LAST[0] if _LAST else None
+        if last is not None and last._entries == self._entries:
+            # The same entries again (each cycle reads the catalog anew): share the last
+            # catalog's structures and look-ups, worked out once per model, not once per cycle.
+            self._exact, self._by_prefix, self._cache = last._exact, last._by_prefix, last._cache
+            return
+        self._exact = {}
         ranked: list[tuple[tuple[int, int, int], ModelPattern, CatalogEntry]] = []
         problems: list[str] = []
         for order, entry in enumerate(self._entries):
@@ -113,10 +123,11 @@ class Catalog:
         # The ranking, bucketed by literal prefix: a model can only match an entry whose prefix
         # it starts with, so a look-up tries the buckets of the model's own prefixes, longest
         # first (the same order as the ranking, without trying every entry).
-        self._by_prefix: dict[str, list[tuple[ModelPattern, CatalogEntry]]] = {}
+        self._by_prefix = {}
         for _, matcher, entry in ranked:
             self._by_prefix.setdefault(matcher.literal_prefix(), []).append((matcher, entry))
-        self._cache: dict[str, Lifecycle | None] = {}
+        self._cache = {}
+        _LAST[:] = [self]
 
     def entries(self) -> tuple[CatalogEntry, ...]:
         """Return the entries in the order given."""
@@ -139,6 +150,9 @@ class Catalog:
         if entry is None:
             return None
         return Lifecycle(key, entry.launched, entry.discontinued, entry.source)
+
+
+_LAST: list[Catalog] = []  # the last catalog built from its entries (see Catalog.__init__)
 
 
 def _parse_date(value: str) -> date | None:

@@ -225,3 +225,19 @@ def test_parse_catalog_csv(case: dict[str, Any]) -> None:
     assert entries == _entries(case.get("entry", []))
     assert all(isinstance(e.launched, date | None) for e in entries)
     Catalog(entries)
+
+
+def test_a_catalog_read_again_shares_its_look_ups_and_a_changed_one_does_not() -> None:
+    """Each cycle reads the catalog anew: equal entries share the last catalog's look-ups
+    (worked out once per model, not once per cycle); changed entries give their own dates."""
+    entries = [CatalogEntry("DS-2CD2043G2-I", date(2020, 1, 1), None, "vendor")]
+    first = Catalog(entries)
+    assert (found := first.lookup("DS-2CD2043G2-I")) is not None
+    again = Catalog(list(entries))
+    assert again.lookup("DS-2CD2043G2-I") is found, "the look-up made once is shared"
+    changed = Catalog([CatalogEntry("DS-2CD2043G2-I", date(2021, 6, 1), None, "vendor")])
+    assert (dates := changed.lookup("DS-2CD2043G2-I")) is not None
+    assert dates.launched == date(2021, 6, 1)
+    back = Catalog(entries)
+    assert (dates := back.lookup("DS-2CD2043G2-I")) is not None
+    assert dates.launched == date(2020, 1, 1)
