@@ -30,14 +30,11 @@ from bot.findingset import (
 from bot.indexviews import Indexed, Span, Status, new_span
 from bot.items import Advisory, FirmwareRelease
 from bot.matching import (
-    KINDS,
     FleetIndex,
     Hit,
     Judged,
-    RowColumns,
     RowMatch,
     RowSpans,
-    Segments,
     gc_paused,
 )
 from bot.policy import (
@@ -46,6 +43,7 @@ from bot.policy import (
     fix_promise,
 )
 from bot.releaseindex import best_release, newest, release_index
+from bot.segments import KINDS, RowColumns, Segments
 from bot.verdicts import (
     NO_RELEASE,
     STATUS_RANK,
@@ -169,7 +167,7 @@ class _AdvisoryFindings:
         `RowSpans` of those spans, for `_joint` to put together.
         """
         index = self.index
-        prep_flat = index.positions()[0]
+        prep_flat = index.positions()
         ids, starts, stops, kinds_of, at_rows = segments
         originals = {at: rm for at, rm in enumerate(rows) if isinstance(rm, RowColumns)}
         if together:
@@ -264,7 +262,7 @@ class _AdvisoryFindings:
         """The spans of each model several rows cover, and the models judged group by group.
 
         A group's finding follows from its model and the rows and statuses of its hits, and
-        spans of one model are ranges of one list of its groups (`FleetIndex.row_spans`): the
+        spans of one model are ranges of one list of its groups (`FleetIndex.judge_rows`): the
         groups such a model's spans cover the same way share a batch. Models a row judged group
         by group go group by group.
         """
@@ -346,7 +344,7 @@ class _AdvisoryFindings:
         out: list[Part | list[Hit]],
         merged: dict[str, int],
     ) -> None:
-        """A row judged group by group (see `FleetIndex.row_spans`): a finding per group."""
+        """A row judged group by group (see `FleetIndex.judge_rows`): a finding per group."""
         shapes: dict[tuple[str, str], dict[str, object]] = {}
         item = self.advisory.key
         for entry, outcome in zip(rm.entries, rm.outcomes, strict=True):

@@ -2,11 +2,11 @@
 
 `Prepared` numbers the index's positions, firmware strings and versions (`VersionOrder` ranks),
 and keeps each model's groups in firmware order (`View`); a product cell's `Layout` lists its
-models' views, so `FleetIndex.row_spans` picks a model's groups as ranges of that list (`Span`).
-`Columns` holds every model's ranks and cuts in arrays, for judging many rows' models at once
-(`FleetIndex.judge_rows`). `Ranked` is what a row's rule picks of the version order. No I/O;
-the one module-level memo is what patterns cover among the last index's models (`_LOOKUPS`).
-See ``bot.matching``.
+models' views, so `FleetIndex.judge_rows` picks a model's groups as ranges of that list (`Span`).
+`Columns` (``bot.segments``) holds every model's ranks and cuts in arrays, for judging many
+rows' models at once (`FleetIndex.judge_rows`). `Ranked` is what a row's rule picks of the
+version order. No I/O; the one module-level memo is what patterns cover among the last index's
+models (`_LOOKUPS`). See ``bot.matching``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 
+from bot.segments import Columns
 from bot.versions import AffectedRule, Version, VersionOrder
 
 Status = Literal["affected", "possibly-affected", "review-needed"]
@@ -95,7 +96,7 @@ class View:
             self.unknown_span = new_span(
                 (models[0], "possibly-affected", into, self.cuts[-1], len(into), unknown_reason)
             )
-        # What a product cell's layout holds of a one-model view (see FleetIndex.row_spans).
+        # What a product cell's layout holds of a one-model view (see FleetIndex.judge_rows).
         self.part: LayoutPart | None = None
         if into is not None:
             self.part = (models[0], ranks, self.cuts, into, self.unknown_span)
@@ -242,41 +243,6 @@ class Prepared:
             views[model] = View((model,), ranks, buckets, unknown, into=self.flat,
                                  unknown_reason=self.unknown_reason)
         return views
-
-
-class Columns:
-    """Every model's ranks and cuts in two arrays, so that a version range is found for all the
-    models of a row at once (numpy's searchsorted in place of a bisection per model).
-
-    Model number ``m`` (its place in the sorted models) has a key ``m * stride + rank`` per
-    rank of its groups, ascending, then a last key ``m * stride + stride - 1``, past every rank;
-    ``cuts[k]`` is where key k's groups start in `Prepared.flat` (for the last key, where the
-    model's groups of unknown firmware start: ``unknown_start[m]``; they end at ``ends[m]``).
-    """
-
-    __slots__ = ("cuts", "ends", "keys", "stride", "unknown_start")
-
-    def __init__(self, views: list[View], ranks: int) -> None:
-        self.stride = stride = ranks + 2  # ranks are 0 .. ranks - 1, a range's end <= ranks
-        keys: list[int] = []
-        cuts: list[int] = []
-        ends: list[int] = []
-        for number, view in enumerate(views):
-            base = number * stride
-            keys += [base + rank for rank in view.ranks]
-            keys.append(base + stride - 1)
-            cuts += view.cuts  # one per rank, then where the unknown ones start
-            ends.append(view.cuts[-1] + len(view.unknown))
-        self.keys = np.array(keys, dtype=np.int64)
-        self.cuts = np.array(cuts, dtype=np.int64)
-        self.ends = np.array(ends, dtype=np.int64)
-        last = np.cumsum([len(v.ranks) + 1 for v in views], dtype=np.int64) - 1
-        self.unknown_start = self.cuts[last] if views else np.zeros(0, dtype=np.int64)
-
-    def find(self, keys: np.ndarray) -> np.ndarray:
-        """Where the groups of each (model number * stride + rank) key's rank start."""
-        found: np.ndarray = self.cuts[self.keys.searchsorted(keys)]
-        return found
 
 
 @dataclass(frozen=True)

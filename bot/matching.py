@@ -12,8 +12,8 @@ strings) the index also:
   looked up by model stem) or by bisecting the sorted models on its heads, and remembers them
   (across indexes over the same models, as the next cycle builds);
 * lists each model's device groups in firmware order when built, so that a row picks a model's
-  groups as one or two ranges of that list (`Span`): `FleetIndex.row_spans` costs per model, not
-  per device group;
+  groups as ranges of that list (`Span`, `Segments`): judging a row costs per model, not per
+  device group;
 * judges the rows of an advisory whose rule is a range of versions (most rows) together, in
   arrays (`FleetIndex.judge_rows`, `Segments`): one numpy search for the ends of every model's
   ranges, rather than a bisection per (row, model) pair in Python.
@@ -56,6 +56,15 @@ from bot.indexviews import (
 )
 from bot.items import Advisory, AffectedRow
 from bot.rows import read_firmware, row_patterns, row_rule, row_words
+from bot.segments import (
+    AFFECTED,
+    JUDGED_AFFECTED,
+    JUDGED_POSSIBLY,
+    Piece,
+    RowColumns,
+    Segments,
+    cut_segments,
+)
 from bot.versions import (
     AffectedRule,
     Version,
@@ -123,47 +132,6 @@ class RowSpans(NamedTuple):
     fixed: Version | None
     spans: list[Span]
     models: frozenset[str]
-
-
-# The kinds of segment (`Segments`): a status, and which of a `RowColumns`' reasons its groups'
-# reasons are: inside the range; of unknown firmware; a version the range cannot decide on its own
-# (see `VersionOrder`) judged affected, or possibly affected (no build date to test).
-AFFECTED, UNKNOWN, JUDGED_AFFECTED, JUDGED_POSSIBLY = 0, 1, 2, 3
-KINDS: tuple[tuple[Status, int], ...] = (
-    ("affected", 0), ("possibly-affected", 1), ("affected", 2), ("possibly-affected", 2)
-)
-Piece = tuple[int, int, int]  # ranks [start, stop) a row picks, and their kind
-
-
-class RowColumns(NamedTuple):
-    """One advisory row judged column-wise (`FleetIndex.judge_rows`): its groups are the
-    segments of the rows' `Segments` that name it; ``reasons`` give a group's reason by kind
-    (`KINDS`)."""
-
-    row: AffectedRow
-    cves: tuple[str | None, ...]
-    fixed: Version | None
-    models: frozenset[str]
-    reasons: tuple[Callable[[int], str], ...]
-
-    def reason(self, kind: int) -> Callable[[int], str]:
-        """The reason of a group of a segment of this kind, at a position."""
-        return self.reasons[KINDS[kind][1]]
-
-
-class Segments(NamedTuple):
-    """Groups that rows pick, as arrays with one entry per segment: the groups of one model a
-    row picks with one status and reason, ``Prepared.flat[starts[i]:stops[i]]``.
-
-    ``ids`` are the models' numbers (places in `FleetIndex.models`), ``kinds`` their kinds
-    (`KINDS`), ``rows`` the rows' places in the list judged, ascending.
-    """
-
-    ids: np.ndarray
-    starts: np.ndarray
-    stops: np.ndarray
-    kinds: np.ndarray
-    rows: np.ndarray
 
 
 Judged = RowColumns | RowSpans | RowMatch  # a row as `FleetIndex.judge_rows` judges it
@@ -280,11 +248,9 @@ class FleetIndex:
         everything = prep.entries
         return RowMatch(row, cves, fixed, [everything[p] for p in positions], outcomes, models)
 
-    def positions(self) -> tuple[list[int], Callable[[int], str]]:
-        """Every model's positions as spans and segments cut them (`Prepared.flat`), and the
-        reason of a group of unknown firmware at a position."""
-        prep = self._prep()
-        return prep.flat, prep.unknown_reason
+    def positions(self) -> list[int]:
+        """Every model's positions, as spans and segments cut them (`Prepared.flat`)."""
+        return self._prep().flat
 
     def number(self, model: str) -> int:
         """A model's place in ``models`` (as `Segments` number models)."""
@@ -294,8 +260,10 @@ class FleetIndex:
         """The device group at a position (as `Span` gives them)."""
         return self._prep().entries[position]
 
-    def row_spans(self, row: AffectedRow, cves: tuple[str | None, ...]) -> RowSpans | None:
-        """`match_row` as spans, at a cost per model rather than per device group.
+    def _spans(self, row: AffectedRow, cves: tuple[str | None, ...]) -> RowSpans | None:
+        """`match_row` as spans, at a cost per model rather than per device group, for the rows
+        `judge_rows` does not judge column-wise: an unreadable rule (review needed), or one
+        judged rank by rank (a build-date rule).
 
         None when the row must be judged group by group (an unreadable product cell, device
         groups sharing keys): `match_row` does that.
@@ -318,42 +286,22 @@ class FleetIndex:
                 spans.append(new_span((model, "review-needed", flat, cuts[0], stop, unread)))
             return RowSpans(row, cves, fixed, spans, models)
         ranked = self._ranked(row, rule, fixed)
-        inside = self._inside(row)
         outcome, judged = self._outcomes(row, rule, fixed, ranked)
-        decide, start, end = ranked.decide, ranked.start, ranked.end
-        add = spans.append
-        odd = sorted(ranked.odd)
+        decide = ranked.decide
+        assert decide is not None, "ranges of versions are judged column-wise (judge_rows)"
         for model, ranks, cuts, flat, unknown in layout:
-            single: list[int] = []  # rank indexes judged firmware by firmware
-            if decide is not None:
-                single = [i for i, rank in enumerate(ranks) if decide(rank)]
-            else:
-                lo = bisect.bisect_left(ranks, start)
-                hi = bisect.bisect_left(ranks, end)
-                at = lo
-                for rank in odd:
-                    i = bisect.bisect_left(ranks, rank)
-                    if i == len(ranks) or ranks[i] != rank:
-                        continue
-                    if lo <= i < hi:
-                        if at < i:
-                            add(new_span((model, "affected", flat, cuts[at], cuts[i], inside)))
-                        at = i + 1
-                    if ranked.odd[rank]:
-                        single.append(i)
-                if at < hi:
-                    add(new_span((model, "affected", flat, cuts[at], cuts[hi], inside)))
-            for i in single:  # a rank is picked as a whole, its status is the version's
-                status = outcome(flat[cuts[i]])[0]
-                add(new_span((model, status, flat, cuts[i], cuts[i + 1], judged)))
+            for i, rank in enumerate(ranks):
+                if decide(rank):  # a rank is picked as a whole, its status is the version's
+                    status = outcome(flat[cuts[i]])[0]
+                    spans.append(new_span((model, status, flat, cuts[i], cuts[i + 1], judged)))
             if unknown is not None:
-                add(unknown)
+                spans.append(unknown)
         return RowSpans(row, cves, fixed, spans, models)
 
     def judge_rows(
         self, rows: Sequence[tuple[AffectedRow, tuple[str | None, ...]]]
     ) -> tuple[list[Judged], Segments | None]:
-        """Rows (each with the CVEs its verdicts apply to) judged as `row_spans` and `match_row`
+        """Rows (each with the CVEs its verdicts apply to) judged as `_spans` and `match_row`
         would, in order; those whose rule is a range of versions, most of them, together and
         column-wise: a `RowColumns` each, their groups in the `Segments` returned.
 
@@ -372,7 +320,7 @@ class FleetIndex:
                 continue
             rule, fixed, problem = row_rule(row)
             if problem is not None or not isinstance(rule, VersionRange):
-                judged.append(self.row_spans(row, cves) or self.match_row(row, cves))
+                judged.append(self._spans(row, cves) or self.match_row(row, cves))
                 continue
             product = row.product
             ids = prep.layout_columns.get(product)
@@ -393,12 +341,12 @@ class FleetIndex:
             plain.append((at, pieces, ids))
         if not plain:
             return judged, None
-        return judged, self._segments(plain)
+        return judged, cut_segments(prep.columns, plain)
 
     def _pieces(
         self, row: AffectedRow, rule: VersionRange, fixed: Version | None, ranked: Ranked
     ) -> tuple[Piece, ...]:
-        """The rank ranges a row picks, each with its kind (`KINDS`), as `row_spans` cuts them:
+        """The rank ranges a row picks, each with its kind (`KINDS`), as spans would cut them:
         the range but its odd ranks, then each odd rank it picks (remembered by wording)."""
         prep = self._prep()
         pieces = prep.pieces.get((row.affected, row.fixed))
@@ -419,43 +367,6 @@ class FleetIndex:
                     found.append((rank, rank + 1, kind))
             pieces = prep.pieces[row.affected, row.fixed] = tuple(found)
         return pieces
-
-    def _segments(self, plain: list[tuple[int, tuple[Piece, ...], np.ndarray]]) -> Segments:
-        """The segments of rows judged column-wise (see `judge_rows`): rows with as many pieces
-        together, a search for both ends of each piece of each model, in one pass."""
-        columns = self._prep().columns
-        parts: list[tuple[np.ndarray, ...]] = []
-        by_count: dict[int, list[tuple[int, tuple[Piece, ...], np.ndarray]]] = {}
-        for judged in plain:
-            by_count.setdefault(len(judged[1]), []).append(judged)
-        for count, members in by_count.items():
-            lengths = [len(ids) for _, _, ids in members]
-            ids = np.concatenate([ids for _, _, ids in members])
-            shape = (len(ids), count + 1)  # per model: its pieces, then its unknown groups
-            starts = np.empty(shape, dtype=np.int64)
-            stops = np.empty(shape, dtype=np.int64)
-            kinds = np.empty(shape, dtype=np.int64)
-            if count:
-                ranges = np.repeat(np.array([p for _, p, _ in members]), lengths, axis=0)
-                base = (ids * columns.stride)[:, None]
-                starts[:, :count] = columns.find(base + ranges[:, :, 0])
-                stops[:, :count] = columns.find(base + ranges[:, :, 1])
-                kinds[:, :count] = ranges[:, :, 2]
-            starts[:, count] = columns.unknown_start[ids]
-            stops[:, count] = columns.ends[ids]
-            kinds[:, count] = UNKNOWN
-            rows = np.repeat(np.array([at for at, _, _ in members]), lengths)
-            parts.append((np.repeat(ids, count + 1), starts.ravel(), stops.ravel(),
-                          kinds.ravel(), np.repeat(rows, count + 1)))
-        if len(parts) == 1:
-            ids, starts, stops, kinds, rows = parts[0]
-        else:  # back in row order
-            ids, starts, stops, kinds, rows = (np.concatenate(c) for c in zip(*parts, strict=True))
-            order = np.argsort(rows, kind="stable")
-            ids, starts, stops, kinds, rows = ids[order], starts[order], stops[order], \
-                kinds[order], rows[order]
-        keep = starts < stops
-        return Segments(ids[keep], starts[keep], stops[keep], kinds[keep], rows[keep])
 
     def _ranked(self, row: AffectedRow, rule: AffectedRule, fixed: Version | None) -> Ranked:
         """The ranks a readable row's rule picks (remembered by wording: it recurs)."""
