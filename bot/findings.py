@@ -102,8 +102,13 @@ class _AdvisoryFindings:
         # The promises for those scores, numbered: per stage number, and per distinct set.
         self.promises: dict[int, int] = {}
         self.promise_sets: dict[tuple[FixPromise, ...], int] = {}
+        self.promise_list: list[tuple[FixPromise, ...]] = []  # the sets, by number
+        # A CVE's place in ``scores`` ("(no CVE)" and unlisted CVEs: ``no_score``).
+        self.score_at = {c.id: self.scores.index(score_of(c)) for c in advisory.cves}
+        self.no_score = self.scores.index((None, None))
         self.verdicts: dict[tuple[object, ...], tuple[CveVerdict, ...]] = {}
-        self.cve_verdicts: dict[tuple[str, Status, int], CveVerdict] = {}
+        # A CVE's verdict by (CVE, status, promise, CVSS note): what it is made of.
+        self.cve_verdicts: dict[tuple[object, ...], CveVerdict] = {}
         # Verdict fields by (CVEs, status, promises); the fixed version by its id.
         self.templates: dict[tuple[object, ...], dict[str, object]] = {}
         self.fixed_parts: dict[int, dict[str, object]] = {}
@@ -445,23 +450,33 @@ class _AdvisoryFindings:
         key = (tuple((h.cve, h.status) for h in hits), promises)
         verdicts = self.verdicts.get(key)
         if verdicts is None:
-            threshold = self.ctx.severe_cvss
-
-            def promise(score: float | None, version: str | None) -> FixPromise:
-                return fix_promise(info, score, version, threshold)
-
-            # A CVE's verdict follows from its status and the promises (its score is one of
-            # the advisory's): made once per advisory, shared by every verdict tuple.
-            per_cve: list[CveVerdict] = []
-            for cve_id, best in best_statuses(hits).items():
-                one = self.cve_verdicts.get((cve_id, best, promises))
-                if one is None:
-                    one = self.cve_verdicts[cve_id, best, promises] = cve_verdict(
-                        cve_id, best, self.cve_info.get(cve_id), promise
-                    )
-                per_cve.append(one)
-            verdicts = self.verdicts[key] = by_score(per_cve)
+            verdicts = self.verdicts[key] = by_score([
+                self._cve_verdict(cve_id, best, promises)
+                for cve_id, best in best_statuses(hits).items()
+            ])
         return status, verdicts, fixed
+
+    def _same_status_verdicts(
+        self, cves: tuple[str | None, ...], status: Status, promises: int
+    ) -> tuple[CveVerdict, ...]:
+        """`_verdicts` of a row's hits that share one status (a batch's), without the hits
+        (made once per row, status and promises: `_template`)."""
+        return by_score([
+            self._cve_verdict(cve_id, status, promises)
+            for cve_id in dict.fromkeys([cve or "(no CVE)" for cve in cves])
+        ])
+
+    def _cve_verdict(self, cve_id: str, status: Status, promises: int) -> CveVerdict:
+        """A CVE's verdict: it follows from its status and the promise for its score (one of
+        the advisory's ``scores``), so it is made once per advisory and shared."""
+        promise = self.promise_list[promises][self.score_at.get(cve_id, self.no_score)]
+        key = (cve_id, status, promise.promise, promise.cvss_note)
+        one = self.cve_verdicts.get(key)
+        if one is None:
+            one = self.cve_verdicts[key] = cve_verdict(
+                cve_id, status, self.cve_info.get(cve_id), lambda score, version: promise
+            )
+        return one
 
     def _promises(self, info: StageInfo, number: int) -> int:
         """A number for the promises a stage makes for every score of the advisory."""
@@ -469,9 +484,11 @@ class _AdvisoryFindings:
         if promises is None:
             threshold = self.ctx.severe_cvss
             made = tuple(fix_promise(info, score, ver, threshold) for score, ver in self.scores)
-            promises = self.promises[number] = self.promise_sets.setdefault(
-                made, len(self.promise_sets)
-            )
+            promises = self.promise_sets.get(made, -1)
+            if promises < 0:
+                promises = self.promise_sets[made] = len(self.promise_list)
+                self.promise_list.append(made)
+            self.promises[number] = promises
         return promises
 
     def _shape(
@@ -552,13 +569,13 @@ class _AdvisoryFindings:
             entry, reason = self.index.entry_at(first), sample.reason(first)
         else:
             entry, reason = sample
-        hits = [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
         if self.first is None:
+            hits = [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
             template = self._from_hits(hits).__dict__
         else:  # the fixed version, model, stage, release and group parts are put over it
-            info, number, _ = self.stage_tables[0][model]
-            found, verdicts, best = self._verdicts(hits, info, number)
-            template = {**self.first, "status": found, **verdict_fields(verdicts, best)}
+            verdicts = self._same_status_verdicts(rm.cves, status, promises)
+            fixed = rm.fixed if status != "review-needed" else None
+            template = {**self.first, "status": status, **verdict_fields(verdicts, fixed)}
         self.templates[rm.cves, status, promises] = template
         return template
 
