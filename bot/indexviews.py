@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from itertools import chain, groupby
 from typing import Literal, NamedTuple, Protocol
@@ -155,6 +156,10 @@ def _unknown_reason(samples: list[Indexed], fid_of: list[int]) -> Callable[[int]
     return reason
 
 
+def _day(build: date | None) -> int:
+    return build.toordinal() if build is not None else -1
+
+
 class Prepared:
     """What the index derives from ``by_model`` on first use (see FleetIndex)."""
 
@@ -190,6 +195,11 @@ class Prepared:
             if rank >= 0:
                 by_rank.setdefault(rank, self.samples[fid])
         self.rank_samples = [by_rank[r] for r in range(len(self.order))]  # rank -> an entry
+        # Each rank's build date (a day number; -1 for none): a rank's versions share it.
+        self.rank_builds = np.array(
+            [_day(e.version.build if e.version else None) for e in self.rank_samples],
+            dtype=np.int64,
+        )
         self.texts: list[str | None] = [None] * len(self.samples)  # str(version), made lazily
         if unique is None:
             unique = len({e.group.key for e in entries}) == len(entries)
@@ -219,6 +229,7 @@ class Prepared:
         self.layouts: dict[str, Layout] = {}  # product cell -> its models' lists
         self.ranked: dict[tuple[str, str], Ranked] = {}  # (affected, fixed) -> ranks picked
         self.pieces: dict[tuple[str, str], tuple[tuple[int, int, int], ...]] = {}  # the same, cut
+        self.rank_kinds: dict[tuple[str, str], np.ndarray] = {}  # the same, rank by rank
 
     def _model_views(
         self, by_model: dict[str, list[Indexed]], models: list[str]

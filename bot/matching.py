@@ -60,6 +60,7 @@ from bot.segments import (
     AFFECTED,
     JUDGED_AFFECTED,
     JUDGED_POSSIBLY,
+    UNKNOWN,
     Piece,
     RowColumns,
     Segments,
@@ -67,12 +68,14 @@ from bot.segments import (
 )
 from bot.versions import (
     AffectedRule,
+    BuildDateRule,
     Version,
     VersionRange,
     is_fixed,
 )
 
 _MODEL_TOKEN = re.compile(r"(?:i?DS-[A-Z0-9][A-Z0-9()/.+_-]*|HikCentral[\w -]*)", re.I)
+_BY_RANK = Ranked(0, 0, {})  # a rule judged rank by rank: no range inside which all are picked
 _RULE_MEMO = 4096  # judged (rule, fixed) pairs kept per index for rules judged rank by rank
 
 
@@ -260,67 +263,56 @@ class FleetIndex:
         """The device group at a position (as `Span` gives them)."""
         return self._prep().entries[position]
 
-    def _spans(self, row: AffectedRow, cves: tuple[str | None, ...]) -> RowSpans | None:
-        """`match_row` as spans, at a cost per model rather than per device group, for the rows
-        `judge_rows` does not judge column-wise: an unreadable rule (review needed), or one
-        judged rank by rank (a build-date rule).
-
-        None when the row must be judged group by group (an unreadable product cell, device
-        groups sharing keys): `match_row` does that.
-        """
-        patterns = row_patterns(row.product)
+    def _unread_spans(
+        self,
+        row: AffectedRow,
+        cves: tuple[str | None, ...],
+        patterns: Sequence[ModelPattern],
+        problem: str | None,
+    ) -> RowSpans:
+        """A row whose rule could not be read, as spans: review needed for every group of every
+        model its product cell covers (the cell itself was read)."""
         prep = self._prep()
-        if patterns is None or not prep.unique:
-            return None
-        rule, fixed, problem = row_rule(row)
         layout, models = prep.layouts.get(row.product) or self._layout(row.product, patterns)
+        said = f"the advisory row could not be read: {problem}"
+
+        def unread(position: int) -> str:
+            return said
+
         spans: list[Span] = []
-        if problem is not None or rule is None:
-            said = f"the advisory row could not be read: {problem}"
-
-            def unread(position: int) -> str:
-                return said
-
-            for model, _, cuts, flat, unknown in layout:
-                stop = cuts[-1] if unknown is None else unknown.stop
-                spans.append(new_span((model, "review-needed", flat, cuts[0], stop, unread)))
-            return RowSpans(row, cves, fixed, spans, models)
-        ranked = self._ranked(row, rule, fixed)
-        outcome, judged = self._outcomes(row, rule, fixed, ranked)
-        decide = ranked.decide
-        assert decide is not None, "ranges of versions are judged column-wise (judge_rows)"
-        for model, ranks, cuts, flat, unknown in layout:
-            for i, rank in enumerate(ranks):
-                if decide(rank):  # a rank is picked as a whole, its status is the version's
-                    status = outcome(flat[cuts[i]])[0]
-                    spans.append(new_span((model, status, flat, cuts[i], cuts[i + 1], judged)))
-            if unknown is not None:
-                spans.append(unknown)
-        return RowSpans(row, cves, fixed, spans, models)
+        for model, _, cuts, flat, unknown in layout:
+            stop = cuts[-1] if unknown is None else unknown.stop
+            spans.append(new_span((model, "review-needed", flat, cuts[0], stop, unread)))
+        return RowSpans(row, cves, row_rule(row)[1], spans, models)
 
     def judge_rows(
         self, rows: Sequence[tuple[AffectedRow, tuple[str | None, ...]]]
     ) -> tuple[list[Judged], Segments | None]:
-        """Rows (each with the CVEs its verdicts apply to) judged as `_spans` and `match_row`
-        would, in order; those whose rule is a range of versions, most of them, together and
-        column-wise: a `RowColumns` each, their groups in the `Segments` returned.
+        """Rows (each with the CVEs its verdicts apply to) judged as `match_row` would, in
+        order; those whose rule is a range of versions or a build date, nearly all, together and
+        column-wise: a `RowColumns` each, their groups in the `Segments` returned. Rows whose
+        rule could not be read come as spans (`RowSpans`).
 
         A segment is the groups of one model a row picks with one status and reason (`KINDS`):
         model by model as the product cell's layout lists them (models sorted), those inside the
         range, then those of versions the range cannot decide on its own (see `VersionOrder`)
-        it picks, then those of unknown firmware.
+        it picks, or the runs of ranks a build-date rule picks, then those of unknown firmware.
         """
         prep = self._prep()
         judged: list[Judged] = []
         plain: list[tuple[int, tuple[Piece, ...], np.ndarray]] = []
+        dated: list[tuple[int, np.ndarray, np.ndarray]] = []
         for at, (row, cves) in enumerate(rows):
             patterns = row_patterns(row.product)
             if patterns is None or not prep.unique:
                 judged.append(self.match_row(row, cves))
                 continue
             rule, fixed, problem = row_rule(row)
-            if problem is not None or not isinstance(rule, VersionRange):
-                judged.append(self._spans(row, cves) or self.match_row(row, cves))
+            if problem is not None or rule is None:
+                judged.append(self._unread_spans(row, cves, patterns, problem))
+                continue
+            if not isinstance(rule, VersionRange | BuildDateRule):  # no such rule is read yet
+                judged.append(self.match_row(row, cves))
                 continue
             product = row.product
             ids = prep.layout_columns.get(product)
@@ -332,16 +324,21 @@ class FleetIndex:
                 )
             else:
                 models = prep.layouts[product][1]
+            if isinstance(rule, BuildDateRule):  # judged rank by rank: every kind is judged
+                said = self._outcomes(row, rule, fixed, _BY_RANK)[1]
+                reasons: tuple[Callable[[int], str], ...] = (said, prep.unknown_reason, said)
+                judged.append(RowColumns(row, cves, fixed, models, reasons))
+                dated.append((at, self._rank_kinds(row, rule, fixed), ids))
+                continue
             ranked = self._ranked(row, rule, fixed)
-            pieces = self._pieces(row, rule, fixed, ranked)
-            reasons: tuple[Callable[[int], str], ...] = (self._inside(row), prep.unknown_reason)
+            reasons = (self._inside(row), prep.unknown_reason)
             if ranked.odd:
                 reasons += (self._outcomes(row, rule, fixed, ranked)[1],)
             judged.append(RowColumns(row, cves, fixed, models, reasons))
-            plain.append((at, pieces, ids))
-        if not plain:
+            plain.append((at, self._pieces(row, rule, fixed, ranked), ids))
+        if not plain and not dated:
             return judged, None
-        return judged, cut_segments(prep.columns, plain)
+        return judged, cut_segments(prep.columns, plain, dated)
 
     def _pieces(
         self, row: AffectedRow, rule: VersionRange, fixed: Version | None, ranked: Ranked
@@ -367,6 +364,26 @@ class FleetIndex:
                     found.append((rank, rank + 1, kind))
             pieces = prep.pieces[row.affected, row.fixed] = tuple(found)
         return pieces
+
+    def _rank_kinds(
+        self, row: AffectedRow, rule: BuildDateRule, fixed: Version | None
+    ) -> np.ndarray:
+        """The kind of each rank a build-date rule picks (-1: not picked), then `UNKNOWN`
+        (remembered by wording): a build date before the day is affected, none is possibly
+        affected (`_judge`), short of the fixed version (`is_fixed`: the ranks at or past it)."""
+        prep = self._prep()
+        kinds = prep.rank_kinds.get((row.affected, row.fixed))
+        if kinds is None:
+            builds = prep.rank_builds
+            day = rule.before.toordinal() + (1 if rule.inclusive else 0)
+            kinds = np.full(len(builds) + 1, UNKNOWN, dtype=np.int8)
+            kinds[:-1] = np.where(
+                builds < 0, JUDGED_POSSIBLY, np.where(builds < day, JUDGED_AFFECTED, -1)
+            )
+            if fixed is not None:  # the versions it cannot compare with sort before it
+                kinds[prep.order.first_at_or_past(fixed):-1] = -1
+            prep.rank_kinds[row.affected, row.fixed] = kinds
+        return kinds
 
     def _ranked(self, row: AffectedRow, rule: AffectedRule, fixed: Version | None) -> Ranked:
         """The ranks a readable row's rule picks (remembered by wording: it recurs)."""

@@ -70,7 +70,7 @@ class Columns:
     model's groups of unknown firmware start: ``unknown_start[m]``; they end at ``ends[m]``).
     """
 
-    __slots__ = ("cuts", "ends", "keys", "stride", "unknown_start")
+    __slots__ = ("cuts", "ends", "first", "keys", "last", "stride", "unknown_start")
 
     def __init__(self, views: list[View], ranks: int) -> None:
         self.stride = stride = ranks + 2  # ranks are 0 .. ranks - 1, a range's end <= ranks
@@ -86,8 +86,10 @@ class Columns:
         self.keys = np.array(keys, dtype=np.int64)
         self.cuts = np.array(cuts, dtype=np.int64)
         self.ends = np.array(ends, dtype=np.int64)
-        last = np.cumsum([len(v.ranks) + 1 for v in views], dtype=np.int64) - 1
-        self.unknown_start = self.cuts[last] if views else np.zeros(0, dtype=np.int64)
+        # Where each model's keys start, and its last key's place.
+        self.last = np.cumsum([len(v.ranks) + 1 for v in views], dtype=np.int64) - 1
+        self.first = np.concatenate(([0], self.last[:-1] + 1)) if views else self.last
+        self.unknown_start = self.cuts[self.last] if views else np.zeros(0, dtype=np.int64)
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """Where the groups of each (model number * stride + rank) key's rank start."""
@@ -96,12 +98,21 @@ class Columns:
 
 
 def cut_segments(
-    columns: Columns, plain: list[tuple[int, tuple[Piece, ...], np.ndarray]]
+    columns: Columns,
+    plain: list[tuple[int, tuple[Piece, ...], np.ndarray]],
+    dated: list[tuple[int, np.ndarray, np.ndarray]],
 ) -> Segments:
-    """The segments of rows judged column-wise (`FleetIndex.judge_rows`), each given as its
-    place, its pieces and its product cell's model numbers: rows with as many pieces together,
-a search for both ends of each piece of each model, in one pass."""
+    """The segments of rows judged column-wise (`FleetIndex.judge_rows`).
+
+    ``plain`` rows are given as their place, their pieces and their product cell's model
+    numbers: rows with as many pieces together, a search for both ends of each piece of each
+    model, in one pass. ``dated`` rows (build-date rules) as their place, the kind of each rank
+    (-1: not picked; then `UNKNOWN`, for the last key) and the model numbers: each rank of each
+    model is looked at, in one pass.
+    """
     parts: list[tuple[np.ndarray, ...]] = []
+    if dated:
+        parts.append(_rank_segments(columns, dated))
     by_count: dict[int, list[tuple[int, tuple[Piece, ...], np.ndarray]]] = {}
     for judged in plain:
         by_count.setdefault(len(judged[1]), []).append(judged)
@@ -133,3 +144,28 @@ a search for both ends of each piece of each model, in one pass."""
             kinds[order], rows[order]
     keep = starts < stops
     return Segments(ids[keep], starts[keep], stops[keep], kinds[keep], rows[keep])
+
+
+def _rank_segments(
+    columns: Columns, dated: list[tuple[int, np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, ...]:
+    """A segment per rank of each model that a row's rank kinds pick, then the model's unknown
+    groups (`cut_segments`): model by model, every key of each model read once."""
+    counts = [len(ids) for _, _, ids in dated]
+    ids = np.concatenate([ids for _, _, ids in dated])
+    if not len(ids):
+        return (ids,) * 5
+    first, last = columns.first[ids], columns.last[ids]
+    sizes = last - first + 1  # a model's ranks, then its last key
+    ends = np.cumsum(sizes)
+    keys = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(first - (ends - sizes), sizes)
+    models = np.repeat(ids, sizes)
+    table = np.stack([kinds for _, kinds, _ in dated])  # a row per rule: rank -> kind
+    row_of = np.repeat(np.repeat(np.arange(len(dated)), counts), sizes)
+    ranks = np.minimum(columns.keys[keys] - models * columns.stride, table.shape[1] - 1)
+    kinds = table[row_of, ranks].astype(np.int64)  # the last key's rank: past all, UNKNOWN
+    starts = columns.cuts[keys]
+    stops = columns.cuts[np.minimum(keys + 1, len(columns.cuts) - 1)]
+    stops[ends - 1] = columns.ends[ids]  # the unknown groups end where the model's do
+    rows = np.array([at for at, _, _ in dated], dtype=np.int64)[row_of]
+    return models, starts, np.where(kinds >= 0, stops, starts), kinds, rows

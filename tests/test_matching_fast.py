@@ -66,19 +66,21 @@ FIRMWARE = [
     "V5.7.10", "V4.30.096build221220", "V4.30.000", "V4.30", "V4.31.000", "V2.3.8-6", "V2.3.8-8",
     "V2.3.8", "2.6.0.20240511", "", None, "unknown", "V5.5.0 build 250807", "V5.5.0 build 250806",
     "V5.4.5 build 160928", "V5.10.0", "V5.9.72", "v5.5.800 build 210628", "V4.22.005",
+    "V5.5.801", "V5.5.0",
 ]
 AFFECTED = [
     "Versions below V5.5.800 (including V5.5.800)", "below V5.5.800",
     "Versions below V5.5.800 build 210628", "Versions between V4.30.000 and V4.31.000",
     "Versions after V5.5.0 (including V5.5.0) and before V5.7.4\uff08not including V5.7.4\uff09",
     "V4.22.005 and the versions prior to it", "Version V5.5.800", "Version V5.5.800 build 210628",
-    "Build date before 250807", "V2.X ≤ V2.3.8-6", "lessThan V5.7.10",
+    "Build date before 250807", "Build date on or before 250807", "V2.X ≤ V2.3.8-6",
+    "lessThan V5.7.10",
     "Versions after V5.5.800 build 210628", "Versions between V5.5.0 build 200101 and V5.7.13",
     "Versions below V5.10.0", "V5.X ≤ V5.7.13 build 230822", "whatever the vendor says",
 ]
 FIXED = [
     "V5.5.801 build 210901", "V5.5.800", "V5.7.4", "N/A", "V4.31.005", "V5.7.10 and later", "",
-    "V5.5.800 build 210628", "garbage", "V2.3.8-8",
+    "V5.5.800 build 210628", "garbage", "V2.3.8-8", "V5.5.0 build 250807",
 ]
 VECTORS = [
     score_vector("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
