@@ -139,8 +139,14 @@ LayoutPart = tuple[str, list[int], list[int], list[int], "Span | None"]
 Layout = tuple[tuple[LayoutPart, ...], frozenset[str]]
 
 
-# The last index's models with what patterns cover and name among them (see Prepared).
-_LOOKUPS: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]] = []
+# The last index's models with what patterns cover and name among them, and product cells
+# cover (see Prepared).
+_LOOKUPS: list[tuple[
+    tuple[str, ...],
+    dict[str, tuple[str, ...]],
+    dict[str, tuple[str, ...]],
+    dict[str, tuple[np.ndarray, frozenset[str]]],
+]] = []
 
 
 def _unknown_reason(samples: list[Indexed], fid_of: list[int]) -> Callable[[int], str]:
@@ -209,16 +215,16 @@ class Prepared:
         self.model_views = self._model_views(by_model, models)
         self.number = {model: n for n, model in enumerate(models)}  # its place in models
         self.columns = Columns([self.model_views[m] for m in models], len(self.order))
-        self.layout_columns: dict[str, np.ndarray] = {}  # product cell -> its models' numbers
         self.views: dict[str, View] = {}
-        # The models a pattern covers or names depend on the models alone: an index over the
-        # same models as the last one built (the next cycle, fleets unchanged) shares them.
+        # The models a pattern covers or names, and the numbers of those a product cell covers
+        # (`FleetIndex._cell`), depend on the models alone: an index over the same models as
+        # the last one built (the next cycle, fleets unchanged) shares them.
         known = tuple(models)
         if _LOOKUPS and _LOOKUPS[0][0] == known:
-            _, self.covered, self.named = _LOOKUPS[0]
+            _, self.covered, self.named, self.cells = _LOOKUPS[0]
         else:
-            self.covered, self.named = {}, {}
-            _LOOKUPS[:] = [(known, self.covered, self.named)]
+            self.covered, self.named, self.cells = {}, {}, {}
+            _LOOKUPS[:] = [(known, self.covered, self.named, self.cells)]
         # Every model under each text a listed pattern may name it by: the whole model and
         # each head of it followed by - / or ( (sorted, as models is).
         self.stems: dict[str, list[str]] = {}

@@ -215,7 +215,7 @@ class FleetIndex:
         patterns = row_patterns(product)
         if patterns is None:
             return frozenset()
-        return (self._prep().layouts.get(product) or self._layout(product, patterns))[1]
+        return (self._prep().cells.get(product) or self._cell(product, patterns))[1]
 
     def match_row(self, row: AffectedRow, cves: tuple[str | None, ...]) -> RowMatch:
         """Judge one advisory row against every device group it covers."""
@@ -314,16 +314,7 @@ class FleetIndex:
             if not isinstance(rule, VersionRange | BuildDateRule):  # no such rule is read yet
                 judged.append(self.match_row(row, cves))
                 continue
-            product = row.product
-            ids = prep.layout_columns.get(product)
-            if ids is None:
-                layout, models = prep.layouts.get(product) or self._layout(product, patterns)
-                numbers = prep.number
-                ids = prep.layout_columns[product] = np.array(
-                    [numbers[part[0]] for part in layout], dtype=np.int64
-                )
-            else:
-                models = prep.layouts[product][1]
+            ids, models = prep.cells.get(row.product) or self._cell(row.product, patterns)
             if isinstance(rule, BuildDateRule):  # judged rank by rank: every kind is judged
                 said = self._outcomes(row, rule, fixed, _BY_RANK)[1]
                 reasons: tuple[Callable[[int], str], ...] = (said, prep.unknown_reason, said)
@@ -424,6 +415,20 @@ class FleetIndex:
             return _inside_reason(self._text(fid_of[position]), row_words(row))
 
         return inside
+
+    def _cell(
+        self, product: str, patterns: Sequence[ModelPattern]
+    ) -> tuple[np.ndarray, frozenset[str]]:
+        """The numbers of the models a product cell covers, ascending, and those models
+        (remembered per cell, across indexes over the same models: `Prepared.cells`)."""
+        covered = [self._covered(p) for p in patterns]
+        models = covered[0] if len(covered) == 1 else sorted(set(chain.from_iterable(covered)))
+        prep = self._prep()
+        number = prep.number
+        cell = prep.cells[product] = (
+            np.array([number[m] for m in models], dtype=np.int64), frozenset(models)
+        )
+        return cell
 
     def _layout(self, product: str, patterns: Sequence[ModelPattern]) -> Layout:
         """The models a product cell covers, each with its view's lists (remembered per cell)."""
