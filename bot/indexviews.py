@@ -5,8 +5,9 @@ and keeps each model's groups in firmware order (`View`); a product cell's `Layo
 models' views, so `FleetIndex.judge_rows` picks a model's groups as ranges of that list (`Span`).
 `Columns` (``bot.segments``) holds every model's ranks and cuts in arrays, for judging many
 rows' models at once (`FleetIndex.judge_rows`). `Ranked` is what a row's rule picks of the
-version order. No I/O; the one module-level memo is what patterns cover among the last index's
-models (`_LOOKUPS`). See ``bot.matching``.
+version order. No I/O; the module-level memos are what patterns and product cells cover among
+the last index's models (`_LOOKUPS`), and what wordings pick of the last index's version order
+(`_WORDINGS`). See ``bot.matching``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Literal, NamedTuple, Protocol
 import numpy as np
 
 from bot.segments import Columns
-from bot.versions import AffectedRule, Version, VersionOrder
+from bot.versions import AffectedRule, SortKey, Version, VersionOrder
 
 Status = Literal["affected", "possibly-affected", "review-needed"]
 Outcome = tuple[Status, str]
@@ -148,6 +149,15 @@ _LOOKUPS: list[tuple[
     dict[str, tuple[np.ndarray, frozenset[str]]],
 ]] = []
 
+# The last index's version order with what rules and wordings pick of it (see Prepared).
+_WORDINGS: list[tuple[
+    list[SortKey],
+    dict[tuple[AffectedRule, Version | None], dict[int, bool]],
+    dict[tuple[str, str], Ranked],
+    dict[tuple[str, str], tuple[tuple[int, int, int], ...]],
+    dict[tuple[str, str], np.ndarray],
+]] = []
+
 
 def _unknown_reason(samples: list[Indexed], fid_of: list[int]) -> Callable[[int], str]:
     """Why the group at a position, of unknown firmware, is possibly affected (as `_judge` says).
@@ -231,11 +241,21 @@ class Prepared:
         for model in models:
             for end in [i for i, ch in enumerate(model) if ch in _SEPARATORS] + [len(model)]:
                 self.stems.setdefault(model[:end], []).append(model)
-        self.judged: dict[tuple[AffectedRule, Version | None], dict[int, bool]] = {}
         self.layouts: dict[str, Layout] = {}  # product cell -> its models' lists
-        self.ranked: dict[tuple[str, str], Ranked] = {}  # (affected, fixed) -> ranks picked
-        self.pieces: dict[tuple[str, str], tuple[tuple[int, int, int], ...]] = {}  # the same, cut
-        self.rank_kinds: dict[tuple[str, str], np.ndarray] = {}  # the same, rank by rank
+        # What a rule or wording picks depends on the version order alone (a rank's versions
+        # share their sort key, which is all a rule reads): an index over the same versions as
+        # the last one built (the next cycle, firmware unchanged) shares it.
+        self.judged: dict[tuple[AffectedRule, Version | None], dict[int, bool]]
+        self.ranked: dict[tuple[str, str], Ranked]  # (affected, fixed) -> ranks picked
+        self.pieces: dict[tuple[str, str], tuple[tuple[int, int, int], ...]]  # the same, cut
+        self.rank_kinds: dict[tuple[str, str], np.ndarray]  # the same, rank by rank
+        if _WORDINGS and _WORDINGS[0][0] == self.order.keys:
+            _, self.judged, self.ranked, self.pieces, self.rank_kinds = _WORDINGS[0]
+        else:
+            self.judged, self.ranked, self.pieces, self.rank_kinds = {}, {}, {}, {}
+            _WORDINGS[:] = [
+                (self.order.keys, self.judged, self.ranked, self.pieces, self.rank_kinds)
+            ]
 
     def _model_views(
         self, by_model: dict[str, list[Indexed]], models: list[str]
