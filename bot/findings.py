@@ -218,8 +218,10 @@ class _AdvisoryFindings:
             status, reason = KINDS[kind][0], rm.reason(kind)
             template = self.templates.get((rm.cves, status, promises))
             if template is None:
-                position = prep_flat[int(starts[i])]
-                sample = (index.entry_at(position), reason(position))
+                sample = None  # a group and its reason: only the first finding reads them
+                if self.first is None:
+                    position = prep_flat[int(starts[i])]
+                    sample = (index.entry_at(position), reason(position))
                 template = self._template(rm, index.models[ids[i]], status, promises, sample)
             kinds.setdefault(at, {})[code] = (template, self._fixing(rm.fixed), reason)
         # A segment's model has a release that fixes it when its newest release is at or past
@@ -561,15 +563,18 @@ class _AdvisoryFindings:
         model: str,
         status: Status,
         promises: int,
-        sample: Span | tuple[Indexed, str],
+        sample: Span | tuple[Indexed, str] | None,
     ) -> dict[str, object]:
-        """The verdict fields of a row's groups of one status under one set of promises."""
-        if isinstance(sample, Span):
-            first = sample.source[sample.start]
-            entry, reason = self.index.entry_at(first), sample.reason(first)
-        else:
-            entry, reason = sample
+        """The verdict fields of a row's groups of one status under one set of promises;
+        ``sample`` is one of the groups with its reason, or a span of them (the advisory's
+        first finding is made from it: it may be None once that is made)."""
         if self.first is None:
+            assert sample is not None
+            if isinstance(sample, Span):
+                first = sample.source[sample.start]
+                entry, reason = self.index.entry_at(first), sample.reason(first)
+            else:
+                entry, reason = sample
             hits = [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
             template = self._from_hits(hits).__dict__
         else:  # the fixed version, model, stage, release and group parts are put over it
