@@ -93,6 +93,9 @@ class Catalog:
     _exact: dict[str, CatalogEntry]  # entries naming one plain model
     _by_prefix: dict[str, list[tuple[ModelPattern, CatalogEntry]]]
     _cache: dict[str, Lifecycle | None]  # look-ups made
+    # What users of the catalog work out from it (`bot.context.stage_tables`), kept with it
+    # and shared like the look-ups.
+    derived: dict[object, object]
 
     def __init__(self, entries: Iterable[CatalogEntry]) -> None:
         self._entries = tuple(entries)
@@ -101,6 +104,7 @@ class Catalog:
             # The same entries again (each cycle reads the catalog anew): share the last
             # catalog's structures and look-ups, worked out once per model, not once per cycle.
             self._exact, self._by_prefix, self._cache = last._exact, last._by_prefix, last._cache
+            self.derived = last.derived
             return
         self._exact = {}
         ranked: list[tuple[tuple[int, int, int], ModelPattern, CatalogEntry]] = []
@@ -127,6 +131,7 @@ class Catalog:
         for _, matcher, entry in ranked:
             self._by_prefix.setdefault(matcher.literal_prefix(), []).append((matcher, entry))
         self._cache = {}
+        self.derived = {}
         _LAST[:] = [self]
 
     def entries(self) -> tuple[CatalogEntry, ...]:

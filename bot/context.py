@@ -2,7 +2,8 @@
 
 A Context holds an immutable catalog, a date and the severe threshold, so the stage of a model
 under it never changes: `stage_facts` works it out once per model and context, and `model_table`
-adds the releases for exactly that model (pure; the memo is per context, the last few kept).
+adds the releases for exactly that model (pure; the memo is kept with the catalog, per date and
+threshold, the last few: a catalog read again with the same entries shares it, see `Catalog`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from typing import cast
 
 import numpy as np
 
@@ -77,9 +78,19 @@ def stage_facts(
     return facts
 
 
-@lru_cache(maxsize=8)
+_TABLES_KEPT = 8  # dates and thresholds per catalog
+
+
 def stage_tables(ctx: Context) -> StageTables:
-    return {}, {}, {}
+    """The context's memo (see `stage_facts`): kept with its catalog, per date and threshold."""
+    derived = ctx.catalog.derived
+    key = ("stage tables", ctx.on, ctx.severe_cvss)
+    tables = derived.get(key)
+    if tables is None:
+        if len(derived) >= _TABLES_KEPT:
+            derived.clear()
+        tables = derived[key] = ({}, {}, {})
+    return cast(StageTables, tables)
 
 
 class ModelColumns:
@@ -117,10 +128,13 @@ class ModelTable(dict[str, ModelFacts]):
         self.columns: ModelColumns | None = None
 
     def columns_for(self, models: Sequence[str]) -> ModelColumns:
-        """The table over these models (an index's own list: it is known by identity)."""
-        if self.columns is None or self.columns.models is not models:
-            self.columns = ModelColumns(models)
-        return self.columns
+        """The table over these models (an index's list: the same list, or one equal to it,
+        as the next cycle's index over unchanged fleets has, gets the same table)."""
+        columns = self.columns
+        if columns is None or (columns.models is not models and columns.models != models):
+            columns = self.columns = ModelColumns(models)
+        columns.models = models  # equal: compared by identity from now on
+        return columns
 
 
 def model_table(ctx: Context, lookup: ReleaseIndex | None) -> ModelTable:

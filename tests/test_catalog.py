@@ -26,6 +26,8 @@ from bot.catalog import (
     parse_catalog_csv,
     parse_patterns,
 )
+from bot.context import Context, stage_facts, stage_tables
+from bot.policy import Stage
 
 DATA = Path(__file__).parent / "data" / "catalog"
 
@@ -241,3 +243,25 @@ def test_a_catalog_read_again_shares_its_look_ups_and_a_changed_one_does_not() -
     back = Catalog(entries)
     assert (dates := back.lookup("DS-2CD2043G2-I")) is not None
     assert dates.launched == date(2020, 1, 1)
+
+
+def test_stage_facts_are_shared_by_equal_catalogs_on_the_same_date_only() -> None:
+    """A model's stage is worked out once per catalog, date and threshold: a catalog read again
+    with equal entries (the next cycle) shares it; another date, threshold or catalog does not,
+    and each gives its own stage."""
+    entries = [CatalogEntry("DS-2CD3026G2-IS", date(2020, 1, 1), date(2024, 1, 1), "vendor")]
+    model = "DS-2CD3026G2-IS"
+    on = date(2026, 11, 28)
+    first = stage_facts(model, ctx := Context(Catalog(entries), on), stage_tables(ctx))
+    again = Context(Catalog(list(entries)), on)
+    assert stage_facts(model, again, stage_tables(again)) is first
+    assert first[0].stage is Stage.SECURITY_ONLY
+    earlier = Context(Catalog(entries), date(2023, 6, 1))
+    assert stage_facts(model, earlier, stage_tables(earlier))[0].stage is Stage.DYNAMIC
+    assert stage_tables(earlier) is not stage_tables(again)
+    stricter = Context(Catalog(entries), on, severe_cvss=9.0)
+    assert stage_tables(stricter) is not stage_tables(again)
+    changed = Context(
+        Catalog([CatalogEntry(model, date(2018, 1, 1), date(2020, 6, 1), "vendor")]), on
+    )
+    assert stage_facts(model, changed, stage_tables(changed))[0].stage is Stage.END_OF_SUPPORT
