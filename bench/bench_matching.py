@@ -82,6 +82,7 @@ from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vec
 from bot.lifecycle import reminder_findings
 from bot.matching import FleetIndex, RowMatch, RowSpans, gc_paused
 from bot.releasefindings import release_findings
+from bot.releaseindex import release_index
 
 TODAY = date(2026, 11, 28)
 FULL_TARGET_S = 10.0
@@ -720,9 +721,11 @@ def full_run(
     """
     cycle = Cycle()
     with gc_paused():  # as `bot.evaluate.evaluate` runs a cycle
+        with cycle.advisories.running():
+            lookup = release_index(releases)  # once per cycle, as `evaluate` makes it
         for advisory in advisories:
             with cycle.advisories.running():
-                found = advisory_findings(advisory, index, ctx, releases)
+                found = advisory_findings(advisory, index, ctx, lookup)
             cycle.counts.append(len(found))
             cycle.statuses.update(found.by_status())
             del found  # freed here, outside the timing

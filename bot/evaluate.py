@@ -21,6 +21,7 @@ from bot.items import Advisory, ExploitSignal, FirmwareRelease, Item, ScoreRecor
 from bot.lifecycle import reminder_findings
 from bot.matching import FleetIndex, gc_paused
 from bot.releasefindings import release_findings
+from bot.releaseindex import release_index
 from bot.routing import ItemHeader
 
 
@@ -76,8 +77,9 @@ def evaluate(
         index = FleetIndex.build(groups)
         advisories = enrich(known.advisories, known.scores, known.kev)
         items: list[tuple[ItemHeader, list[Finding]]] = []
+        lookup = release_index(known.releases)  # made once, not once per advisory
         for advisory in advisories:
-            batched = advisory_findings(advisory, index, ctx, known.releases)
+            batched = advisory_findings(advisory, index, ctx, lookup)
             if batched:  # routing reads every finding, several times: made once here
                 items.append((advisory_header(advisory), list(batched)))
         fixes = AdvisoryFixes.for_releases(advisories, index, known.releases)

@@ -42,7 +42,7 @@ from bot.policy import (
     StageInfo,
     fix_promise,
 )
-from bot.releaseindex import best_release, newest, release_index
+from bot.releaseindex import ReleaseIndex, best_release, newest, release_index
 from bot.segments import KINDS, RowColumns, Segments
 from bot.verdicts import (
     NO_RELEASE,
@@ -62,12 +62,13 @@ def advisory_findings(
     advisory: Advisory,
     index: FleetIndex,
     ctx: Context,
-    releases: Sequence[FirmwareRelease] = (),
+    releases: Sequence[FirmwareRelease] | ReleaseIndex = (),
 ) -> Findings:
     """One finding per device group the advisory touches, each CVE judged on its own.
 
     Findings come row by row, in each row model by model (models sorted), then by firmware;
-    a group several rows touch comes where its first row puts it.
+    a group several rows touch comes where its first row puts it. ``releases`` (or their
+    `release_index`, made once for a cycle's advisories) give the download links.
     """
     with gc_paused():
         return _AdvisoryFindings(advisory, index, ctx, releases).run()
@@ -89,12 +90,11 @@ class _AdvisoryFindings:
         advisory: Advisory,
         index: FleetIndex,
         ctx: Context,
-        releases: Sequence[FirmwareRelease],
+        releases: Sequence[FirmwareRelease] | ReleaseIndex,
     ) -> None:
         self.advisory = advisory
         self.index = index
         self.ctx = ctx
-        self.releases = releases
         self.cve_info = {c.id: c for c in advisory.cves}
         # Every score a verdict may be judged on (a CVE a row names but the advisory does not
         # list, or "(no CVE)", has none).
@@ -115,7 +115,10 @@ class _AdvisoryFindings:
         self.joint_templates: dict[tuple[object, ...], dict[str, object]] = {}  # by rows too
         self.release_parts: dict[int, dict[str, object]] = {}  # by id of the release
         self.first: dict[str, object] | None = None  # the fields of the first finding made
-        self.lookup = release_index(releases) if releases else None
+        self.lookup = (
+            releases if isinstance(releases, ReleaseIndex)
+            else release_index(releases) if releases else None
+        )
         self.stage_tables = stage_tables(ctx)
         self.model_table = model_table(ctx, self.lookup)
 
@@ -211,19 +214,25 @@ class _AdvisoryFindings:
         firsts[keys[::-1]] = np.arange(len(keys) - 1, -1, -1)  # the last write is the first
         present = np.flatnonzero(np.bincount(keys))
         kinds: dict[int, dict[int, Kind]] = {}
+        templates, last = self.templates, -1
+        row_kinds: dict[int, Kind] = {}
         for pair, i in zip(present.tolist(), firsts[present].tolist(), strict=True):
             at, code = divmod(pair, width)
-            rm = originals[at]
+            if at != last:  # pairs come row by row
+                last, rm = at, originals[at]
+                cves, fixing, reasons = rm.cves, self._fixing(rm.fixed), rm.reasons
+                row_kinds = kinds[at] = {}
             promises, kind = divmod(code, len(KINDS))
-            status, reason = KINDS[kind][0], rm.reason(kind)
-            template = self.templates.get((rm.cves, status, promises))
+            status, which = KINDS[kind]
+            reason = reasons[which]
+            template = templates.get((cves, status, promises))
             if template is None:
                 sample = None  # a group and its reason: only the first finding reads them
                 if self.first is None:
                     position = prep_flat[int(starts[i])]
                     sample = (index.entry_at(position), reason(position))
                 template = self._template(rm, index.models[ids[i]], status, promises, sample)
-            kinds.setdefault(at, {})[code] = (template, self._fixing(rm.fixed), reason)
+            row_kinds[code] = (template, fixing, reason)
         # A segment's model has a release that fixes it when its newest release is at or past
         # the row's fixed version (`best_release`): by rank, for all segments at once.
         rank = self.lookup.rank if self.lookup is not None else None
@@ -406,7 +415,7 @@ class _AdvisoryFindings:
         entry = hits[0].entry
         info, number, _ = stage_facts(entry.model, self.ctx, self.stage_tables)
         status, verdicts, fixed = self._verdicts(hits, info, number)
-        release = self._release(entry.model, fixed) if self.releases else None
+        release = self._release(entry.model, fixed)
         if self.first is None:
             finding = new_finding(
                 "advisory",
