@@ -236,7 +236,7 @@ class _AdvisoryFindings:
         # A segment's model has a release that fixes it when its newest release is at or past
         # the row's fixed version (`best_release`): by rank, for all segments at once.
         rank = self.lookup.rank if self.lookup is not None else None
-        fixes = [rank(rm.fixed) if rank and isinstance(rm, RowColumns) else 0 for rm in rows]
+        fixes = [rank(rm.fixed) if rank and at in originals else 0 for at, rm in enumerate(rows)]
         released = table.newest[ids] >= np.array(fixes, dtype=np.int64)[at_rows]
         bounds = at_rows.searchsorted(np.arange(len(rows) + 1)).tolist()
         sizes = np.concatenate(([0], np.cumsum(stops - starts))).tolist()

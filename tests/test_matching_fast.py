@@ -501,3 +501,22 @@ def test_what_a_version_fixes_is_a_first_stretch_in_version_order(
     ordered = sorted(map(parse_version, fixes), key=Version.sort_key)
     reached = [is_fixed(parse_version(version), fixed) for fixed in ordered]
     assert reached == sorted(reached, reverse=True)
+
+
+def test_a_row_sharing_a_model_with_another_keeps_its_fixed_version_for_releases() -> None:
+    """A release older than the row's fixed version does not fix the row's other models either
+    (a row with a model another row also covers used to lose its fixed version there, so any
+    release of those models was offered as the fix)."""
+    groups = [Group("a", "f", "DS-2CD3026G2-IS", "V5.5.0 build 200101", 1, "HQ"),
+              Group("b", "f", "DS-2CD3021G2-I", "V5.5.0 build 200101", 1, "HQ")]
+    below = "Versions below V5.5.800 (including V5.5.800)"
+    advisory = _advisory("A", [
+        ("DS-2CD3xx6G2-IS, DS-2CD3021G2-I", "CVE-1", below, "V5.5.801 build 210901"),
+        ("DS-2CD3021G2-I", "CVE-2", below, "V5.5.801 build 210901"),
+    ], [])
+    ctx = Context(Catalog([]), date(2026, 11, 28))
+    for version, offered in (("V5.5.700", None), ("V5.5.900", "https://example.com/0.zip")):
+        releases = _releases([(["DS-2CD3026G2-IS"], version)])
+        found = advisory_findings(advisory, FleetIndex.build(groups), ctx, releases)
+        assert same(found, ref.advisory_findings(advisory, ref.build(groups), ctx, releases))
+        assert {f.model: f.download_url for f in found}["DS-2CD3026G2-IS"] == offered
