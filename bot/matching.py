@@ -14,9 +14,10 @@ strings) the index also:
 * lists each model's device groups in firmware order when built, so that a row picks a model's
   groups as ranges of that list (`Span`, `Segments`): judging a row costs per model, not per
   device group;
-* judges the rows of an advisory whose rule is a range of versions (most rows) together, in
-  arrays (`FleetIndex.judge_rows`, `Segments`): one numpy search for the ends of every model's
-  ranges, rather than a bisection per (row, model) pair in Python.
+* judges the rows of an advisory whose rule is a range of versions or a build date (all but
+  unreadable rows) together, in arrays (`FleetIndex.judge_rows`, `Segments`): one numpy search
+  for the ends of every model's ranges, or one look at each of its ranks, rather than a
+  bisection per (row, model) pair in Python.
 
 The derived structures (positions, version ranks, model views, layouts) live in
 ``bot.indexviews``. Everything remembered hangs off the index, which does not change once built:
@@ -296,7 +297,7 @@ class FleetIndex:
         A segment is the groups of one model a row picks with one status and reason (`KINDS`):
         model by model as the product cell's layout lists them (models sorted), those inside the
         range, then those of versions the range cannot decide on its own (see `VersionOrder`)
-        it picks, or the runs of ranks a build-date rule picks, then those of unknown firmware.
+        it picks, or those of each rank a build-date rule picks, then those of unknown firmware.
         """
         prep = self._prep()
         judged: list[Judged] = []

@@ -1,10 +1,12 @@
 """Rows judged column-wise: the groups rows pick as arrays of segments (pure, numpy).
 
-`FleetIndex.judge_rows` judges the rows of an advisory whose rule is a range of versions together:
-each row's picked rank ranges (pieces, each of a kind: `KINDS`) are found for every model of its
-product cell at once, by a search in `Columns` (every model's ranks and cuts of the index's flat
-positions, in arrays), giving `Segments`: one entry per (row, model, kind) with its groups'
-positions. See ``bot.matching`` and ``bot.findings`` (`ColumnBatch`).
+`FleetIndex.judge_rows` judges the rows of an advisory whose rule is a range of versions or a
+build date together: each range row's picked rank ranges (pieces, each of a kind: `KINDS`) are
+found for every model of its product cell at once, by a search in `Columns` (every model's ranks
+and cuts of the index's flat positions, in arrays); a build-date row's kind of each rank is read
+for each rank of each model. Both give `Segments`: one entry per (row, model, kind), or per
+(row, model, rank), with its groups' positions. See ``bot.matching`` and ``bot.findings``
+(`ColumnBatch`).
 """
 
 from __future__ import annotations
