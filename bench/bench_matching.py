@@ -75,7 +75,7 @@ from datetime import date, timedelta
 
 from bot.catalog import Catalog, CatalogEntry, ModelPattern, normalize_model, parse_patterns
 from bot.context import Context
-from bot.findings import advisory_findings
+from bot.findings import advisories_findings, advisory_findings
 from bot.fixes import AdvisoryFixes
 from bot.fleets import DeviceGroup
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
@@ -721,11 +721,12 @@ def full_run(
     """
     cycle = Cycle()
     with gc_paused():  # as `bot.evaluate.evaluate` runs a cycle
-        with cycle.advisories.running():
-            lookup = release_index(releases)  # once per cycle, as `evaluate` makes it
-        for advisory in advisories:
+        with cycle.advisories.running():  # as `evaluate` makes them
+            lookup = release_index(releases)
+            made = advisories_findings(advisories, index, ctx, lookup)
+        for _ in advisories:
             with cycle.advisories.running():
-                found = advisory_findings(advisory, index, ctx, lookup)
+                found = next(made)
             cycle.counts.append(len(found))
             cycle.statuses.update(found.by_status())
             del found  # freed here, outside the timing

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from bot.context import Context
 from bot.enrich import enrich
 from bot.finding import Finding
-from bot.findings import advisory_findings
+from bot.findings import advisories_findings
 from bot.fixes import AdvisoryFixes
 from bot.indexviews import GroupLike
 from bot.items import Advisory, ExploitSignal, FirmwareRelease, Item, ScoreRecord
@@ -78,8 +78,8 @@ def evaluate(
         advisories = enrich(known.advisories, known.scores, known.kev)
         items: list[tuple[ItemHeader, list[Finding]]] = []
         lookup = release_index(known.releases)  # made once, not once per advisory
-        for advisory in advisories:
-            batched = advisory_findings(advisory, index, ctx, lookup)
+        judged = advisories_findings(advisories, index, ctx, lookup)
+        for advisory, batched in zip(advisories, judged, strict=True):
             if batched:  # routing reads every finding, several times: made once here
                 items.append((advisory_header(advisory), list(batched)))
         fixes = AdvisoryFixes.for_releases(advisories, index, known.releases)

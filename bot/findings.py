@@ -9,7 +9,7 @@ made when read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from typing import cast
 
@@ -28,7 +28,7 @@ from bot.findingset import (
     new_batch,
 )
 from bot.indexviews import Indexed, Span, Status, new_span
-from bot.items import Advisory, FirmwareRelease
+from bot.items import Advisory, AffectedRow, FirmwareRelease
 from bot.matching import (
     FleetIndex,
     Hit,
@@ -71,7 +71,39 @@ def advisory_findings(
     `release_index`, made once for a cycle's advisories) give the download links.
     """
     with gc_paused():
-        return _AdvisoryFindings(advisory, index, ctx, releases).run()
+        judged = index.judge_rows(_cve_rows(advisory))
+        return _AdvisoryFindings(advisory, index, ctx, releases).run(*judged)
+
+
+def advisories_findings(
+    advisories: Sequence[Advisory],
+    index: FleetIndex,
+    ctx: Context,
+    releases: Sequence[FirmwareRelease] | ReleaseIndex = (),
+    chunk: int = 256,
+) -> Iterator[Findings]:
+    """`advisory_findings` of each advisory, in order; the rows of ``chunk`` advisories at a
+    time judged together (`FleetIndex.judge_advisories`: one pass of numpy for many)."""
+    lookup = (
+        releases if isinstance(releases, ReleaseIndex)
+        else release_index(releases) if releases else None
+    )
+    for start in range(0, len(advisories), chunk):
+        some = advisories[start : start + chunk]
+        with gc_paused():
+            judged = index.judge_advisories([_cve_rows(advisory) for advisory in some])
+        for advisory, (rows, segments) in zip(some, judged, strict=True):
+            with gc_paused():
+                found = _AdvisoryFindings(
+                    advisory, index, ctx, lookup if lookup is not None else ()
+                ).run(rows, segments)
+            yield found
+
+
+def _cve_rows(advisory: Advisory) -> list[tuple[AffectedRow, tuple[str | None, ...]]]:
+    """The advisory's rows, each with the CVEs its verdicts apply to: its own, else all."""
+    all_cves: tuple[str | None, ...] = tuple(c.id for c in advisory.cves) or (None,)
+    return [(row, (row.cve,) if row.cve else all_cves) for row in advisory.rows]
 
 
 class _AdvisoryFindings:
@@ -122,12 +154,9 @@ class _AdvisoryFindings:
         self.stage_tables = stage_tables(ctx)
         self.model_table = model_table(ctx, self.lookup)
 
-    def run(self) -> Findings:
+    def run(self, rows: list[Judged], segments: Segments | None) -> Findings:
+        """The findings, from the advisory's rows as `FleetIndex.judge_rows` judged them."""
         index = self.index
-        all_cves: tuple[str | None, ...] = tuple(c.id for c in self.advisory.cves) or (None,)
-        rows, segments = index.judge_rows(
-            [(row, (row.cve,) if row.cve else all_cves) for row in self.advisory.rows]
-        )
         together = self._overlapping(rows)
         columns = self._columns(rows, segments, together) if segments is not None else {}
         out: list[Part | list[Hit]] = []

@@ -299,11 +299,52 @@ class FleetIndex:
         range, then those of versions the range cannot decide on its own (see `VersionOrder`)
         it picks, or those of each rank a build-date rule picks, then those of unknown firmware.
         """
+        judged, plain, dated = self._plan_rows(rows, 0)
+        if not plain and not dated:
+            return judged, None
+        return judged, cut_segments(self._prep().columns, plain, dated)
+
+    def judge_advisories(
+        self, advisories: Sequence[Sequence[tuple[AffectedRow, tuple[str | None, ...]]]]
+    ) -> list[tuple[list[Judged], Segments | None]]:
+        """`judge_rows` for each advisory's rows, the segments of all of them cut in one pass
+        (a cycle's advisories: one numpy pass per many advisories, not per advisory)."""
+        planned: list[tuple[list[Judged], int, bool]] = []
+        plain: list[tuple[int, tuple[Piece, ...], np.ndarray]] = []
+        dated: list[tuple[int, np.ndarray, np.ndarray]] = []
+        offset = 0
+        for rows in advisories:
+            judged, its_plain, its_dated = self._plan_rows(rows, offset)
+            planned.append((judged, offset, bool(its_plain or its_dated)))
+            plain += its_plain
+            dated += its_dated
+            offset += len(rows)
+        if not plain and not dated:
+            return [(judged, None) for judged, _, _ in planned]
+        ids, starts, stops, kinds, at_rows = cut_segments(self._prep().columns, plain, dated)
+        offsets = [start for _, start, _ in planned]
+        bounds = at_rows.searchsorted([*offsets, offset]).tolist()
+        out: list[tuple[list[Judged], Segments | None]] = []
+        for (judged, start, cut), lo, hi in zip(planned, bounds, bounds[1:], strict=False):
+            out.append((judged, Segments(
+                ids[lo:hi], starts[lo:hi], stops[lo:hi], kinds[lo:hi], at_rows[lo:hi] - start
+            ) if cut else None))
+        return out
+
+    def _plan_rows(
+        self, rows: Sequence[tuple[AffectedRow, tuple[str | None, ...]]], offset: int
+    ) -> tuple[
+        list[Judged],
+        list[tuple[int, tuple[Piece, ...], np.ndarray]],
+        list[tuple[int, np.ndarray, np.ndarray]],
+    ]:
+        """`judge_rows` but the cutting: the rows judged, and those judged column-wise as
+        `cut_segments` takes them (their places counted from ``offset``)."""
         prep = self._prep()
         judged: list[Judged] = []
         plain: list[tuple[int, tuple[Piece, ...], np.ndarray]] = []
         dated: list[tuple[int, np.ndarray, np.ndarray]] = []
-        for at, (row, cves) in enumerate(rows):
+        for at, (row, cves) in enumerate(rows, offset):
             patterns = row_patterns(row.product)
             if patterns is None or not prep.unique:
                 judged.append(self.match_row(row, cves))
@@ -328,9 +369,7 @@ class FleetIndex:
                 reasons += (self._outcomes(row, rule, fixed, ranked)[1],)
             judged.append(RowColumns(row, cves, fixed, models, reasons))
             plain.append((at, self._pieces(row, rule, fixed, ranked), ids))
-        if not plain and not dated:
-            return judged, None
-        return judged, cut_segments(prep.columns, plain, dated)
+        return judged, plain, dated
 
     def _pieces(
         self, row: AffectedRow, rule: VersionRange, fixed: Version | None, ranked: Ranked

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from bot.catalog import Catalog, CatalogEntry, ModelPattern, normalize_model
 from bot.context import Context, stage_of
 from bot.finding import Finding
-from bot.findings import advisory_findings
+from bot.findings import advisories_findings, advisory_findings
 from bot.fixes import AdvisoryFixes
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
 from bot.matching import FleetIndex, match_advisory
@@ -223,6 +223,13 @@ def test_bench_data_agrees_with_the_definition() -> None:
         )
         total += len(found)
     assert total > 100  # the data does touch the fleet
+    # A cycle judges many advisories' rows at once: the same findings, chunk by chunk.
+    lookup = release_index(releases)
+    for advisory, found in zip(
+        advisories, advisories_findings(advisories, index, ctx, lookup, chunk=7), strict=True
+    ):
+        expected = advisory_findings(advisory, index, ctx, releases)
+        assert list(found) == list(expected) and found.by_status() == expected.by_status()
     index.clear_caches()  # and forgetting the look-ups changes nothing
     for advisory in advisories[:20]:
         assert same(
