@@ -84,20 +84,22 @@ def advisories_findings(
 ) -> Iterator[Findings]:
     """`advisory_findings` of each advisory, in order; the rows of ``chunk`` advisories at a
     time judged together (`FleetIndex.judge_advisories`: one pass of numpy for many)."""
-    lookup = (
-        releases if isinstance(releases, ReleaseIndex)
-        else release_index(releases) if releases else None
-    )
+    lookup = _lookup(releases) or ()
     for start in range(0, len(advisories), chunk):
         some = advisories[start : start + chunk]
         with gc_paused():
             judged = index.judge_advisories([_cve_rows(advisory) for advisory in some])
         for advisory, (rows, segments) in zip(some, judged, strict=True):
             with gc_paused():
-                found = _AdvisoryFindings(
-                    advisory, index, ctx, lookup if lookup is not None else ()
-                ).run(rows, segments)
+                found = _AdvisoryFindings(advisory, index, ctx, lookup).run(rows, segments)
             yield found
+
+
+def _lookup(releases: Sequence[FirmwareRelease] | ReleaseIndex) -> ReleaseIndex | None:
+    """The release index of these releases (None for none)."""
+    if isinstance(releases, ReleaseIndex):
+        return releases
+    return release_index(releases) if releases else None
 
 
 def _cve_rows(advisory: Advisory) -> list[tuple[AffectedRow, tuple[str | None, ...]]]:
@@ -147,10 +149,7 @@ class _AdvisoryFindings:
         self.joint_templates: dict[tuple[object, ...], dict[str, object]] = {}  # by rows too
         self.release_parts: dict[int, dict[str, object]] = {}  # by id of the release
         self.first: dict[str, object] | None = None  # the fields of the first finding made
-        self.lookup = (
-            releases if isinstance(releases, ReleaseIndex)
-            else release_index(releases) if releases else None
-        )
+        self.lookup = _lookup(releases)
         self.stage_tables = stage_tables(ctx)
         self.model_table = model_table(ctx, self.lookup)
 
