@@ -370,7 +370,7 @@ class _AdvisoryFindings:
             hits: list[Hit] = []
             for at, span in over:
                 rm = rows[at]
-                reason = span.reason(position)
+                reason = span.reason(position) if self.first is None else ""  # read by it only
                 hits += [Hit(entry, c, span.status, reason, rm.row, rm.fixed) for c in rm.cves]
             if self.first is None:
                 template = self._from_hits(hits).__dict__
