@@ -358,7 +358,7 @@ class FleetIndex:
                 continue
             ids, models = prep.cells.get(row.product) or self._cell(row.product, patterns)
             if isinstance(rule, BuildDateRule):  # judged rank by rank: every kind is judged
-                said = self._outcomes(row, rule, fixed, _BY_RANK)[1]
+                said = self._judged(row, rule, fixed, _BY_RANK)
                 reasons: tuple[Callable[[int], str], ...] = (said, prep.unknown_reason, said)
                 judged.append(RowColumns(row, cves, fixed, models, reasons))
                 dated.append((at, self._rank_kinds(row, rule, fixed), ids))
@@ -366,7 +366,7 @@ class FleetIndex:
             ranked = self._ranked(row, rule, fixed)
             reasons = (self._inside(row), prep.unknown_reason)
             if ranked.odd:
-                reasons += (self._outcomes(row, rule, fixed, ranked)[1],)
+                reasons += (self._judged(row, rule, fixed, ranked),)
             judged.append(RowColumns(row, cves, fixed, models, reasons))
             plain.append((at, self._pieces(row, rule, fixed, ranked), ids))
         return judged, plain, dated
@@ -428,24 +428,22 @@ class FleetIndex:
             prep.ranked[row.affected, row.fixed] = ranked
         return ranked
 
-    def _outcomes(
+    def _judged(
         self, row: AffectedRow, rule: AffectedRule, fixed: Version | None, ranked: Ranked
-    ) -> tuple[Callable[[int], Outcome], Callable[[int], str]]:
-        """The outcome of a group at a position a row picks, and its reason (per firmware)."""
+    ) -> Callable[[int], str]:
+        """The reason of a group at a position a row picks, as `_outcome` judges it (once per
+        firmware)."""
         fid_of = self._prep().fid_of
-        known: dict[int, Outcome] = {}
+        known: dict[int, str] = {}
 
-        def outcome(position: int) -> Outcome:
+        def judged(position: int) -> str:
             fid = fid_of[position]
             found = known.get(fid)
             if found is None:
-                found = known[fid] = self._outcome(fid, rule, fixed, row, ranked)
+                found = known[fid] = self._outcome(fid, rule, fixed, row, ranked)[1]
             return found
 
-        def judged(position: int) -> str:
-            return outcome(position)[1]
-
-        return outcome, judged
+        return judged
 
     def _inside(self, row: AffectedRow) -> Callable[[int], str]:
         """The reason of a group at a position the row's range picks."""
