@@ -42,17 +42,16 @@ The data is synthetic, seeded (the same on every run) and shaped like a real Hik
   stage, the fix promise and the download link are worked out as ``firmwatch check`` does.
 
 Measured (wall time and this process's CPU time): the index build; the full re-evaluation as
-``evaluate`` runs it, with the collector paused: the time inside ``advisory_findings`` for every
-advisory (findings counted by status per batch, every field worked out, the per-group objects
-not made), then every release's "update available" findings (what each resolves worked out once
-for the cycle, `AdvisoryFixes`; each finding made) and the lifecycle reminders over every device
-group; first in the process (every product cell and wording parsed once) and again
-as the next cycle of a long-running process would (a new index and catalog, texts already
-parsed), with the share spent judging the rows; what making every finding object would add (a
-sample of advisories, scaled up); one new advisory on the built index (median and p99 over
-``--new`` advisories, and the same as the first advisories after an index build); the per-row
-candidate look-up (a pattern's first look-up and a repeated one); the peak RSS
-(``resource.getrusage``).
+``evaluate`` runs it, with the collector paused: the time inside ``advisories_findings`` for every
+advisory (rows judged 256 advisories at a time; findings counted by status per batch, every field
+worked out, the per-group objects not made), then every release's "update available" findings (what
+each resolves worked out once for the cycle, `AdvisoryFixes`; each finding made) and the lifecycle
+reminders over every device group; first in the process (every product cell and wording parsed once)
+and again as the next cycle of a long-running process would (a new index and catalog, texts already
+parsed), with the share spent judging the rows; what making every finding object would add (a sample
+of advisories, scaled up); one new advisory on the built index (median and p99 over ``--new``
+advisories, and the same as the first advisories after an index build); the per-row candidate
+look-up (a pattern's first look-up and a repeated one); the peak RSS (``resource.getrusage``).
 """
 
 from __future__ import annotations
