@@ -17,7 +17,14 @@ import numpy as np
 
 from bot.catalog import Catalog, family_of
 from bot.items import FirmwareRelease
-from bot.policy import DEFAULT_SEVERE_CVSS, Stage, StageInfo, promise_class, stage_on
+from bot.policy import (
+    DEFAULT_SEVERE_CVSS,
+    FixPromise,
+    Stage,
+    StageInfo,
+    promise_class,
+    stage_on,
+)
 from bot.releaseindex import ReleaseIndex
 from bot.versions import Version
 
@@ -42,12 +49,13 @@ def stage_of(model: str, ctx: Context) -> StageInfo:
 ModelFacts = tuple[StageInfo, int, dict[str, object], list[tuple[Version, FirmwareRelease]]]
 
 
-# Per context: model -> stage facts, promise class -> number, and the model table (above) of
-# the latest release index.
+# Per context: model -> stage facts, promise class -> number, the model table (above) of the
+# latest release index, and (promise class number, scores) -> the promises for those scores.
 StageTables = tuple[
     dict[str, tuple[StageInfo, int, dict[str, object]]],
     dict[tuple[Stage, Stage | None], int],
     dict[ReleaseIndex | None, "ModelTable"],
+    dict[tuple[int, tuple[tuple[float | None, str | None], ...]], tuple[FixPromise, ...]],
 ]
 
 
@@ -60,7 +68,7 @@ def stage_facts(
     A Context holds an immutable catalog, a date and a threshold, so the stage of a model under
     it never changes: it is worked out once per model and context (``tables``).
     """
-    table, numbers, _ = tables
+    table, numbers = tables[0], tables[1]
     facts = table.get(model)
     if facts is None:
         known = ctx.catalog.lookup(model)
@@ -89,7 +97,7 @@ def stage_tables(ctx: Context) -> StageTables:
     if tables is None:
         if len(derived) >= _TABLES_KEPT:
             derived.clear()
-        tables = derived[key] = ({}, {}, {})
+        tables = derived[key] = ({}, {}, {}, {})
     return cast(StageTables, tables)
 
 

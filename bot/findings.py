@@ -521,8 +521,13 @@ class _AdvisoryFindings:
         """A number for the promises a stage makes for every score of the advisory."""
         promises = self.promises.get(number)
         if promises is None:
-            threshold = self.ctx.severe_cvss
-            made = tuple(fix_promise(info, score, ver, threshold) for score, ver in self.scores)
+            # The same for every advisory with these scores (kept with the context's tables).
+            made = self.stage_tables[3].get((number, self.scores))
+            if made is None:
+                threshold = self.ctx.severe_cvss
+                made = self.stage_tables[3][number, self.scores] = tuple(
+                    fix_promise(info, score, ver, threshold) for score, ver in self.scores
+                )
             promises = self.promise_sets.get(made, -1)
             if promises < 0:
                 promises = self.promise_sets[made] = len(self.promise_list)
