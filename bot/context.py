@@ -8,6 +8,7 @@ threshold, the last few: a catalog read again with the same entries shares it, s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -59,6 +60,9 @@ StageTables = tuple[
 ]
 
 
+_NUMBERING = threading.Lock()  # numbers promise classes: one number each, whatever the thread
+
+
 def stage_facts(
     model: str, ctx: Context, tables: StageTables
 ) -> tuple[StageInfo, int, dict[str, object]]:
@@ -78,7 +82,8 @@ def stage_facts(
             known.discontinued if known else None,
             ctx.on,
         )
-        number = numbers.setdefault(promise_class(info), len(numbers))
+        with _NUMBERING:  # the tables are shared between threads (a Slack view, the cycle)
+            number = numbers.setdefault(promise_class(info), len(numbers))
         fields: dict[str, object] = {
             "model": model, "stage": info.stage, "stage_ends": info.ends, "stage_since": info.since
         }
@@ -117,12 +122,15 @@ class ModelColumns:
         self.releases: list[dict[str, object]] = [{}] * len(models)
         self.infos: dict[int, StageInfo] = {}
 
-    def numbers_of(self, ids: np.ndarray, fill: Callable[[int], None]) -> np.ndarray:
-        """The promise numbers of the models numbered ``ids``, each filled in (``fill``) once."""
+    def numbers_of(
+        self, ids: np.ndarray, fill: Callable[[ModelColumns, int], None]
+    ) -> np.ndarray:
+        """The promise numbers of the models numbered ``ids``, each filled in (``fill``, given
+        this table and the model's number, sets its promise number last) once."""
         numbers: np.ndarray = self.numbers[ids]
         if numbers.min() < 0:
             for number in np.unique(ids[numbers < 0]).tolist():
-                fill(number)
+                fill(self, number)
             numbers = self.numbers[ids]
         return numbers
 
@@ -145,13 +153,14 @@ class ModelTable(dict[str, ModelFacts]):
         return columns
 
 
-def model_table(ctx: Context, lookup: ReleaseIndex | None) -> ModelTable:
-    """The model table for this context and release index, kept with the context's stage tables
-    (its promise numbers come from them) and for the latest release index only."""
-    tables = stage_tables(ctx)[2]
-    if lookup not in tables:
-        tables.clear()
-        tables[lookup] = ModelTable()
-    return tables[lookup]
+def model_table(tables: StageTables, lookup: ReleaseIndex | None) -> ModelTable:
+    """The model table for a context's stage tables (its promise numbers come from them) and a
+    release index, kept with them for the latest release index only."""
+    kept = tables[2]
+    table = kept.get(lookup)
+    if table is None:  # another thread may clear them meanwhile: this one keeps its own
+        kept.clear()
+        table = kept[lookup] = ModelTable()
+    return table
 
 

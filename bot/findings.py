@@ -15,7 +15,14 @@ from typing import cast
 
 import numpy as np
 
-from bot.context import Context, ModelFacts, model_table, stage_facts, stage_tables
+from bot.context import (
+    Context,
+    ModelColumns,
+    ModelFacts,
+    model_table,
+    stage_facts,
+    stage_tables,
+)
 from bot.finding import CveVerdict, Finding, copied, finding_key, made, new_finding
 from bot.findingset import (
     ColumnBatch,
@@ -151,7 +158,7 @@ class _AdvisoryFindings:
         self.first: dict[str, object] | None = None  # the fields of the first finding made
         self.lookup = _lookup(releases)
         self.stage_tables = stage_tables(ctx)
-        self.model_table = model_table(ctx, self.lookup)
+        self.model_table = model_table(self.stage_tables, self.lookup)
 
     def run(self, rows: list[Judged], segments: Segments | None) -> Findings:
         """The findings, from the advisory's rows as `FleetIndex.judge_rows` judged them."""
@@ -568,21 +575,20 @@ class _AdvisoryFindings:
             return facts[2], promises, NO_RELEASE
         return facts[2], promises, self._released(best_release(facts[3], fixed))
 
-    def _fill(self, number: int) -> None:
-        """Fill in a model's entries in the model table's columns (`ModelColumns`)."""
-        table = self.model_table.columns
-        assert table is not None
+    def _fill(self, table: ModelColumns, number: int) -> None:
+        """Fill in a model's entries in the model table's columns, its promise number last: a
+        number set tells other threads sharing the table that the entries are there."""
         model = table.models[number]
         info, promises, fields, candidates = self.model_table.get(model) or self._model_facts(
             model
         )
-        table.numbers[number] = promises
         table.fields[number] = fields
         table.infos.setdefault(promises, info)
         found = newest(candidates)
         if found is not None and self.lookup is not None:
             table.newest[number] = self.lookup.rank(found[0])
             table.releases[number] = self._released(found[1])
+        table.numbers[number] = promises
 
     def _model_facts(self, model: str) -> ModelFacts:
         info, number, fields = stage_facts(model, self.ctx, self.stage_tables)

@@ -199,7 +199,9 @@ class FleetIndex:
         return self._prep().unique
 
     def clear_caches(self) -> None:
-        """Derive everything from ``by_model`` and ``models`` again, forgetting past look-ups."""
+        """Derive everything from ``by_model`` and ``models`` again, forgetting past look-ups
+        but those that depend only on the models or on the versions, which indexes over equal
+        ones share (see ``bot.indexviews``: `_LOOKUPS`, `_WORDINGS`)."""
         with gc_paused():
             self._prepared = Prepared(self.by_model, self.models)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import bot.context as context
 from bot.catalog import (
     Catalog,
     CatalogEntry,
@@ -26,7 +28,7 @@ from bot.catalog import (
     parse_catalog_csv,
     parse_patterns,
 )
-from bot.context import Context, stage_facts, stage_tables
+from bot.context import Context, stage_facts, stage_of, stage_tables
 from bot.policy import Stage
 
 DATA = Path(__file__).parent / "data" / "catalog"
@@ -265,3 +267,37 @@ def test_stage_facts_are_shared_by_equal_catalogs_on_the_same_date_only() -> Non
         Catalog([CatalogEntry(model, date(2018, 1, 1), date(2020, 6, 1), "vendor")]), on
     )
     assert stage_facts(model, changed, stage_tables(changed))[0].stage is Stage.END_OF_SUPPORT
+
+
+def test_promise_classes_keep_their_own_numbers_when_threads_share_the_stage_tables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Slack view and the cycle read equal catalogs and so share the stage tables: a thread
+    switch while one numbers a promise class must not give another class the same number (its
+    findings would carry the other class's promise)."""
+    entries = [CatalogEntry("DS-2CD3026G2-IS", date(2015, 1, 1), date(2018, 1, 1), "vendor")]
+    on = date(2026, 11, 28)
+    view, cycle = Context(Catalog(entries), on), Context(Catalog(list(entries)), on)
+    assert stage_tables(view) is stage_tables(cycle)
+    real = context.promise_class
+    paused, go = threading.Event(), threading.Event()
+
+    class Slow(tuple[object, ...]):  # hashed inside setdefault, once len(numbers) is read
+        def __hash__(self) -> int:
+            if threading.current_thread().name == "view" and not go.is_set():
+                paused.set()
+                go.wait(5)
+            return tuple.__hash__(self)
+
+    monkeypatch.setattr(context, "promise_class", lambda info: Slow(real(info)))
+    slack = threading.Thread(name="view", target=stage_of, args=("DS-2CD3026G2-IS", view))
+    slack.start()
+    assert paused.wait(5)
+    other_class = threading.Thread(target=stage_of, args=("DS-2CD3143G2-I", cycle))
+    other_class.start()
+    other_class.join(0.2)  # it must wait for the view's numbering to end
+    go.set()
+    slack.join(5)
+    other_class.join(5)
+    numbers = stage_tables(cycle)[1]
+    assert sorted(numbers.values()) == [0, 1]
