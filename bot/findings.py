@@ -23,7 +23,7 @@ from bot.context import (
     stage_facts,
     stage_tables,
 )
-from bot.finding import CveVerdict, Finding, copied, finding_key, made, new_finding
+from bot.finding import Finding, copied, finding_key, made, new_finding
 from bot.findingset import (
     ColumnBatch,
     FindingBatch,
@@ -44,22 +44,13 @@ from bot.matching import (
     RowSpans,
     gc_paused,
 )
-from bot.policy import (
-    FixPromise,
-    StageInfo,
-    fix_promise,
-)
 from bot.releaseindex import ReleaseIndex, best_release, newest, release_index
 from bot.segments import KINDS, RowColumns, Segments
 from bot.verdicts import (
     NO_RELEASE,
-    STATUS_RANK,
-    best_statuses,
-    by_score,
-    cve_verdict,
+    AdvisoryVerdicts,
     highest,
     release_fields,
-    score_of,
     verdict_fields,
 )
 from bot.versions import Version
@@ -136,20 +127,6 @@ class _AdvisoryFindings:
         self.advisory = advisory
         self.index = index
         self.ctx = ctx
-        self.cve_info = {c.id: c for c in advisory.cves}
-        # Every score a verdict may be judged on (a CVE a row names but the advisory does not
-        # list, or "(no CVE)", has none).
-        self.scores = tuple(dict.fromkeys([*map(score_of, advisory.cves), (None, None)]))
-        # The promises for those scores, numbered: per stage number, and per distinct set.
-        self.promises: dict[int, int] = {}
-        self.promise_sets: dict[tuple[FixPromise, ...], int] = {}
-        self.promise_list: list[tuple[FixPromise, ...]] = []  # the sets, by number
-        # A CVE's place in ``scores`` ("(no CVE)" and unlisted CVEs: ``no_score``).
-        self.score_at = {c.id: self.scores.index(score_of(c)) for c in advisory.cves}
-        self.no_score = self.scores.index((None, None))
-        self.verdicts: dict[tuple[object, ...], tuple[CveVerdict, ...]] = {}
-        # A CVE's verdict by (CVE, status, promise, CVSS note): what it is made of.
-        self.cve_verdicts: dict[tuple[object, ...], CveVerdict] = {}
         # Verdict fields by (CVEs, status, promises); the fixed version by its id.
         self.templates: dict[tuple[object, ...], dict[str, object]] = {}
         self.fixed_parts: dict[int, dict[str, object]] = {}
@@ -158,6 +135,7 @@ class _AdvisoryFindings:
         self.first: dict[str, object] | None = None  # the fields of the first finding made
         self.lookup = _lookup(releases)
         self.stage_tables = stage_tables(ctx)
+        self.verdicts = AdvisoryVerdicts(advisory.cves, ctx.severe_cvss, self.stage_tables[3])
         self.model_table = model_table(self.stage_tables, self.lookup)
 
     def run(self, rows: list[Judged], segments: Segments | None) -> Findings:
@@ -240,7 +218,7 @@ class _AdvisoryFindings:
         numbers = table.numbers_of(ids, self._fill)
         promises_of = np.bincount(numbers)  # then, for each number present, its promises
         for number in np.flatnonzero(promises_of).tolist():
-            promises_of[number] = self._promises(table.infos[number], number)
+            promises_of[number] = self.verdicts.promises(table.infos[number], number)
         codes = promises_of[numbers] * len(KINDS) + kinds_of
         # Each row's codes (a kind under a set of promises), with the first segment of each.
         width = int(codes.max()) + 1
@@ -383,7 +361,7 @@ class _AdvisoryFindings:
                 template = self._from_hits(hits).__dict__
             else:
                 info, number, _ = self.stage_tables[0][model]
-                found, verdicts, best = self._verdicts(hits, info, number)
+                found, verdicts, best = self.verdicts.for_hits(hits, info, number)
                 template = {**self.first, "status": found, **verdict_fields(verdicts, best)}
             self.joint_templates[key] = template
         return template, self._fixing(fixed), fields, released
@@ -449,7 +427,7 @@ class _AdvisoryFindings:
         """One group's finding from all its hits."""
         entry = hits[0].entry
         info, number, _ = stage_facts(entry.model, self.ctx, self.stage_tables)
-        status, verdicts, fixed = self._verdicts(hits, info, number)
+        status, verdicts, fixed = self.verdicts.for_hits(hits, info, number)
         release = self._release(entry.model, fixed)
         if self.first is None:
             finding = new_finding(
@@ -485,63 +463,6 @@ class _AdvisoryFindings:
         }
         return made(fields)
 
-    def _verdicts(
-        self, hits: list[Hit], info: StageInfo, number: int
-    ) -> tuple[Status, tuple[CveVerdict, ...], Version | None]:
-        """A group's status, per-CVE verdicts and fixed version, from its hits."""
-        status = min((h.status for h in hits), key=STATUS_RANK.__getitem__)
-        fixed = highest(h.fixed for h in hits if h.status != "review-needed")
-        # The verdicts follow from the hits' (CVE, status) and the promises for the scores.
-        promises = self._promises(info, number)
-        key = (tuple((h.cve, h.status) for h in hits), promises)
-        verdicts = self.verdicts.get(key)
-        if verdicts is None:
-            verdicts = self.verdicts[key] = by_score([
-                self._cve_verdict(cve_id, best, promises)
-                for cve_id, best in best_statuses(hits).items()
-            ])
-        return status, verdicts, fixed
-
-    def _same_status_verdicts(
-        self, cves: tuple[str | None, ...], status: Status, promises: int
-    ) -> tuple[CveVerdict, ...]:
-        """`_verdicts` of a row's hits that share one status (a batch's), without the hits
-        (made once per row, status and promises: `_template`)."""
-        return by_score([
-            self._cve_verdict(cve_id, status, promises)
-            for cve_id in dict.fromkeys([cve or "(no CVE)" for cve in cves])
-        ])
-
-    def _cve_verdict(self, cve_id: str, status: Status, promises: int) -> CveVerdict:
-        """A CVE's verdict: it follows from its status and the promise for its score (one of
-        the advisory's ``scores``), so it is made once per advisory and shared."""
-        promise = self.promise_list[promises][self.score_at.get(cve_id, self.no_score)]
-        key = (cve_id, status, promise.promise, promise.cvss_note)
-        one = self.cve_verdicts.get(key)
-        if one is None:
-            one = self.cve_verdicts[key] = cve_verdict(
-                cve_id, status, self.cve_info.get(cve_id), lambda score, version: promise
-            )
-        return one
-
-    def _promises(self, info: StageInfo, number: int) -> int:
-        """A number for the promises a stage makes for every score of the advisory."""
-        promises = self.promises.get(number)
-        if promises is None:
-            # The same for every advisory with these scores (kept with the context's tables).
-            made = self.stage_tables[3].get((number, self.scores))
-            if made is None:
-                threshold = self.ctx.severe_cvss
-                made = self.stage_tables[3][number, self.scores] = tuple(
-                    fix_promise(info, score, ver, threshold) for score, ver in self.scores
-                )
-            promises = self.promise_sets.get(made, -1)
-            if promises < 0:
-                promises = self.promise_sets[made] = len(self.promise_list)
-                self.promise_list.append(made)
-            self.promises[number] = promises
-        return promises
-
     def _shape(
         self,
         rm: RowMatch | RowSpans,
@@ -568,9 +489,9 @@ class _AdvisoryFindings:
         """A model's fields, its promises' number and the fields of the release fixing it."""
         # Called for every model of every row: one look-up in the model table on a hit.
         facts = self.model_table.get(model) or self._model_facts(model)
-        promises = self.promises.get(facts[1])
+        promises = self.verdicts.numbers.get(facts[1])
         if promises is None:
-            promises = self._promises(facts[0], facts[1])
+            promises = self.verdicts.promises(facts[0], facts[1])
         if not facts[3]:  # most models: no release names them
             return facts[2], promises, NO_RELEASE
         return facts[2], promises, self._released(best_release(facts[3], fixed))
@@ -626,7 +547,7 @@ class _AdvisoryFindings:
             hits = [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
             template = self._from_hits(hits).__dict__
         else:  # the fixed version, model, stage, release and group parts are put over it
-            verdicts = self._same_status_verdicts(rm.cves, status, promises)
+            verdicts = self.verdicts.same_status(rm.cves, status, promises)
             fixed = rm.fixed if status != "review-needed" else None
             template = {**self.first, "status": status, **verdict_fields(verdicts, fixed)}
         self.templates[rm.cves, status, promises] = template

@@ -1,18 +1,19 @@
 """A device group's per-CVE verdicts and the finding fields that follow from them (pure).
 
 `bot.findings` judges a group on its hits (one per row and CVE that touch it); what it makes of
-them, and of the release that fixes the group, is here.
+them, and of the release that fixes the group, is here, with an advisory's verdicts made once each
+(`AdvisoryVerdicts`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from bot.finding import CveVerdict
 from bot.indexviews import Status
 from bot.items import CveInfo, FirmwareRelease
 from bot.matching import Hit
-from bot.policy import FixPromise, combine
+from bot.policy import FixPromise, StageInfo, combine, fix_promise
 from bot.versions import Version
 
 STATUS_RANK = {"affected": 0, "possibly-affected": 1, "review-needed": 2}
@@ -55,14 +56,10 @@ def best_statuses(hits: Iterable[Hit]) -> dict[str, Status]:
 
 
 def cve_verdict(
-    cve_id: str,
-    status: Status,
-    cve: CveInfo | None,
-    promise_for: Callable[[float | None, str | None], FixPromise],
+    cve_id: str, status: Status, cve: CveInfo | None, promise: FixPromise
 ) -> CveVerdict:
     """One CVE's verdict: its status, its score and the vendor's promise for that score."""
     score = cve.score if cve else None
-    promise = promise_for(score.base_score if score else None, score.version if score else None)
     others = tuple(
         f"{s.source} CVSS {s.version} {s.base_score:.1f}"
         for s in (cve.scores if cve else ())
@@ -90,3 +87,85 @@ def by_score(verdicts: Iterable[CveVerdict]) -> tuple[CveVerdict, ...]:
 def highest(versions: Iterable[Version | None]) -> Version | None:
     known = [v for v in versions if v is not None]
     return max(known) if known else None
+
+
+# (promise class number, an advisory's scores) -> the promises a stage of that class makes for
+# them: the same for every advisory with those scores (kept with a context's stage tables).
+PromiseMemo = dict[tuple[int, tuple[tuple[float | None, str | None], ...]], tuple[FixPromise, ...]]
+
+
+class AdvisoryVerdicts:
+    """One advisory's per-CVE verdicts, made once each and shared by its findings.
+
+    The promises a stage makes for every score of the advisory are numbered (per promise class
+    number, as `bot.context.stage_facts` gives it, and per distinct set): a CVE's verdict follows
+    from its status and the promise for its score, a group's verdicts from its hits.
+    """
+
+    def __init__(self, cves: Iterable[CveInfo], severe: float, memo: PromiseMemo) -> None:
+        listed = tuple(cves)
+        self.cve_info = {c.id: c for c in listed}
+        # Every score a verdict may be judged on (a CVE a row names but the advisory does not
+        # list, or "(no CVE)", has none), and each CVE's place among them.
+        self.scores = tuple(dict.fromkeys([*map(score_of, listed), (None, None)]))
+        self.score_at = {c.id: self.scores.index(score_of(c)) for c in listed}
+        self.no_score = self.scores.index((None, None))
+        self.severe = severe
+        self.memo = memo
+        self.numbers: dict[int, int] = {}  # promise class number -> the number of its promises
+        self.sets: dict[tuple[FixPromise, ...], int] = {}
+        self.by_number: list[tuple[FixPromise, ...]] = []  # the sets, by number
+        self.of_hits: dict[tuple[object, ...], tuple[CveVerdict, ...]] = {}
+        # A CVE's verdict by (CVE, status, promise, CVSS note): what it is made of.
+        self.one: dict[tuple[object, ...], CveVerdict] = {}
+
+    def promises(self, info: StageInfo, number: int) -> int:
+        """The number of the promises a stage (of promise class ``number``) makes for every
+        score of the advisory."""
+        promises = self.numbers.get(number)
+        if promises is None:
+            made = self.memo.get((number, self.scores))
+            if made is None:
+                made = self.memo[number, self.scores] = tuple(
+                    fix_promise(info, score, version, self.severe)
+                    for score, version in self.scores
+                )
+            promises = self.sets.get(made, -1)
+            if promises < 0:
+                promises = self.sets[made] = len(self.by_number)
+                self.by_number.append(made)
+            self.numbers[number] = promises
+        return promises
+
+    def for_hits(
+        self, hits: list[Hit], info: StageInfo, number: int
+    ) -> tuple[Status, tuple[CveVerdict, ...], Version | None]:
+        """A group's status, per-CVE verdicts and fixed version, from its hits."""
+        status = min((h.status for h in hits), key=STATUS_RANK.__getitem__)
+        fixed = highest(h.fixed for h in hits if h.status != "review-needed")
+        promises = self.promises(info, number)
+        key = (tuple((h.cve, h.status) for h in hits), promises)
+        verdicts = self.of_hits.get(key)
+        if verdicts is None:
+            verdicts = self.of_hits[key] = by_score([
+                self.cve(cve_id, best, promises) for cve_id, best in best_statuses(hits).items()
+            ])
+        return status, verdicts, fixed
+
+    def same_status(
+        self, cves: tuple[str | None, ...], status: Status, promises: int
+    ) -> tuple[CveVerdict, ...]:
+        """`for_hits` of a row's hits that share one status (a batch's), without the hits."""
+        return by_score([
+            self.cve(cve_id, status, promises)
+            for cve_id in dict.fromkeys([cve or "(no CVE)" for cve in cves])
+        ])
+
+    def cve(self, cve_id: str, status: Status, promises: int) -> CveVerdict:
+        """A CVE's verdict under the promises numbered ``promises``."""
+        promise = self.by_number[promises][self.score_at.get(cve_id, self.no_score)]
+        key = (cve_id, status, promise.promise, promise.cvss_note)
+        one = self.one.get(key)
+        if one is None:
+            one = self.one[key] = cve_verdict(cve_id, status, self.cve_info.get(cve_id), promise)
+        return one
