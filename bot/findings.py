@@ -358,7 +358,7 @@ class _AdvisoryFindings:
                 reason = span.reason(position) if self.first is None else ""  # read by it only
                 hits += [Hit(entry, c, span.status, reason, rm.row, rm.fixed) for c in rm.cves]
             if self.first is None:
-                template = self._from_hits(hits).__dict__
+                template = self._from_hits(hits)._asdict()
             else:
                 info, number, _ = self.stage_tables[0][model]
                 found, verdicts, best = self.verdicts.for_hits(hits, info, number)
@@ -374,7 +374,7 @@ class _AdvisoryFindings:
         merged: dict[str, int],
     ) -> None:
         """A row judged group by group (see `FleetIndex.judge_rows`): a finding per group."""
-        shapes: dict[tuple[str, str], dict[str, object]] = {}
+        shapes: dict[tuple[str, str], Finding] = {}
         item = self.advisory.key
         for entry, outcome in zip(rm.entries, rm.outcomes, strict=True):
             model, status = entry.model, outcome[0]
@@ -383,9 +383,9 @@ class _AdvisoryFindings:
                 continue
             shape = shapes.get((model, status))
             if shape is None:
-                shape = shapes[model, status] = fields_of(
+                shape = shapes[model, status] = made(fields_of(
                     self._shape(rm, model, status, (entry, outcome[1]))
-                )
+                ))
             out.append(copied(shape, entry.group, item, outcome[1]))
 
     @staticmethod
@@ -440,7 +440,7 @@ class _AdvisoryFindings:
                 **verdict_fields(verdicts, fixed),
                 **release_fields(release),
             )
-            self.first = finding.__dict__
+            self.first = finding._asdict()
             return finding
         # The same fields, on the first finding's (which has every other field right).
         group = entry.group
@@ -545,7 +545,7 @@ class _AdvisoryFindings:
             else:
                 entry, reason = sample
             hits = [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
-            template = self._from_hits(hits).__dict__
+            template = self._from_hits(hits)._asdict()
         else:  # the fixed version, model, stage, release and group parts are put over it
             verdicts = self.verdicts.same_status(rm.cves, status, promises)
             fixed = rm.fixed if status != "review-needed" else None

@@ -16,7 +16,7 @@ from typing import NamedTuple, cast, overload
 import numpy as np
 
 from bot.context import ModelColumns
-from bot.finding import Finding, copied
+from bot.finding import Finding, copied, made
 from bot.indexviews import Span
 from bot.matching import FleetIndex
 from bot.verdicts import NO_RELEASE
@@ -53,10 +53,10 @@ class FindingBatch(NamedTuple):
 
     def findings(self, index: FleetIndex, item: str) -> Iterator[Finding]:
         """Its findings, made one by one; ``item`` is the advisory's key."""
-        shape = fields_of(self.shape)
-        reason, entry_at = self.span.reason, index.entry_at
+        like = made(fields_of(self.shape))
+        reason, entries = self.span.reason, index.entries()
         for position in self.span.positions():
-            yield copied(shape, entry_at(position).group, item, reason(position))
+            yield copied(like, entries[position].group, item, reason(position))
 
 
 new_batch: Callable[[tuple[Shape, Span]], FindingBatch] = partial(tuple.__new__, FindingBatch)
@@ -101,7 +101,7 @@ class ColumnBatch:
 
     def findings(self, index: FleetIndex, item: str) -> Iterator[Finding]:
         """Its findings, made one by one; ``item`` is the advisory's key."""
-        entry_at, flat = index.entry_at, self.flat
+        entries, flat = index.entries(), self.flat
         fields, releases = self.models.fields, self.models.releases
         for number, start, stop, code, released in zip(
             self.ids.tolist(), self.starts.tolist(), self.stops.tolist(), self.codes.tolist(),
@@ -109,9 +109,9 @@ class ColumnBatch:
         ):
             template, fixing, reason = self.kinds[code]
             release = releases[number] if released else NO_RELEASE
-            shape = fields_of((template, fixing, fields[number], release))
+            like = made(fields_of((template, fixing, fields[number], release)))
             for position in flat[start:stop]:
-                yield copied(shape, entry_at(position).group, item, reason(position))
+                yield copied(like, entries[position].group, item, reason(position))
 
 
 Part = Finding | FindingBatch | ColumnBatch  # what `Findings` holds

@@ -266,6 +266,10 @@ class FleetIndex:
         """The device group at a position (as `Span` gives them)."""
         return self._prep().entries[position]
 
+    def entries(self) -> list[Indexed]:
+        """Every device group, by position (`entry_at` of each): for reading many at once."""
+        return self._prep().entries
+
     def _unread_spans(
         self,
         row: AffectedRow,
@@ -448,11 +452,17 @@ class FleetIndex:
         return judged
 
     def _inside(self, row: AffectedRow) -> Callable[[int], str]:
-        """The reason of a group at a position the row's range picks."""
+        """The reason of a group at a position the row's range picks (once per firmware: the
+        row's groups on one firmware share one string)."""
         fid_of = self._prep().fid_of
+        known: dict[int, str] = {}
 
         def inside(position: int) -> str:
-            return _inside_reason(self._text(fid_of[position]), row_words(row))
+            fid = fid_of[position]
+            found = known.get(fid)
+            if found is None:
+                found = known[fid] = _inside_reason(self._text(fid), row_words(row))
+            return found
 
         return inside
 

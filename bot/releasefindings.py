@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.context import Context, stage_of
-from bot.finding import Finding, copied, new_finding
+from bot.finding import Finding, copied, made, new_finding
 from bot.fixes import AdvisoryFixes
 from bot.indexviews import Indexed
 from bot.items import Advisory, FirmwareRelease
@@ -38,7 +38,7 @@ def release_findings(
     # the release resolves for it: the model's first finding is made in full, the others are
     # copies of it (of one model on one firmware string, exact copies but the group's fields).
     firsts: dict[str, dict[str, object]] = {}
-    shapes: dict[tuple[str, int], dict[str, object]] = {}
+    shapes: dict[tuple[str, int], Finding] = {}
     for entry in match_release(release, index):
         model = entry.model
         shape = shapes.get((model, id(entry.version)))
@@ -70,10 +70,12 @@ def release_findings(
                 notes_url=release.notes_url,
                 resolves=resolves,
             )
-            first = firsts[model] = finding.__dict__
+            first = firsts[model] = finding._asdict()
         else:
-            finding = copied({**first, "resolves": resolves}, entry.group, release.key, reason)
-        shapes[model, id(entry.version)] = finding.__dict__
+            finding = copied(
+                made({**first, "resolves": resolves}), entry.group, release.key, reason
+            )
+        shapes[model, id(entry.version)] = finding
         findings.append(finding)
     return findings
 

@@ -63,7 +63,7 @@ def document(
 def kev_update(receiver: str = "ops", item: str = "HSRC-202108-01") -> dict[str, Any]:
     """The follow-up alert when the item's CVE is listed in CISA KEV."""
     before = [finding(item)]
-    after = [replace(before[0], cves=(replace(before[0].cves[0], kev_added=date(2026, 11, 27)),))]
+    after = [before[0]._replace(cves=(replace(before[0].cves[0], kev_added=date(2026, 11, 27)),))]
     return document(receiver, item, after, previous=before)
 
 

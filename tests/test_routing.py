@@ -194,7 +194,7 @@ def test_a_kind_exploited_silence_matches_kev_listed_findings_only() -> None:
 def test_facts_of_findings_sharing_verdicts_are_each_findings_own() -> None:
     """Facts are worked out once per verdict tuple; each finding still gets its own."""
     shared = finding(site="A")
-    same_verdicts = replace(finding(site="B", count=7), cves=shared.cves)
+    same_verdicts = finding(site="B", count=7)._replace(cves=shared.cves)
     listed = finding(site="C", kev=date(2022, 1, 10), score=5.3, severity="Medium")
     facts = facts_of([listed, same_verdicts, shared])
     assert list(facts) == sorted(f.key for f in (shared, same_verdicts, listed))
