@@ -92,6 +92,7 @@ class Catalog:
 
     _exact: dict[str, CatalogEntry]  # entries naming one plain model
     _by_prefix: dict[str, list[tuple[ModelPattern, CatalogEntry]]]
+    _lengths: list[int]  # the lengths of the prefixes in _by_prefix, longest first
     _cache: dict[str, Lifecycle | None]  # look-ups made
     # What users of the catalog work out from it (`bot.context.stage_tables`), kept with it
     # and shared like the look-ups.
@@ -104,6 +105,7 @@ class Catalog:
             # The same entries again (each cycle reads the catalog anew): share the last
             # catalog's structures and look-ups, worked out once per model, not once per cycle.
             self._exact, self._by_prefix, self._cache = last._exact, last._by_prefix, last._cache
+            self._lengths = last._lengths
             self.derived = last.derived
             return
         self._exact = {}
@@ -130,6 +132,7 @@ class Catalog:
         self._by_prefix = {}
         for _, matcher, entry in ranked:
             self._by_prefix.setdefault(matcher.literal_prefix(), []).append((matcher, entry))
+        self._lengths = sorted({len(prefix) for prefix in self._by_prefix}, reverse=True)
         self._cache = {}
         self.derived = {}
         _LAST[:] = [self]
@@ -147,11 +150,11 @@ class Catalog:
 
     def _find(self, key: str) -> Lifecycle | None:
         entry = self._exact.get(key)
-        for end in range(len(key), -1, -1):
+        for end in self._lengths:  # only the lengths some prefix has
             if entry is not None:
                 break
-            bucket = self._by_prefix.get(key[:end], ())
-            entry = next((e for p, e in bucket if p.matches(key)), None)
+            if end <= len(key) and (bucket := self._by_prefix.get(key[:end])):
+                entry = next((e for p, e in bucket if p.matches(key)), None)
         if entry is None:
             return None
         return Lifecycle(key, entry.launched, entry.discontinued, entry.source)

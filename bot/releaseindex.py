@@ -59,6 +59,7 @@ class ReleaseIndex:
                             (at, pattern)
                         )
         self.order = sorted({v.sort_key() for v in self.versions if v is not None})
+        self.lengths = sorted({len(prefix) for prefix in self.by_prefix})  # of by_prefix's keys
 
     def rank(self, version: Version | None) -> int:
         """How many of the releases' distinct versions are older than ``version`` (0 for None):
@@ -82,7 +83,9 @@ class ReleaseIndex:
     def _for_model(self, model: str) -> list[tuple[Version, FirmwareRelease]]:
         """The releases applying exactly to the model with a readable version, in order."""
         places = set(self.by_model.get(model, ()))
-        for end in range(len(model) + 1):
+        for end in self.lengths:
+            if end > len(model):
+                break
             for at, pattern in self.by_prefix.get(model[:end], ()):
                 if at not in places and pattern.matches_exact(model):
                     places.add(at)
