@@ -113,8 +113,9 @@ class _AdvisoryFindings:
     by one row only; those get the fields of the first finding of their row and status whose
     model gets the same promises, with their own model, stage, release, group and reason put
     in (`_shape`): what `_from_hits` would give, without redoing the shared work for each of
-    possibly thousands of groups. Findings are made by the dataclass once per advisory, then
-    by copying fields (tests/test_matching_fast.py checks them against the constructor's).
+    possibly thousands of groups. A finding is made by its constructor once per advisory; the
+    others are made from shared fields (`made`) and copied for each group (`copied`);
+    tests/test_matching_fast.py checks them against the constructor's.
     """
 
     def __init__(
