@@ -13,9 +13,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any, Literal
 
 from bot.finding import Finding
+from bot.policy import Stage
 
 AlertKind = Literal["advisory", "firmware", "lifecycle", "exploited"]
 SEVERITIES = ("none", "low", "medium", "high", "critical")
@@ -178,12 +180,21 @@ def route(
     """Alerts due now: grouped per item and receiver, filtered, deduplicated, with changes."""
     silences = [s for s in routing.silences if s.active(now)]
     alerts: list[Alert] = []
+    by_site = any(r.sites for r in routing.routes)  # else no route reads a finding's site
     for item, findings in items:
         per_receiver: dict[tuple[str, str | None], list[Finding]] = {}
+        # A finding's receivers follow from what routes and thresholds read of it: its fleet,
+        # site, kind, stage and CVE verdicts (severity, KEV). Findings of one batch share their
+        # verdicts (one tuple, alive while the item's findings are): once per combination.
+        known: dict[tuple[str, str, str, Stage, int], list[tuple[str, str | None]]] = {}
         for f in findings:
-            if any(s.matches(f, item) for s in silences):
+            if silences and any(s.matches(f, item) for s in silences):
                 continue
-            for receiver, digest in receivers_of(f, routing):
+            how = (f.fleet, f.site if by_site else "", f.kind, f.stage, id(f.cves))
+            receivers = known.get(how)
+            if receivers is None:
+                receivers = known[how] = receivers_of(f, routing)
+            for receiver, digest in receivers:
                 per_receiver.setdefault((receiver, digest), []).append(f)
         for (receiver, digest), found in per_receiver.items():
             alert = _alert(receiver, digest, item, found, routing, now)
@@ -196,27 +207,33 @@ def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:
     """The material facts of an alert: what, if changed, deserves a new alert.
 
     Findings made from one batch share their CVE verdicts (one tuple): those facts are worked
-    out once per tuple. The sub-dicts are shared between entries; treat them as read-only.
+    out once per tuple, and findings with equal facts share one entry. The entries and their
+    sub-dicts are shared; treat them as read-only.
     """
     by_cves: dict[int, tuple[dict[str, list[Any]], str | None]] = {}  # id(f.cves): alive here
+    entries: dict[tuple[object, ...], dict[str, Any]] = {}
     facts: dict[str, Any] = {}
     for f in sorted(findings, key=_by_key):
-        shared = by_cves.get(id(f.cves))
-        if shared is None:
-            kev = f.kev_since
-            shared = by_cves[id(f.cves)] = (
-                {c.id: [c.score, c.severity] for c in f.cves},
-                kev.isoformat() if kev else None,
-            )
-        facts[f.key] = {
-            "status": f.status,
-            "count": f.count,
-            "promise": f.fix_promised.value,
-            "fixed": f.fixed_version,
-            "update": f.update_available,
-            "kev": shared[1],
-            "cves": shared[0],
-        }
+        same = (f.status, f.count, f.fix_promised, f.fixed_version, f.update_available, id(f.cves))
+        entry = entries.get(same)
+        if entry is None:
+            shared = by_cves.get(id(f.cves))
+            if shared is None:
+                kev = f.kev_since
+                shared = by_cves[id(f.cves)] = (
+                    {c.id: [c.score, c.severity] for c in f.cves},
+                    kev.isoformat() if kev else None,
+                )
+            entry = entries[same] = {
+                "status": f.status,
+                "count": f.count,
+                "promise": f.fix_promised.value,
+                "fixed": f.fixed_version,
+                "update": f.update_available,
+                "kev": shared[1],
+                "cves": shared[0],
+            }
+        facts[f.key] = entry
     return facts
 
 
@@ -225,9 +242,26 @@ def _by_key(f: Finding) -> str:
 
 
 def fingerprint(facts: Mapping[str, Any]) -> str:
-    """A short hash of material facts."""
-    blob = json.dumps(facts, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    """A short hash of material facts: of their JSON, keys sorted (stored with each alert, so
+    it must not change). An entry shared by many keys (`facts_of`) is encoded once."""
+    return hashlib.sha256(_sorted_json(facts).encode()).hexdigest()[:16]
+
+
+def _sorted_json(facts: Mapping[str, Any]) -> str:
+    """``json.dumps(facts, sort_keys=True, default=str)``, each distinct entry object encoded
+    once (the text is the same: an object's members are encoded the same wherever it sits)."""
+    encoded: dict[int, str] = {}  # id(entry): the entries are alive in facts meanwhile
+    parts: list[str] = []
+    for key, entry in sorted(facts.items()):  # keys are unique: only they are compared
+        text = encoded.get(id(entry))
+        if text is None:
+            text = encoded[id(entry)] = _ENCODER.encode(entry)
+        parts.append(f"{_key_json(key)}: {text}")
+    return "{" + ", ".join(parts) + "}"
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)  # json.dumps' own, made once
+_key_json = encode_basestring_ascii  # how json.dumps writes a key (ensure_ascii)
 
 
 def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.finding import CveVerdict, Finding
 from bot.policy import Promise, Stage
@@ -19,6 +23,7 @@ from bot.routing import (
     Silence,
     facts_of,
     fingerprint,
+    receivers_of,
     route,
 )
 from bot.routingsetup import AlertMemory
@@ -241,3 +246,50 @@ def test_alert_memory_reads_facts_remembered_inside_the_alert_value(tmp_path: Pa
         changed = route([(ITEM, [finding(site=s) for s in "ABC"])],
                         Routing(FLEETS, previous=memory), NOW)
         assert changed[0].changes == ("1 more device group affected",)
+
+
+def test_findings_sharing_verdicts_are_routed_by_their_own_fleet_site_and_stage() -> None:
+    """Receivers are worked out once per (fleet, site, kind, stage, verdicts): findings that
+    share a verdict tuple but differ in any of the others each get their own."""
+    shared = finding(site="A")
+    others = [
+        shared._replace(key=f"{n}", site=site, stage=stage, fleet=fleet)
+        for n, (site, stage, fleet) in enumerate([
+            ("B", Stage.DYNAMIC, "hq"),
+            ("A", Stage.SECURITY_ONLY, "hq"),
+            ("A", Stage.DYNAMIC, "branch"),
+        ])
+    ]
+    routes = (
+        Route("site-b", ("site-b",), sites=frozenset({"B"})),
+        Route("replace", ("planning",), stages=frozenset({"security-only"})),
+    )
+    routing = Routing(FLEETS, routes)
+    alerts = route([(ITEM, [shared, *others])], routing, NOW)
+    got = {(a.receiver, f.key) for a in alerts for f in a.findings}
+    want = {(r, f.key) for f in (shared, *others) for r, _ in receivers_of(f, routing)}
+    assert got == want
+    assert ("site-b", "0") in got and ("planning", "1") in got and ("branch-ops", "2") in got
+    assert not any(r == "site-b" and k != "0" for r, k in got)
+
+
+_KEYS = st.text(min_size=1, max_size=12)  # any text: quotes, backslashes, non-ASCII
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8),
+    st.dates(),  # not JSON: default=str writes it
+)
+_ENTRIES = st.dictionaries(_KEYS, st.one_of(_VALUES, st.dictionaries(_KEYS, _VALUES)), max_size=5)
+
+
+@given(
+    entries=st.lists(_ENTRIES, min_size=1, max_size=4),
+    picks=st.dictionaries(_KEYS, st.integers(min_value=0, max_value=3), max_size=8),
+)
+def test_the_fingerprint_is_that_of_the_facts_sorted_json(
+    entries: list[dict[str, object]], picks: dict[str, int]
+) -> None:
+    """Alerts store their fingerprint: it stays the hash of ``json.dumps(facts, sort_keys=True,
+    default=str)``, with entries shared by several keys as `facts_of` shares them."""
+    facts = {key: entries[at % len(entries)] for key, at in picks.items()}
+    blob = json.dumps(facts, sort_keys=True, default=str)
+    assert fingerprint(facts) == hashlib.sha256(blob.encode()).hexdigest()[:16]
