@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.context import Context, stage_of
-from bot.finding import Finding, copied, made, new_finding
+from bot.finding import Finding, copied, new_finding
 from bot.fixes import AdvisoryFixes
 from bot.indexviews import Indexed
 from bot.items import Advisory, FirmwareRelease
@@ -37,7 +37,7 @@ def release_findings(
     # Groups of one model share every field but their own, their firmware's reason and what
     # the release resolves for it: the model's first finding is made in full, the others are
     # copies of it (of one model on one firmware string, exact copies but the group's fields).
-    firsts: dict[str, dict[str, object]] = {}
+    firsts: dict[str, Finding] = {}
     shapes: dict[tuple[str, int], Finding] = {}
     for entry in match_release(release, index):
         model = entry.model
@@ -70,11 +70,9 @@ def release_findings(
                 notes_url=release.notes_url,
                 resolves=resolves,
             )
-            first = firsts[model] = finding._asdict()
+            firsts[model] = finding
         else:
-            finding = copied(
-                made({**first, "resolves": resolves}), entry.group, release.key, reason
-            )
+            finding = copied(first._replace(resolves=resolves), entry.group, release.key, reason)
         shapes[model, id(entry.version)] = finding
         findings.append(finding)
     return findings
