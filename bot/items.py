@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -85,9 +85,9 @@ class Advisory:
     source: str = ""
     kind: Literal["advisory"] = "advisory"
 
-    @property
+    @cached_property
     def revision(self) -> str:
-        """Hash of the normalised content."""
+        """Hash of the normalised content (worked out once: the item is immutable)."""
         return revision_of(self)
 
 
@@ -108,9 +108,9 @@ class FirmwareRelease:
     source: str = ""
     kind: Literal["firmware"] = "firmware"
 
-    @property
+    @cached_property
     def revision(self) -> str:
-        """Hash of the normalised content."""
+        """Hash of the normalised content (worked out once: the item is immutable)."""
         return revision_of(self)
 
 
@@ -142,9 +142,9 @@ class ScoreRecord:
     source: str = ""
     kind: Literal["scores"] = "scores"
 
-    @property
+    @cached_property
     def revision(self) -> str:
-        """Hash of the normalised content."""
+        """Hash of the normalised content (worked out once: the item is immutable)."""
         return revision_of(self)
 
 
@@ -164,9 +164,9 @@ class ExploitSignal:
     source: str = ""
     kind: Literal["exploited"] = "exploited"
 
-    @property
+    @cached_property
     def revision(self) -> str:
-        """Hash of the normalised content."""
+        """Hash of the normalised content (worked out once: the item is immutable)."""
         return revision_of(self)
 
 
@@ -253,10 +253,13 @@ def revision_of(item: Item) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
+_URL = re.compile(r"https?://")
+
+
 def _normalised(value: Any) -> Any:
     if isinstance(value, str):
         text = normalize_text(value)
-        return canonical_url(text) if re.match(r"^https?://", text) else text
+        return canonical_url(text) if _URL.match(text) else text
     if isinstance(value, dict):
         return {k: _normalised(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -265,25 +268,41 @@ def _normalised(value: Any) -> Any:
 
 
 def to_dict(item: Item) -> dict[str, Any]:
-    """The item as JSON-ready data (dates ISO) with its kind and revision."""
-    data = _jsonable(asdict(item))
+    """The item as JSON-ready data (dates ISO) with its kind and revision.
+
+    What ``dataclasses.asdict(item)`` gives with tuples as lists and dates in ISO form, without
+    asdict's deep copy of every value (an item's values are immutable: text, numbers, dates and
+    tuples of records).
+    """
+    data = _plain(item)
     assert isinstance(data, dict)
     return data
+
+
+def _plain(value: Any) -> Any:
+    """A record as a dict of its fields, tuples and lists as lists, dates ISO, recursively."""
+    cls = type(value)
+    names = _FIELD_NAMES.get(cls, ())
+    if names == ():
+        names = _FIELD_NAMES[cls] = (
+            tuple(f.name for f in fields(cls)) if is_dataclass(cls) else None
+        )
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value.isoformat() if isinstance(value, date) else value
+
+
+# Per type met: its dataclass fields' names, or None for a value that is not a dataclass.
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
 
 
 def to_json_dict(item: Item) -> dict[str, Any]:
     """``to_dict`` plus the revision, for output and storage."""
     return {**to_dict(item), "revision": item.revision}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 T = TypeVar("T")

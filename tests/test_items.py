@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import date
+from typing import Any
 
 import pytest
 
 from bot.items import (
     Advisory,
     AffectedRow,
+    CpeMatch,
     CveInfo,
     CvssScore,
     ExploitSignal,
     FirmwareRelease,
     ScoreError,
+    ScoreRecord,
     canonical_url,
     find_cves,
     from_dict,
     pick_score,
     score_vector,
+    to_dict,
     to_json_dict,
 )
 
@@ -132,3 +136,39 @@ def test_items_round_trip_through_json(item: Advisory | FirmwareRelease | Exploi
     data = to_json_dict(item)
     assert data["revision"] == item.revision
     assert from_dict(data) == item
+
+
+def _jsonable(value: Any) -> Any:
+    """What `to_dict` was defined as, over `dataclasses.asdict`: tuples as lists, dates ISO."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+_ITEMS = [
+    _advisory(),
+    FirmwareRelease("fw", "IPC firmware", ("DS-2CD3321G2-I",), "V5.7.15", date(2025, 1, 10)),
+    ExploitSignal(key="CVE-2021-36260", date_added=date(2022, 1, 10)),
+    ScoreRecord(
+        "CVE-2021-36260",
+        published=date(2021, 9, 22),
+        scores=(score_vector(V31), score_vector(V40)),
+        kev_added=date(2022, 1, 10),
+        cpes=(CpeMatch("cpe:2.3:o:hikvision:ds-2cd2xx6g2_firmware:*:*:*:*:*:*:*:*", True),),
+        references=("https://nvd.nist.gov/vuln/detail/CVE-2021-36260",),
+    ),
+]
+
+
+@pytest.mark.parametrize("item", _ITEMS, ids=lambda item: item.kind)
+def test_to_dict_is_asdict_with_lists_and_iso_dates(item: Any) -> None:
+    assert to_dict(item) == _jsonable(asdict(item))
+
+
+def test_revisions_stay_as_stored() -> None:
+    """Revisions are stored with items and findings: the same content keeps its revision."""
+    assert _advisory().revision == "60bbce0c9d1895c5"
