@@ -16,7 +16,7 @@ from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any, Literal
 
-from bot.finding import Finding
+from bot.finding import CveVerdict, Finding
 from bot.policy import Stage
 
 AlertKind = Literal["advisory", "firmware", "lifecycle", "exploited"]
@@ -185,16 +185,21 @@ def route(
         per_receiver: dict[tuple[str, str | None], list[Finding]] = {}
         # A finding's receivers follow from what routes and thresholds read of it: its fleet,
         # site, kind, stage and CVE verdicts (severity, KEV). Findings of one batch share their
-        # verdicts (one tuple, alive while the item's findings are): once per combination.
-        known: dict[tuple[str, str, str, Stage, int], list[tuple[str, str | None]]] = {}
+        # verdicts (one tuple): once per combination. The memo keeps each tuple it is keyed by
+        # alive, so that no other tuple takes its id (findings made as they are read are freed
+        # when routed nowhere).
+        known: dict[
+            tuple[str, str, str, Stage, int],
+            tuple[tuple[CveVerdict, ...], list[tuple[str, str | None]]],
+        ] = {}
         for f in findings:
             if silences and any(s.matches(f, item) for s in silences):
                 continue
             how = (f.fleet, f.site if by_site else "", f.kind, f.stage, id(f.cves))
-            receivers = known.get(how)
-            if receivers is None:
-                receivers = known[how] = receivers_of(f, routing)
-            for receiver, digest in receivers:
+            remembered = known.get(how)
+            if remembered is None:
+                remembered = known[how] = (f.cves, receivers_of(f, routing))
+            for receiver, digest in remembered[1]:
                 per_receiver.setdefault((receiver, digest), []).append(f)
         for (receiver, digest), found in per_receiver.items():
             alert = _alert(receiver, digest, item, found, routing, now)
@@ -250,6 +255,8 @@ def fingerprint(facts: Mapping[str, Any]) -> str:
 def _sorted_json(facts: Mapping[str, Any]) -> str:
     """``json.dumps(facts, sort_keys=True, default=str)``, each distinct entry object encoded
     once (the text is the same: an object's members are encoded the same wherever it sits)."""
+    if type(facts) is not dict or not all(isinstance(key, str) for key in facts):
+        return json.dumps(facts, sort_keys=True, default=str)  # not what facts_of makes
     encoded: dict[int, str] = {}  # id(entry): the entries are alive in facts meanwhile
     parts: list[str] = []
     for key, entry in sorted(facts.items()):  # keys are unique: only they are compared

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, overload
 
 import pytest
 from hypothesis import given
@@ -291,5 +294,47 @@ def test_the_fingerprint_is_that_of_the_facts_sorted_json(
     """Alerts store their fingerprint: it stays the hash of ``json.dumps(facts, sort_keys=True,
     default=str)``, with entries shared by several keys as `facts_of` shares them."""
     facts = {key: entries[at % len(entries)] for key, at in picks.items()}
+    blob = json.dumps(facts, sort_keys=True, default=str)
+    assert fingerprint(facts) == hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class _MadeWhenRead(Sequence[Finding]):
+    """Findings made each time they are read (as from a store cursor): those routed nowhere are
+    freed at once, and a later finding's verdict tuple may take a freed one's address."""
+
+    def __init__(self, *specs: tuple[float, str]) -> None:
+        self.specs = specs
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    @overload
+    def __getitem__(self, at: int) -> Finding: ...
+    @overload
+    def __getitem__(self, at: slice) -> Sequence[Finding]: ...
+    def __getitem__(self, at: int | slice) -> Finding | Sequence[Finding]:
+        if isinstance(at, slice):
+            return [self[i] for i in range(len(self))[at]]
+        score, severity = self.specs[at]
+        return finding(site=f"S{at}", score=score, severity=severity)
+
+
+def test_a_finding_routed_nowhere_does_not_decide_a_later_ones_receivers() -> None:
+    """Receivers are remembered per verdict tuple: a tuple freed with its finding (below the
+    fleet's threshold) must not answer for a new one made at the same address."""
+    low, critical = (3.0, "Low"), (9.8, "Critical")
+    routing = Routing({"hq": FleetRouting("hq", ("ops",), min_severity="high")})
+    alerts = route([(ITEM, _MadeWhenRead(low, low, critical, critical))], routing, NOW)
+    assert [f.site for a in alerts for f in a.findings] == ["S2", "S3"]
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [MappingProxyType({"a": {"x": 1}}), {2: {"x": 1}, 1: {"y": date(2022, 1, 10)}}, {}],
+    ids=["mapping proxy", "keys not text", "empty"],
+)
+def test_the_fingerprint_of_facts_unlike_facts_of_is_still_that_of_their_json(
+    facts: Mapping[Any, Any],
+) -> None:
     blob = json.dumps(facts, sort_keys=True, default=str)
     assert fingerprint(facts) == hashlib.sha256(blob.encode()).hexdigest()[:16]
