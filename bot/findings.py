@@ -245,7 +245,7 @@ class _AdvisoryFindings:
                 if self.first is None:
                     position = prep_flat[int(starts[i])]
                     sample = (index.entry_at(position), reason(position))
-                template = self._template(rm, index.models[ids[i]], status, promises, sample)
+                template = self._template(rm, status, promises, sample)
             row_kinds[code] = (template, fixing, reason)
         # A segment's model has a release that fixes it when its newest release is at or past
         # the row's fixed version (`best_release`): by rank, for all segments at once.
@@ -283,7 +283,7 @@ class _AdvisoryFindings:
                 fields, promises, released = self._model_parts(model, fixed)
             template = templates.get((cves, span.status, promises))
             if template is None:
-                template = self._template(rm, model, span.status, promises, span)
+                template = self._template(rm, span.status, promises, span)
             add(new_batch(((template, fixing, fields, released), span)))
 
     def _joint(
@@ -481,7 +481,7 @@ class _AdvisoryFindings:
         fields, promises, released = self._model_parts(model, fixed)
         template = self.templates.get((rm.cves, status, promises))
         if template is None:
-            template = self._template(rm, model, status, promises, sample)
+            template = self._template(rm, status, promises, sample)
         return template, self._fixing(fixed), fields, released
 
     def _model_parts(
@@ -530,7 +530,6 @@ class _AdvisoryFindings:
     def _template(
         self,
         rm: Judged,
-        model: str,
         status: Status,
         promises: int,
         sample: Span | tuple[Indexed, str] | None,

@@ -275,6 +275,7 @@ class FleetIndex:
         row: AffectedRow,
         cves: tuple[str | None, ...],
         patterns: Sequence[ModelPattern],
+        fixed: Version | None,
         problem: str | None,
     ) -> RowSpans:
         """A row whose rule could not be read, as spans: review needed for every group of every
@@ -290,7 +291,7 @@ class FleetIndex:
         for model, _, cuts, flat, unknown in layout:
             stop = cuts[-1] if unknown is None else unknown.stop
             spans.append(new_span((model, "review-needed", flat, cuts[0], stop, unread)))
-        return RowSpans(row, cves, row_rule(row)[1], spans, models)
+        return RowSpans(row, cves, fixed, spans, models)
 
     def judge_rows(
         self, rows: Sequence[tuple[AffectedRow, tuple[str | None, ...]]]
@@ -357,7 +358,7 @@ class FleetIndex:
                 continue
             rule, fixed, problem = row_rule(row)
             if problem is not None or rule is None:
-                judged.append(self._unread_spans(row, cves, patterns, problem))
+                judged.append(self._unread_spans(row, cves, patterns, fixed, problem))
                 continue
             if not isinstance(rule, VersionRange | BuildDateRule):  # no such rule is read yet
                 judged.append(self.match_row(row, cves))
@@ -437,42 +438,34 @@ class FleetIndex:
     def _judged(
         self, row: AffectedRow, rule: AffectedRule, fixed: Version | None, ranked: Ranked
     ) -> Callable[[int], str]:
-        """The reason of a group at a position a row picks, as `_outcome` judges it (once per
-        firmware)."""
-        fid_of = self._prep().fid_of
-        known: dict[int, str] = {}
-
-        def judged(position: int) -> str:
-            fid = fid_of[position]
-            found = known.get(fid)
-            if found is None:
-                found = known[fid] = self._outcome(fid, rule, fixed, row, ranked)[1]
-            return found
-
-        return judged
+        """The reason of a group at a position a row picks, as `_outcome` judges it."""
+        return self._per_firmware(lambda fid: self._outcome(fid, rule, fixed, row, ranked)[1])
 
     def _inside(self, row: AffectedRow) -> Callable[[int], str]:
-        """The reason of a group at a position the row's range picks (once per firmware: the
-        row's groups on one firmware share one string)."""
+        """The reason of a group at a position the row's range picks."""
+        return self._per_firmware(lambda fid: _inside_reason(self._text(fid), row_words(row)))
+
+    def _per_firmware(self, reason: Callable[[int], str]) -> Callable[[int], str]:
+        """A group's reason at a position, from its firmware's (``reason`` of the firmware id):
+        worked out once per firmware, the groups on one firmware share one string."""
         fid_of = self._prep().fid_of
         known: dict[int, str] = {}
 
-        def inside(position: int) -> str:
+        def at(position: int) -> str:
             fid = fid_of[position]
             found = known.get(fid)
             if found is None:
-                found = known[fid] = _inside_reason(self._text(fid), row_words(row))
+                found = known[fid] = reason(fid)
             return found
 
-        return inside
+        return at
 
     def _cell(
         self, product: str, patterns: Sequence[ModelPattern]
     ) -> tuple[np.ndarray, frozenset[str]]:
         """The numbers of the models a product cell covers, ascending, and those models
         (remembered per cell, across indexes over the same models: `Prepared.cells`)."""
-        covered = [self._covered(p) for p in patterns]
-        models = covered[0] if len(covered) == 1 else sorted(set(chain.from_iterable(covered)))
+        models = self._cell_models(patterns)
         prep = self._prep()
         number = prep.number
         cell = prep.cells[product] = (
@@ -480,10 +473,14 @@ class FleetIndex:
         )
         return cell
 
+    def _cell_models(self, patterns: Sequence[ModelPattern]) -> Sequence[str]:
+        """The models a product cell's patterns cover, sorted."""
+        covered = [self._covered(p) for p in patterns]
+        return covered[0] if len(covered) == 1 else sorted(set(chain.from_iterable(covered)))
+
     def _layout(self, product: str, patterns: Sequence[ModelPattern]) -> Layout:
         """The models a product cell covers, each with its view's lists (remembered per cell)."""
-        covered = [self._covered(p) for p in patterns]
-        models = covered[0] if len(covered) == 1 else sorted(set(chain.from_iterable(covered)))
+        models = self._cell_models(patterns)
         prep = self._prep()
         views = prep.model_views
         parts = [(views.get(m) or self._model_view(m)).part for m in models]
