@@ -9,6 +9,7 @@ models the releases name, and answers from those.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
 from bot.items import Advisory, FirmwareRelease
@@ -52,7 +53,14 @@ class AdvisoryFixes:
             for model, found in fixes.items()
         }
         self._reached: dict[tuple[str, Version], int] = {}
-        self._between: dict[tuple[str, int, int], list[str]] = {}  # advisory keys per stretch
+        self._between: dict[tuple[str, int, int], tuple[str, ...]] = {}  # keys per stretch
+        # A device group's firmware is in the index's version order: a fixed version is reached
+        # by the ranks from the first at or past it on (`VersionOrder.first_at_or_past`), so a
+        # model's stretch for a rank is a bisection of those first ranks (`_first_ranks`).
+        self._order = index.version_order()
+        self._firsts: dict[str, list[int]] = {}
+        self._ranks: dict[int, tuple[Version, int | None]] = {}  # by id: groups share versions
+        self._first_of: dict[int, int] = {}  # by id of a fixed version of ``by_model``
 
     @classmethod
     def for_releases(
@@ -73,31 +81,53 @@ class AdvisoryFixes:
 
     def resolves(
         self, release_version: Version, model: str, current: Version | None = None
-    ) -> list[str]:
+    ) -> tuple[str, ...]:
         """What `bot.rows.resolves` says: the keys of the advisories whose rows for ``model``
         the release version fixes and the ``current`` firmware (when known) does not."""
         fixes = self.by_model.get(model)
         if not fixes:
-            return []
+            return ()
         start = 0 if current is None else self._reached_by(model, current, fixes)
         end = self._reached_by(model, release_version, fixes)
         if start >= end:
-            return []
+            return ()
         keys = self._between.get((model, start, end))
         if keys is None:
             picked = {at for _, advisories in fixes[start:end] for at in advisories}
-            keys = self._between[model, start, end] = [self.keys[at] for at in sorted(picked)]
-        return keys.copy()
+            keys = self._between[model, start, end] = tuple(self.keys[at] for at in sorted(picked))
+        return keys
+
+    def _first_ranks(self, fixes: list[tuple[Version, list[int]]]) -> list[int]:
+        """The first rank of the order at or past each fixed version (in version order): they
+        rise with the fixed versions, as what a version fixes is a first stretch (`_reached`).
+        Each version's is worked out once (models share fixed versions: one object per text)."""
+        firsts = self._first_of
+        for fixed, _ in fixes:
+            if id(fixed) not in firsts:
+                firsts[id(fixed)] = self._order.first_at_or_past(fixed)
+        return [firsts[id(fixed)] for fixed, _ in fixes]
 
     def _reached_by(
         self, model: str, version: Version, fixes: list[tuple[Version, list[int]]]
     ) -> int:
-        """`_reached`, remembered per model and version: a cycle asks for each release and
-        firmware of a model again (equal versions compare alike: `is_fixed` reads the sort key)."""
+        """`_reached`: by the version's rank when the index's firmware has it, else remembered
+        per model and version (a cycle asks for each release of a model again; equal versions
+        compare alike: `is_fixed` reads the sort key)."""
+        known = self._ranks.get(id(version))
+        if known is None:  # the version is kept with its rank, so that its id stays its own
+            known = self._ranks[id(version)] = (version, self._order.find(version))
+        rank = known[1]
+        if rank is not None:
+            firsts = self._firsts.get(model)
+            if firsts is None:
+                firsts = self._firsts[model] = self._first_ranks(fixes)
+            return bisect_right(firsts, rank)
         reached = self._reached.get((model, version))
         if reached is None:
             reached = self._reached[model, version] = _reached(version, fixes)
         return reached
+
+
 
 
 def _reached(version: Version, fixes: list[tuple[Version, list[int]]]) -> int:

@@ -31,8 +31,7 @@ from __future__ import annotations
 import bisect
 import gc
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import NamedTuple, Protocol
@@ -71,6 +70,7 @@ from bot.versions import (
     AffectedRule,
     BuildDateRule,
     Version,
+    VersionOrder,
     VersionRange,
     is_fixed,
 )
@@ -80,24 +80,27 @@ _BY_RANK = Ranked(0, 0, {})  # a rule judged rank by rank: no range inside which
 _RULE_MEMO = 4096  # judged (rule, fixed) pairs kept per index for rules judged rank by rank
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
+class gc_paused:  # lower case: used as a function, ``with gc_paused():``
     """Pause CPython's cyclic garbage collector while making many objects that form no cycles.
 
     At fleet scale matching makes millions of small objects (index entries, findings). The
     collector runs every few hundred allocations and, as survivors pile up, rescans them and the
     rest of the heap (a million device groups) again and again. These objects form no reference
     cycles, so reference counting frees them all the same; the collector resumes afterwards
-    (and is left alone when something else has paused it).
+    (and is left alone when something else has paused it). A class rather than a generator:
+    a cycle enters it once per advisory.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+
+    __slots__ = ("_resume",)
+
+    def __enter__(self) -> None:
+        self._resume = gc.isenabled()
+        if self._resume:
+            gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._resume:
+            gc.enable()
 
 
 class Hit(NamedTuple):
@@ -269,6 +272,10 @@ class FleetIndex:
     def entries(self) -> list[Indexed]:
         """Every device group, by position (`entry_at` of each): for reading many at once."""
         return self._prep().entries
+
+    def version_order(self) -> VersionOrder:
+        """The distinct versions of the device groups' firmware, in order."""
+        return self._prep().order
 
     def _unread_spans(
         self,

@@ -39,6 +39,7 @@ def release_findings(
     # copies of it (of one model on one firmware string, exact copies but the group's fields).
     firsts: dict[str, Finding] = {}
     shapes: dict[tuple[str, int], Finding] = {}
+    likes: dict[tuple[str, tuple[str, ...]], Finding] = {}  # the first, with what it resolves
     for entry in match_release(release, index):
         model = entry.model
         shape = shapes.get((model, id(entry.version)))
@@ -49,7 +50,7 @@ def release_findings(
         resolves = resolved.get(where)
         if resolves is None:
             resolves = resolved[where] = (
-                tuple(fixes.resolves(version, model, entry.version)) + release.cves
+                fixes.resolves(version, model, entry.version) + release.cves
             )
         reason = (
             f"{release.version} is newer than {entry.version}"
@@ -71,8 +72,11 @@ def release_findings(
                 resolves=resolves,
             )
             firsts[model] = finding
-        else:
-            finding = copied(first._replace(resolves=resolves), entry.group, release.key, reason)
+        else:  # groups of a model on different firmware often resolve the same
+            like = likes.get((model, resolves))
+            if like is None:
+                like = likes[model, resolves] = first._replace(resolves=resolves)
+            finding = copied(like, entry.group, release.key, reason)
         shapes[model, id(entry.version)] = finding
         findings.append(finding)
     return findings

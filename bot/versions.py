@@ -202,6 +202,10 @@ class VersionOrder:
         """The position of v's sort key (KeyError when v is not among the versions)."""
         return self._rank[v.sort_key()]
 
+    def find(self, v: Version) -> int | None:
+        """The position of v's sort key, or None when v is not among the versions."""
+        return self._rank.get(v.sort_key())
+
     def first_at_or_past(self, bound: Version) -> int:
         """The first rank whose versions compare >= bound (`_compare_at`), or len(self)."""
         depth = _depth(bound)

@@ -370,10 +370,12 @@ def test_advisory_fixes_are_the_row_by_row_definition(
         except VersionError:
             continue
         for entry in match_release(release, index):
-            assert fixes.resolves(version, entry.model, entry.version) == resolves(
+            assert fixes.resolves(version, entry.model, entry.version) == tuple(resolves(
                 version, entry.model, listed, entry.version
+            ))
+            assert fixes.resolves(version, entry.model) == tuple(
+                resolves(version, entry.model, listed)
             )
-            assert fixes.resolves(version, entry.model) == resolves(version, entry.model, listed)
 
 
 @settings(max_examples=150, deadline=None)
