@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from bot.items import Advisory, FirmwareRelease
 from bot.matching import FleetIndex
 from bot.rows import patterns_of, row_fixed
-from bot.versions import Version, is_fixed
+from bot.versions import Version
 
 
 class AdvisoryFixes:
@@ -47,20 +47,17 @@ class AdvisoryFixes:
                         continue
                     for model in hit:
                         fixes.setdefault(model, {}).setdefault(id(fixed), (fixed, []))[1].append(at)
-        # In version order: a version fixes a first stretch of them (`_reached`).
+        # In version order, with their sort keys: a version fixes a first stretch of them,
+        # those whose key is at or below its own (`bot.versions.is_fixed`).
         self.by_model = {
             model: sorted(found.values(), key=lambda fix: fix[0].sort_key())
             for model, found in fixes.items()
         }
-        self._reached: dict[tuple[str, Version], int] = {}
+        self._keys = {
+            model: [fixed.sort_key() for fixed, _ in found]
+            for model, found in self.by_model.items()
+        }
         self._between: dict[tuple[str, int, int], tuple[str, ...]] = {}  # keys per stretch
-        # A device group's firmware is in the index's version order: a fixed version is reached
-        # by the ranks from the first at or past it on (`VersionOrder.first_at_or_past`), so a
-        # model's stretch for a rank is a bisection of those first ranks (`_first_ranks`).
-        self._order = index.version_order()
-        self._firsts: dict[str, list[int]] = {}
-        self._ranks: dict[int, tuple[Version, int | None]] = {}  # by id: groups share versions
-        self._first_of: dict[int, int] = {}  # by id of a fixed version of ``by_model``
 
     @classmethod
     def for_releases(
@@ -87,8 +84,9 @@ class AdvisoryFixes:
         fixes = self.by_model.get(model)
         if not fixes:
             return ()
-        start = 0 if current is None else self._reached_by(model, current, fixes)
-        end = self._reached_by(model, release_version, fixes)
+        ordered = self._keys[model]  # how many fixed versions a version reaches: a bisection
+        start = 0 if current is None else bisect_right(ordered, current.sort_key())
+        end = bisect_right(ordered, release_version.sort_key())
         if start >= end:
             return ()
         keys = self._between.get((model, start, end))
@@ -96,52 +94,3 @@ class AdvisoryFixes:
             picked = {at for _, advisories in fixes[start:end] for at in advisories}
             keys = self._between[model, start, end] = tuple(self.keys[at] for at in sorted(picked))
         return keys
-
-    def _first_ranks(self, fixes: list[tuple[Version, list[int]]]) -> list[int]:
-        """The first rank of the order at or past each fixed version (in version order): they
-        rise with the fixed versions, as what a version fixes is a first stretch (`_reached`).
-        Each version's is worked out once (models share fixed versions: one object per text)."""
-        firsts = self._first_of
-        for fixed, _ in fixes:
-            if id(fixed) not in firsts:
-                firsts[id(fixed)] = self._order.first_at_or_past(fixed)
-        return [firsts[id(fixed)] for fixed, _ in fixes]
-
-    def _reached_by(
-        self, model: str, version: Version, fixes: list[tuple[Version, list[int]]]
-    ) -> int:
-        """`_reached`: by the version's rank when the index's firmware has it, else remembered
-        per model and version (a cycle asks for each release of a model again; equal versions
-        compare alike: `is_fixed` reads the sort key)."""
-        known = self._ranks.get(id(version))
-        if known is None:  # the version is kept with its rank, so that its id stays its own
-            known = self._ranks[id(version)] = (version, self._order.find(version))
-        rank = known[1]
-        if rank is not None:
-            firsts = self._firsts.get(model)
-            if firsts is None:
-                firsts = self._firsts[model] = self._first_ranks(fixes)
-            return bisect_right(firsts, rank)
-        reached = self._reached.get((model, version))
-        if reached is None:
-            reached = self._reached[model, version] = _reached(version, fixes)
-        return reached
-
-
-
-
-def _reached(version: Version, fixes: list[tuple[Version, list[int]]]) -> int:
-    """How many of the fixed versions (in version order) ``version`` is at or past.
-
-    `is_fixed` compares at the fixed version's precision, yet what a version fixes is always a
-    first stretch of them in version order (a fixed version below one it fixes has no more
-    precision to fail on): a bisection finds its end.
-    """
-    lo, hi = 0, len(fixes)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if is_fixed(version, fixes[mid][0]):
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo

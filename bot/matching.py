@@ -70,7 +70,6 @@ from bot.versions import (
     AffectedRule,
     BuildDateRule,
     Version,
-    VersionOrder,
     VersionRange,
     is_fixed,
 )
@@ -88,7 +87,7 @@ class gc_paused:  # lower case: used as a function, ``with gc_paused():``
     rest of the heap (a million device groups) again and again. These objects form no reference
     cycles, so reference counting frees them all the same; the collector resumes afterwards
     (and is left alone when something else has paused it). A class rather than a generator:
-    a cycle enters it once per advisory.
+    a cycle enters it once per advisory and once per chunk of them.
     """
 
     __slots__ = ("_resume",)
@@ -272,10 +271,6 @@ class FleetIndex:
     def entries(self) -> list[Indexed]:
         """Every device group, by position (`entry_at` of each): for reading many at once."""
         return self._prep().entries
-
-    def version_order(self) -> VersionOrder:
-        """The distinct versions of the device groups' firmware, in order."""
-        return self._prep().order
 
     def _unread_spans(
         self,

@@ -202,10 +202,6 @@ class VersionOrder:
         """The position of v's sort key (KeyError when v is not among the versions)."""
         return self._rank[v.sort_key()]
 
-    def find(self, v: Version) -> int | None:
-        """The position of v's sort key, or None when v is not among the versions."""
-        return self._rank.get(v.sort_key())
-
     def first_at_or_past(self, bound: Version) -> int:
         """The first rank whose versions compare >= bound (`_compare_at`), or len(self)."""
         depth = _depth(bound)
@@ -242,7 +238,12 @@ class VersionOrder:
 
 
 def is_fixed(v: Version, fixed: Version) -> bool:
-    """Tell whether v is at or past the fixed version, compared at the fixed version's precision."""
+    """Tell whether v is at or past the fixed version, compared at the fixed version's precision.
+
+    That is v's sort key at or past the fixed version's: the parts the fixed version lacks are
+    empty in its key and sort first, and a build date it has that v lacks is undecided, which
+    is not fixed (`bot.fixes` bisects sort keys on it; a test holds the two equal).
+    """
     c = _compare_at(v, fixed)
     return c is not None and c >= 0
 
@@ -433,6 +434,11 @@ def _rule_from(name: str, m: re.Match[str]) -> AffectedRule:
 
 def parse_affected(text: str) -> AffectedRule:
     """Parse an advisory's affected-versions phrase such as 'Versions below V5.5.800'."""
+    return _parse_affected(text)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # rules are immutable; a wording recurs with many fixes
+def _parse_affected(text: str) -> AffectedRule:
     phrase = _normalise_phrase(text)
     for name, pattern in _PHRASES.items():
         m = pattern.fullmatch(phrase)

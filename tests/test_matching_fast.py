@@ -506,9 +506,12 @@ def test_promises_stay_right_when_other_contexts_push_the_stage_tables_out() -> 
 def test_what_a_version_fixes_is_a_first_stretch_in_version_order(
     version: str, fixes: list[str]
 ) -> None:
-    """`bot.fixes` bisects on it: is_fixed compares at each fixed version's own precision."""
+    """`bot.fixes` bisects sort keys on it: is_fixed compares at each fixed version's own
+    precision, which is the same as comparing sort keys."""
+    v = parse_version(version)
     ordered = sorted(map(parse_version, fixes), key=Version.sort_key)
-    reached = [is_fixed(parse_version(version), fixed) for fixed in ordered]
+    reached = [is_fixed(v, fixed) for fixed in ordered]
+    assert reached == [v.sort_key() >= fixed.sort_key() for fixed in ordered]
     assert reached == sorted(reached, reverse=True)
 
 
