@@ -33,7 +33,6 @@ def release_findings(
     if fixes is None:
         fixes = AdvisoryFixes.for_releases(advisories, index, [release])
     findings: list[Finding] = []
-    resolved: dict[tuple[str, object], tuple[str, ...]] = {}  # per model and current firmware
     # Groups of one model share every field but their own, their firmware's reason and what
     # the release resolves for it: the model's first finding is made in full, the others are
     # copies of it (of one model on one firmware string, exact copies but the group's fields).
@@ -46,12 +45,7 @@ def release_findings(
         if shape is not None:  # the same firmware string: the same reason too
             findings.append(copied(shape, entry.group, release.key))
             continue
-        where = (model, entry.version)
-        resolves = resolved.get(where)
-        if resolves is None:
-            resolves = resolved[where] = (
-                fixes.resolves(version, model, entry.version) + release.cves
-            )
+        resolves = fixes.resolves(version, model, entry.version) + release.cves
         reason = (
             f"{release.version} is newer than {entry.version}"
             if entry.version
