@@ -132,6 +132,7 @@ class _AdvisoryFindings:
         self.templates: dict[tuple[object, ...], dict[str, object]] = {}
         self.fixed_parts: dict[int, dict[str, object]] = {}
         self.joint_templates: dict[tuple[object, ...], dict[str, object]] = {}  # by rows too
+        self.joint_fixed: dict[tuple[tuple[int, str], ...], Version | None] = {}
         self.release_parts: dict[int, dict[str, object]] = {}  # by id of the release
         self.first: dict[str, object] | None = None  # the fields of the first finding made
         self.lookup = _lookup(releases)
@@ -250,16 +251,21 @@ class _AdvisoryFindings:
         # A segment's model has a release that fixes it when its newest release is at or past
         # the row's fixed version (`best_release`): by rank, for all segments at once.
         rank = self.lookup.rank if self.lookup is not None else None
-        fixes = [rank(rm.fixed) if rank and at in originals else 0 for at, rm in enumerate(rows)]
-        released = table.newest[ids] >= np.array(fixes, dtype=np.int64)[at_rows]
-        bounds = at_rows.searchsorted(np.arange(len(rows) + 1)).tolist()
-        sizes = np.concatenate(([0], np.cumsum(stops - starts))).tolist()
+        fixes = np.zeros(len(rows), dtype=np.int64)
+        if rank is not None:
+            for at, rm in originals.items():
+                fixes[at] = rank(rm.fixed)
+        released = table.newest[ids] >= fixes[at_rows]
+        ends = at_rows.searchsorted(np.arange(len(rows) + 1))
+        sizes = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(stops - starts, out=sizes[1:])
+        bounds, sized = ends.tolist(), sizes[ends].tolist()  # a row's segments and groups
         batches: dict[int, ColumnBatch] = {}
         for at in kinds:
             lo, hi = bounds[at], bounds[at + 1]
             batches[at] = ColumnBatch(
                 (ids[lo:hi], starts[lo:hi], stops[lo:hi], codes[lo:hi], released[lo:hi]),
-                sizes[hi] - sizes[lo], kinds[at], table, prep_flat,
+                sized[at + 1] - sized[at], kinds[at], table, prep_flat,
             )
         return batches
 
@@ -332,7 +338,9 @@ class _AdvisoryFindings:
             signature = tuple((at, span.status) for at, span in over)
             shape = shapes.get(signature)
             if shape is None:
-                shape = shapes[signature] = self._joint_shape(rows, model, over, source[start])
+                shape = shapes[signature] = self._joint_shape(
+                    rows, model, over, signature, source[start]
+                )
             first = over[0][1]
             status = cast(Status, shape[0]["status"])
             batches.append(new_batch((shape, new_span((model, status, source, start, stop,
@@ -344,12 +352,19 @@ class _AdvisoryFindings:
         rows: list[Judged],
         model: str,
         over: list[tuple[int, Span]],
+        signature: tuple[tuple[int, str], ...],
         position: int,
     ) -> Shape:
-        """The parts of the findings of a model's groups that the rows ``over`` all touch."""
-        fixed = highest(rows[at].fixed for at, span in over if span.status != "review-needed")
+        """The parts of the findings of a model's groups that the rows ``over`` all touch (their
+        rows and statuses: ``signature``)."""
+        if signature in self.joint_fixed:  # signatures recur across the advisory's models
+            fixed = self.joint_fixed[signature]
+        else:
+            fixed = self.joint_fixed[signature] = highest(
+                rows[at].fixed for at, span in over if span.status != "review-needed"
+            )
         fields, promises, released = self._model_parts(model, fixed)
-        key = (tuple((at, span.status) for at, span in over), promises)
+        key = (signature, promises)
         template = self.joint_templates.get(key)
         if template is None:
             entry = self.index.entry_at(position)

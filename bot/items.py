@@ -48,7 +48,7 @@ class CveInfo:
     kev_added: date | None = None
     kev_due: date | None = None
 
-    @property
+    @cached_property  # read for every verdict made of the CVE; the record never changes
     def score(self) -> CvssScore | None:
         """The score that decides the policy: the vendor's (CNA's) v3.x, else any v3.x, else v4."""
         return pick_score(self.scores)

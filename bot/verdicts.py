@@ -107,8 +107,9 @@ class AdvisoryVerdicts:
         self.cve_info = {c.id: c for c in listed}
         # Every score a verdict may be judged on (a CVE a row names but the advisory does not
         # list, or "(no CVE)", has none), and each CVE's place among them.
-        self.scores = tuple(dict.fromkeys([*map(score_of, listed), (None, None)]))
-        self.score_at = {c.id: self.scores.index(score_of(c)) for c in listed}
+        scored = [score_of(c) for c in listed]
+        self.scores = tuple(dict.fromkeys([*scored, (None, None)]))
+        self.score_at = {c.id: self.scores.index(s) for c, s in zip(listed, scored, strict=True)}
         self.no_score = self.scores.index((None, None))
         self.severe = severe
         self.memo = memo
@@ -116,6 +117,7 @@ class AdvisoryVerdicts:
         self.sets: dict[tuple[FixPromise, ...], int] = {}
         self.by_number: list[tuple[FixPromise, ...]] = []  # the sets, by number
         self.of_hits: dict[tuple[object, ...], tuple[CveVerdict, ...]] = {}
+        self.ids: dict[tuple[str | None, ...], tuple[str, ...]] = {}  # rows' CVEs, distinct
         # A CVE's verdict by (CVE, status, promise, CVSS note): what it is made of.
         self.one: dict[tuple[object, ...], CveVerdict] = {}
 
@@ -156,10 +158,10 @@ class AdvisoryVerdicts:
         self, cves: tuple[str | None, ...], status: Status, promises: int
     ) -> tuple[CveVerdict, ...]:
         """`for_hits` of a row's hits that share one status (a batch's), without the hits."""
-        return by_score([
-            self.cve(cve_id, status, promises)
-            for cve_id in dict.fromkeys([cve or "(no CVE)" for cve in cves])
-        ])
+        ids = self.ids.get(cves)
+        if ids is None:
+            ids = self.ids[cves] = tuple(dict.fromkeys([cve or "(no CVE)" for cve in cves]))
+        return by_score([self.cve(cve_id, status, promises) for cve_id in ids])
 
     def cve(self, cve_id: str, status: Status, promises: int) -> CveVerdict:
         """A CVE's verdict under the promises numbered ``promises``."""
