@@ -22,7 +22,7 @@ from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 
-from bot.segments import Columns
+from bot.segments import Columns, RowPlan
 from bot.versions import AffectedRule, SortKey, Version, VersionOrder
 
 Status = Literal["affected", "possibly-affected", "review-needed"]
@@ -172,6 +172,28 @@ def _unknown_reason(samples: list[Indexed], fid_of: list[int]) -> Callable[[int]
     return reason
 
 
+class Firmwares:
+    """An index's distinct firmware: a sample group per firmware id, each position's firmware id
+    and each firmware's rank (-1: none), and its version as text (made when first asked for).
+
+    Apart from `Prepared`, which holds it: reasons that quote firmware keep it, and `Prepared`
+    keeps some of them (`RowPlan`), with no reference cycle.
+    """
+
+    __slots__ = ("fid_of", "rank_of_fid", "samples", "texts")
+
+    def __init__(self, samples: list[Indexed], fid_of: list[int], rank_of_fid: list[int]) -> None:
+        self.samples, self.fid_of, self.rank_of_fid = samples, fid_of, rank_of_fid
+        self.texts: list[str | None] = [None] * len(samples)
+
+    def text(self, fid: int) -> str:
+        """The firmware's version as text."""
+        text = self.texts[fid]
+        if text is None:
+            text = self.texts[fid] = str(self.samples[fid].version)
+        return text
+
+
 def _day(build: date | None) -> int:
     return build.toordinal() if build is not None else -1
 
@@ -216,7 +238,7 @@ class Prepared:
             [_day(e.version.build if e.version else None) for e in self.rank_samples],
             dtype=np.int64,
         )
-        self.texts: list[str | None] = [None] * len(self.samples)  # str(version), made lazily
+        self.firmwares = Firmwares(samples, fid_of, self.rank_of_fid)
         if unique is None:
             unique = len({e.group.key for e in entries}) == len(entries)
         self.unique = unique
@@ -242,6 +264,7 @@ class Prepared:
             for end in [i for i, ch in enumerate(model) if ch in _SEPARATORS] + [len(model)]:
                 self.stems.setdefault(model[:end], []).append(model)
         self.layouts: dict[str, Layout] = {}  # product cell -> its models' lists
+        self.plans: dict[tuple[str, str], RowPlan] = {}  # (affected, fixed) -> how it is judged
         # What a rule or wording picks depends on the version order alone (a rank's versions
         # share their sort key, which is all a rule reads): an index over the same versions as
         # the last one built (the next cycle, firmware unchanged) shares it.

@@ -34,12 +34,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, cast
 
 import numpy as np
 
 from bot.catalog import ModelError, ModelPattern, normalize_model
 from bot.indexviews import (
+    Firmwares,
     GroupLike,
     Indexed,
     Layout,
@@ -58,11 +59,16 @@ from bot.items import Advisory, AffectedRow
 from bot.rows import read_firmware, row_patterns, row_rule, row_words
 from bot.segments import (
     AFFECTED,
+    DATED,
     JUDGED_AFFECTED,
     JUDGED_POSSIBLY,
+    MATCH_ROW,
+    RANGE,
     UNKNOWN,
+    UNREAD,
     Piece,
     RowColumns,
+    RowPlan,
     Segments,
     cut_segments,
 )
@@ -251,7 +257,7 @@ class FleetIndex:
             fid = fid_of[pos]
             found = known.get(fid)
             if found is None:
-                found = known[fid] = self._outcome(fid, rule, fixed, row, ranked)
+                found = known[fid] = _outcome(prep.firmwares, fid, rule, fixed, row, ranked)
             outcomes.append(found)
         everything = prep.entries
         return RowMatch(row, cves, fixed, [everything[p] for p in positions], outcomes, models)
@@ -353,32 +359,52 @@ class FleetIndex:
         judged: list[Judged] = []
         plain: list[tuple[int, tuple[Piece, ...], np.ndarray]] = []
         dated: list[tuple[int, np.ndarray, np.ndarray]] = []
+        plans = prep.plans
         for at, (row, cves) in enumerate(rows, offset):
             patterns = row_patterns(row.product)
             if patterns is None or not prep.unique:
                 judged.append(self.match_row(row, cves))
                 continue
-            rule, fixed, problem = row_rule(row)
-            if problem is not None or rule is None:
-                judged.append(self._unread_spans(row, cves, patterns, fixed, problem))
-                continue
-            if not isinstance(rule, VersionRange | BuildDateRule):  # no such rule is read yet
+            plan = plans.get((row.affected, row.fixed)) or self._plan(row)
+            how = plan.how
+            if how == MATCH_ROW:
                 judged.append(self.match_row(row, cves))
-                continue
-            ids, models = prep.cells.get(row.product) or self._cell(row.product, patterns)
-            if isinstance(rule, BuildDateRule):  # judged rank by rank: every kind is judged
-                said = self._judged(row, rule, fixed, _BY_RANK)
-                reasons: tuple[Callable[[int], str], ...] = (said, prep.unknown_reason, said)
-                judged.append(RowColumns(row, cves, fixed, models, reasons))
-                dated.append((at, self._rank_kinds(row, rule, fixed), ids))
-                continue
+            elif how == UNREAD:
+                judged.append(self._unread_spans(row, cves, patterns, plan.fixed, plan.problem))
+            else:
+                ids, models = prep.cells.get(row.product) or self._cell(row.product, patterns)
+                judged.append(RowColumns(row, cves, plan.fixed, models, plan.reasons))
+                if how == RANGE:
+                    plain.append((at, cast(tuple[Piece, ...], plan.cut), ids))
+                else:
+                    dated.append((at, cast(np.ndarray, plan.cut), ids))
+        return judged, plain, dated
+
+    def _plan(self, row: AffectedRow) -> RowPlan:
+        """How rows of ``row``'s wording are judged on this index (remembered: `Prepared.plans`).
+
+        A range picks rank ranges (`_pieces`), a build-date rule is judged rank by rank
+        (`_rank_kinds`); any other rule group by group. The reasons follow from the wording
+        and a group's firmware, so the wording's rows share them.
+        """
+        prep = self._prep()
+        rule, fixed, problem = row_rule(row)
+        if problem is not None or rule is None:
+            plan = RowPlan(UNREAD, fixed, problem)
+        elif isinstance(rule, BuildDateRule):  # judged rank by rank: every kind is judged
+            said = self._judged(row, rule, fixed, _BY_RANK)
+            reasons: tuple[Callable[[int], str], ...] = (said, prep.unknown_reason, said)
+            plan = RowPlan(DATED, fixed, None, reasons, self._rank_kinds(row, rule, fixed))
+        elif isinstance(rule, VersionRange):
             ranked = self._ranked(row, rule, fixed)
             reasons = (self._inside(row), prep.unknown_reason)
             if ranked.odd:
                 reasons += (self._judged(row, rule, fixed, ranked),)
-            judged.append(RowColumns(row, cves, fixed, models, reasons))
-            plain.append((at, self._pieces(row, rule, fixed, ranked), ids))
-        return judged, plain, dated
+            plan = RowPlan(RANGE, fixed, None, reasons, self._pieces(row, rule, fixed, ranked))
+        else:  # no such rule is read yet
+            plan = RowPlan(MATCH_ROW, fixed)
+        prep.plans[row.affected, row.fixed] = plan
+        return plan
 
     def _pieces(
         self, row: AffectedRow, rule: VersionRange, fixed: Version | None, ranked: Ranked
@@ -441,26 +467,17 @@ class FleetIndex:
         self, row: AffectedRow, rule: AffectedRule, fixed: Version | None, ranked: Ranked
     ) -> Callable[[int], str]:
         """The reason of a group at a position a row picks, as `_outcome` judges it."""
-        return self._per_firmware(lambda fid: self._outcome(fid, rule, fixed, row, ranked)[1])
+        firmwares = self._prep().firmwares
+        return _per_firmware(
+            firmwares, lambda fid: _outcome(firmwares, fid, rule, fixed, row, ranked)[1]
+        )
 
     def _inside(self, row: AffectedRow) -> Callable[[int], str]:
         """The reason of a group at a position the row's range picks."""
-        return self._per_firmware(lambda fid: _inside_reason(self._text(fid), row_words(row)))
-
-    def _per_firmware(self, reason: Callable[[int], str]) -> Callable[[int], str]:
-        """A group's reason at a position, from its firmware's (``reason`` of the firmware id):
-        worked out once per firmware, the groups on one firmware share one string."""
-        fid_of = self._prep().fid_of
-        known: dict[int, str] = {}
-
-        def at(position: int) -> str:
-            fid = fid_of[position]
-            found = known.get(fid)
-            if found is None:
-                found = known[fid] = reason(fid)
-            return found
-
-        return at
+        firmwares = self._prep().firmwares
+        return _per_firmware(
+            firmwares, lambda fid: _inside_reason(firmwares.text(fid), row_words(row))
+        )
 
     def _cell(
         self, product: str, patterns: Sequence[ModelPattern]
@@ -490,37 +507,12 @@ class FleetIndex:
         prep.layouts[product] = layout
         return layout
 
-    def _outcome(
-        self,
-        fid: int,
-        rule: AffectedRule,
-        fixed: Version | None,
-        row: AffectedRow,
-        ranked: Ranked,
-    ) -> Outcome:
-        """The outcome of a picked firmware: affected inside the range, else as `_judge` says."""
-        prep = self._prep()
-        sample = prep.samples[fid]
-        if sample.version is not None and ranked.inside(prep.rank_of_fid[fid]):
-            return "affected", _inside_reason(self._text(fid), row_words(row))
-        judged = _judge(sample, rule, fixed, None)
-        if judged is None:
-            raise AssertionError(f"picked firmware {sample.version} is not affected")
-        return judged
-
     # --- derived structures -------------------------------------------------------------------
 
     def _prep(self) -> Prepared:
         if self._prepared is None:
             self._prepared = Prepared(self.by_model, self.models)
         return self._prepared
-
-    def _text(self, fid: int) -> str:
-        prep = self._prep()
-        text = prep.texts[fid]
-        if text is None:
-            text = prep.texts[fid] = str(prep.samples[fid].version)
-        return text
 
     def _covered(self, pattern: ModelPattern) -> tuple[str, ...]:
         """The models the pattern matches, sorted."""
@@ -682,6 +674,41 @@ def match_advisory(advisory: Advisory, index: FleetIndex) -> list[Hit]:
         for entry, (status, reason) in zip(rm.entries, rm.outcomes, strict=True):
             hits += [Hit(entry, cve, status, reason, rm.row, rm.fixed) for cve in rm.cves]
     return hits
+
+
+def _outcome(
+    firmwares: Firmwares,
+    fid: int,
+    rule: AffectedRule,
+    fixed: Version | None,
+    row: AffectedRow,
+    ranked: Ranked,
+) -> Outcome:
+    """The outcome of a picked firmware: affected inside the range, else as `_judge` says."""
+    sample = firmwares.samples[fid]
+    if sample.version is not None and ranked.inside(firmwares.rank_of_fid[fid]):
+        return "affected", _inside_reason(firmwares.text(fid), row_words(row))
+    judged = _judge(sample, rule, fixed, None)
+    if judged is None:
+        raise AssertionError(f"picked firmware {sample.version} is not affected")
+    return judged
+
+
+def _per_firmware(firmwares: Firmwares, reason: Callable[[int], str]) -> Callable[[int], str]:
+    """A group's reason at a position, from its firmware's (``reason`` of the firmware id):
+    worked out once per firmware, the groups on one firmware share one string. A closure over
+    `Firmwares`, not the index: plans keep it (`RowPlan`), with no reference cycle."""
+    fid_of = firmwares.fid_of
+    known: dict[int, str] = {}
+
+    def at(position: int) -> str:
+        fid = fid_of[position]
+        found = known.get(fid)
+        if found is None:
+            found = known[fid] = reason(fid)
+        return found
+
+    return at
 
 
 def _inside_reason(version: object, described: str) -> str:

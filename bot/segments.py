@@ -47,6 +47,22 @@ class RowColumns(NamedTuple):
         return self.reasons[KINDS[kind][1]]
 
 
+class RowPlan(NamedTuple):
+    """How `FleetIndex.judge_rows` judges rows of one wording (affected and fixed texts) on one
+    index: ``how`` is `MATCH_ROW` (group by group), `UNREAD` (review needed: ``problem``),
+    `RANGE` (``cut`` its pieces) or `DATED` (``cut`` its kind per rank); ``reasons`` are a
+    `RowColumns`' (shared by the rows of the wording: a group's reason follows from it)."""
+
+    how: int
+    fixed: Version | None
+    problem: str | None = None
+    reasons: tuple[Callable[[int], str], ...] = ()
+    cut: tuple[Piece, ...] | np.ndarray = ()
+
+
+MATCH_ROW, UNREAD, RANGE, DATED = 0, 1, 2, 3  # `RowPlan.how`
+
+
 class Segments(NamedTuple):
     """Groups that rows pick, as arrays with one entry per segment: the groups of one model a
     row picks with one status and reason, ``Prepared.flat[starts[i]:stops[i]]``.
