@@ -176,8 +176,8 @@ class Firmwares:
     """An index's distinct firmware: a sample group per firmware id, each position's firmware id
     and each firmware's rank (-1: none), and its version as text (made when first asked for).
 
-    Apart from `Prepared`, which holds it: reasons that quote firmware keep it, and `Prepared`
-    keeps some of them (`RowPlan`), with no reference cycle.
+    Kept apart from `Prepared`, which holds it, so that reasons quoting firmware can close over
+    it: `Prepared` keeps such reasons (`RowPlan`), and a reference back would be a cycle.
     """
 
     __slots__ = ("fid_of", "rank_of_fid", "samples", "texts")

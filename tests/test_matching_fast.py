@@ -532,3 +532,23 @@ def test_a_row_sharing_a_model_with_another_keeps_its_fixed_version_for_releases
         found = advisory_findings(advisory, FleetIndex.build(groups), ctx, releases)
         assert same(found, ref.advisory_findings(advisory, ref.build(groups), ctx, releases))
         assert {f.model: f.download_url for f in found}["DS-2CD3026G2-IS"] == offered
+
+
+def test_rows_of_one_wording_share_one_plan_and_each_keeps_its_own_findings() -> None:
+    """A feed repeats its wordings: rows of one are planned once per index (`Prepared.plans`,
+    their reasons shared), and each row's findings are still what the definition gives."""
+    groups = [Group(f"k{i}", "f", m, fw, 1, "s")
+              for i, (m, fw) in enumerate(zip(MODELS[:9], FIRMWARE, strict=False))]
+    index, plain = FleetIndex.build(groups), ref.build(groups)
+    ctx = Context(Catalog([]), date(2026, 11, 28))
+    wording = ("Versions below V5.5.800 (including V5.5.800)", "V5.5.801")
+    first = _advisory("A", [("DS-2CD2xx3G2", None, *wording)], [])
+    second = _advisory("B", [("DS-2CD3xx1G2", None, *wording), ("DS-2CD2143G2", None, *wording)],
+                       [])
+    found = 0
+    for advisory in (first, second):
+        made = list(advisory_findings(advisory, index, ctx))
+        assert same(made, ref.advisory_findings(advisory, plain, ctx))
+        found += len(made)
+    assert found >= 4
+    assert list(index._prep().plans) == [wording]
