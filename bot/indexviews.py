@@ -223,22 +223,19 @@ class Prepared:
                 fid = ids[token] = len(samples)
                 samples.append(entry)
             fid_of.append(fid)
-        self.samples, self.fid_of = samples, fid_of
-        self.order = VersionOrder(e.version.sort_key() for e in self.samples if e.version)
-        self.rank_of_fid = [
-            -1 if e.version is None else self.order.rank(e.version) for e in self.samples
-        ]
+        self.order = VersionOrder(e.version.sort_key() for e in samples if e.version)
+        rank_of_fid = [-1 if e.version is None else self.order.rank(e.version) for e in samples]
+        self.firmwares = Firmwares(samples, fid_of, rank_of_fid)
         by_rank: dict[int, Indexed] = {}
-        for fid, rank in enumerate(self.rank_of_fid):
+        for fid, rank in enumerate(rank_of_fid):
             if rank >= 0:
-                by_rank.setdefault(rank, self.samples[fid])
+                by_rank.setdefault(rank, samples[fid])
         self.rank_samples = [by_rank[r] for r in range(len(self.order))]  # rank -> an entry
         # Each rank's build date (a day number; -1 for none): a rank's versions share it.
         self.rank_builds = np.array(
             [_day(e.version.build if e.version else None) for e in self.rank_samples],
             dtype=np.int64,
         )
-        self.firmwares = Firmwares(samples, fid_of, self.rank_of_fid)
         if unique is None:
             unique = len({e.group.key for e in entries}) == len(entries)
         self.unique = unique
@@ -284,8 +281,8 @@ class Prepared:
         self, by_model: dict[str, list[Indexed]], models: list[str]
     ) -> dict[str, View]:
         """Each model's groups bucketed by firmware rank (positions ascending in a bucket)."""
-        rank_of_fid = self.rank_of_fid
-        rank_at = [rank_of_fid[fid] for fid in self.fid_of].__getitem__
+        rank_of_fid = self.firmwares.rank_of_fid
+        rank_at = [rank_of_fid[fid] for fid in self.firmwares.fid_of].__getitem__
         views: dict[str, View] = {}
         for model in models:
             start = self.start[model]

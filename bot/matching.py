@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import NamedTuple, Protocol, cast
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -252,7 +252,7 @@ class FleetIndex:
         # Outcomes are per firmware string: the status follows the version, the reason quotes it.
         known: dict[int, Outcome] = {}
         outcomes: list[Outcome] = []
-        fid_of = prep.fid_of
+        fid_of = prep.firmwares.fid_of
         for pos in positions:
             fid = fid_of[pos]
             found = known.get(fid)
@@ -375,9 +375,9 @@ class FleetIndex:
                 ids, models = prep.cells.get(row.product) or self._cell(row.product, patterns)
                 judged.append(RowColumns(row, cves, plan.fixed, models, plan.reasons))
                 if how == RANGE:
-                    plain.append((at, cast(tuple[Piece, ...], plan.cut), ids))
+                    plain.append((at, plan.pieces, ids))
                 else:
-                    dated.append((at, cast(np.ndarray, plan.cut), ids))
+                    dated.append((at, plan.rank_kinds, ids))
         return judged, plain, dated
 
     def _plan(self, row: AffectedRow) -> RowPlan:
@@ -394,13 +394,15 @@ class FleetIndex:
         elif isinstance(rule, BuildDateRule):  # judged rank by rank: every kind is judged
             said = self._judged(row, rule, fixed, _BY_RANK)
             reasons: tuple[Callable[[int], str], ...] = (said, prep.unknown_reason, said)
-            plan = RowPlan(DATED, fixed, None, reasons, self._rank_kinds(row, rule, fixed))
+            plan = RowPlan(DATED, fixed, reasons=reasons,
+                           rank_kinds=self._rank_kinds(row, rule, fixed))
         elif isinstance(rule, VersionRange):
             ranked = self._ranked(row, rule, fixed)
             reasons = (self._inside(row), prep.unknown_reason)
             if ranked.odd:
                 reasons += (self._judged(row, rule, fixed, ranked),)
-            plan = RowPlan(RANGE, fixed, None, reasons, self._pieces(row, rule, fixed, ranked))
+            plan = RowPlan(RANGE, fixed, reasons=reasons,
+                           pieces=self._pieces(row, rule, fixed, ranked))
         else:  # no such rule is read yet
             plan = RowPlan(MATCH_ROW, fixed)
         prep.plans[row.affected, row.fixed] = plan
@@ -559,7 +561,7 @@ class FleetIndex:
             by_rank: dict[int, list[int]] = {}
             unknown: list[int] = []
             for pos in range(start, start + len(self.by_model[model])):
-                rank = prep.rank_of_fid[prep.fid_of[pos]]
+                rank = prep.firmwares.rank_of_fid[prep.firmwares.fid_of[pos]]
                 if rank < 0:
                     unknown.append(pos)
                 elif rank in by_rank:

@@ -84,14 +84,14 @@ def match_release(release: FirmwareRelease, index: FleetIndex) -> list[Indexed]:
         return []
     found: dict[str, Indexed] = {}
     older: dict[int, bool] = {}  # per firmware (groups share their firmware's version object)
-    newer = version.sort_key()  # compared as Version compares them: by sort key
+    release_key = version.sort_key()  # compared as Version compares them: by sort key
     for text in release.models:
         for pattern in patterns_of(text):
             for entry in index.exact(pattern):
                 current = entry.version
                 below = older.get(id(current))
                 if below is None:
-                    below = older[id(current)] = current is None or current.sort_key() < newer
+                    below = older[id(current)] = current is None or current.sort_key() < release_key
                 if below:
                     found.setdefault(entry.group.key, entry)
     return list(found.values())

@@ -50,14 +50,16 @@ class RowColumns(NamedTuple):
 class RowPlan(NamedTuple):
     """How `FleetIndex.judge_rows` judges rows of one wording (affected and fixed texts) on one
     index: ``how`` is `MATCH_ROW` (group by group), `UNREAD` (review needed: ``problem``),
-    `RANGE` (``cut`` its pieces) or `DATED` (``cut`` its kind per rank); ``reasons`` are a
-    `RowColumns`' (shared by the rows of the wording: a group's reason follows from it)."""
+    `RANGE` (the rank ranges it picks: ``pieces``) or `DATED` (the kind of each rank:
+    ``rank_kinds``); ``reasons`` are a `RowColumns`' (shared by the rows of the wording: a
+    group's reason follows from it)."""
 
     how: int
     fixed: Version | None
     problem: str | None = None
     reasons: tuple[Callable[[int], str], ...] = ()
-    cut: tuple[Piece, ...] | np.ndarray = ()
+    pieces: tuple[Piece, ...] = ()
+    rank_kinds: np.ndarray = np.empty(0, dtype=np.int8)
 
 
 MATCH_ROW, UNREAD, RANGE, DATED = 0, 1, 2, 3  # `RowPlan.how`
