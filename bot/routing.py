@@ -16,8 +16,9 @@ from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any, Literal
 
-from bot.finding import CveVerdict, Finding
-from bot.policy import Stage
+from bot.finding import GROUP_FIELDS, CveVerdict, Finding
+from bot.policy import Stage, combine
+from bot.verdicts import STATUS_RANK
 
 AlertKind = Literal["advisory", "firmware", "lifecycle", "exploited"]
 SEVERITIES = ("none", "low", "medium", "high", "critical")
@@ -92,6 +93,13 @@ class Silence:
     def active(self, now: datetime) -> bool:
         """Expired silences stop applying by themselves."""
         return now < self.expires_at
+
+    @property
+    def cve(self) -> str | None:
+        """The CVE the silence names, if any (upper case): it hides that CVE's verdicts only,
+        so that the other CVEs of an advisory still alert (`unsilenced`)."""
+        value = self.matchers.get("cve")
+        return value.strip().upper() if value is not None else None
 
     def matches(self, f: Finding, item: ItemHeader) -> bool:
         """Matchers: fleet, model, site, kind, item (key or vendor ID) and cve."""
@@ -192,9 +200,13 @@ def route(
             tuple[str, str, str, Stage, int],
             tuple[tuple[CveVerdict, ...], list[tuple[str, str | None]]],
         ] = {}
+        quieter: dict[tuple[int, frozenset[str]], tuple[object, Finding | None]] = {}
         for f in findings:
-            if silences and any(s.matches(f, item) for s in silences):
-                continue
+            if silences:
+                kept = unsilenced(f, item, silences, quieter)
+                if kept is None:
+                    continue
+                f = kept
             how = (f.fleet, f.site if by_site else "", f.kind, f.stage, id(f.cves))
             remembered = known.get(how)
             if remembered is None:
@@ -206,6 +218,45 @@ def route(
             if alert is not None:
                 alerts.append(alert)
     return alerts
+
+
+def unsilenced(
+    f: Finding,
+    item: ItemHeader,
+    silences: Sequence[Silence],
+    memo: dict[tuple[int, frozenset[str]], tuple[object, Finding | None]] | None = None,
+) -> Finding | None:
+    """The finding as the silences leave it: None when one hides it; without the verdicts of
+    the CVEs silences name (its status and promise judged on the CVEs left), or as it was.
+
+    ``memo`` shares the verdicts left between findings that shared theirs (a batch's), keyed
+    by the verdict tuple's id: it keeps each tuple it is keyed by alive.
+    """
+    quiet: set[str] = set()
+    for silence in silences:
+        if silence.matches(f, item):
+            cve = silence.cve
+            if cve is None:
+                return None
+            quiet.add(cve)
+    if not quiet:
+        return f
+    key = (id(f.cves), frozenset(quiet))
+    found = memo.get(key) if memo is not None else None
+    if found is None:
+        left = tuple(c for c in f.cves if c.id.upper() not in quiet)
+        shape = None
+        if left:
+            status = min((c.status for c in left), key=lambda s: STATUS_RANK.get(s, 0))
+            promise = combine(c.promise for c in left)
+            shape = f._replace(cves=left, status=status, fix_promised=promise)
+        found = (f.cves, shape)
+        if memo is not None:
+            memo[key] = found
+    shape = found[1]
+    if shape is None:
+        return None
+    return Finding._make(f[:GROUP_FIELDS] + shape[GROUP_FIELDS:])  # the group's own fields
 
 
 def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:

@@ -338,3 +338,31 @@ def test_the_fingerprint_of_facts_unlike_facts_of_is_still_that_of_their_json(
 ) -> None:
     blob = json.dumps(facts, sort_keys=True, default=str)
     assert fingerprint(facts) == hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def two_cves(fleet: str = "hq", site: str = "A") -> Finding:
+    """A finding of an advisory with a critical CVE and a medium one, both promised a fix."""
+    medium = CveVerdict("CVE-2025-20004", "possibly-affected", Promise.NO, 5.3, "Medium", "3.1")
+    one = finding(fleet=fleet, site=site)
+    return one._replace(cves=(*one.cves, medium), fix_promised=Promise.PARTIAL)
+
+
+def test_a_silenced_cve_hides_only_that_cve_and_the_others_still_alert() -> None:
+    silence = Silence("s1", {"cve": "CVE-2021-36260"}, NOW + timedelta(days=1))
+    first = two_cves()
+    second = two_cves(site="B")._replace(cves=first.cves)  # one batch's: its verdicts shared
+    alerts = route([(ITEM, [first, second])], Routing(FLEETS, silences=[silence]), NOW)
+    assert [a.receiver for a in alerts] == ["video"]
+    found = alerts[0].findings
+    assert [[c.id for c in f.cves] for f in found] == [["CVE-2025-20004"]] * 2
+    # What is left is judged on what is left: its status, promise and severity.
+    assert {(f.status, f.fix_promised, alerts[0].severity) for f in found} == {
+        ("possibly-affected", Promise.NO, "medium")
+    }
+    assert found[0].cves is found[1].cves  # shared, as the batch's verdicts were
+    # A silence of every CVE the finding names hides it; one of another fleet hides nothing.
+    both = Silence("s2", {"cve": "CVE-2025-20004"}, NOW + timedelta(days=1))
+    assert route([(ITEM, [two_cves()])], Routing(FLEETS, silences=[silence, both]), NOW) == []
+    elsewhere = Silence("s3", {"cve": "CVE-2021-36260", "fleet": "branch"}, NOW + timedelta(days=1))
+    kept = route([(ITEM, [two_cves()])], Routing(FLEETS, silences=[elsewhere]), NOW)
+    assert [len(f.cves) for f in kept[0].findings] == [2]
