@@ -2,7 +2,9 @@
 
 When a cycle resolves findings (devices upgraded or removed, an advisory withdrawn or corrected),
 each receiver that was alerted about the item and would now get no finding of it receives one
-``resolved`` alert, so PagerDuty can resolve its incident and people can close their tickets.
+``resolved`` alert, so PagerDuty can resolve its incident and people can close their tickets. It
+says why: no device group of the receiver is affected any more, or those still affected are below
+its severity threshold (which a threshold raised in the same cycle does).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from bot.routingsetup import AlertMemory
 from state import Store
 
 RESOLVED = "resolved:"
+GONE = "no device group of this receiver is affected any more"
+BELOW = "the device groups still affected are below this receiver's severity threshold"
 
 
 def resolutions(
@@ -30,7 +34,9 @@ def resolutions(
     names = list(receivers)
     alerts: list[Alert] = []
     for key in sorted(items):
-        still = {r for f in findings.get(key, []) for r, _ in receivers_of(f, routing)}
+        left = findings.get(key, [])
+        still = {r for f in left for r, _ in receivers_of(f, routing)}
+        muted = {r for f in left for r, _ in receivers_of(f, routing, thresholds=False)}
         header = _header(store, key)
         if header is None:
             continue
@@ -38,6 +44,7 @@ def resolutions(
             previous = memory.get((receiver, key))
             if receiver in still or previous is None or previous.material.startswith(RESOLVED):
                 continue
+            said = BELOW if receiver in muted else GONE
             alerts.append(
                 Alert(
                     receiver,
@@ -46,7 +53,7 @@ def resolutions(
                     (),
                     RESOLVED + previous.material,
                     {},
-                    ("no device group of this receiver is affected any more",),
+                    (said,),
                     resolved=True,
                 )
             )

@@ -67,8 +67,9 @@ class Route:
     min_severity: str = "none"
     digest: str | None = None
 
-    def matches(self, f: Finding, fleet: FleetRouting) -> bool:
-        """Whether this route takes the finding."""
+    def matches(self, f: Finding, fleet: FleetRouting, thresholds: bool = True) -> bool:
+        """Whether this route takes the finding (its ``min_severity`` ignored when not
+        ``thresholds``)."""
         return (
             (not self.kinds or f.kind in self.kinds)
             and (not self.stages or f.stage.value in self.stages)
@@ -76,7 +77,7 @@ class Route:
             and (not self.fleet_tags or bool(self.fleet_tags & fleet.tags))
             and (not self.sites or f.site in self.sites)
             and (self.kev is None or (f.kev_since is not None) == self.kev)
-            and _meets(f, self.min_severity)
+            and (not thresholds or _meets(f, self.min_severity))
         )
 
 
@@ -379,18 +380,21 @@ def _alert(
     return Alert(receiver, kind, item, tuple(found), material, facts, changes, digest)
 
 
-def receivers_of(f: Finding, routing: Routing) -> list[tuple[str, str | None]]:
-    """The receivers a finding goes to (before silences and dedupe), each with its digest."""
+def receivers_of(
+    f: Finding, routing: Routing, thresholds: bool = True
+) -> list[tuple[str, str | None]]:
+    """The receivers a finding goes to (before silences and dedupe), each with its digest;
+    with ``thresholds`` false, those it would go to if no minimum severity applied."""
     fleet = routing.fleets.get(f.fleet) or FleetRouting(f.fleet)  # made only when missing
     out: list[tuple[str, str | None]] = []
-    if f.kind in fleet.kinds and _meets(f, fleet.min_severity):
+    if f.kind in fleet.kinds and (not thresholds or _meets(f, fleet.min_severity)):
         out += [(r, None) for r in fleet.receivers]
     for r in routing.routes:
-        if r.matches(f, fleet):
+        if r.matches(f, fleet, thresholds):
             out += [(name, r.digest) for name in r.receivers]
     seen: dict[str, str | None] = {}
     for name, digest in out:
-        if not _meets(f, routing.receiver_min_severity.get(name, "none")):
+        if thresholds and not _meets(f, routing.receiver_min_severity.get(name, "none")):
             continue
         if name not in seen or digest is None:
             seen[name] = digest  # an immediate route beats a digest for the same receiver

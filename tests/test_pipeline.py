@@ -280,6 +280,35 @@ def test_upgrading_a_fleet_resolves_its_findings(world: World) -> None:
     assert advisory is not None and advisory.data["vendor_id"] == "HSRC-202508-03"
 
 
+LAB = """
+[[fleets]]
+name = "lab"
+receivers = ["ops"]
+
+[[fleets.devices]]
+model = "iDS-7716NXI-M4/X"
+firmware = "V4.62.200"
+count = 1
+site = "Lab"
+"""
+
+
+def test_a_resolution_does_not_say_nothing_is_affected_when_the_rest_is_below_a_threshold(
+    world: World,
+) -> None:
+    world.fleets = FLEETS + LAB
+    (first,) = [a for a in world.cycle().alerts if a["item"]["id"] == "HSRC-202508-03"]
+    assert first["severity"] == "medium" and len(first["findings"]) == 2
+    # The lab upgrades; hq, still affected, now only wants high and critical advisories.
+    picky = FLEETS.replace('receivers = ["ops"]', 'receivers = ["ops"]\nmin_severity = "high"', 1)
+    world.fleets = picky + LAB.replace('"V4.62.200"', '"V4.62.215"')
+    (done,) = world.cycle(NOW + timedelta(hours=1)).alerts
+    assert done["resolved"] is True and done["item"]["id"] == "HSRC-202508-03"
+    assert done["changes"] == [
+        "the device groups still affected are below this receiver's severity threshold"
+    ]
+
+
 def test_affected_again_after_a_resolution_is_enqueued_again(world: World) -> None:
     first = _alerts(world.cycle())["HSRC-202508-03"]
     upgraded = FLEETS.replace('firmware = "V4.62.200"', 'firmware = "V4.62.210 build 250812"')
