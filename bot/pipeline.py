@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -58,6 +59,7 @@ class CycleReport:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     enqueued: int = 0
     digested: int = 0
+    unrouted: Counter[str] = field(default_factory=Counter)  # fleet -> findings nobody hears of
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +74,7 @@ class CycleReport:
             "alerts": len(self.alerts),
             "enqueued": self.enqueued,
             "digested": self.digested,
+            "unrouted": dict(self.unrouted),
             "seconds": round(self.seconds, 3),
         }
 
@@ -114,7 +117,7 @@ def run_cycle(
             )
             memory = AlertMemory(store)
             routing = routing_for(store, settings, memory, now)
-            alerts = route(evaluation.items, routing, now)
+            alerts = route(evaluation.items, routing, now, report.unrouted)
             names = [r.name for r in settings.receivers]
             alerts += resolutions(store, names, evaluation, resolved, routing, memory)
             _dispatch(store, settings, alerts, memory, now, report)

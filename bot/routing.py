@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -184,9 +185,16 @@ class Routing:
 
 
 def route(
-    items: Iterable[tuple[ItemHeader, Sequence[Finding]]], routing: Routing, now: datetime
+    items: Iterable[tuple[ItemHeader, Sequence[Finding]]],
+    routing: Routing,
+    now: datetime,
+    unrouted: Counter[str] | None = None,
 ) -> list[Alert]:
-    """Alerts due now: grouped per item and receiver, filtered, deduplicated, with changes."""
+    """Alerts due now: grouped per item and receiver, filtered, deduplicated, with changes.
+
+    ``unrouted`` counts, per fleet with no receivers of its own, its findings (not silenced)
+    that no route takes either: what nobody would hear of.
+    """
     silences = [s for s in routing.silences if s.active(now)]
     alerts: list[Alert] = []
     by_site = any(r.sites for r in routing.routes)  # else no route reads a finding's site
@@ -212,6 +220,8 @@ def route(
             remembered = known.get(how)
             if remembered is None:
                 remembered = known[how] = (f.cves, receivers_of(f, routing))
+            if not remembered[1] and unrouted is not None and not _own_receivers(f, routing):
+                unrouted[f.fleet] += 1
             for receiver, digest in remembered[1]:
                 per_receiver.setdefault((receiver, digest), []).append(f)
         for (receiver, digest), found in per_receiver.items():
@@ -399,6 +409,11 @@ def receivers_of(
         if name not in seen or digest is None:
             seen[name] = digest  # an immediate route beats a digest for the same receiver
     return list(seen.items())
+
+
+def _own_receivers(f: Finding, routing: Routing) -> tuple[str, ...]:
+    fleet = routing.fleets.get(f.fleet)
+    return fleet.receivers if fleet is not None else ()
 
 
 def _severity(f: Finding) -> str:

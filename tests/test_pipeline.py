@@ -516,6 +516,29 @@ digest = "daily"
         assert "→ ops: [critical] HSRC-202109-01" in text
 
 
+def test_check_says_which_fleets_findings_go_to_no_receiver(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.fleets = FLEETS + LAB.replace('receivers = ["ops"]\n', "")  # as a CSV import leaves it
+    world.config()
+    config = str(world.root / "bot.toml")
+    out = io.StringIO()
+    assert main(["check", "--config", config, "--dry-run"], out=out) == 0
+    warning = ("fleet lab: 1 finding goes to no receiver (give the fleet receivers in"
+               " [[fleets]] or add a [[routes]] entry that takes it)")
+    assert warning in out.getvalue()
+    assert "fleet hq" not in out.getvalue()
+    out = io.StringIO()
+    assert main(["check", "--config", config, "--dry-run", "--json"], out=out) == 0
+    json.loads(out.getvalue())  # stdout stays one JSON array; the warning goes to stderr
+    assert warning in capsys.readouterr().err
+    world.extra = '[[routes]]\nname = "all"\nreceivers = ["planning"]\n'
+    world.config()
+    out = io.StringIO()
+    assert main(["check", "--config", config, "--dry-run"], out=out) == 0
+    assert "no receiver" not in out.getvalue()
+
+
 def test_check_refuses_an_unknown_source(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     world.config()
     out = io.StringIO()

@@ -55,6 +55,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         if args.json:
             json.dump(report.alerts, out, indent=2, ensure_ascii=False)
             out.write("\n")
+            sys.stderr.writelines(line + "\n" for line in unrouted_lines(report))
         else:
             out.write(render_report(report))
             out.flush()
@@ -88,6 +89,7 @@ def render_report(report: CycleReport) -> str:
         f"  items: {report.items['new']} new, {report.items['revised']} revised;"
         f" findings: {report.findings['open']} open, {report.findings['resolved']} resolved"
     )
+    lines += unrouted_lines(report)
     verb = "would be sent" if report.dry_run else "enqueued"
     now = len(report.alerts) - report.digested
     lines.append(f"  alerts: {now} {verb}, {report.digested} held for digests")
@@ -100,6 +102,15 @@ def render_report(report: CycleReport) -> str:
         for doc in report.alerts:
             lines += ["", render_text(doc)]
     return "\n".join(lines) + "\n"
+
+
+def unrouted_lines(report: CycleReport) -> list[str]:
+    """A warning per fleet whose findings nobody would hear of."""
+    return [
+        f"  fleet {fleet}: {n} finding{'s go' if n > 1 else ' goes'} to no receiver (give the"
+        " fleet receivers in [[fleets]] or add a [[routes]] entry that takes it)"
+        for fleet, n in sorted(report.unrouted.items())
+    ]
 
 
 def register(sub: SubParsers) -> None:
