@@ -244,7 +244,10 @@ def _dispatch(
         doc = alert_document(alert, now, severe)
         report.alerts.append(doc)
         if alert.digest:
-            pending.setdefault(alert.receiver, {}).setdefault(alert.digest, []).append(doc)
+            held = pending.setdefault(alert.receiver, {}).setdefault(alert.digest, [])
+            # An item revised before its digest went out is listed once, as it is now.
+            held[:] = [d for d in held if d["item"]["key"] != doc["item"]["key"]]
+            held.append(doc)
             report.digested += 1
         elif store.outbox.enqueue(alert.receiver, alert.dedupe_key, doc, now, alert_id=alert.id):
             report.enqueued += 1

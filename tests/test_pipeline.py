@@ -401,6 +401,31 @@ digest = "daily"
         assert run_digest(store, settings, NOW + timedelta(days=1)) == 0
 
 
+def test_a_digest_lists_an_item_revised_before_it_is_sent_once_as_it_is_now(
+    world: World,
+) -> None:
+    world.extra = """
+[[routes]]
+name = "replacement-planning"
+receivers = ["planning"]
+stages = ["security-only", "end-of-support"]
+digest = "daily"
+"""
+    assert world.cycle(on=date(2026, 11, 30)).digested == 2
+    world.fleets = FLEETS.replace("count = 40", "count = 41")
+    revised = world.cycle(NOW + timedelta(hours=1), on=date(2026, 11, 30))
+    again = [d for d in revised.alerts if d["receivers"] == ["planning"]]
+    assert {d["item"]["id"] for d in again} == {"HSRC-202109-01", "Firmware V5.9.72 build 260713"}
+    with world.store() as store:
+        assert run_digest(store, world.config(), NOW + timedelta(days=1)) == 1
+        (entry,) = store.outbox.all(receiver="planning")
+    digest = entry.payload  # each item once, as the revision left it
+    assert sorted(digest["alerts"]) == sorted(d["id"] for d in again)
+    assert digest["item"]["title"].endswith(": 2 alerts")
+    counts = [g["count"] for f in digest["findings"] for g in f["device_groups"]]
+    assert 41 in counts and 40 not in counts
+
+
 def test_check_json_cli(world: World) -> None:
     world.config()
     out = io.StringIO()
