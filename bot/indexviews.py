@@ -13,6 +13,7 @@ the last index's models (`_LOOKUPS`), and what wordings pick of the last index's
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -28,6 +29,7 @@ from bot.versions import AffectedRule, SortKey, Version, VersionOrder
 Status = Literal["affected", "possibly-affected", "review-needed"]
 Outcome = tuple[Status, str]
 _SEPARATORS = "-/("  # what may follow a pattern's text in a model it covers
+_COUNTED = re.compile(r"[A-Z](\d+)(?=[-/(]|\Z)")  # a letter, then a count ending a segment
 
 
 class GroupLike(Protocol):
@@ -257,9 +259,14 @@ class Prepared:
         # Every model under each text a listed pattern may name it by: the whole model and
         # each head of it followed by - / or ( (sorted, as models is).
         self.stems: dict[str, list[str]] = {}
+        # And under each head of it followed by a count ending a segment (``DS-7608NI-I`` for
+        # ``DS-7608NI-I2/8P``), for patterns that take counts (`ModelPattern.takes_counts`).
+        self.count_stems: dict[str, list[str]] = {}
         for model in models:
             for end in [i for i, ch in enumerate(model) if ch in _SEPARATORS] + [len(model)]:
                 self.stems.setdefault(model[:end], []).append(model)
+            for found in _COUNTED.finditer(model):
+                self.count_stems.setdefault(model[: found.start(1)], []).append(model)
         self.layouts: dict[str, Layout] = {}  # product cell -> its models' lists
         self.plans: dict[tuple[str, str], RowPlan] = {}  # (affected, fixed) -> how it is judged
         # What a rule or wording picks depends on the version order alone (a rank's versions

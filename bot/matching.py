@@ -524,7 +524,11 @@ class FleetIndex:
             if pattern.listed():
                 stems = prep.stems
                 named = stems.keys() & pattern.heads()  # in C: up to 1,000 heads, few named
-                found = tuple(sorted({m for h in named for m in stems[h]}))
+                covered = {m for h in named for m in stems[h]}
+                if pattern.takes_counts():
+                    counted = prep.count_stems
+                    covered.update(m for h in counted.keys() & pattern.heads() for m in counted[h])
+                found = tuple(sorted(covered))
             else:
                 found = self._scan(pattern, pattern.matches)
             prep.covered[pattern.raw] = found

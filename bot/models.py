@@ -26,7 +26,11 @@ Pure code: text in, data out. Pattern grammar (advisory "Product Name" cells and
   a trailing "series". Prose (``cameras``, ``and``) or an entry without digits raises
   PatternError, except product names (HikCentral, Hik-…, iVMS): words joined, no wildcards.
 * ``matches``: the pattern covers the whole normalized model or a head of it followed by
-  ``-``, ``/`` or ``(``. ``matches_exact``: the whole model (plus a listed variant) only.
+  ``-``, ``/`` or ``(``; a family name (one with a wildcard) ending in a letter also covers a
+  head of it followed by a count ending the segment, as the vendor names series: ``DS-76xxNI-I``
+  (the I-series) covers ``DS-7608NI-I2/8P`` and ``DS-7632NI-I16``, never ``DS-7608NI-IU``; a
+  plain model does not (``DS-7608NI-I`` is not ``DS-7608NI-I2``). ``matches_exact``: the whole
+  model (plus a listed variant) only.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ _FULL_MODEL = re.compile(r"[A-Za-z]{1,5}-[A-Za-z0-9]")
 _PORTS = re.compile(r"\d+[PG]", re.IGNORECASE)
 _EDGES = ("", "-", "/", "(", ")")
 _TAIL = r"(?:[-/(].*)?"
+_COUNT = re.compile(r"\d+(?:[-/(]|\Z)")  # digits ending a segment: a count (`_Compiled.counts`)
 _TRIM = " \t-•·*"
 _FLAT_BRACKETS = re.compile(r"[^()]*(?:\([^()]+\)[^()]*)*")  # balanced, not nested, not empty
 _HYPHENS = re.compile(r"-{2,}")
@@ -234,8 +239,8 @@ class _Compiled:
     of distinct entries).
     """
 
-    __slots__ = ("_body", "_exact", "_loose", "heads", "lengths", "listed", "model", "prefix",
-                 "wildcards")
+    __slots__ = ("_body", "_exact", "_loose", "counts", "heads", "lengths", "listed", "model",
+                 "prefix", "wildcards")
 
     def __init__(
         self,
@@ -245,8 +250,10 @@ class _Compiled:
         model: str | None,
         heads: frozenset[str],
         listed: bool,
+        counts: bool = False,
     ) -> None:
         self._body = body
+        self.counts = counts
         self._loose: re.Pattern[str] | None = None
         self._exact: re.Pattern[str] | None = None
         self.prefix = prefix
@@ -259,7 +266,7 @@ class _Compiled:
     @property
     def loose(self) -> re.Pattern[str]:
         if self._loose is None:
-            self._loose = re.compile(self._body + _TAIL)
+            self._loose = re.compile(self._body + (r"\d*" if self.counts else "") + _TAIL)
         return self._loose
 
     @property
@@ -272,7 +279,9 @@ class _Compiled:
         if not self.listed:
             return self.loose.fullmatch(key) is not None
         for n in self.lengths:  # the whole key, or a head of it followed by - / or (
-            if key[:n] in self.heads and (len(key) == n or key[n] in "-/("):
+            if key[:n] in self.heads and (
+                len(key) == n or key[n] in "-/(" or (self.counts and _COUNT.match(key, n))
+            ):
                 return True
         return False
 
@@ -334,6 +343,9 @@ def _compile(raw: str) -> _Compiled:
     while not all(p.startswith(head) for p in prefixes):
         head = head[:-1]
     plain = runs == 0 and len(items) == 1 and not variants
+    # A family name ending in a letter (``DS-76xxNI-I``, the I-series) covers the counts the
+    # vendor appends to that letter (``DS-7608NI-I2/8P``: two disks); a plain model does not.
+    counts = runs > 0 and not variants and text[-1].isalpha()
     return _Compiled(
         body,
         prefix=head,
@@ -341,6 +353,7 @@ def _compile(raw: str) -> _Compiled:
         model=normalize_model(text) if plain else None,
         heads=frozenset(heads),
         listed=listed,
+        counts=counts,
     )
 
 
@@ -381,6 +394,11 @@ class ModelPattern:
         or starts with one followed by ``-``, ``/`` or ``(``; no regex is needed.
         """
         return _compile(self.raw).listed
+
+    def takes_counts(self) -> bool:
+        """Return whether the entry is a family name ending in a letter, which also covers
+        models with a count after it (``DS-76xxNI-I`` covers ``DS-7608NI-I2/8P``)."""
+        return _compile(self.raw).counts
 
     def wildcard_count(self) -> int:
         """Return how many wildcard x, optional brackets and variant notes the entry has."""

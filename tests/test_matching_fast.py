@@ -50,7 +50,8 @@ MODELS = [
     "DS-96064NI-I16", "DS-9664NI-I16", "iDS-7716NXI-M4/X", "IDS-7716NXI-M4/X",
     "DS-2DF8442IXS-AELW(T5)", "DS-2DE4425IW-DE(T5)", "DS-A71048", "DS-A71072R",
     "DS-2CD1023G0-I(D)", "DS-2CD1023G0-I", "HikCentral Professional", "ds-2cd2143g2-i",
-    "DS-2XD8A47G2-L", "DS-2CD2143G2-I (2.8mm)", "not a model ☃",
+    "DS-2XD8A47G2-L", "DS-2CD2143G2-I (2.8mm)", "DS-7616NI-I2", "DS-71234NI-I2/8P",
+    "not a model ☃",
 ]
 PRODUCTS = [
     "DS-2CD2xx3G2", "DS-2CD21x3G2", "DS-2CD2143G2", "DS-2CD2143G2-I", "DS-2CD3621G2-LIZS(U)",
@@ -58,7 +59,7 @@ PRODUCTS = [
     "DS-2DF8xxxIXS-AELW(T5)", "ds-2cd2x43g2", "DS-2CD2143G2-I, DS-2CD2343G2-IU",
     "DS-2CD1023G0-I including(D)、(E)", "DS-A71024/48/72R", "HikCentral Professional",
     "DS-2CD2xx3G2 cameras", "Some cameras and related", "DS-7608NI-I2/8P", "DS-2CD3026G2-IS(C)",
-    "DS-2CD2xx3G2\nDS-2CD21x3G2", "DS-2XD8A47G2",
+    "DS-2CD2xx3G2\nDS-2CD21x3G2", "DS-2XD8A47G2", "DS-76xxNI-I", "DS-7xxxxNI-I",
 ]
 FIRMWARE = [
     "V5.5.800 build 210628", "V5.5.800", "V5.5.8", "V5.5.80", "V5.5.800_210628",
@@ -287,7 +288,7 @@ pattern_texts = st.sampled_from(
     [*PRODUCTS[:16], "DS-2CD2x4xG2-I", "DS-96xxxNI-I16", "DS-A71024/48/72R", "ds-2xd8a47g2-l",
      "DS-2CDxxxxG2", "DS-2CD2043G2-I/2143G2", "DS-2CD2143G2-I(W)(S)", "DS-2CD2143G2-I(S)",
      "DS-2CD21x3G2-LIZS(U)", "ds-2cd2xx3g2-i(s)", "DS-2CD2(1)43G2-I", "DS-2CD2143G2-I(x)",
-     "DS-2CD2143G2-I(1x)"]
+     "DS-2CD2143G2-I(1x)", "DS-76xxNI-I", "DS-7xxxxNI-I", "DS-2CD2xx3G2-I"]
 ).filter(lambda t: _readable(t))
 
 

@@ -145,7 +145,15 @@ def test_first_cycle_alerts_exactly_the_affected_groups(world: World) -> None:
         "nvd": "4 items",
     }
     alerts = _alerts(report)
-    assert set(alerts) == {"HSRC-202109-01", "HSRC-202508-03", "Firmware V5.9.72 build 260713"}
+    assert set(alerts) == {
+        "HSRC-202109-01", "HSRC-202508-03", "HSRC-202412-02", "Firmware V5.9.72 build 260713"
+    }
+    # DS-76xxNI-I is the I-series: it names the NVR with two disks too, whose firmware the
+    # fleet does not record: possibly affected, with the reason.
+    (i_series,) = alerts["HSRC-202412-02"]["findings"]
+    assert [g["site"] for g in i_series["device_groups"]] == ["Site C"]
+    assert i_series["cves"][0]["status"] == "possibly-affected"
+    assert "firmware version not known" in i_series["reason"]
     cmd = alerts["HSRC-202109-01"]
     assert cmd["kind"] == "advisory" and cmd["severity"] == "critical" and cmd["score"] == 9.8
     assert cmd["kev"] == "2022-01-10"
@@ -173,13 +181,13 @@ def test_first_cycle_alerts_exactly_the_affected_groups(world: World) -> None:
     resolves = {f["device_groups"][0]["site"]: f["resolves"] for f in update}
     assert "HSRC-202109-01" in resolves["Site A"]  # V5.5.0 is exposed: the update fixes it
     assert "HSRC-202109-01" not in resolves["Site B"]  # V5.7.13 is past V5.5.800 already
-    assert report.enqueued == 3 and report.items == {"new": 13, "revised": 0}
+    assert report.enqueued == 4 and report.items == {"new": 13, "revised": 0}
 
 
 def test_a_second_cycle_alerts_nothing(world: World) -> None:
     first = world.cycle()
     second = world.cycle(NOW + timedelta(hours=1))
-    assert first.enqueued == 3
+    assert first.enqueued == 4
     assert second.alerts == [] and second.enqueued == 0
     # NVD records and KEV entries of the same CVE must not overwrite each other every poll.
     assert second.items == {"new": 0, "revised": 0}
@@ -504,10 +512,10 @@ def test_check_delivers_what_it_enqueued(world: World) -> None:
     out = io.StringIO()
     assert main(["check", "--config", str(world.root / "bot.toml")], out=out) == 0
     text = out.getvalue()
-    assert "alerts: 3 enqueued" in text and "delivery: sent 3 · retried 0 · dead 0" in text
-    assert text.index("alerts: 3 enqueued") < text.index("[CRITICAL]")  # report, then delivery
+    assert "alerts: 4 enqueued" in text and "delivery: sent 4 · retried 0 · dead 0" in text
+    assert text.index("alerts: 4 enqueued") < text.index("[CRITICAL]")  # report, then delivery
     with world.store() as store:
-        assert store.outbox.counts()["sent"] == 3
+        assert store.outbox.counts()["sent"] == 4
     again = io.StringIO()
     assert main(["check", "--config", str(world.root / "bot.toml")], out=again) == 0
     assert "alerts: 0 enqueued" in again.getvalue() and "delivery:" not in again.getvalue()
@@ -519,7 +527,7 @@ def test_a_channel_subscribed_in_slack_gets_the_fleets_alerts(world: World) -> N
         assert subscribe(store, "hq", "C0123ABCD", NOW)
     report = world.cycle(NOW + timedelta(hours=1))
     assert {d["receivers"][0] for d in report.alerts} == {"slack:C0123ABCD"}
-    assert len(report.alerts) == 3  # the channel hears about everything open, once
+    assert len(report.alerts) == 4  # the channel hears about everything open, once
 
 
 def test_check_counts_digest_alerts_apart_and_names_their_receivers(world: World) -> None:
@@ -536,7 +544,7 @@ digest = "daily"
         assert main(["check", "--config", str(world.root / "bot.toml"), *flags], out=out) == 0
         text = out.getvalue()
         verb = "would be sent" if flags else "enqueued"
-        assert f"alerts: 3 {verb}, 2 held for digests" in text
+        assert f"alerts: 4 {verb}, 2 held for digests" in text
         assert "→ planning (held for the daily digest): [critical] HSRC-202109-01" in text
         assert "→ ops: [critical] HSRC-202109-01" in text
 
