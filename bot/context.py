@@ -85,7 +85,11 @@ def stage_facts(
         with _NUMBERING:  # the tables are shared between threads (a Slack view, the cycle)
             number = numbers.setdefault(promise_class(info), len(numbers))
         fields: dict[str, object] = {
-            "model": model, "stage": info.stage, "stage_ends": info.ends, "stage_since": info.since
+            "model": model,
+            "stage": info.stage,
+            "stage_ends": info.ends,
+            "stage_since": info.since,
+            "stage_next": info.next_stage,
         }
         facts = table[model] = (info, number, fields)
     return facts

@@ -56,6 +56,7 @@ class Finding(NamedTuple):
     stage: Stage
     stage_ends: date | None = None
     stage_since: date | None = None
+    stage_next: Stage | None = None  # what follows the stage (its note says so)
     fix_promised: Promise = Promise.UNKNOWN
     cves: tuple[CveVerdict, ...] = ()
     fixed_version: str | None = None
@@ -150,5 +151,6 @@ def group_finding(
         stage=info.stage,
         stage_ends=info.ends,
         stage_since=info.since,
+        stage_next=info.next_stage,
         **extra,  # type: ignore[arg-type]
     )

@@ -474,6 +474,7 @@ class _AdvisoryFindings:
             "stage": info.stage,
             "stage_ends": info.ends,
             "stage_since": info.since,
+            "stage_next": info.next_stage,
             **verdict_fields(verdicts, fixed),
             **release_fields(release),
         }

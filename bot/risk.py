@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.finding import CveVerdict, Finding
-from bot.policy import DEFAULT_SEVERE_CVSS, Promise, Stage
+from bot.policy import DEFAULT_SEVERE_CVSS, SECURITY_ONLY_YEARS, Promise, Stage, add_years
 
 _ENTERS = {
     Stage.DYNAMIC: "after that Hikvision fixes confirmed and potential risks until discontinuation",
@@ -52,52 +52,99 @@ def risk_note(facts: NoteFacts, severe_cvss: float = DEFAULT_SEVERE_CVSS) -> str
 
 
 def _promise(f: Finding, count: int, threshold: float) -> str:
-    devices = _devices(count)
-    fixed = f"Fixed in {f.fixed_version}. " if f.fixed_version else ""
-    worst = f.worst
-    if f.stage in (Stage.INTENSE, Stage.DYNAMIC):
-        until = "until discontinuation" if f.stage is Stage.DYNAMIC else _until(f.stage_ends)
-        if f.fixed_version:
-            return f"{fixed}Hikvision supports this model {until}: upgrade {devices}."
+    """What the policy promises for these devices and what to do about it. A published fix is
+    said first unless the stage promises one, and nothing after it says no fix will come."""
+    fixed, devices = f.fixed_version, _devices(count)
+    upgrade = f"Fixed in {fixed}: upgrade {devices}. " if fixed else ""
+    if f.stage in (Stage.INTENSE, Stage.DYNAMIC) or (
+        f.stage is Stage.UNKNOWN and f.stage_next is Stage.SECURITY_ONLY  # not discontinued yet
+    ):
+        support = f"supports this model {_support(f)}"
+        if fixed:
+            return f"Fixed in {fixed}. Hikvision {support}: upgrade {devices}."
         return (
-            f"No fixed version is published yet; Hikvision supports this model {until} and "
-            f"promises a fix. Restrict network access to {_these(count)} meanwhile."
+            f"No fixed version is published yet; Hikvision promises a fix and {support}. "
+            f"Restrict network access to {_these(count)} meanwhile."
         )
     if f.stage is Stage.SECURITY_ONLY:
-        if f.fix_promised is Promise.PARTIAL:
+        return _security_only(f, count, threshold)
+    if f.stage is Stage.END_OF_SUPPORT:
+        since = f"Out of support since {_day(f.stage_since)}"
+        if fixed:
+            return f"{upgrade}{since}: no further fix will come, so plan to replace {_them(count)}."
+        return f"{since}: no fix will come. Isolate or replace {devices}."
+    if f.stage is Stage.NOT_COVERED:
+        no_fix = "no further fix" if fixed else "no fix"
+        return f"{upgrade}This model is outside Hikvision's LTS policy: {no_fix} is promised."
+    unknown = "Support stage unknown (the model's lifecycle dates are not in the catalog)"
+    if fixed:
+        return (
+            f"{upgrade}{unknown}, so whether further fixes will come cannot be said: add the "
+            "dates to the catalog."
+        )
+    return (
+        f"{unknown}, so whether Hikvision will fix this cannot be said. Add the dates to the "
+        "catalog."
+    )
+
+
+def _support(f: Finding) -> str:
+    """How long, and how, Hikvision fixes every risk of the model: intense ends in dynamic, or in
+    security-only when the model is discontinued within its 2 years."""
+    ends = _day(f.stage_ends)
+    if f.stage is Stage.DYNAMIC:
+        return "until discontinuation"
+    if f.stage is Stage.UNKNOWN:  # launch not known: intense or dynamic until discontinuation
+        return f"until its discontinuation on {ends}"
+    if f.stage_next is Stage.SECURITY_ONLY:
+        last = _day(add_years(f.stage_ends, SECURITY_ONLY_YEARS) if f.stage_ends else None)
+        return (
+            f"with active fixes until {ends} (its discontinuation), then for severe issues only "
+            f"until {last}"
+        )
+    return f"with active fixes until {ends}, then with fixes until discontinuation"
+
+
+def _security_only(f: Finding, count: int, threshold: float) -> str:
+    """Security-only: a fix is promised for severe CVEs only; a published fix is said either way."""
+    fixed, devices, worst = f.fixed_version, _devices(count), f.worst
+    if f.fix_promised in (Promise.YES, Promise.PARTIAL):
+        if f.fix_promised is Promise.YES:
+            whom = f"severe issues like this one (CVSS {_score(worst)})"
+        else:
             yes = _ids(c for c in f.cves if c.promise is Promise.YES)
-            no = _ids(c for c in f.cves if c.promise is not Promise.YES)
+            no = _ids((c for c in f.cves if c.promise is not Promise.YES), threshold)
+            whom = f"{yes} but not for {no}"
+        promise = (
+            f"Security-only support {_until(f.stage_ends)}: Hikvision promises a fix for {whom}."
+        )
+        if fixed:
+            return f"{promise} Fixed in {fixed}. Upgrade {devices}."
+        return (
+            f"{promise} No fixed version is published yet: restrict network access to "
+            f"{_these(count)} until it is."
+        )
+    upgrade = f"Fixed in {fixed}: upgrade {devices}. " if fixed else ""
+    only = f"Security-only support: Hikvision fixes only severe issues (CVSS ≥ {threshold:.1f})"
+    if f.fix_promised is Promise.NO and worst is not None:  # every CVE scored, none severe
+        if fixed:
             return (
-                f"Security-only support {_until(f.stage_ends)}: Hikvision promises a fix for "
-                f"{yes} but not for {no} (CVSS < {threshold:.1f}). {fixed}"
-                f"Restrict network access to {_these(count)}."
-            ).replace(". .", ".")
-        if f.fix_promised is Promise.YES and worst and worst.score is not None:
-            tail = f" {fixed}Upgrade {devices}." if f.fixed_version else ""
-            return (
-                f"Security-only support {_until(f.stage_ends)}: Hikvision promises a fix for "
-                f"severe issues like this one (CVSS {worst.score:.1f}).{tail}"
-            )
-        if worst and worst.score is not None:
-            tail = f" {fixed}Upgrade {devices}." if f.fixed_version else ""
-            return (
-                f"Security-only support: Hikvision fixes only severe issues (CVSS ≥ "
-                f"{threshold:.1f}); this one scores {worst.score:.1f} and may never be fixed. "
-                f"Restrict network access to {_these(count)}.{tail}"
+                f"{upgrade}{only}, so for this one (CVSS {_score(worst)}) no further fix is "
+                "promised."
             )
         return (
-            "Security-only support: Hikvision fixes only severe issues, and this one has no "
-            f"CVSS score yet, so whether a fix will come cannot be said. {fixed}".strip()
+            f"{only}; this one scores {_score(worst)} and may never be fixed. Restrict network "
+            f"access to {_these(count)}."
         )
-    if f.stage is Stage.END_OF_SUPPORT:
-        since = f.stage_since.isoformat() if f.stage_since else "an unknown date"
-        return f"Out of support since {since}: no fix will come. Isolate or replace {devices}."
-    if f.stage is Stage.NOT_COVERED:
-        tail = f" {fixed}Upgrade {devices}." if f.fixed_version else ""
-        return f"This model is outside Hikvision's LTS policy: no fix is promised.{tail}"
+    unscored = f"{'this one has' if worst is None else 'some of its CVEs have'} no CVSS score yet"
+    if fixed:
+        return (
+            f"{upgrade}{only}, and {unscored}, so whether further fixes will come cannot be "
+            "said."
+        )
     return (
-        "Support stage unknown (the model's lifecycle dates are not in the catalog), so whether "
-        f"Hikvision will fix this cannot be said. {fixed}Add the dates to the catalog."
+        f"{only}, and {unscored}, so whether a fix will come cannot be said. Restrict network "
+        f"access to {_these(count)}."
     )
 
 
@@ -117,7 +164,15 @@ def _lifecycle(f: Finding, count: int) -> str:
 
 
 def _until(day: date | None) -> str:
-    return f"until {day.isoformat()}" if day else "until a date not known"
+    return f"until {_day(day)}"
+
+
+def _day(day: date | None) -> str:
+    return day.isoformat() if day else "a date not known"
+
+
+def _score(verdict: CveVerdict | None) -> str:
+    return f"{verdict.score:.1f}" if verdict and verdict.score is not None else "not known"
 
 
 def _devices(count: int) -> str:
@@ -128,6 +183,17 @@ def _these(count: int) -> str:
     return "this device" if count == 1 else "these devices"
 
 
-def _ids(verdicts: Iterable[CveVerdict]) -> str:
-    items = [f"{c.id} (CVSS {c.score:.1f})" if c.score is not None else c.id for c in verdicts]
+def _them(count: int) -> str:
+    return "it" if count == 1 else "them"
+
+
+def _ids(verdicts: Iterable[CveVerdict], below: float | None = None) -> str:
+    """CVE ids with their scores, each said once (``below``: the threshold they fall short of)."""
+    short = f", below {below:.1f}" if below is not None else ""
+    items = [
+        f"{c.id} (CVSS {c.score:.1f}{short})" if c.score is not None
+        else f"{c.id} (no CVSS score yet)" if below is not None
+        else c.id
+        for c in verdicts
+    ]
     return ", ".join(items) or "none"

@@ -46,7 +46,11 @@ def _date(value: Any) -> date | None:
 
 def _advisory(case: dict[str, Any]) -> Advisory:
     cves = tuple(
-        CveInfo(c[0], (score_vector(VECTORS[c[1]]),), kev_added=_date(c[2]) if len(c) > 2 else None)
+        CveInfo(
+            c[0],
+            (score_vector(VECTORS[c[1]]),) if c[1] else (),  # "": no score yet
+            kev_added=_date(c[2]) if len(c) > 2 else None,
+        )
         for c in case["cves"]
     )
     rows = tuple(AffectedRow(*r) for r in case["rows"])
