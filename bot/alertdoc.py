@@ -2,33 +2,55 @@
 
 It is what ``firmwatch check --json`` prints, what the outbox stores as an entry's payload and
 what every notifier renders from, so one schema serves people, Slack and webhooks alike.
-``docs/alert.schema.json`` describes it; ``SCHEMA`` names its version.
+README.md and ``docs/webhook-payload.schema.json`` describe it; ``SCHEMA`` names its version.
 
-Findings of the same fleet, stage and facts are grouped: their device groups are listed together
-and one risk note covers them ("upgrade the 40 devices"), so an alert has one entry per fleet and
-situation rather than one per device group.
+Findings of the same fleet, stage and facts are grouped: their device groups are listed together,
+each with its own reason, and one reason and risk note true of all of them cover them ("upgrade
+the 40 devices"), so an alert has one entry per fleet and situation rather than one per device
+group. Device groups show their model as their fleet registered it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from bot.finding import CveVerdict, Finding
+from bot.models import ModelError, display_model
 from bot.policy import DEFAULT_SEVERE_CVSS
 from bot.risk import NoteFacts, risk_note
 from bot.routing import Alert
 
 SCHEMA = "firmwatch.alert/1"
 
+ModelOf = Callable[[Finding], str]  # the model of a finding's device group, as shown
+
+
+def vendor_model(f: Finding) -> str:
+    """A finding's model as the vendor writes it (``iDS-…``): for want of the fleet registry's
+    model as registered (`alert_document`)."""
+    try:
+        return display_model(f.model)
+    except ModelError:
+        return f.model
+
+
+def key_model(f: Finding) -> str:
+    """A finding's model as its normalised key (the identity that matching uses)."""
+    return f.model
+
 
 def alert_document(
-    alert: Alert, created_at: datetime, severe_cvss: float = DEFAULT_SEVERE_CVSS
+    alert: Alert,
+    created_at: datetime,
+    severe_cvss: float = DEFAULT_SEVERE_CVSS,
+    models: ModelOf = vendor_model,
 ) -> dict[str, Any]:
-    """The JSON-ready document of one alert."""
-    findings = [_finding(group, severe_cvss) for group in group_findings(alert.findings)]
+    """The JSON-ready document of one alert; ``models`` gives each device group's model as its
+    fleet registered it (``DeviceGroup.model_as_written``)."""
+    findings = [_finding(group, severe_cvss, models) for group in group_findings(alert.findings)]
     devices = sum(f.count for f in alert.findings)
     worst = max((f.worst for f in alert.findings if f.worst), key=_score, default=None)
     kev = min((f.kev_since for f in alert.findings if f.kev_since), default=None)
@@ -107,15 +129,22 @@ def group_findings(findings: Sequence[Finding]) -> list[list[Finding]]:
     return list(groups.values())
 
 
-def _finding(group: list[Finding], severe_cvss: float) -> dict[str, Any]:
+def _finding(group: list[Finding], severe_cvss: float, models: ModelOf) -> dict[str, Any]:
     f = group[0]
     worst = f.worst
+    facts = NoteFacts.of(group)
     return {
         "fleet": f.fleet,
         "status": f.status,
-        "reason": f.reason,
+        "reason": facts.reason,
         "device_groups": [
-            {"model": g.model, "firmware": g.firmware, "count": g.count, "site": g.site}
+            {
+                "model": models(g),
+                "firmware": g.firmware,
+                "count": g.count,
+                "site": g.site,
+                "reason": g.reason,
+            }
             for g in group
         ],
         "devices": sum(g.count for g in group),
@@ -136,19 +165,20 @@ def _finding(group: list[Finding], severe_cvss: float) -> dict[str, Any]:
             if f.change_to and f.change_on
             else None
         ),
-        "risk_note": risk_note(NoteFacts.of(group), severe_cvss),
+        "risk_note": risk_note(facts, severe_cvss),
     }
 
 
 def finding_record(f: Finding, severe_cvss: float = DEFAULT_SEVERE_CVSS) -> dict[str, Any]:
-    """One finding as the store keeps it: the alert's finding entry plus its identity."""
+    """One finding as the store keeps it: the alert's finding entry plus its identity (its
+    model is the normalised key throughout)."""
     return {
         "key": f.key,
         "kind": f.kind,
         "item_key": f.item_key,
         "group_key": f.group_key,
         "model": f.model,
-        **_finding([f], severe_cvss),
+        **_finding([f], severe_cvss, key_model),
     }
 
 

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alertdoc import alert_document, digest_document, finding_record
+from bot.alertdoc import alert_document, digest_document, finding_record, vendor_model
 from bot.catalog import Catalog
 from bot.config import Settings
 from bot.context import Context
 from bot.evaluate import Evaluation, Knowledge, evaluate
+from bot.finding import Finding
 from bot.fleets import declared_fleets
 from bot.items import Item, from_dict, to_json_dict
 from bot.matching import gc_paused
@@ -238,10 +239,11 @@ def _dispatch(
     """Enqueue immediate alerts, park digest ones, and remember both."""
     severe = settings.policy.severe_cvss
     pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
+    models = RegisteredModels(store)
     for alert in alerts:
         if not alert.digest:
             alert = _unsent(store, alert, memory)
-        doc = alert_document(alert, now, severe)
+        doc = alert_document(alert, now, severe, models)
         report.alerts.append(doc)
         if alert.digest:
             held = pending.setdefault(alert.receiver, {}).setdefault(alert.digest, [])
@@ -254,6 +256,24 @@ def _dispatch(
         memory.remember(alert, now)
     if report.digested:
         store.meta.put(DIGEST_KEY, pending, now)
+
+
+class RegisteredModels:
+    """Findings' models as their device groups' fleets registered them (`alert_document`'s
+    ``models``), read from the store one normalised model at a time, when an alert first lists
+    a group of it: alerts list groups of a few models, not the whole estate."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._read: set[str] = set()
+        self._written: dict[str, str] = {}  # group key -> model as registered
+
+    def __call__(self, f: Finding) -> str:
+        if f.model not in self._read:
+            self._read.add(f.model)
+            for group in self._store.fleets.groups_of_model(f.model):
+                self._written[group.key] = group.model_as_written
+        return self._written.get(f.group_key) or vendor_model(f)
 
 
 def _unsent(store: Store, alert: Alert, memory: AlertMemory) -> Alert:

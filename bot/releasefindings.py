@@ -10,7 +10,7 @@ from bot.fixes import AdvisoryFixes
 from bot.indexviews import Indexed
 from bot.items import Advisory, FirmwareRelease
 from bot.matching import FleetIndex
-from bot.rows import patterns_of
+from bot.rows import FIRMWARE_NOT_KNOWN, patterns_of
 from bot.versions import VersionError, parse_version
 
 
@@ -36,21 +36,19 @@ def release_findings(
     # Groups of one model share every field but their own, their firmware's reason and what
     # the release resolves for it: the model's first finding is made in full, the others are
     # copies of it (of one model on one firmware string, exact copies but the group's fields).
+    # Firmware is told apart by its version object, or by why it has none (which quotes it).
     firsts: dict[str, Finding] = {}
-    shapes: dict[tuple[str, int], Finding] = {}
+    shapes: dict[tuple[str, int | str], Finding] = {}
     likes: dict[tuple[str, tuple[str, ...]], Finding] = {}  # the first, with what it resolves
     for entry in match_release(release, index):
         model = entry.model
-        shape = shapes.get((model, id(entry.version)))
+        firmware = entry.version_problem or id(entry.version)
+        shape = shapes.get((model, firmware))
         if shape is not None:  # the same firmware string: the same reason too
             findings.append(copied(shape, entry.group, release.key))
             continue
         resolves = fixes.resolves(version, model, entry.version) + release.cves
-        reason = (
-            f"{release.version} is newer than {entry.version}"
-            if entry.version
-            else f"{release.version} is available; the devices' firmware is not known"
-        )
+        reason = _reason(release, entry)
         first = firsts.get(model)
         if first is None:
             finding = new_finding(
@@ -71,9 +69,19 @@ def release_findings(
             if like is None:
                 like = likes[model, resolves] = first._replace(resolves=resolves)
             finding = copied(like, entry.group, release.key, reason)
-        shapes[model, id(entry.version)] = finding
+        shapes[model, firmware] = finding
         findings.append(finding)
     return findings
+
+
+def _reason(release: FirmwareRelease, entry: Indexed) -> str:
+    """Why a group gets the update: its version is older, or it has none (not known, or its
+    firmware text could not be read)."""
+    if entry.version is not None:
+        return f"{release.version} is newer than {entry.version}"
+    if entry.version_problem in (None, FIRMWARE_NOT_KNOWN):
+        return f"{release.version} is available; the devices' firmware is not known"
+    return f"{release.version} is available; the devices' {entry.version_problem}"
 
 
 def match_release(release: FirmwareRelease, index: FleetIndex) -> list[Indexed]:

@@ -17,22 +17,43 @@ _ENTERS = {
 }
 
 
+# Why alike findings of one status are so, when their own reasons differ (each quotes its group's
+# firmware, or its row's problem): true of every one of them.
+_SHARED_REASONS = {
+    "affected": "the firmware of each device group is in the affected versions",
+    "possibly-affected": "the firmware of each device group does not tell whether it is affected",
+    "review-needed": "the advisory rows for these device groups could not be read",
+}
+
+
 @dataclass(frozen=True)
 class NoteFacts:
-    """What a note is written from: a finding, or several alike findings summed up."""
+    """What a note is written from: a finding, or several alike findings summed up, with a
+    reason true of all of them (None: the finding's own)."""
 
     finding: Finding
     count: int
+    reason: str | None = None
 
     @classmethod
     def of(cls, findings: Sequence[Finding]) -> NoteFacts:
-        """Sum up alike findings (same item, stage and promise) into one set of facts."""
-        return cls(findings[0], sum(f.count for f in findings))
+        """Sum up alike findings (same item, status, stage and promise) into one set of facts."""
+        return cls(findings[0], sum(f.count for f in findings), shared_reason(findings))
+
+
+def shared_reason(findings: Sequence[Finding]) -> str:
+    """A reason true of every one of alike findings: theirs when they share it, else one that
+    quotes no group's firmware."""
+    first = findings[0].reason
+    if all(f.reason == first for f in findings):
+        return first
+    return _SHARED_REASONS.get(findings[0].status, "each device group has its own reason")
 
 
 def risk_note(facts: NoteFacts, severe_cvss: float = DEFAULT_SEVERE_CVSS) -> str:
     """The risk note for a finding (or alike findings) under the LTS policy."""
     f = facts.finding
+    reason = f.reason if facts.reason is None else facts.reason
     if f.kind == "lifecycle":
         return _lifecycle(f, facts.count)
     if f.kind == "firmware":
@@ -41,9 +62,9 @@ def risk_note(facts: NoteFacts, severe_cvss: float = DEFAULT_SEVERE_CVSS) -> str
     if f.kev_since:
         parts.append(f"Exploited in the wild (CISA KEV since {f.kev_since.isoformat()}).")
     if f.status == "possibly-affected":
-        parts.append(f"Possibly affected: {f.reason}; check the firmware.")
+        parts.append(f"Possibly affected: {reason}; check the firmware.")
     elif f.status == "review-needed":
-        parts.append(f"Review needed: {f.reason}.")
+        parts.append(f"Review needed: {reason}.")
     parts.append(_promise(f, facts.count, severe_cvss))
     worst = f.worst
     if worst and worst.cvss_version and not worst.cvss_version.startswith("3"):

@@ -89,14 +89,18 @@ def covers(pattern: ModelPattern, model: str) -> bool:
 
 
 
+FIRMWARE_NOT_KNOWN = "firmware version not known"  # why a group without firmware has no version
+
+
 def read_firmware(text: str | None) -> tuple[Version | None, str | None]:
-    """A device group's firmware as a version, or why there is none."""
+    """A device group's firmware as a version, or why there is none: not known (none recorded),
+    or its text, quoted, could not be read. Called once per distinct firmware text."""
     if not text or not text.strip():
-        return None, "firmware version not known"
+        return None, FIRMWARE_NOT_KNOWN
     try:
         return parse_version(text), None
     except VersionError:
-        return None, f"firmware {text!r} could not be read"
+        return None, f"firmware {text!r} could not be read as a version"
 
 
 

@@ -277,7 +277,9 @@ def release_findings(
                 status="update-available",
                 reason=f"{release.version} is newer than {entry.version}"
                 if entry.version
-                else f"{release.version} is available; the devices' firmware is not known",
+                else f"{release.version} is available; the devices' firmware is not known"
+                if not (entry.group.firmware or "").strip()
+                else f"{release.version} is available; the devices' {entry.version_problem}",
                 stage=info.stage,
                 stage_ends=info.ends,
                 stage_since=info.since,
@@ -358,7 +360,7 @@ def _parse_firmware(text: str | None) -> tuple[Version | None, str | None]:
     try:
         return parse_version(text), None
     except VersionError:
-        return None, f"firmware {text!r} could not be read"
+        return None, f"firmware {text!r} could not be read as a version"
 
 
 def _row_rule(row: AffectedRow) -> tuple[AffectedRule | None, Version | None, str | None]:

@@ -164,6 +164,7 @@ def test_first_cycle_alerts_exactly_the_affected_groups(world: World) -> None:
             "firmware": "V5.5.0 build 200911",
             "count": 40,
             "site": "Site A",
+            "reason": "firmware V5.5.0 build 200911 is in V5.5.800 and earlier",
         }
     ]
     assert finding["stage"] == "security-only" and finding["fix_promised"] == "yes"
@@ -580,3 +581,93 @@ def test_check_refuses_an_unknown_source(world: World, capsys: pytest.CaptureFix
     assert "--source: no [[sources]] entry is named 'hikk' (configured: hik, fw, nvd, kev)" in (
         capsys.readouterr().err
     )
+
+
+MIXED = FLEETS.split("[[fleets.devices]]")[0] + "".join(
+    f'[[fleets.devices]]\nmodel = "{model}"\n'
+    + (f'firmware = "{firmware}"\n' if firmware else "")
+    + f'count = {count}\nsite = "{site}"\n\n'
+    for model, firmware, count, site in [
+        ("DS-2CD3321G2-I", "V5.4.0", 40, "Site A"),
+        ("DS-2CD3321G2-I", "V5.5.800 build 210101", 5, "Site B"),
+        ("DS-2CD3321G2-I", "latest", 2, "Site C"),
+        ("DS-2CD3321G2-I", None, 2, "Site D"),
+        ("DS-2CD3321G2-I", "garbage!!", 1, "Site E"),
+        ("DS-2CD3621G2-LIZS(2.8mm)", "V5.5.0 build 200911", 3, "Site B"),
+        ("iDS-7716NXI-M4/X", "V4.62.200", 2, "Site B"),
+        ("HikCentral Professional", "V2.0.0", 1, "HQ"),
+    ]
+)
+
+
+def _check_json(world: World) -> list[dict[str, Any]]:
+    world.config()
+    out = io.StringIO()
+    args = ["check", "--config", str(world.root / "bot.toml"), "--dry-run", "--json"]
+    assert main([*args, "--on", "2026-11-30"], out=out) == 0
+    alerts: list[dict[str, Any]] = json.loads(out.getvalue())
+    return alerts
+
+
+def _reasons(doc: dict[str, Any]) -> dict[tuple[str, str | None], tuple[str, str]]:
+    """Each device group's site and firmware, with its entry's status and its own reason."""
+    return {
+        (g["site"], g["firmware"]): (f["status"], g["reason"])
+        for f in doc["findings"]
+        for g in f["device_groups"]
+    }
+
+
+def test_check_json_reasons_are_true_of_every_device_group_listed(world: World) -> None:
+    world.fleets = MIXED
+    alerts = {a["item"]["id"]: a for a in _check_json(world)}
+    cmd = alerts["HSRC-202109-01"]
+    assert _reasons(cmd) == {
+        ("Site A", "V5.4.0"): ("affected", "firmware V5.4.0 is in V5.5.800 and earlier"),
+        ("Site B", "V5.5.800 build 210101"): (
+            "affected", "firmware V5.5.800 build 210101 is in V5.5.800 and earlier"
+        ),
+        ("Site B", "V5.5.0 build 200911"): (
+            "affected", "firmware V5.5.0 build 200911 is in V5.5.800 and earlier"
+        ),
+        ("Site C", "latest"): (
+            "possibly-affected", "firmware 'latest' could not be read as a version"
+        ),
+        ("Site D", None): ("possibly-affected", "firmware version not known"),
+        ("Site E", "garbage!!"): (
+            "possibly-affected", "firmware 'garbage!!' could not be read as a version"
+        ),
+    }
+    for doc in alerts.values():
+        for f in doc["findings"]:
+            own = {g["reason"] for g in f["device_groups"]}
+            if own != {f["reason"]}:  # then it quotes no group's firmware nor reason
+                assert not any(r in f["reason"] or r in f["risk_note"] for r in own)
+                assert not any(g["firmware"] and g["firmware"] in f["reason"]
+                               for g in f["device_groups"])
+    update = alerts["Firmware V5.9.72 build 260713"]
+    assert _reasons(update)["Site C", "latest"] == (
+        "update-available",
+        "V5.9.72 build 260713 is available; the devices' firmware 'latest' could not be read as"
+        " a version",
+    )
+    assert _reasons(update)["Site D", None] == (
+        "update-available", "V5.9.72 build 260713 is available; the devices' firmware is not known"
+    )
+
+
+def test_check_json_shows_models_as_registered_and_keeps_dedupe_keys(world: World) -> None:
+    world.fleets = MIXED
+    alerts = _check_json(world)
+    shown = {g["model"] for a in alerts for f in a["findings"] for g in f["device_groups"]}
+    assert shown == {
+        "DS-2CD3321G2-I", "DS-2CD3621G2-LIZS(2.8mm)", "iDS-7716NXI-M4/X", "HikCentral Professional"
+    }
+    # The normalised key is the identity: spelling a model otherwise changes no dedupe key.
+    world.fleets = MIXED.replace("iDS-7716NXI-M4/X", "ids-7716nxi-m4/x").replace(
+        "HikCentral Professional", "HIKCENTRAL  professional"
+    )
+    again = _check_json(world)
+    assert sorted(a["dedupe_key"] for a in again) == sorted(a["dedupe_key"] for a in alerts)
+    shown = {g["model"] for a in again for f in a["findings"] for g in f["device_groups"]}
+    assert {"ids-7716nxi-m4/x", "HIKCENTRAL professional"} <= shown

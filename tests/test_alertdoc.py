@@ -1,0 +1,134 @@
+"""The alert document: what its finding entries say of the device groups they list, and the
+README's description of it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.alertdoc import alert_document, digest_document
+from bot.finding import CveVerdict, Finding
+from bot.policy import Promise, Stage
+from bot.routing import FleetRouting, ItemHeader, Routing, route
+from bot.rows import read_firmware
+
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+README = Path(__file__).parent.parent / "README.md"
+UNREAD = "firmware 'latest' could not be read as a version"
+
+
+def _finding(
+    site: str,
+    firmware: str | None,
+    reason: str,
+    status: str = "affected",
+    model: str = "DS-2CD3321G2-I",
+    count: int = 1,
+) -> Finding:
+    """An advisory finding of one device group; groups differ by site, firmware and reason."""
+    return Finding(
+        key=f"hq|{model}|{site}|HSRC-202109-01", kind="advisory", fleet="hq",
+        group_key=f"{model}|{site}", model=model, firmware=firmware, count=count, site=site,
+        item_key="HSRC-202109-01", status=status, reason=reason, stage=Stage.DYNAMIC,
+        fix_promised=Promise.YES, fixed_version="V5.5.800 build 210628",
+        cves=(CveVerdict("CVE-2021-36260", status, Promise.YES, 9.8, "Critical", "3.1"),),
+    )
+
+
+def _document(
+    findings: list[Finding], models: Callable[[Finding], str] | None = None
+) -> dict[str, Any]:
+    header = ItemHeader("HSRC-202109-01", "advisory", "Command injection", "", "r1",
+                        "HSRC-202109-01")
+    (alert,) = route([(header, findings)], Routing({"hq": FleetRouting("hq", ("ops",))}), NOW)
+    return alert_document(alert, NOW) if models is None else alert_document(alert, NOW,
+                                                                              models=models)
+
+
+def test_a_grouped_entry_gives_each_device_group_its_own_reason() -> None:
+    doc = _document([
+        _finding("Site A", "V5.4.0", "firmware V5.4.0 is in V5.5.800 and earlier", count=40),
+        _finding("Site B", "V5.5.800 build 210101",
+                 "firmware V5.5.800 build 210101 is in V5.5.800 and earlier", count=5),
+    ])
+    (entry,) = doc["findings"]
+    assert [(g["firmware"], g["reason"]) for g in entry["device_groups"]] == [
+        ("V5.4.0", "firmware V5.4.0 is in V5.5.800 and earlier"),
+        ("V5.5.800 build 210101", "firmware V5.5.800 build 210101 is in V5.5.800 and earlier"),
+    ]
+    # The entry's reason is true of both groups: it quotes neither one's firmware.
+    assert entry["reason"] == "the firmware of each device group is in the affected versions"
+    assert entry["devices"] == 45 and "upgrade the 45 devices" in entry["risk_note"]
+
+
+def test_an_entry_whose_groups_share_a_reason_keeps_it() -> None:
+    said = "firmware V5.4.0 is in V5.5.800 and earlier"
+    doc = _document([_finding("Site A", "V5.4.0", said), _finding("Site B", "V5.4.0", said)])
+    (entry,) = doc["findings"]
+    assert entry["reason"] == said
+    assert [g["reason"] for g in entry["device_groups"]] == [said, said]
+
+
+def test_possibly_affected_groups_of_different_reasons_share_a_true_note() -> None:
+    doc = _document([
+        _finding("Site C", "latest", UNREAD, status="possibly-affected"),
+        _finding("Site D", None, "firmware version not known", status="possibly-affected"),
+    ])
+    (entry,) = doc["findings"]
+    assert [g["reason"] for g in entry["device_groups"]] == [UNREAD, "firmware version not known"]
+    for said in (entry["reason"], entry["risk_note"]):
+        assert "latest" not in said and "not known" not in said
+    assert entry["risk_note"].startswith(f"Possibly affected: {entry['reason']}; check the")
+
+
+def test_unreadable_firmware_is_quoted_and_missing_firmware_is_not_known() -> None:
+    assert read_firmware("latest") == (None, UNREAD)
+    assert read_firmware("garbage!!") == (
+        None, "firmware 'garbage!!' could not be read as a version"
+    )
+    assert read_firmware(None) == (None, "firmware version not known")
+    assert read_firmware("  ") == (None, "firmware version not known")
+
+
+def test_device_groups_show_the_model_as_registered() -> None:
+    written = {"IDS-7716NXI-M4/X|A": "iDS-7716NXI-M4/X",
+               "HIKCENTRALPROFESSIONAL|B": "HikCentral Professional"}
+    findings = [
+        _finding("A", "V4.62.200", "firmware V4.62.200 is in V4.62.200 and earlier",
+                 model="IDS-7716NXI-M4/X"),
+        _finding("B", "V2.0.0", "firmware V2.0.0 is in V2.0.0 and earlier",
+                 model="HIKCENTRALPROFESSIONAL"),
+    ]
+    doc = _document(findings, models=lambda f: written[f.group_key])
+    shown = [g["model"] for f in doc["findings"] for g in f["device_groups"]]
+    assert shown == ["iDS-7716NXI-M4/X", "HikCentral Professional"]
+    # Without the registry at hand, the model as the vendor writes it, never the bare key.
+    shown = [g["model"] for f in _document(findings)["findings"] for g in f["device_groups"]]
+    assert shown[0] == "iDS-7716NXI-M4/X"
+
+
+def _readme_keys() -> tuple[set[str], set[str]]:
+    """The keys the README's schema section names: of the document (its table) and of a finding
+    entry (the paragraph after it)."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("### The alert document", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    top = {name for row in rows for name in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
+    entry = section.split("Each finding:", 1)[1]
+    return top, set(re.findall(r"`([a-z_]+)`", entry))
+
+
+def test_the_readme_names_every_key_of_the_document() -> None:
+    top, entry = _readme_keys()
+    doc = _document([_finding("Site A", "V5.4.0", "firmware V5.4.0 is in V5.5.800 and earlier")])
+    resolved = {**doc, "resolved": True, "resolution": "fixed"}
+    digest = digest_document("ops", "daily", [doc], NOW)
+    for each in (doc, resolved, digest):
+        assert set(each) <= top, set(each) - top
+    (finding,) = doc["findings"]
+    assert set(finding) <= entry, set(finding) - entry
+    assert set(finding["device_groups"][0]) <= entry
+    assert {c for c in finding["cves"][0]} <= entry
