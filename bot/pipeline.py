@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.context import Context
 from bot.evaluate import Evaluation, Knowledge, evaluate
 from bot.finding import Finding
-from bot.fleets import declared_fleets
+from bot.fleets import DeviceGroup, declared_fleets
 from bot.items import Item, from_dict, to_json_dict
 from bot.matching import gc_paused
 from bot.resolution import resolutions
@@ -112,7 +112,8 @@ def run_cycle(
             sync_declared_fleets(store, declared_fleets(settings.fleets, config_name))
             settings = with_subscriptions(settings, store)
             _store_outcomes(store, outcomes, now, report)
-            evaluation = _evaluate(store, settings, catalog, report.on)
+            groups = store.fleets.groups()
+            evaluation = _evaluate(store, settings, catalog, report.on, groups)
             resolved = store_findings(
                 store, evaluation, settings.policy.severe_cvss, now, report
             )
@@ -121,7 +122,7 @@ def run_cycle(
             alerts = route(evaluation.items, routing, now, report.unrouted)
             names = [r.name for r in settings.receivers]
             alerts += resolutions(store, names, evaluation, resolved, routing, memory)
-            _dispatch(store, settings, alerts, memory, now, report)
+            _dispatch(store, settings, alerts, memory, now, report, RegisteredModels(groups))
             report.seconds = time.perf_counter() - clock
             store.meta.put(CYCLE_KEY, report.to_dict(), now)
             if dry_run:
@@ -190,10 +191,12 @@ def store_key(item: Item) -> str:
     return item.key if item.kind in ("advisory", "firmware") else f"{item.kind}:{item.key}"
 
 
-def _evaluate(store: Store, settings: Settings, catalog: Catalog, on: date) -> Evaluation:
+def _evaluate(
+    store: Store, settings: Settings, catalog: Catalog, on: date, groups: Sequence[DeviceGroup]
+) -> Evaluation:
     items: list[Item] = [from_dict(dict(s.data)) for s in store.items.all()]
     ctx = Context(catalog, on, settings.policy.severe_cvss)
-    return evaluate(Knowledge.of(items), store.fleets.groups(), ctx, settings.policy.reminder_days)
+    return evaluate(Knowledge.of(items), groups, ctx, settings.policy.reminder_days)
 
 
 def store_findings(
@@ -235,11 +238,11 @@ def _dispatch(
     memory: AlertMemory,
     now: datetime,
     report: CycleReport,
+    models: RegisteredModels,
 ) -> None:
     """Enqueue immediate alerts, park digest ones, and remember both."""
     severe = settings.policy.severe_cvss
     pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
-    models = RegisteredModels(store)
     for alert in alerts:
         if not alert.digest:
             alert = _unsent(store, alert, memory)
@@ -260,19 +263,16 @@ def _dispatch(
 
 class RegisteredModels:
     """Findings' models as their device groups' fleets registered them (`alert_document`'s
-    ``models``), read from the store one normalised model at a time, when an alert first lists
-    a group of it: alerts list groups of a few models, not the whole estate."""
+    ``models``), from the cycle's device groups, read when an alert first asks: an unchanged
+    cycle alerts nothing and reads none."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._read: set[str] = set()
-        self._written: dict[str, str] = {}  # group key -> model as registered
+    def __init__(self, groups: Sequence[DeviceGroup]) -> None:
+        self._groups = groups
+        self._written: dict[str, str] | None = None  # group key -> model as registered
 
     def __call__(self, f: Finding) -> str:
-        if f.model not in self._read:
-            self._read.add(f.model)
-            for group in self._store.fleets.groups_of_model(f.model):
-                self._written[group.key] = group.model_as_written
+        if self._written is None:
+            self._written = {g.key: g.model_as_written for g in self._groups}
         return self._written.get(f.group_key) or vendor_model(f)
 
 
