@@ -117,6 +117,9 @@ def group_findings(findings: Sequence[Finding]) -> list[list[Finding]]:
             f.fleet,
             f.status,
             f.stage,
+            f.stage_ends,  # the note quotes the stage's dates: models with other dates apart
+            f.stage_since,
+            f.stage_next,
             f.fix_promised,
             f.fixed_version,
             f.update_available,

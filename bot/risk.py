@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.finding import CveVerdict, Finding
+from bot.models import display_model
 from bot.policy import DEFAULT_SEVERE_CVSS, SECURITY_ONLY_YEARS, Promise, Stage, add_years
 
 _ENTERS = {
@@ -34,11 +35,13 @@ class NoteFacts:
     finding: Finding
     count: int
     reason: str | None = None
+    sites: tuple[str, ...] | None = None  # None: the finding's own
 
     @classmethod
     def of(cls, findings: Sequence[Finding]) -> NoteFacts:
         """Sum up alike findings (same item, status, stage and promise) into one set of facts."""
-        return cls(findings[0], sum(f.count for f in findings), shared_reason(findings))
+        sites = tuple(dict.fromkeys(f.site for f in findings if f.site))
+        return cls(findings[0], sum(f.count for f in findings), shared_reason(findings), sites)
 
 
 def shared_reason(findings: Sequence[Finding]) -> str:
@@ -55,7 +58,7 @@ def risk_note(facts: NoteFacts, severe_cvss: float = DEFAULT_SEVERE_CVSS) -> str
     f = facts.finding
     reason = f.reason if facts.reason is None else facts.reason
     if f.kind == "lifecycle":
-        return _lifecycle(f, facts.count)
+        return _lifecycle(f, facts.count, (f.site,) if facts.sites is None else facts.sites)
     if f.kind == "firmware":
         return _update(f, facts.count)
     parts: list[str] = []
@@ -175,13 +178,24 @@ def _update(f: Finding, count: int) -> str:
     return f"{f.update_available} is available{running}{fixes}. Upgrade {_devices(count)}."
 
 
-def _lifecycle(f: Finding, count: int) -> str:
+def _lifecycle(f: Finding, count: int, sites: Sequence[str]) -> str:
     when = f.change_on.isoformat() if f.change_on else "soon"
     to = f.change_to or f.stage
-    site = f" at {f.site}" if f.site else ""
-    return f"{count} {f.model}{site} enter {to.value} on {when}: {_ENTERS.get(to, '')}.".replace(
+    named = [site for site in sites if site]
+    if len(named) > _SITES_NAMED:
+        where = f" at {len(named)} sites"
+    elif named:
+        where = " at " + (" and ".join(named) if len(named) < 3 else
+                          ", ".join(named[:-1]) + " and " + named[-1])
+    else:
+        where = ""
+    model = display_model(f.model)
+    return f"{count} {model}{where} enter {to.value} on {when}: {_ENTERS.get(to, '')}.".replace(
         ": .", "."
     )
+
+
+_SITES_NAMED = 3  # more are counted, not named
 
 
 def _until(day: date | None) -> str:

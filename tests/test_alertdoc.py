@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +132,34 @@ def test_the_readme_names_every_key_of_the_document() -> None:
     assert set(finding) <= entry, set(finding) - entry
     assert set(finding["device_groups"][0]) <= entry
     assert {c for c in finding["cves"][0]} <= entry
+
+
+def test_groups_whose_stages_end_on_other_days_get_their_own_entries_and_notes() -> None:
+    """Two models in one fleet and stage: each note quotes its own model's dates."""
+    early = _finding("Site A", "V5.4.0", "r")._replace(
+        stage=Stage.SECURITY_ONLY, stage_ends=date(2029, 6, 30))
+    late = _finding("Site B", "V5.4.0", "r", model="DS-2CD3026G2-IS")._replace(
+        stage=Stage.SECURITY_ONLY, stage_ends=date(2031, 1, 31))
+    entries = _document([early, late])["findings"]
+    assert [e["stage_ends"] for e in entries] == ["2029-06-30", "2031-01-31"]
+    assert ["2029-06-30" in e["risk_note"] for e in entries] == [True, False]
+    assert ["2031-01-31" in e["risk_note"] for e in entries] == [False, True]
+
+
+def test_a_lifecycle_note_names_every_site_of_its_groups_and_the_model_as_the_vendor_does() -> None:
+    def reminder(site: str, count: int) -> Finding:
+        return Finding(
+            key=f"hq|IDS-7716NXI-M4/X|{site}|lifecycle:x", kind="lifecycle", fleet="hq",
+            group_key=f"IDS-7716NXI-M4/X|{site}", model="IDS-7716NXI-M4/X", firmware=None,
+            count=count, site=site, item_key="lifecycle:x", status="stage-change", reason="",
+            stage=Stage.DYNAMIC, change_to=Stage.SECURITY_ONLY, change_on=date(2027, 3, 1),
+        )
+
+    header = ItemHeader("lifecycle:x", "lifecycle", "t", "", "lifecycle:x")
+    (alert,) = route([(header, [reminder("Site A", 2), reminder("Site B", 3)])],
+                     Routing({"hq": FleetRouting("hq", ("ops",), kinds=frozenset({"lifecycle"}))}),
+                     NOW)
+    (entry,) = alert_document(alert, NOW)["findings"]
+    assert entry["risk_note"].startswith(
+        "5 iDS-7716NXI-M4/X at Site A and Site B enter security-only on 2027-03-01"
+    )
