@@ -210,15 +210,20 @@ class WebhookNotifier:
         headers.update(request.headers)
         remaining = deadline_at - self._clock()
         if remaining <= 0:
-            raise FetchError(f"timed out after {self.deadline:g} s")
-        return self._fetcher.request(
-            request.method,
-            request.url,
-            content=body,
-            headers=headers,
-            timeout=remaining,
-            max_body=MAX_REPLY,
-        )
+            raise FetchError(f"timed out after {self.deadline:g} s", timed_out=True)
+        try:
+            return self._fetcher.request(
+                request.method,
+                request.url,
+                content=body,
+                headers=headers,
+                timeout=remaining,
+                max_body=MAX_REPLY,
+            )
+        except FetchError as exc:
+            if exc.timed_out:  # the fetcher was given what was left: say the deadline
+                raise FetchError(f"timed out after {self.deadline:g} s", timed_out=True) from None
+            raise
 
     def _judge(self, reply: FetchResult) -> SendResult:
         status = reply.status

@@ -300,3 +300,14 @@ def test_a_new_alert_files_a_new_jira_issue() -> None:
         assert hook.send(document(item="HSRC-202501-02")).ok
     assert [t["key"] for t in api.tickets] == ["OPS-1", "OPS-2"]
     assert api.tickets[0]["project"] == {"key": "OPS"}
+
+
+def test_a_timeout_names_the_deadline_not_what_was_left_of_it(http_server: LocalServer) -> None:
+    """The attempt starts a little after the deadline is set (as on a busy machine): the
+    error still says the deadline the receiver has."""
+    http_server.route("/slow", Route(200, delay=3))
+    sender = notifier(http_server.url("/slow"), deadline=0.3)
+    ticks = iter([100.0, 100.05])  # the deadline set, then the request made 50 ms later
+    sender._clock = lambda: next(ticks)  # the notifier's injectable clock
+    result = sender.send(document())
+    assert not result.ok and (result.error or "").endswith("timed out after 0.3 s")

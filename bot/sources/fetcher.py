@@ -46,9 +46,10 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 class FetchError(Exception):
     """A fetch that failed; the message says what happened in plain words (no query strings)."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, timed_out: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.timed_out = timed_out  # the time allowed ran out
 
 
 @dataclass
@@ -322,7 +323,8 @@ class Fetcher:
         return FetchResult(url, 200, body, headers, tag, headers["last-modified"], False)
 
     def _timed_out(self, total: float | None = None) -> FetchError:
-        return FetchError(f"timed out after {_seconds(self.total if total is None else total)} s")
+        seconds = _seconds(self.total if total is None else total)
+        return FetchError(f"timed out after {seconds} s", timed_out=True)
 
     def _too_large(self) -> FetchError:
         return FetchError(f"body larger than {self._cap_words}")
