@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.models import ModelError, normalize_model
+
 DEFAULT_PATH = "bot.toml"
 CONFIG_ENV = "FIRMWATCH_CONFIG"
 
@@ -103,12 +105,22 @@ def _url_scheme(value: str) -> str:
     return value
 
 
+def _device_model(value: str) -> str:
+    """A model number firmwatch can read (kept as written; fleets normalise it)."""
+    try:
+        normalize_model(value)
+    except ModelError as exc:
+        raise ValueError(str(exc).removeprefix(f"{value!r}: ")) from None
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
 ListenHost = Annotated[str, AfterValidator(_listen_host)]
 SourceUrl = Annotated[str, AfterValidator(_url_scheme)]
+DeviceModel = Annotated[str, Field(min_length=1), AfterValidator(_device_model)]
 Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
 Severity = Literal["none", "low", "medium", "high", "critical"]
 AlertKind = Literal["advisory", "firmware", "lifecycle"]
@@ -260,7 +272,7 @@ def _webhook_problems(r: ReceiverSettings) -> list[str]:
 class DeviceSettings(Section):
     """One device group of a fleet: ``[[fleets.devices]]``."""
 
-    model: str = Field(min_length=1)
+    model: DeviceModel
     firmware: str | None = None
     count: int = Field(default=1, ge=1)
     site: str = ""
@@ -364,36 +376,48 @@ class Settings(Section):
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
-        problems: list[str] = []
-        for section in ("sources", "receivers", "fleets", "routes"):
-            seen: set[str] = set()
-            for i, entry in enumerate(getattr(self, section)):
-                if entry.name in seen:
-                    problems.append(f"{section}[{i}].name: duplicate name (got {entry.name!r})")
-                seen.add(entry.name)
-        receivers = {r.name for r in self.receivers}
-        for i, fleet in enumerate(self.fleets):
-            for j, name in enumerate(fleet.receivers):
-                if name not in receivers:
-                    problems.append(
-                        f"fleets[{i}].receivers[{j}]: no [[receivers]] entry has this name"
-                        f" (got {name!r})"
-                    )
-        for i, route in enumerate(self.routes):
-            for j, name in enumerate(route.receivers):
-                if name not in receivers:
-                    problems.append(
-                        f"routes[{i}].receivers[{j}]: no [[receivers]] entry has this name"
-                        f" (got {name!r})"
-                    )
-        ticket = self.slack.ticket_receiver
-        if ticket is not None and ticket not in receivers:
-            problems.append(
-                f"slack.ticket_receiver: no [[receivers]] entry has this name (got {ticket!r})"
-            )
+        problems = _reference_problems(self.model_dump(include=set(_NAMED) | {"slack"}))
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+
+_NAMED = ("sources", "receivers", "fleets", "routes")
+
+
+def _reference_problems(data: Mapping[str, Any]) -> list[str]:
+    """Duplicate names and receivers named nowhere, read from plain data that need not be valid
+    otherwise (what can be checked is checked: a config with bad values still gets these)."""
+
+    def entries(section: str) -> list[Mapping[str, Any]]:
+        value = data.get(section)
+        listed = value if isinstance(value, list) else []
+        return [e if isinstance(e, Mapping) else {} for e in listed]
+
+    problems: list[str] = []
+    for section in _NAMED:
+        seen: set[str] = set()
+        for i, entry in enumerate(entries(section)):
+            name = entry.get("name")
+            if isinstance(name, str) and name in seen:
+                problems.append(f"{section}[{i}].name: duplicate name (got {name!r})")
+            if isinstance(name, str):
+                seen.add(name)
+    receivers = {n for e in entries("receivers") if isinstance(n := e.get("name"), str)}
+    for section in ("fleets", "routes"):
+        for i, entry in enumerate(entries(section)):
+            names = entry.get("receivers")
+            for j, name in enumerate(names if isinstance(names, list) else ()):
+                if isinstance(name, str) and name not in receivers:
+                    problems.append(f"{section}[{i}].receivers[{j}]: no [[receivers]] entry has"
+                                    f" this name (got {name!r})")
+    slack = data.get("slack")
+    ticket = slack.get("ticket_receiver") if isinstance(slack, Mapping) else None
+    if isinstance(ticket, str) and ticket not in receivers:
+        problems.append(
+            f"slack.ticket_receiver: no [[receivers]] entry has this name (got {ticket!r})"
+        )
+    return problems
 
 
 def config_path(cli_value: str | None, environ: Mapping[str, str]) -> Path:
@@ -435,7 +459,10 @@ def parse(text: str, filename: str) -> Settings:
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError([f"{filename}: {line}" for line in _describe(exc, raw)]) from None
+        # A bad value stops pydantic before the cross-references; check them on the raw data.
+        lines = _describe(exc, raw)
+        lines += [p for p in _reference_problems(raw) if p not in lines]
+        raise ConfigError([f"{filename}: {line}" for line in lines]) from None
 
 
 def secret(settings_key: str, env_name: str, environ: Mapping[str, str]) -> str:

@@ -41,7 +41,8 @@ class FleetError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Fleet:
-    """A team's fleet: who hears about it and how loud; ``origin`` says where it is declared."""
+    """A team's fleet: who hears about it and how loud; ``origin`` is ``config`` while bot.toml
+    declares it (the file owns its settings), else ``import`` (a CSV import or the REST API)."""
 
     name: str
     description: str = ""
@@ -53,7 +54,8 @@ class Fleet:
 
 @dataclass(frozen=True, slots=True)
 class DeviceGroup:
-    """Devices of one model on one firmware at one site; ``model`` is normalised."""
+    """Devices of one model on one firmware at one site; ``model`` is normalised. ``origin`` says
+    who wrote it last: ``config`` (listed in bot.toml) or ``import`` (a CSV import or the API)."""
 
     fleet: str
     model: str
@@ -63,6 +65,7 @@ class DeviceGroup:
     site: str = ""
     tags: tuple[str, ...] = ()
     serials: tuple[str, ...] = ()
+    origin: Origin = "import"
     key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -98,13 +101,14 @@ def make_group(
     site: str = "",
     tags: Iterable[str] = (),
     serials: Iterable[str] = (),
+    origin: Origin = "import",
 ) -> DeviceGroup:
     """Build a device group from values as written; raises ModelError for a bad model."""
     written = " ".join(model.split())
     fw = " ".join(firmware.split()) if firmware else None
     return DeviceGroup(
         fleet, normalize_model(written), written, fw or None, count, " ".join(site.split()),
-        tuple(tags), tuple(serials),
+        tuple(tags), tuple(serials), origin,
     )
 
 
@@ -273,7 +277,8 @@ def declared_fleets(fleets: Sequence[FleetSettings], filename: str) -> list[Decl
         groups: dict[str, DeviceGroup] = {}
         for j, d in enumerate(fs.devices):
             try:
-                g = make_group(fs.name, d.model, d.firmware, d.count, d.site, d.tags, d.serials)
+                g = make_group(fs.name, d.model, d.firmware, d.count, d.site, d.tags, d.serials,
+                               "config")
             except ModelError as exc:
                 problems.append(f"{filename}: fleets[{i}].devices[{j}].model: {exc}")
                 continue

@@ -1,15 +1,20 @@
 """Fleet registry changes applied to a Store in one unit of work: CSV import, bot.toml sync.
 
 Both are all-or-nothing (one transaction) and idempotent (the same input twice changes nothing).
+bot.toml owns the settings of the fleets it declares and the device groups it lists (origin
+``config``); imports and the REST API own the groups they write (``import``). A sync adds, changes
+and removes only what the file owns, so dropping a ``[[fleets]]`` entry never takes imported groups
+with it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.catalog import CatalogEntry
-from bot.fleets import DeclaredFleet, DeviceGroup, Fleet, FleetError, FleetFile
+from bot.fleets import DeclaredFleet, DeviceGroup, Fleet, FleetError, FleetFile, Origin
 from state.api import Store
 
 
@@ -49,7 +54,8 @@ class FleetChanges:
 
 def import_fleets(store: Store, parsed: FleetFile, *, replace: bool = False) -> FleetChanges:
     """Apply a parsed fleet CSV: merge groups by key, or with ``replace`` make each fleet in the
-    file hold exactly the file's groups. New fleets are created; lifecycle dates are stored."""
+    file hold exactly the file's groups besides those bot.toml lists. New fleets are created;
+    lifecycle dates are stored."""
     changes = FleetChanges()
     by_fleet: dict[str, list[DeviceGroup]] = {name: [] for name in parsed.fleets}
     for g in parsed.groups:
@@ -65,8 +71,9 @@ def import_fleets(store: Store, parsed: FleetFile, *, replace: bool = False) -> 
 
 
 def sync_declared_fleets(store: Store, declared: Sequence[DeclaredFleet]) -> FleetChanges:
-    """Make the store match ``[[fleets]]``: add or update declared fleets, replace the groups of
-    fleets that list devices, remove fleets declared earlier but no longer in the file."""
+    """Make the store match ``[[fleets]]``: add or update declared fleets and make the devices
+    each lists its bot.toml groups; of a fleet no longer declared, remove its bot.toml groups and
+    settings, and the fleet itself unless imported groups remain."""
     changes = FleetChanges()
     with store.transaction():
         existing = {f.name: f for f in store.fleets.all()}
@@ -74,12 +81,17 @@ def sync_declared_fleets(store: Store, declared: Sequence[DeclaredFleet]) -> Fle
             if store.fleets.put(d.fleet):
                 known = d.fleet.name in existing
                 (changes.fleets_updated if known else changes.fleets_added).append(d.fleet.name)
-        listed = {d.fleet.name: list(d.groups) for d in declared if d.groups is not None}
-        _apply_groups(store, listed, replace=True, changes=changes)
-        names = {d.fleet.name for d in declared}
-        for name, fleet in existing.items():
-            if fleet.origin == "config" and name not in names:
-                changes.groups_removed += store.fleets.remove(name) or 0
+        listed = {d.fleet.name: list(d.groups or ()) for d in declared}
+        names = set(listed)
+        dropped = [n for n, f in existing.items() if f.origin == "config" and n not in names]
+        listed.update((name, []) for name in dropped)
+        _apply_groups(store, listed, replace=True, changes=changes, origin="config")
+        for name in dropped:
+            if store.fleets.groups(name):
+                store.fleets.put(Fleet(name))
+                changes.fleets_updated.append(name)
+            else:
+                store.fleets.remove(name)
                 changes.fleets_removed.append(name)
     return changes
 
@@ -101,13 +113,17 @@ def replace_fleet(store: Store, fleet: Fleet, groups: Sequence[DeviceGroup]) -> 
 
 
 def _apply_groups(
-    store: Store, by_fleet: dict[str, list[DeviceGroup]], *, replace: bool, changes: FleetChanges
+    store: Store, by_fleet: dict[str, list[DeviceGroup]], *, replace: bool, changes: FleetChanges,
+    origin: Origin = "import",
 ) -> None:
+    """Write ``by_fleet``'s groups as ``origin``'s (a group of the same key changes hands); with
+    ``replace``, remove that origin's groups of those fleets that are not given."""
     put: list[DeviceGroup] = []
     gone: list[str] = []
     for name, groups in by_fleet.items():
         current = {g.key: g for g in store.fleets.groups(name)}
         for g in groups:
+            g = g if g.origin == origin else dataclasses.replace(g, origin=origin)
             old = current.get(g.key)
             if old is None:
                 changes.groups_added += 1
@@ -119,7 +135,7 @@ def _apply_groups(
                 changes.groups_unchanged += 1
         if replace:
             keep = {g.key for g in groups}
-            gone.extend(k for k in current if k not in keep)
+            gone.extend(k for k, g in current.items() if k not in keep and g.origin == origin)
     store.fleets.put_groups(put)
     changes.groups_removed += store.fleets.remove_groups(gone)
 

@@ -129,6 +129,38 @@ def test_config_check_reports_bad_catalog_csv(tmp_path: Path) -> None:
     assert "dates.csv line 2" in err
 
 
+@pytest.mark.parametrize(
+    ("device", "problem"),
+    [
+        ('model = "NOT A MODEL ###"',
+         "fleets[0].devices[0].model: unexpected '#'; use letters, digits, - / ( ) . _ +"
+         " (got 'NOT A MODEL ###')"),
+        ('model = "DS-2CD3321G2-I"\n[[fleets.devices]]\nmodel = "ds-2cd3321g2-i"',
+         "fleets[0].devices[1]: the same model, firmware and site as an earlier device"
+         " (got 'ds-2cd3321g2-i')"),
+    ],
+)
+def test_config_check_refuses_what_check_refuses(
+    tmp_path: Path, device: str, problem: str
+) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text(f'[state]\nurl = "tinydb:///state.json"\n[[fleets]]\nname = "hq"\n'
+                    f"[[fleets.devices]]\n{device}\n")
+    code, _, err = run("config", "check", "--config", str(path))
+    assert code == 2 and len(err.splitlines()) == 1 and err.endswith(f"bot.toml: {problem}\n")
+    assert run("check", "--dry-run", "--config", str(path))[:3:2] == (2, err)
+
+
+def test_config_check_reports_the_catalog_and_the_fleets_together(tmp_path: Path) -> None:
+    (tmp_path / "dates.csv").write_text("model,launched,discontinued\nDS-2CD3321G2-I,2020-13-01,\n")
+    (tmp_path / "bot.toml").write_text(
+        '[policy]\ncatalog_files = ["dates.csv"]\n[[fleets]]\nname = "hq"\n[[fleets.devices]]\n'
+        'model = "DS-2CD3321G2-I"\n[[fleets.devices]]\nmodel = "ds-2cd3321g2-i"\n')
+    code, _, err = run("config", "check", "--config", str(tmp_path / "bot.toml"))
+    assert code == 2 and len(err.splitlines()) == 2
+    assert "dates.csv line 2" in err and "fleets[0].devices[1]: the same model" in err
+
+
 def test_demo_runs_the_pipeline_offline(tmp_path: Path) -> None:
     state = str(tmp_path / "demo")
     code, out, err = run("demo", "--on", "2026-11-28", "--state", state)

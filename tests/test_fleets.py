@@ -114,8 +114,7 @@ name = "cmdb-fed"
 
 
 def test_bad_devices_in_bot_toml_name_the_key() -> None:
-    settings = parse(
-        """
+    text = """
 [[fleets]]
 name = "hq"
 [[fleets.devices]]
@@ -124,8 +123,12 @@ model = "DS-2CD3321G2-I"
 model = "??"
 [[fleets.devices]]
 model = "ds-2cd3321g2-i"
-""", "bot.toml")
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse(text, "bot.toml")  # an unreadable model number is the file's own problem
+    assert [p.split(": ")[1] for p in caught.value.problems] == ["fleets[0].devices[1].model"]
+    settings = parse(text.replace('model = "??"\n', 'model = "DS-96064NI-I16"\n'), "bot.toml")
     with pytest.raises(ConfigError) as caught:
         declared_fleets(settings.fleets, "bot.toml")
-    assert caught.value.problems[0].startswith("bot.toml: fleets[0].devices[1].model: ")
-    assert caught.value.problems[1].startswith("bot.toml: fleets[0].devices[2]: the same model")
+    assert [p.split(":")[1] for p in caught.value.problems] == [" fleets[0].devices[2]"]
+    assert "the same model, firmware and site as an earlier device" in caught.value.problems[0]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.fleets import Fleet
 from state import open_store
 from tests.conftest import DATA
 from tests.state_helpers import run_cli
@@ -175,3 +176,43 @@ def test_import_reads_stdin(config: str, monkeypatch: pytest.MonkeyPatch) -> Non
     assert code == 0 and out.endswith("stdin: fleets new: hq-campus, warehouses; device groups:"
                                       " 6 added, 0 updated, 0 removed, 0 unchanged; lifecycle"
                                       " dates updated for 3 model(s)\n")
+
+
+GOOD = ("fleet,model,firmware,count,site\nimp,DS-2CD3321G2-I,V5.7.13,10,A\n"
+        "imp,DS-96064NI-I16,V4.30,1,A\n")
+DECLARING = """
+[[receivers]]
+name = "c"
+type = "console"
+
+[[fleets]]
+name = "imp"
+receivers = ["c"]
+"""
+
+
+def test_a_bot_toml_entry_never_takes_imported_groups_with_it(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str
+) -> None:
+    """Declaring an imported fleet in bot.toml (to give it receivers), then dropping the entry
+    or running with another config, keeps the imported inventory; read commands write nothing."""
+    (tmp_path / "good.csv").write_text(GOOD)
+    (tmp_path / "plain.toml").write_text("")
+    (tmp_path / "declaring.toml").write_text(DECLARING)
+    plain, declaring = str(tmp_path / "plain.toml"), str(tmp_path / "declaring.toml")
+    assert cli(monkeypatch, plain, "fleet", "import", str(tmp_path / "good.csv"))[0] == 0
+    code, out, _ = cli(monkeypatch, declaring, "fleet", "list")
+    assert code == 0 and out.splitlines()[1].split() == ["imp", "2", "11", "bot.toml", "c"]
+    with open_store(store_url) as store:
+        assert store.fleets.all() == [Fleet("imp")], "a read command wrote to the store"
+    code, out, err = cli(monkeypatch, plain, "fleet", "show", "imp")
+    assert (code, err) == (0, "") and "2 device group(s), 11 device(s)" in out
+    # a command that writes (here an import) stores the declaration, then one without it
+    assert cli(monkeypatch, declaring, "fleet", "import", str(tmp_path / "good.csv"))[0] == 0
+    with open_store(store_url) as store:
+        assert store.fleets.all() == [Fleet("imp", receivers=("c",), origin="config")]
+    assert cli(monkeypatch, plain, "fleet", "import", str(tmp_path / "good.csv"))[0] == 0
+    with open_store(store_url) as store:
+        assert store.fleets.all() == [Fleet("imp")], "the bot.toml settings go, the fleet stays"
+        assert [(g.model, g.count, g.origin) for g in store.fleets.groups("imp")] == [
+            ("DS-2CD3321G2-I", 10, "import"), ("DS-96064NI-I16", 1, "import")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -85,8 +86,59 @@ count = 2
 
 def test_sync_replaces_the_devices_a_fleet_lists(store: Store) -> None:
     store.fleets.put(Fleet("lab", origin="config"))
-    store.fleets.put_groups([make_group("lab", "DS-2CD2143G2-I", None, 9)])
+    store.fleets.put_groups([make_group("lab", "DS-2CD2143G2-I", None, 9, origin="config")])
     toml = '[[fleets]]\nname = "lab"\n[[fleets.devices]]\nmodel = "DS-2CD3321G2-I"\ncount = 2\n'
     changes = sync_declared_fleets(store, declared_fleets(parse(toml, "t").fleets, "t"))
     assert (changes.groups_added, changes.groups_removed) == (1, 1)
     assert _groups(store) == {("lab", "DS-2CD3321G2-I", None, 2, "")}
+
+
+HQ_DECLARED = """
+[[fleets]]
+name = "hq-campus"
+description = "Head office"
+min_severity = "high"
+[[fleets.devices]]
+model = "DS-2CD2143G2-I"
+count = 2
+site = "Lab"
+"""
+
+
+def test_a_declaration_never_takes_imported_groups_with_it(store: Store) -> None:
+    """bot.toml owns a fleet's settings and the devices it lists; imported and API groups stay."""
+    import_fleets(store, parse_fleet_csv(_file("fleets.csv"), "fleets.csv"))
+    imported = _groups(store)
+    declared = declared_fleets(parse(HQ_DECLARED, "bot.toml").fleets, "bot.toml")
+    changes = sync_declared_fleets(store, declared)
+    assert (changes.fleets_updated, changes.groups_added, changes.groups_removed) == (
+        ["hq-campus"], 1, 0), "listing devices does not replace the imported ones"
+    assert _groups(store) == imported | {("hq-campus", "DS-2CD2143G2-I", None, 2, "Lab")}
+    head = "fleet,model,firmware,count,site\n"
+    import_fleets(store, parse_fleet_csv(head + "hq-campus,DS-2CD3321G2-I,V5.8,3,Site C\n", "b"))
+    assert not sync_declared_fleets(store, declared).changed, "a later import into it stays too"
+    changes = sync_declared_fleets(store, [])
+    assert (changes.fleets_removed, changes.fleets_updated, changes.groups_removed) == (
+        [], ["hq-campus"], 1)
+    assert store.fleets.get("hq-campus") == Fleet("hq-campus"), "its bot.toml settings go"
+    assert _groups(store) == imported | {("hq-campus", "DS-2CD3321G2-I", "V5.8", 3, "Site C")}
+    assert {g.origin for g in store.fleets.groups()} == {"import"}
+
+
+def test_a_device_listed_in_bot_toml_is_the_files_while_listed(store: Store) -> None:
+    """A group both imported and listed takes the file's values; a fleet only the file declared
+    goes with its entry, and an unlisted device goes from a fleet that stays declared."""
+    import_fleets(store, parse_fleet_csv(_file("fleets.csv"), "fleets.csv"))
+    toml = HQ_DECLARED.replace('model = "DS-2CD2143G2-I"\ncount = 2\nsite = "Lab"',
+                               'model = "DS-96064NI-I16"\nfirmware = "V4.30.096 build 221220"\n'
+                               'count = 5\nsite = "Site A"')
+    toml += '[[fleets]]\nname = "lab"\n[[fleets.devices]]\nmodel = "DS-2CD3321G2-I"\n'
+    declared = declared_fleets(parse(toml, "bot.toml").fleets, "bot.toml")
+    changes = sync_declared_fleets(store, declared)
+    assert (changes.groups_added, changes.groups_updated) == (1, 1)
+    nvr = [g for g in store.fleets.groups("hq-campus") if g.model == "DS-96064NI-I16"]
+    assert [(g.count, g.origin) for g in nvr] == [(5, "config")]
+    changes = sync_declared_fleets(store, [replace(declared[0], groups=None)])
+    assert changes.fleets_removed == ["lab"] and store.fleets.get("lab") is None
+    assert [g.model for g in store.fleets.groups("hq-campus")] == [
+        "DS-2CD3321G2-I", "DS-2CD3321G2-I"], "the device the file stopped listing went"

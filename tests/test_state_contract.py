@@ -148,6 +148,17 @@ def test_fleets_and_device_groups(store: Store) -> None:
     assert store.fleets.groups() == []
 
 
+def test_a_groups_origin_is_stored_and_a_change_of_it_is_a_change(store: Store) -> None:
+    store.fleets.put(Fleet("hq", origin="config"))
+    declared = make_group("hq", "DS-2CD3321G2-I", "V5", 2, origin="config")
+    imported = make_group("hq", "DS-96064NI-I16", None, 1)
+    assert store.fleets.put_groups([declared, imported]) == 2
+    assert [g.origin for g in store.fleets.groups("hq")] == ["config", "import"]
+    taken = make_group("hq", "DS-2CD3321G2-I", "V5", 2)
+    assert taken.key == declared.key and taken != declared
+    assert store.fleets.put_groups([taken]) == 1 and store.fleets.group(taken.key) == taken
+
+
 def test_many_group_writes_in_one_unit_of_work(store: Store) -> None:
     with store.transaction():
         store.fleets.put(Fleet("hq"))

@@ -98,6 +98,35 @@ def test_upgrading_from_0002_keeps_the_findings_and_takes_long_revisions(
         assert got is not None and got.revision == key
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrading_from_0003_keeps_the_device_groups_as_imported(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """0004 gives device groups an origin; the groups already stored count as imported (bot.toml's
+    next sync claims the ones it lists)."""
+    url = parse_state_url(url_for(backend, tmp_path, request))
+    engine = create_engine(url.url() if backend == "sqlite" else url.target)
+    try:
+        with engine.begin() as conn:  # a database at 0003, as the last release left it
+            if MigrationContext.configure(conn).get_current_revision() is None:
+                command.upgrade(alembic_config(conn), "0003")
+            else:
+                command.downgrade(alembic_config(conn), "0003")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO fleets (name, description, receivers, tags, min_severity, origin)"
+                " VALUES ('hq', '', '[]', '[]', 'none', 'config')"))
+            conn.execute(text(
+                "INSERT INTO device_groups (key, fleet, model, model_as_written, firmware, count,"
+                " site, tags, serials) VALUES ('k1', 'hq', 'DS-2CD3321G2-I', 'DS-2CD3321G2-I',"
+                " 'V5', 2, '', '[]', '[]')"))
+            command.upgrade(alembic_config(conn), "head")
+    finally:
+        engine.dispose()
+    with open_store(url.url() if backend == "sqlite" else url.target) as store:
+        assert [(g.model, g.count, g.origin) for g in store.fleets.groups("hq")] == [
+            ("DS-2CD3321G2-I", 2, "import")]
+
 def test_findings_are_listed_in_code_point_order_under_a_language_collation() -> None:
     """Hosted PostgreSQL often sorts text by language (en-US: case and punctuation last); the
     first findings by key must be the same as on every other backend."""

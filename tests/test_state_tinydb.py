@@ -117,6 +117,19 @@ def test_an_unversioned_file_is_migrated_on_open_and_backed_up(tmp_path: Path) -
     assert json.loads(path.read_text())["_default"]["1"] == {"note": "kept"}
 
 
+def test_device_groups_stored_before_origins_were_kept_read_as_imported(tmp_path: Path) -> None:
+    """Groups written before groups had an origin: bot.toml's next sync claims the ones it lists."""
+    path = tmp_path / "state.json"
+    with open_store(f"tinydb:///{path}") as store:
+        store.fleets.put(Fleet("hq"))
+        store.fleets.put_groups([make_group("hq", "DS-2CD3321G2-I", "V5", 2, origin="config")])
+    data = json.loads(path.read_text())
+    for doc in data["device_groups"].values():
+        del doc["origin"]
+    path.write_text(json.dumps(data))
+    with open_store(f"tinydb:///{path}") as store:
+        assert [g.origin for g in store.fleets.groups()] == ["import"]
+
 def test_a_file_from_a_newer_firmwatch_is_refused_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     text = '{"_schema": {"1": {"version": 99}}, "fleets": {}}'

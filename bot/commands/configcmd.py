@@ -7,6 +7,7 @@ from typing import TextIO
 
 from bot.commands.common import EXIT_OK, SubParsers, add_command, load_settings
 from bot.config import ConfigError
+from bot.fleets import declared_fleets
 from bot.wiring import build_catalog
 
 
@@ -15,8 +16,17 @@ def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
     loaded = load_settings(args.config)
     if not loaded.found:
         raise ConfigError([f"{loaded.path}: file not found"])
-    build_catalog(loaded.settings, loaded.path.parent, loaded.path.name)
-    s = loaded.settings
+    s, name = loaded.settings, loaded.path.name
+    problems: list[str] = []
+    # What a cycle builds from the file (and refuses), each checked on its own.
+    for build in (lambda: build_catalog(s, loaded.path.parent, name),
+                  lambda: declared_fleets(s.fleets, name)):
+        try:
+            build()
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
     counts = [
         (len(s.sources), "source"),
         (len(s.receivers), "receiver"),

@@ -1,10 +1,17 @@
-"""``firmwatch fleet``: import, list, show, export and remove fleets."""
+"""``firmwatch fleet``: import, list, show, export and remove fleets.
+
+``import`` and ``remove`` first store ``[[fleets]]`` as the cycle does; ``list``, ``show`` and
+``export`` show the fleets as this config would make them without writing anything (the sync runs
+in a unit of work that is rolled back), so a command run with another config changes nothing.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,6 +32,10 @@ from state.fleetsync import import_fleets, sync_declared_fleets
 MAX_PROBLEMS = 50
 
 
+class _Rollback(Exception):
+    """Ends a read command's unit of work without committing it."""
+
+
 def _open(loaded: Loaded) -> Store:
     """Open the store and bring it in line with ``[[fleets]]`` (only when a config was found)."""
     store = open_configured_store(loaded)
@@ -32,14 +43,35 @@ def _open(loaded: Loaded) -> Store:
         return store
     synced = False
     try:
-        sync_declared_fleets(store, declared_fleets(loaded.settings.fleets, loaded.path.name))
+        _sync(store, loaded)
         synced = True
-    except StoreError as exc:
-        raise CommandFailed(str(exc)) from None
     finally:
         if not synced:
             store.close()
     return store
+
+
+@contextmanager
+def _read(loaded: Loaded) -> Iterator[Store]:
+    """The store as ``[[fleets]]`` would make it, for reading: nothing is written."""
+    with open_configured_store(loaded) as store:
+        if not loaded.found:
+            yield store
+            return
+        try:
+            with store.transaction():
+                _sync(store, loaded)
+                yield store
+                raise _Rollback
+        except _Rollback:
+            pass
+
+
+def _sync(store: Store, loaded: Loaded) -> None:
+    try:
+        sync_declared_fleets(store, declared_fleets(loaded.settings.fleets, loaded.path.name))
+    except StoreError as exc:
+        raise CommandFailed(str(exc)) from None
 
 
 def _problems(source: str, problems: tuple[str, ...]) -> CommandFailed:
@@ -84,7 +116,11 @@ def _fleet_dict(fleet: Fleet, totals: FleetTotals) -> dict[str, Any]:
 def _group_dict(g: DeviceGroup) -> dict[str, Any]:
     return {"key": g.key, "model": g.model, "model_as_written": g.model_as_written,
             "firmware": g.firmware, "count": g.count, "site": g.site, "tags": list(g.tags),
-            "serials": list(g.serials)}
+            "serials": list(g.serials), "origin": g.origin}
+
+
+def _origin(origin: str) -> str:
+    return "bot.toml" if origin == "config" else "import"
 
 
 def _table(rows: list[list[str]], right: set[int]) -> str:
@@ -98,7 +134,7 @@ def _table(rows: list[list[str]], right: set[int]) -> str:
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     """List fleets with their device groups and device counts."""
-    with _open(load_settings(args.config)) as store:
+    with _read(load_settings(args.config)) as store:
         fleets, totals = store.fleets.all(), store.fleets.totals()
     if args.json:
         json.dump([_fleet_dict(f, totals[f.name]) for f in fleets], out, indent=2)
@@ -109,7 +145,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     else:
         rows = [["FLEET", "GROUPS", "DEVICES", "FROM", "RECEIVERS"]] + [
             [f.name, str(totals[f.name].groups), str(totals[f.name].devices),
-             "bot.toml" if f.origin == "config" else "import", ", ".join(f.receivers) or "-"]
+             _origin(f.origin), ", ".join(f.receivers) or "-"]
             for f in fleets
         ]
         out.write(_table(rows, right={1, 2}))
@@ -126,7 +162,7 @@ def _get(store: Store, name: str) -> Fleet:
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     """Show one fleet and its device groups."""
-    with _open(load_settings(args.config)) as store:
+    with _read(load_settings(args.config)) as store:
         fleet = _get(store, args.name)
         groups, totals = store.fleets.groups(fleet.name), store.fleets.totals()[fleet.name]
     if args.json:
@@ -137,11 +173,12 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"fleet {fleet.name}" + (f" — {fleet.description}" if fleet.description else "")
               + f"\nreceivers: {', '.join(fleet.receivers) or '-'} · tags:"
               f" {', '.join(fleet.tags) or '-'} · min severity: {fleet.min_severity} · from"
-              f" {'bot.toml' if fleet.origin == 'config' else 'import'}\n"
+              f" {_origin(fleet.origin)}\n"
               f"{totals.groups} device group(s), {totals.devices} device(s)\n")
     if groups:
-        rows = [["MODEL", "FIRMWARE", "COUNT", "SITE"]] + [
-            [g.model_as_written, g.firmware or "(unknown)", str(g.count), g.site or "-"]
+        rows = [["MODEL", "FIRMWARE", "COUNT", "SITE", "FROM"]] + [
+            [g.model_as_written, g.firmware or "(unknown)", str(g.count), g.site or "-",
+             _origin(g.origin)]
             for g in groups
         ]
         out.write(_table(rows, right={2}))
@@ -150,7 +187,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     """Write device groups (all, or one fleet's) as CSV that `fleet import` reads back."""
-    with _open(load_settings(args.config)) as store:
+    with _read(load_settings(args.config)) as store:
         if args.name is not None:
             _get(store, args.name)
         groups = store.fleets.groups(args.name)

@@ -60,7 +60,7 @@ def group_json(g: DeviceGroup) -> dict[str, Any]:
     """A device group as JSON."""
     return {"key": g.key, "model": g.model, "model_as_written": g.model_as_written,
             "firmware": g.firmware, "count": g.count, "site": g.site, "tags": list(g.tags),
-            "serials": list(g.serials)}
+            "serials": list(g.serials), "origin": g.origin}
 
 
 def list_fleets(store: Store) -> Response:

@@ -17,13 +17,14 @@ from state.sql.engine import Insert, chunks
 from state.sql.schema import device_groups
 
 FIELDS = ("key", "fleet", "model", "model_as_written", "firmware", "count", "site", "tags",
-          "serials")
+          "serials", "origin")
 
 
 def _row(g: DeviceGroup) -> dict[str, Any]:
     return {"key": g.key, "fleet": g.fleet, "model": g.model,
             "model_as_written": g.model_as_written, "firmware": g.firmware, "count": g.count,
-            "site": g.site, "tags": list(g.tags), "serials": list(g.serials)}
+            "site": g.site, "tags": list(g.tags), "serials": list(g.serials),
+            "origin": g.origin}
 
 
 def upsert_groups(conn: Connection, ins: Insert, groups: Sequence[DeviceGroup]) -> None:
@@ -43,7 +44,7 @@ def upsert_groups(conn: Connection, ins: Insert, groups: Sequence[DeviceGroup]) 
             for g in groups:
                 copy.write_row((g.key, g.fleet, g.model, g.model_as_written, g.firmware,
                                 g.count, g.site, json.dumps(list(g.tags)),
-                                json.dumps(list(g.serials))))
+                                json.dumps(list(g.serials)), g.origin))
         columns = ", ".join(FIELDS)
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in FIELDS[1:])
         cursor.execute(f"INSERT INTO {device_groups.name} ({columns}) SELECT {columns}"

@@ -24,7 +24,7 @@ def _fleet(r: Row[Any]) -> Fleet:
 def _group(r: Row[Any]) -> DeviceGroup:
     m = r._mapping  # a Row is a tuple: r.count would be tuple.count
     return DeviceGroup(m["fleet"], m["model"], m["model_as_written"], m["firmware"], m["count"],
-                       m["site"], tuple(m["tags"]), tuple(m["serials"]))
+                       m["site"], tuple(m["tags"]), tuple(m["serials"]), m["origin"])
 
 
 def _order(g: DeviceGroup) -> tuple[str, str, str, str]:

@@ -80,6 +80,7 @@ device_groups = Table(
     Column("site", Text, nullable=False),
     Column("tags", JsonType, nullable=False),
     Column("serials", JsonType, nullable=False),
+    Column("origin", String(10), nullable=False, server_default="import"),  # 0004
 )
 
 catalog = Table(

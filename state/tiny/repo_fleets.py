@@ -35,13 +35,14 @@ def group_doc(g: DeviceGroup) -> Doc:
     """A device group as a document."""
     return {"key": g.key, "fleet": g.fleet, "model": g.model, "model_as_written":
             g.model_as_written, "firmware": g.firmware, "count": g.count, "site": g.site,
-            "tags": list(g.tags), "serials": list(g.serials)}
+            "tags": list(g.tags), "serials": list(g.serials), "origin": g.origin}
 
 
 def group_of(d: Doc) -> DeviceGroup:
-    """A device group from a document."""
+    """A device group from a document (one stored before groups had an origin was imported)."""
     return DeviceGroup(d["fleet"], d["model"], d["model_as_written"], d["firmware"], d["count"],
-                       d["site"], tuple(d["tags"]), tuple(d["serials"]))
+                       d["site"], tuple(d["tags"]), tuple(d["serials"]),
+                       d.get("origin", "import"))
 
 
 def group_order(g: DeviceGroup) -> tuple[str, str, str, str]:
