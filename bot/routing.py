@@ -17,8 +17,8 @@ from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any, Literal
 
-from bot.finding import GROUP_FIELDS, CveVerdict, Finding
-from bot.policy import Stage, combine
+from bot.finding import CveVerdict, Finding
+from bot.policy import Promise, Stage, combine
 from bot.verdicts import STATUS_RANK
 
 AlertKind = Literal["advisory", "firmware", "lifecycle", "exploited"]
@@ -209,7 +209,7 @@ def route(
             tuple[str, str, str, Stage, int],
             tuple[tuple[CveVerdict, ...], list[tuple[str, str | None]]],
         ] = {}
-        quieter: dict[tuple[int, frozenset[str]], tuple[object, Finding | None]] = {}
+        quieter: dict[tuple[int, frozenset[str]], tuple[object, _Left | None]] = {}
         for f in findings:
             if silences:
                 kept = unsilenced(f, item, silences, quieter)
@@ -231,17 +231,21 @@ def route(
     return alerts
 
 
+_Left = tuple[tuple[CveVerdict, ...], str, Promise]  # the verdicts, status and promise left
+
+
 def unsilenced(
     f: Finding,
     item: ItemHeader,
     silences: Sequence[Silence],
-    memo: dict[tuple[int, frozenset[str]], tuple[object, Finding | None]] | None = None,
+    memo: dict[tuple[int, frozenset[str]], tuple[object, _Left | None]] | None = None,
 ) -> Finding | None:
     """The finding as the silences leave it: None when one hides it; without the verdicts of
     the CVEs silences name (its status and promise judged on the CVEs left), or as it was.
 
-    ``memo`` shares the verdicts left between findings that shared theirs (a batch's), keyed
-    by the verdict tuple's id: it keeps each tuple it is keyed by alive.
+    ``memo`` shares what is left of a verdict tuple between the findings that share it (a
+    batch's, or batches' of models under the same promises), keyed by the tuple's id: it keeps
+    each tuple it is keyed by alive.
     """
     quiet: set[str] = set()
     for silence in silences:
@@ -255,19 +259,18 @@ def unsilenced(
     key = (id(f.cves), frozenset(quiet))
     found = memo.get(key) if memo is not None else None
     if found is None:
-        left = tuple(c for c in f.cves if c.id.upper() not in quiet)
-        shape = None
-        if left:
-            status = min((c.status for c in left), key=lambda s: STATUS_RANK.get(s, 0))
-            promise = combine(c.promise for c in left)
-            shape = f._replace(cves=left, status=status, fix_promised=promise)
-        found = (f.cves, shape)
+        verdicts = tuple(c for c in f.cves if c.id.upper() not in quiet)
+        left = None
+        if verdicts:
+            status = min((c.status for c in verdicts), key=lambda s: STATUS_RANK.get(s, 0))
+            left = (verdicts, status, combine(c.promise for c in verdicts))
+        found = (f.cves, left)
         if memo is not None:
             memo[key] = found
-    shape = found[1]
-    if shape is None:
+    if found[1] is None:
         return None
-    return Finding._make(f[:GROUP_FIELDS] + shape[GROUP_FIELDS:])  # the group's own fields
+    verdicts, status, promise = found[1]
+    return f._replace(cves=verdicts, status=status, fix_promised=promise)
 
 
 def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:

@@ -366,3 +366,19 @@ def test_a_silenced_cve_hides_only_that_cve_and_the_others_still_alert() -> None
     elsewhere = Silence("s3", {"cve": "CVE-2021-36260", "fleet": "branch"}, NOW + timedelta(days=1))
     kept = route([(ITEM, [two_cves()])], Routing(FLEETS, silences=[elsewhere]), NOW)
     assert [len(f.cves) for f in kept[0].findings] == [2]
+
+
+def test_findings_of_other_models_sharing_verdicts_keep_their_own_fields_when_a_cve_is_silenced(
+) -> None:
+    """Batches of two models under the same promises share one verdict tuple."""
+    first = two_cves()
+    other = two_cves(site="B")._replace(
+        model="DS-2CD3026G2-IS", stage=Stage.SECURITY_ONLY, fixed_version="V5.7.3",
+        download_url="https://x/fw.zip", cves=first.cves,
+    )
+    silence = Silence("s1", {"cve": "CVE-2021-36260"}, NOW + timedelta(days=1))
+    (alert,) = route([(ITEM, [first, other])], Routing(FLEETS, silences=[silence]), NOW)
+    assert [(f.model, f.stage, f.fixed_version, f.download_url) for f in alert.findings] == [
+        ("DS-2CD3321G2-I", Stage.DYNAMIC, "V5.5.800", None),
+        ("DS-2CD3026G2-IS", Stage.SECURITY_ONLY, "V5.7.3", "https://x/fw.zip"),
+    ]
