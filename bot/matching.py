@@ -38,7 +38,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from bot.catalog import ModelError, ModelPattern, normalize_model
+from bot.catalog import ModelError, ModelPattern, PatternError, normalize_model
 from bot.indexviews import (
     Firmwares,
     GroupLike,
@@ -741,11 +741,16 @@ def _judge(
 
 
 def _named_models(product: str, index: FleetIndex) -> list[Indexed]:
-    """The groups whose exact model an unreadable product cell still names."""
+    """The groups of the models an unreadable product cell still names: each model-like word
+    read as a pattern (``DS-2CD2x43G2-IU`` covers its family, as in a readable cell), else as an
+    exact model; a word that is neither names nothing."""
     found: list[Indexed] = []
     for token in _MODEL_TOKEN.findall(product):
         try:
-            found += index.by_model.get(normalize_model(token), [])
-        except ModelError:
-            continue
+            found += index.candidates(ModelPattern(token))
+        except PatternError:
+            try:
+                found += index.by_model.get(normalize_model(token), [])
+            except ModelError:
+                continue
     return found

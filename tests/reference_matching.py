@@ -10,6 +10,7 @@ per group, releases are searched linearly.
 from __future__ import annotations
 
 import bisect
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from bot.catalog import (
     Lifecycle,
     ModelError,
     ModelPattern,
+    PatternError,
     family_of,
     normalize_model,
 )
@@ -373,10 +375,14 @@ def _row_rule(row: AffectedRow) -> tuple[AffectedRule | None, Version | None, st
 
 
 def _named_models(product: str, index: FleetIndex) -> list[Indexed]:
+    """Each model-like word of an unreadable cell as a pattern (its family), else as a model."""
     found: list[Indexed] = []
     for token in _MODEL_TOKEN.findall(product):
         try:
-            found += index.by_model.get(normalize_model(token), [])
-        except ModelError:
+            pattern = ModelPattern(token)
+        except PatternError:
+            with contextlib.suppress(ModelError):
+                found += index.by_model.get(normalize_model(token), [])
             continue
+        found += candidates(index, pattern)
     return found
