@@ -432,7 +432,9 @@ def _meets(f: Finding, minimum: str) -> bool:
 
 
 def _worse(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Worse news than what was acknowledged: a higher score, or device groups newly affected
+    (an ack covers the exposure it saw, not new exposure)."""
     def top(facts: Mapping[str, Any]) -> float:
         return max((s or 0.0 for f in facts.values() for s, _ in f["cves"].values()), default=0.0)
 
-    return top(new) > top(old)
+    return top(new) > top(old) or any(key not in old for key in new)

@@ -172,6 +172,16 @@ def test_kev_listing_escalates_even_an_acked_alert() -> None:
     assert "listed in CISA KEV on 2022-01-10" in alerts[0].changes
 
 
+def test_newly_affected_device_groups_alert_even_after_an_ack() -> None:
+    """An ack quietens changes to what was acknowledged, not new exposure."""
+    previous = _previous([finding()], acked=True)
+    grown = [finding(), finding(fleet="branch", site="B"), finding(site="C")]
+    alerts = {a.receiver: a for a in route([(ITEM, grown)], Routing(FLEETS, previous=previous),
+                                           NOW)}
+    assert alerts["video"].changes == ("1 more device group affected",)
+    assert route([(ITEM, [finding(count=5)])], Routing(FLEETS, previous=previous), NOW) == []
+
+
 def test_snooze_holds_changes_until_it_ends() -> None:
     previous = _previous([finding()], snoozed_until=NOW + timedelta(days=7))
     items = [(ITEM, [finding(count=9)])]
