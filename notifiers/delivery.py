@@ -157,6 +157,7 @@ class _Pass:
         gauge = Lanes(max(1, int(getattr(notifier, "concurrency", 1))))
         batch = BATCH  # entries per lane
         attempted = 0
+        unsent, done = self._unsent(name), set[int]()  # done: sent or dead in this pass
         while attempted < self.limit and not self._halted(run):
             claimed_at = self.now()
             entries = self.store.outbox.claim(self.worker, claimed_at, lease=LEASE,
@@ -169,15 +170,17 @@ class _Pass:
             cutoff = claimed_at + LEASE - timedelta(seconds=ATTEMPT_TIMEOUT + 5)
             held = {e.id for e in entries}
             try:
-                lanes = _lanes(entries)
-                if lanes_at_once == 1 or len(lanes) == 1:
+                lanes = _lanes(_in_item_order(entries, unsent, done))
+                if lanes_at_once == 1 or len(lanes) <= 1:
                     for lane in lanes:
-                        self._lane(lane, run, notifier, held, cutoff)
+                        self._lane(lane, run, notifier, held, cutoff, done)
                 else:
                     with ThreadPoolExecutor(min(lanes_at_once, len(lanes)), name) as pool:
-                        done = [pool.submit(self._lane, lane, run, notifier, held, cutoff)
-                                for lane in lanes]
-                    for future in done:
+                        futures = [
+                            pool.submit(self._lane, lane, run, notifier, held, cutoff, done)
+                            for lane in lanes
+                        ]
+                    for future in futures:
                         future.result()  # a lane's exception ends the pass, as it would here
             finally:
                 gauge.done()
@@ -194,18 +197,31 @@ class _Pass:
     def _halted(self, run: health.ReceiverRun) -> bool:
         return self.stop.is_set() or run.gone is not None or run.pause_until is not None
 
+    def _unsent(self, name: str) -> dict[str, list[int]]:
+        """Per item, the receiver's entries not sent yet (nor dead) as the pass starts, oldest
+        first: what the item's later entries wait for."""
+        unsent: dict[str, list[int]] = {}
+        for entry in self.store.outbox.all(statuses=("pending", "retrying"), receiver=name):
+            unsent.setdefault(_item_of(entry), []).append(entry.id)  # all() is by id
+        return unsent
+
     def _lane(
         self, lane: list[OutboxEntry], run: health.ReceiverRun, notifier: Notifier,
-        held: set[int], cutoff: datetime,
+        held: set[int], cutoff: datetime, done: set[int],
     ) -> None:
         for entry in lane:
             if self._halted(run) or self.now() >= cutoff:
                 return  # left in ``held``: released, and claimed again later
-            self._deliver(entry, run, notifier)
+            outcome = self._deliver(entry, run, notifier)
             with self.lock:
                 held.discard(entry.id)
+                if outcome != "retry":
+                    done.add(entry.id)
+            if outcome == "retry":
+                return  # the item's later alerts wait for this one: released, claimed later
 
-    def _deliver(self, entry: OutboxEntry, run: health.ReceiverRun, notifier: Notifier) -> None:
+    def _deliver(self, entry: OutboxEntry, run: health.ReceiverRun, notifier: Notifier) -> str:
+        """Send one entry and record the attempt; its outcome (sent, retry or dead)."""
         doc, thread, key = entry.payload, None, None
         if getattr(notifier, "threaded", False):
             key = thread_key(entry.receiver, doc)
@@ -236,6 +252,7 @@ class _Pass:
                         entry.id, entry.attempts + 1, attempt.error)
         with self.lock:
             self._count(run, result, attempt.outcome, at)
+        return attempt.outcome
 
     def _count(
         self, run: health.ReceiverRun, result: SendResult, outcome: str, at: datetime
@@ -265,9 +282,31 @@ class _Pass:
 
 
 def _lanes(entries: list[OutboxEntry]) -> list[list[OutboxEntry]]:
-    """Entries grouped by item, in claim order: one item's alerts are sent one after another."""
+    """Entries grouped by item, each item's in the order they were made: one item's alerts are
+    sent one after another."""
     lanes: dict[str, list[OutboxEntry]] = {}
     for entry in entries:
-        item = entry.payload.get("item") or {}
-        lanes.setdefault(str(item.get("key") or entry.id), []).append(entry)
-    return list(lanes.values())
+        lanes.setdefault(_item_of(entry), []).append(entry)
+    return [sorted(lane, key=_by_id) for lane in lanes.values()]
+
+
+def _in_item_order(
+    entries: list[OutboxEntry], unsent: dict[str, list[int]], done: set[int]
+) -> list[OutboxEntry]:
+    """The claimed entries that may go now: not those behind an older unsent entry about the
+    same item that this claim does not hold and this pass has not sent (a first alert waiting
+    for its retry). Those are given back unattempted, and go once it has gone."""
+    claimed = {e.id for e in entries}
+    return [
+        e for e in entries
+        if all(i in claimed or i in done for i in unsent.get(_item_of(e), ()) if i < e.id)
+    ]
+
+
+def _item_of(entry: OutboxEntry) -> str:
+    item = entry.payload.get("item") or {}
+    return str(item.get("key") or entry.id)
+
+
+def _by_id(entry: OutboxEntry) -> int:
+    return entry.id

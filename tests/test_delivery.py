@@ -239,6 +239,32 @@ def test_updates_of_an_item_follow_their_first_alert(store: Store) -> None:
         assert ref is not None and threads[update["id"]] == Thread(ref.channel, ref.ts)
 
 
+def test_an_update_waits_for_its_items_first_alert_while_that_one_is_retried(
+    store: Store,
+) -> None:
+    """The first alert about an item failed and waits for its retry; an update made meanwhile
+    is due at once: it waits too, then follows it (and its thread)."""
+    a = FakeNotifier("a", FAIL, threaded=True)
+    first = document("a", "ITEM-1")
+    enqueue(store, "a", first)
+    assert deliver_due(store, settings(), NOW, worker="w", notifiers={"a": a},
+                       clock=lambda: 0.0).retried == 1
+    update, other = kev_update("a", "ITEM-1"), document("a", "ITEM-2")
+    enqueue(store, "a", update)
+    enqueue(store, "a", other)
+    soon = NOW + timedelta(seconds=1)
+    report = deliver_due(store, settings(), soon, worker="w", notifiers={"a": a},
+                         clock=lambda: 0.0)
+    assert report.sent == 1 and [i for i, _ in a.sent[1:]] == [other["id"]]  # not the update
+    waiting = store.outbox.find("a", update["dedupe_key"])
+    assert waiting is not None and waiting.status == "pending" and waiting.claimed_by is None
+    later = NOW + timedelta(days=1)
+    assert deliver_due(store, settings(), later, worker="w", notifiers={"a": a},
+                       clock=lambda: 0.0).sent == 2
+    assert [i for i, _ in a.sent[2:]] == [first["id"], update["id"]]
+    assert dict(a.sent)[update["id"]] is not None  # in the first alert's thread
+
+
 def test_slack_updates_are_threaded_under_the_first_message(
     store: Store, fake_slack: FakeSlack
 ) -> None:
