@@ -22,6 +22,7 @@ from bot.service.jobbook import JOBS_KEY, LEADER_KEY, JobBook
 from bot.service.jobs import JobSpec, Work, plan_jobs
 from bot.service.metrics import Metrics
 from bot.service.scheduler import Scheduler
+from notifiers.health import DISABLED
 from state import Store, StoreError, open_store
 
 T0 = datetime(2026, 3, 1, 7, 30, tzinfo=UTC)  # 08:30 in Berlin
@@ -431,6 +432,14 @@ def test_store_gauges_are_read_at_scrape_time(tiny: Store) -> None:
     assert _sample(metrics, "firmwatch_source_last_success_timestamp_seconds",
                    source="nvd") == T0.timestamp()
     assert _sample(metrics, "firmwatch_store_up") == 1
+
+
+def test_a_disabled_receiver_shows_in_the_metrics(tiny: Store) -> None:
+    """Its entries wait as pending: without a gauge, no documented alert would fire."""
+    metrics = Metrics(tiny)
+    assert _sample(metrics, "firmwatch_receiver_disabled", receiver="pager") == 0
+    tiny.meta.put(DISABLED, {"pager": {"reason": "HTTP 410", "since": T0.isoformat()}}, T0)
+    assert _sample(metrics, "firmwatch_receiver_disabled", receiver="pager") == 1
 
 
 def test_a_store_that_does_not_answer_shows_as_down() -> None:

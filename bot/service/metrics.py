@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from notifiers.health import DISABLED
 from state import Store, StoreError
 from state.records import OUTBOX_STATUSES
 
@@ -86,12 +87,13 @@ class StoreCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        """Read the outbox counts, sources' health and the job book."""
+        """Read the outbox counts, sources' health, disabled receivers and the job book."""
         up = GaugeMetricFamily("firmwatch_store_up", "1 when the store answered this scrape")
         try:
             counts = self.store.outbox.counts()
             sources = self.store.sources.all()
             jobs = self.store.meta.get(JOBS_KEY) or {}
+            disabled = self.store.meta.get(DISABLED) or {}
         except StoreError as exc:
             log.warning("metrics: the store did not answer", extra={"error": str(exc)})
             up.add_metric([], 0)
@@ -115,6 +117,12 @@ class StoreCollector(Collector):
                 success.add_metric([source.name], when)
         yield failing
         yield success
+        off = GaugeMetricFamily("firmwatch_receiver_disabled",
+                                "1 for a receiver disabled (410, or failing for 5 days): its "
+                                "entries wait until `firmwatch outbox enable`", labels=["receiver"])
+        for name in sorted(disabled if isinstance(disabled, dict) else {}):
+            off.add_metric([name], 1)
+        yield off
         yield from _job_gauges(jobs if isinstance(jobs, dict) else {})
 
 
