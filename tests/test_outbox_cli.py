@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,23 @@ def test_dead_letters_are_listed_and_replayed(
     assert len(fake_slack.posts()) == 1
     code, _, err = cli(monkeypatch, config, "outbox", "replay", "999")
     assert code == 1 and "no outbox entry with id 999" in err
+
+
+def test_an_entry_a_worker_holds_says_so_and_until_when(
+    config: str, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed mid-send leaves its claim until the lease ends: the listing says so."""
+    if store_url.startswith("tinydb"):
+        pytest.skip("TinyDB keeps leases in the memory of the process that holds the file")
+    entry_id = enqueue(store_url, "chat")
+    with open_store(store_url) as store:
+        (held,) = store.outbox.claim("w-dead", datetime.now(UTC), lease=timedelta(minutes=2))
+    assert held.id == entry_id
+    code, out, _ = cli(monkeypatch, config, "outbox")
+    assert code == 0 and "held by w-dead until" in out.splitlines()[2]
+    code, out, _ = cli(monkeypatch, config, "outbox", "--json")
+    (entry,) = json.loads(out)["entries"]
+    assert entry["claimed_by"] == "w-dead" and entry["claimed_until"] is not None
 
 
 def test_disabled_receivers_are_shown_and_enabled(

@@ -42,7 +42,9 @@ def _entry_dict(entry: OutboxEntry) -> dict[str, Any]:
             "attempts": entry.attempts, "next_attempt_at": entry.next_attempt_at.isoformat(),
             "last_status": entry.last_status, "last_error": entry.last_error,
             "alert_id": entry.alert_id, "dedupe_key": entry.dedupe_key,
-            "claimed_by": entry.claimed_by, "created_at": entry.created_at.isoformat(),
+            "claimed_by": entry.claimed_by,
+            "claimed_until": entry.claimed_until.isoformat() if entry.claimed_until else None,
+            "created_at": entry.created_at.isoformat(),
             "updated_at": entry.updated_at.isoformat(), "title": _title(entry),
             "payload": entry.payload}
 
@@ -94,6 +96,8 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     rows = [["ID", "STATUS", "RECEIVER", "TRIES", "NEXT (UTC)", "LAST ERROR", "ALERT"]]
     for e in entries:
         due = _when(e.next_attempt_at) if e.status in ("pending", "retrying") else "-"
+        if e.claimed_by and e.claimed_until and e.claimed_until > now and due != "-":
+            due = f"held by {e.claimed_by} until {_when(e.claimed_until)}"  # a worker's lease
         last = f"{e.last_status or ''} {e.last_error or ''}".strip() or "-"
         rows.append([str(e.id), e.status, e.receiver, str(e.attempts), due, _cut(last, 60),
                      _cut(_title(e), 60)])
