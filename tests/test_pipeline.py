@@ -82,6 +82,7 @@ class World:
     root: Path
     fleets: str = FLEETS
     extra: str = ""
+    lead: str = ""  # sources listed before the others
 
     @property
     def sources(self) -> Path:
@@ -92,6 +93,7 @@ class World:
         text = f"""
 [state]
 url = "tinydb:///state.json"
+{self.lead}
 {_source("hik", "advisory", "hikvision-html", s / "hikvision" / "listing.html")}
 {_source("fw", "firmware", "firmware-json", s / "firmware.json")}
 {_source("nvd", "scores", "nvd-json", s / "nvd.json")}
@@ -671,3 +673,170 @@ def test_check_json_shows_models_as_registered_and_keeps_dedupe_keys(world: Worl
     assert sorted(a["dedupe_key"] for a in again) == sorted(a["dedupe_key"] for a in alerts)
     shown = {g["model"] for a in again for f in a["findings"] for g in f["device_groups"]}
     assert {"ids-7716nxi-m4/x", "HIKCENTRAL professional"} <= shown
+
+
+CMD_PAGE = (
+    "hikvision/en/support/cybersecurity/security-advisory/"
+    "command-injection-vulnerability-in-the-web-server-of-some-hikvision-cameras/index.html"
+)
+CMD_ROW = (
+    "<td>Versions below V5.5.800 (including V5.5.800)</td>\n"
+    "            <td>V5.5.800 build 210628</td>"
+)
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _relist(world: World, old: str, new: str) -> None:
+    """Change the listing's date of HSRC-202109-01's page: the page is read again."""
+    date_of = '<p class="advisory-item__date">{}'
+    _edit(world.sources / "hikvision" / "listing.html", date_of.format(old), date_of.format(new))
+
+
+def _fixed_version(world: World, key: str) -> tuple[str, str]:
+    """The stored copy's source and its first row's fixed version."""
+    with world.store() as store:
+        stored = store.items.get(key)
+    assert stored is not None
+    return stored.data["source"], stored.data["rows"][0]["fixed"]
+
+
+def _warnings(world: World, source: str) -> list[str]:
+    with world.store() as store:
+        state = store.sources.get(source)
+    assert state is not None
+    return list(state.health["warnings"])
+
+
+@pytest.mark.parametrize("feed_first", [False, True], ids=["pages-first", "feed-first"])
+def test_a_mirror_feed_never_rolls_back_the_vendors_revision(
+    world: World, feed_first: bool
+) -> None:
+    """The audit's repro: the vendor revises HSRC-202109-01 without changing its dates; the
+    mirror feed still carries the old copy. One alert, never rolled back, never sent again."""
+    feed = _source("advrss", "advisory", "feed", world.sources / "advisories.rss")
+    if feed_first:
+        world.lead = feed
+    else:
+        world.extra = feed
+    first = world.cycle()
+    assert set(_alerts(first)) == {
+        "HSRC-202109-01", "HSRC-202508-03", "HSRC-202412-02", "Firmware V5.9.72 build 260713"
+    }
+    # The feed's copies differ from the pages' (their URLs): as new, the vendor's pages win.
+    assert first.items == {"new": 13, "revised": 0}
+    assert first.sources["advrss"].startswith("3 items; 3 not stored, another source's copy is")
+    assert _fixed_version(world, "HSRC-202109-01") == ("hik", "V5.5.800 build 210628")
+
+    # The vendor revises the page (dates unchanged) and the listing shows a new date.
+    _edit(
+        world.sources / CMD_PAGE,
+        CMD_ROW,
+        CMD_ROW.replace("V5.5.800 (including V5.5.800)", "V5.7.13 (including V5.7.13)").replace(
+            "V5.5.800 build 210628", "V5.7.14 build 240101"
+        ),
+    )
+    _relist(world, "2021-09-18", "2026-11-30")
+    revised = world.cycle(NOW + timedelta(hours=1))
+    (alert,) = revised.alerts
+    assert alert["item"]["id"] == "HSRC-202109-01" and revised.items == {"new": 0, "revised": 1}
+    assert any("V5.7.14 build 240101" in c for c in alert["changes"])
+    assert _fixed_version(world, "HSRC-202109-01") == ("hik", "V5.7.14 build 240101")
+
+    # Only the feed's lastBuildDate changes: its old copy is read again and not stored.
+    _edit(
+        world.sources / "advisories.rss",
+        "<lastBuildDate>Tue, 02 Sep 2025 09:05:00 +0800",
+        "<lastBuildDate>Mon, 30 Nov 2026 18:00:00 +0800",
+    )
+    mirror = world.cycle(NOW + timedelta(hours=2))
+    assert mirror.alerts == [] and mirror.items == {"new": 0, "revised": 0}
+    assert "HSRC-202109-01" in mirror.sources["advrss"]
+    assert _fixed_version(world, "HSRC-202109-01") == ("hik", "V5.7.14 build 240101")
+    assert (
+        "HSRC-202109-01: this copy is not stored: hik's copy (published 2021-09-18) is as new"
+        " and comes from the vendor's own pages"
+    ) in _warnings(world, "advrss")
+
+    # The listing is read again later (a new date on it): the page is unchanged, no alert.
+    _relist(world, "2026-11-30", "2026-12-01")
+    later = world.cycle(NOW + timedelta(hours=3))
+    assert later.alerts == [] and later.items == {"new": 0, "revised": 0}
+    assert _fixed_version(world, "HSRC-202109-01") == ("hik", "V5.7.14 build 240101")
+    with world.store() as store:
+        assert len(store.items.revisions("HSRC-202109-01")) == 2
+
+
+def test_a_newer_copy_from_a_mirror_replaces_and_an_older_page_does_not_roll_it_back(
+    world: World,
+) -> None:
+    world.extra = _source("advrss", "advisory", "feed", world.sources / "advisories.rss")
+    world.cycle()
+    # The mirror carries a revision of 2026-11-29 the vendor's page does not show yet.
+    rss = world.sources / "advisories.rss"
+    feed_row = CMD_ROW.replace("\n            ", "\n      ")
+    _edit(rss, feed_row, feed_row.replace("V5.5.800 build 210628", "V5.7.14 build 240101"))
+    _edit(
+        rss,
+        "<tr><td>V1.0</td><td>2021-09-18</td><td>Initial release</td></tr>",
+        "<tr><td>V1.0</td><td>2021-09-18</td><td>Initial release</td></tr>\n"
+        "      <tr><td>V1.1</td><td>2026-11-29</td><td>Updated fixed versions</td></tr>",
+    )
+    newer = world.cycle(NOW + timedelta(hours=1))
+    (alert,) = newer.alerts
+    assert alert["item"]["id"] == "HSRC-202109-01" and newer.items["revised"] == 1
+    assert _fixed_version(world, "HSRC-202109-01") == ("advrss", "V5.7.14 build 240101")
+    # The vendor's older page is read again: it does not roll the mirror's revision back.
+    _relist(world, "2021-09-18", "2026-11-30")
+    again = world.cycle(NOW + timedelta(hours=2))
+    assert again.alerts == [] and again.items == {"new": 0, "revised": 0}
+    assert _fixed_version(world, "HSRC-202109-01") == ("advrss", "V5.7.14 build 240101")
+    assert again.sources["hik"] == (
+        "1 items; 1 not stored, another source's copy is kept: HSRC-202109-01"
+        " (see `firmwatch sources`)"
+    )
+    assert (
+        "HSRC-202109-01: this copy is not stored: advrss's copy (updated 2026-11-29) is newer"
+        " than this one (published 2021-09-18)"
+    ) in _warnings(world, "hik")
+
+
+FIRMWARE_FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Firmware mirror</title><link>https://example.net/</link>
+<description>A mirror</description><lastBuildDate>{built}</lastBuildDate>
+<item>
+  <title>DS-2CD3xx1G2 Network Camera Firmware V5.9.72</title>
+  <link>https://example.net/fw/v5-9-72/</link>
+  <enclosure url="https://example.net/fw/IPC_G2_EN_STD_V5.9.72_260713.zip" type="application/zip"/>
+  <description><![CDATA[
+<p>Applied to: DS-2CD3321G2-I, DS-2CD3121G2-I, DS-2CD3021G2-IS</p>
+<p>Version: V5.9.72 build 260713</p>
+<p>Release date: 2026-07-13</p>
+]]></description>
+</item>
+</channel></rss>
+"""
+
+
+def test_an_older_copy_of_a_firmware_release_from_another_source_is_not_stored(
+    world: World,
+) -> None:
+    feed = world.sources / "fw.rss"
+    feed.write_text(FIRMWARE_FEED.format(built="Mon, 30 Nov 2026 08:00:00 +0000"))
+    world.extra = _source("fwrss", "firmware", "feed", feed)
+    first = world.cycle()
+    with world.store() as store:
+        (stored,) = [i for i in store.items.all("firmware") if "V5.9.72" in i.key]
+    # The index says 2026-07-20 and names a CVE; the mirror's copy (2026-07-13) is older.
+    assert stored.data["source"] == "fw" and stored.data["cves"] == ["CVE-2024-47485"]
+    assert first.items == {"new": 13, "revised": 0}
+    assert "not stored" in first.sources["fwrss"]
+    feed.write_text(FIRMWARE_FEED.format(built="Mon, 30 Nov 2026 10:00:00 +0000"))
+    again = world.cycle(NOW + timedelta(hours=1))
+    assert again.alerts == [] and again.items == {"new": 0, "revised": 0}
+    with world.store() as store:
+        assert len(store.items.revisions(stored.key)) == 1

@@ -82,6 +82,12 @@ def record_failure(h: SourceHealth, now: datetime, error: str, status: int | Non
     )
 
 
+def with_warnings(h: SourceHealth, warnings: Sequence[str]) -> SourceHealth:
+    """The health with more warnings, those it does not hold already, still bounded."""
+    new = [w for w in dict.fromkeys(_clip(w) for w in warnings) if w not in h.warnings]
+    return replace(h, warnings=_bounded([*h.warnings, *new])) if new else h
+
+
 def describe(h: SourceHealth, now: datetime | None = None) -> str:
     """One line for ``firmwatch sources``: "ok 3 min ago, 12 items" or "failing (times 4) …"."""
     if h.last_attempt is None:
