@@ -82,6 +82,12 @@ def record_failure(h: SourceHealth, now: datetime, error: str, status: int | Non
     )
 
 
+def unhealthy(h: SourceHealth, failures: int) -> bool:
+    """Whether the source has failed at least ``failures`` polls in a row (``[policy]
+    source_failures``): the point at which its receivers are told (`bot.sourcenotice`)."""
+    return h.consecutive_failures >= failures
+
+
 def describe(h: SourceHealth, now: datetime | None = None) -> str:
     """One line for ``firmwatch sources``: "ok 3 min ago, 12 items" or "failing (times 4) …"."""
     if h.last_attempt is None:
