@@ -156,6 +156,10 @@ class PolicySettings(Section):
     severe_cvss: float = Field(default=7.0, ge=0.0, le=10.0)
     reminder_days: list[Annotated[int, Field(ge=0, le=3650)]] = [90, 30, 7, 0]
     catalog_files: list[str] = []
+    # A source that fails this many polls in a row is unhealthy: these receivers are told once,
+    # and once more when it recovers (empty: nobody is; `check` and `sources` warn instead).
+    source_receivers: list[str] = []
+    source_failures: int = Field(default=3, ge=1, le=1000)
 
 
 class NetworkSettings(Section):
@@ -376,7 +380,9 @@ class Settings(Section):
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
-        problems = _reference_problems(self.model_dump(include=set(_NAMED) | {"slack"}))
+        problems = _reference_problems(
+            self.model_dump(include=set(_NAMED) | {"slack", "policy"})
+        )
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -411,6 +417,12 @@ def _reference_problems(data: Mapping[str, Any]) -> list[str]:
                 if isinstance(name, str) and name not in receivers:
                     problems.append(f"{section}[{i}].receivers[{j}]: no [[receivers]] entry has"
                                     f" this name (got {name!r})")
+    policy = data.get("policy")
+    told = policy.get("source_receivers") if isinstance(policy, Mapping) else None
+    for j, name in enumerate(told if isinstance(told, list) else ()):
+        if isinstance(name, str) and name not in receivers:
+            problems.append(f"policy.source_receivers[{j}]: no [[receivers]] entry has this name"
+                            f" (got {name!r})")
     slack = data.get("slack")
     ticket = slack.get("ticket_receiver") if isinstance(slack, Mapping) else None
     if isinstance(ticket, str) and ticket not in receivers:

@@ -32,9 +32,10 @@ from bot.resolution import resolutions
 from bot.routing import Alert, route
 from bot.routingsetup import AlertMemory, routing_for
 from bot.slack.subscriptions import with_subscriptions
+from bot.sourcenotice import Noticed, SourceView, notices
 from bot.sources import DETAIL_PARSERS, PARSERS
 from bot.sources.fetcher import Fetcher
-from bot.sources.health import SourceHealth, with_warnings
+from bot.sources.health import SourceHealth, describe, unhealthy, with_warnings
 from bot.sources.runner import Cursor, PollOutcome, poll_all
 from bot.wiring import build_catalog
 from state import FindingData, Store, StoredItem
@@ -42,6 +43,7 @@ from state.fleetsync import sync_declared_fleets
 
 CYCLE_KEY = "cycle.last"
 DIGEST_KEY = "digest.pending"
+NOTICED_KEY = "sources.noticed"  # what the source receivers were told (bot.sourcenotice)
 
 
 class _Rollback(Exception):
@@ -62,6 +64,7 @@ class CycleReport:
     enqueued: int = 0
     digested: int = 0
     unrouted: Counter[str] = field(default_factory=Counter)  # fleet -> findings nobody hears of
+    unheard: dict[str, str] = field(default_factory=dict)  # unhealthy source -> health, untold
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,6 +80,7 @@ class CycleReport:
             "enqueued": self.enqueued,
             "digested": self.digested,
             "unrouted": dict(self.unrouted),
+            "unheard": dict(self.unheard),
             "seconds": round(self.seconds, 3),
         }
 
@@ -103,7 +107,7 @@ def run_cycle(
     clock = time.perf_counter()
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
     report = CycleReport(now, on or local_date(settings, now), dry_run)
-    outcomes = _poll(store, settings, now, fetcher, only, environ)
+    outcomes, before = _poll(store, settings, now, fetcher, only, environ)
     catalog = _catalog(store, settings, base, config_name)
     try:
         # A cycle makes millions of objects without reference cycles at a big estate (findings,
@@ -113,6 +117,7 @@ def run_cycle(
             sync_declared_fleets(store, declared_fleets(settings.fleets, config_name))
             settings = with_subscriptions(settings, store)
             _store_outcomes(store, outcomes, now, report, Standing.of(settings.sources))
+            _tell_source_health(store, settings, outcomes, before, now, report)
             groups = store.fleets.groups()
             evaluation = _evaluate(store, settings, catalog, report.on, groups)
             resolved = store_findings(
@@ -141,12 +146,13 @@ def _poll(
     fetcher: Fetcher,
     only: Collection[str] | None,
     environ: Mapping[str, str] | None,
-) -> dict[str, PollOutcome]:
+) -> tuple[dict[str, PollOutcome], dict[str, SourceHealth]]:
+    """Poll the sources; their outcomes, and every stored source's health before the poll."""
     sources = [s for s in settings.sources if only is None or s.name in only]
     states = {s.name: s for s in store.sources.all()}
     cursors = {n: Cursor.from_dict(s.cursor or {}) for n, s in states.items()}
     healths = {n: SourceHealth.from_dict(s.health or {}) for n, s in states.items()}
-    return poll_all(
+    outcomes = poll_all(
         sources,
         fetcher,
         cursors,
@@ -156,6 +162,7 @@ def _poll(
         detail_parsers=DETAIL_PARSERS,
         environ=os.environ if environ is None else environ,
     )
+    return outcomes, healths
 
 
 def _catalog(store: Store, settings: Settings, base: Path, config_name: str) -> Catalog:
@@ -226,6 +233,45 @@ def _not_stored(passed: list[PassedOver], shown: int = 3) -> str:
         f"; {len(passed)} not stored, another source's copy is kept:"
         f" {', '.join(keys[:shown])}{more} (see `firmwatch sources`)"
     )
+
+
+def _tell_source_health(
+    store: Store,
+    settings: Settings,
+    outcomes: Mapping[str, PollOutcome],
+    before: Mapping[str, SourceHealth],
+    now: datetime,
+    report: CycleReport,
+) -> None:
+    """Enqueue a notice to ``[policy] source_receivers`` for each source that became unhealthy
+    or recovered; without such receivers, name the unhealthy sources in the report instead."""
+    policy = settings.policy
+    views = [
+        SourceView(
+            s.name,
+            s.kind,
+            s.format,
+            outcomes[s.name].health if s.name in outcomes else before.get(s.name, SourceHealth()),
+            before.get(s.name, SourceHealth()),
+            watched=s.enabled,
+        )
+        for s in settings.sources
+    ]
+    if not policy.source_receivers:
+        report.unheard = {
+            v.name: describe(v.health, now)
+            for v in views
+            if v.watched and unhealthy(v.health, policy.source_failures)
+        }
+    noticed: Noticed = store.meta.get(NOTICED_KEY) or {}
+    docs, told = notices(views, policy.source_receivers, policy.source_failures, noticed, now)
+    for doc in docs:
+        report.alerts.append(doc)
+        receiver = doc["receivers"][0]
+        if store.outbox.enqueue(receiver, doc["dedupe_key"], doc, now, alert_id=doc["id"]):
+            report.enqueued += 1
+    if told != noticed:
+        store.meta.put(NOTICED_KEY, told, now)
 
 
 def store_key(item: Item) -> str:

@@ -49,14 +49,14 @@ class SendResult:
 def headline(doc: AlertDoc) -> str:
     """The alert's label for people: its severity, or what it is when it has none.
 
-    A firmware update, a stage change, a resolution or a notice carries severity ``none``;
-    showing ``NONE`` would read as "nothing to do".
+    A firmware update, a stage change, a resolution, a notice or a source-health notice carries
+    severity ``none``; showing ``NONE`` would read as "nothing to do".
     """
     if doc.get("resolved"):
         return "RESOLVED"
     kind = str(doc.get("kind") or "")
-    if kind == "notice":
-        return "NOTICE"
+    if kind in _KIND_LABELS:
+        return _KIND_LABELS[kind]
     severity = str(doc.get("severity") or "none").strip().upper()[:20]
     if severity not in ("", "NONE"):
         return severity
@@ -64,6 +64,7 @@ def headline(doc: AlertDoc) -> str:
 
 
 _LABELS = {"firmware": "UPDATE", "lifecycle": "LIFECYCLE", "digest": "DIGEST"}
+_KIND_LABELS = {"notice": "NOTICE", "source": "SOURCE DOWN"}  # whatever their severity
 
 
 class Notifier(Protocol):

@@ -30,7 +30,7 @@ ACTIONS = (
     ("fw_snooze", "Snooze", None),
     ("fw_ticket", "Open ticket", None),
 )
-NO_ACTIONS = frozenset({"notice", "digest"})
+NO_ACTIONS = frozenset({"notice", "digest", "source"})
 KEV_BADGE = ":rotating_light: *Exploited in the wild*"
 Block = dict[str, Any]
 

@@ -17,9 +17,11 @@ from bot.commands.common import (
     parse_date,
 )
 from bot.commands.db import open_configured_store
+from bot.commands.itemtext import safe
 from bot.config import Settings, default_environ
 from bot.pipeline import CycleReport, run_cycle
 from bot.slack.subscriptions import with_subscriptions
+from bot.sourcenotice import untold_warning
 from bot.sources.fetcher import Fetcher
 from notifiers import build_notifiers
 from notifiers.base import headline
@@ -55,7 +57,8 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         if args.json:
             json.dump(report.alerts, out, indent=2, ensure_ascii=False)
             out.write("\n")
-            sys.stderr.writelines(line + "\n" for line in unrouted_lines(report))
+            warnings = unheard_lines(report) + unrouted_lines(report)
+            sys.stderr.writelines(line + "\n" for line in warnings)
         else:
             out.write(render_report(report))
             out.flush()
@@ -89,6 +92,7 @@ def render_report(report: CycleReport) -> str:
         f"  items: {report.items['new']} new, {report.items['revised']} revised;"
         f" findings: {report.findings['open']} open, {report.findings['resolved']} resolved"
     )
+    lines += unheard_lines(report)
     lines += unrouted_lines(report)
     verb = "would be sent" if report.dry_run else "enqueued"
     now = len(report.alerts) - report.digested
@@ -102,6 +106,12 @@ def render_report(report: CycleReport) -> str:
         for doc in report.alerts:
             lines += ["", render_text(doc)]
     return "\n".join(lines) + "\n"
+
+
+def unheard_lines(report: CycleReport) -> list[str]:
+    """A warning per unhealthy source when ``[policy] source_receivers`` names nobody."""
+    return [f"  {untold_warning(name, safe(status))}" for name, status in
+            sorted(report.unheard.items())]
 
 
 def unrouted_lines(report: CycleReport) -> list[str]:

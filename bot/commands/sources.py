@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,9 +28,10 @@ from bot.commands.db import open_configured_store, state_url
 from bot.commands.itemtext import dumps, render, safe
 from bot.config import SourceSettings, default_environ
 from bot.items import to_json_dict
+from bot.sourcenotice import untold_warning
 from bot.sources import DETAIL_PARSERS, PARSERS
 from bot.sources.fetcher import Fetcher
-from bot.sources.health import SourceHealth, describe
+from bot.sources.health import SourceHealth, describe, unhealthy
 from bot.sources.runner import Cursor, poll
 from state import SourceState, StoreError, parse_state_url
 
@@ -43,13 +45,18 @@ def cmd_sources(args: argparse.Namespace, out: TextIO) -> int:
     loaded = load_settings(args.config)
     states = _stored_states(loaded)
     now = datetime.now(UTC)
-    views = [_view(s, states.get(s.name), now) for s in loaded.settings.sources]
+    policy = loaded.settings.policy
+    views = [_view(s, states.get(s.name), now, policy.source_failures)
+             for s in loaded.settings.sources]
+    untold = [] if policy.source_receivers else [v for v in views if v["unhealthy"]]
+    warnings = {v["name"]: untold_warning(v["name"], safe(v["status"])) for v in untold}
     if args.json:
         out.write(dumps(views) + "\n")
+        sys.stderr.writelines(f"{line}\n" for line in warnings.values())
     elif not views:
         out.write("no [[sources]] are configured\n")
     else:
-        out.write("\n".join(line for view in views for line in _lines(view)) + "\n")
+        out.write("\n".join(line for view in views for line in _lines(view, warnings)) + "\n")
     return EXIT_OK
 
 
@@ -114,7 +121,9 @@ def _stored_states(loaded: Loaded) -> dict[str, SourceState]:
             raise CommandFailed(str(exc)) from None
 
 
-def _view(source: SourceSettings, state: SourceState | None, now: datetime) -> dict[str, Any]:
+def _view(
+    source: SourceSettings, state: SourceState | None, now: datetime, failures: int
+) -> dict[str, Any]:
     health = SourceHealth.from_dict(state.health or {}) if state else SourceHealth()
     cursor = Cursor.from_dict(state.cursor or {}) if state else Cursor()
     return {
@@ -126,6 +135,7 @@ def _view(source: SourceSettings, state: SourceState | None, now: datetime) -> d
         "every_seconds": int(source.every.total_seconds()),
         "enabled": source.enabled,
         "status": describe(health, now),
+        "unhealthy": source.enabled and unhealthy(health, failures),
         "health": health.to_dict(),
         "cursor": {
             "etag": cursor.etag,
@@ -136,7 +146,7 @@ def _view(source: SourceSettings, state: SourceState | None, now: datetime) -> d
     }
 
 
-def _lines(view: dict[str, Any]) -> list[str]:
+def _lines(view: dict[str, Any], warnings: Mapping[str, str]) -> list[str]:
     health, cursor = view["health"], view["cursor"]
     state = "enabled" if view["enabled"] else "disabled"
     lines = [
@@ -144,6 +154,8 @@ def _lines(view: dict[str, Any]) -> list[str]:
         f"  url: {view['url']}",
         f"  health: {safe(view['status'])}",
     ]
+    if view["name"] in warnings:
+        lines.append(f"  {warnings[view['name']]}")
     facts = [
         f"last success {health['last_success'] or 'never'}",
         f"last HTTP status {health['last_status'] or '-'}",

@@ -88,6 +88,12 @@ def with_warnings(h: SourceHealth, warnings: Sequence[str]) -> SourceHealth:
     return replace(h, warnings=_bounded([*h.warnings, *new])) if new else h
 
 
+def unhealthy(h: SourceHealth, failures: int) -> bool:
+    """Whether the source has failed at least ``failures`` polls in a row (``[policy]
+    source_failures``): the point at which its receivers are told (`bot.sourcenotice`)."""
+    return h.consecutive_failures >= failures
+
+
 def describe(h: SourceHealth, now: datetime | None = None) -> str:
     """One line for ``firmwatch sources``: "ok 3 min ago, 12 items" or "failing (times 4) …"."""
     if h.last_attempt is None:

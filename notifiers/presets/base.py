@@ -132,6 +132,25 @@ def severity(doc: AlertDoc) -> str:
     return value if value in ("none", "low", "medium", "high", "critical") else "none"
 
 
+def label(doc: AlertDoc) -> str:
+    """What a headline shows in brackets: the severity, or what a notice is (a source-health
+    notice or a receiver notice has no severity, and ``[NONE]`` would read as "nothing to do")."""
+    kind = doc.get("kind")
+    if kind == "source":
+        return "SOURCE" if is_resolved(doc) else "SOURCE DOWN"
+    if kind == "notice":
+        return "NOTICE"
+    return severity(doc).upper()
+
+
+def urgency(doc: AlertDoc) -> str:
+    """The severity a paging or ticketing API is told: the alert's, but ``medium`` for a source
+    that is failing (no advisory has a score to give, yet alerts may be going missing)."""
+    if doc.get("kind") == "source" and not is_resolved(doc):
+        return "medium"
+    return severity(doc)
+
+
 def urgent(doc: AlertDoc) -> bool:
     """Exploited in the wild (KEV listing or an ``exploited`` alert)."""
     return bool(doc.get("kev")) or doc.get("kind") == "exploited"
@@ -148,7 +167,7 @@ def headline(doc: AlertDoc) -> str:
     """Severity, KEV badge and summary on one line."""
     badge = " [KEV]" if urgent(doc) else ""
     done = "[RESOLVED] " if is_resolved(doc) else ""
-    return f"{done}[{severity(doc).upper()}]{badge} {doc.get('summary') or title(doc)}"
+    return f"{done}[{label(doc)}]{badge} {doc.get('summary') or title(doc)}"
 
 
 def web_url(value: object) -> str | None:

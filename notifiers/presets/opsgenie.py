@@ -22,6 +22,7 @@ from notifiers.presets.base import (
     line,
     severity,
     title,
+    urgency,
     urgent,
 )
 
@@ -55,7 +56,7 @@ def payload(doc: AlertDoc, ctx: Context) -> dict[str, Any]:
         "details": _details(doc),
         "entity": line(item.get("id") or item.get("key"), ENTITY),
         "source": line(f"firmwatch/{ctx.receiver}", SOURCE),
-        "priority": "P1" if urgent(doc) else PRIORITY.get(severity(doc), "P5"),
+        "priority": "P1" if urgent(doc) else PRIORITY.get(urgency(doc), "P5"),
     }
 
 

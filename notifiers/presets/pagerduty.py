@@ -18,10 +18,11 @@ from notifiers.presets.base import (
     finding_head,
     is_resolved,
     item_key,
+    label,
     line,
-    severity,
     size,
     title,
+    urgency,
     urgent,
     web_url,
 )
@@ -42,7 +43,7 @@ def payload(doc: AlertDoc, ctx: Context) -> dict[str, Any]:
     }
     if is_resolved(doc):
         return {**base, "event_action": "resolve"}
-    level = "critical" if urgent(doc) else SEVERITY.get(severity(doc), "info")
+    level = "critical" if urgent(doc) else SEVERITY.get(urgency(doc), "info")
     item = doc.get("item") or {}
     findings = list(doc.get("findings") or [])
     event: dict[str, Any] = {
@@ -51,7 +52,7 @@ def payload(doc: AlertDoc, ctx: Context) -> dict[str, Any]:
         "client": "firmwatch",
         "payload": {
             "summary": line(
-                f"[{severity(doc).upper()}] {doc.get('summary') or title(doc)}", SUMMARY
+                f"[{label(doc)}] {doc.get('summary') or title(doc)}", SUMMARY
             ),
             "source": line(f"firmwatch/{ctx.receiver}", SOURCE),
             "severity": level,
@@ -98,7 +99,7 @@ def _fit(event: dict[str, Any]) -> None:
 
 def _details(doc: AlertDoc, findings: list[Any]) -> dict[str, Any]:
     item = doc.get("item") or {}
-    return {
+    details = {
         "alert_id": doc.get("id"),
         "title": clip(title(doc), 1024),
         "kind": doc.get("kind"),
@@ -119,6 +120,9 @@ def _details(doc: AlertDoc, findings: list[Any]) -> dict[str, Any]:
             for f in findings
         ],
     }
+    if isinstance(doc.get("source"), dict):  # a source-health notice: the source's facts
+        details["source"] = doc["source"]
+    return details
 
 
 def _links(doc: AlertDoc) -> list[dict[str, str]]:

@@ -26,8 +26,8 @@ from notifiers.presets.base import (
     line,
     reply,
     reply_json,
-    severity,
     title,
+    urgency,
     urgent,
 )
 
@@ -57,7 +57,7 @@ def payload(doc: AlertDoc, ctx: Context) -> dict[str, Any]:
         "description": clip(_description(doc), DESCRIPTION),
         "correlation_id": correlation_id(doc),
         "correlation_display": "firmwatch",
-        "urgency": "1" if urgent(doc) else URGENCY.get(severity(doc), "3"),
+        "urgency": "1" if urgent(doc) else URGENCY.get(urgency(doc), "3"),
         "impact": "1" if devices >= 100 else "2" if devices >= 10 else "3",
     }
     if ctx.options.get("assignment_group"):
