@@ -25,25 +25,24 @@ from bot.context import Context
 from bot.evaluate import Evaluation, Knowledge, evaluate
 from bot.finding import Finding
 from bot.fleets import DeviceGroup, declared_fleets
-from bot.items import Item, from_dict, to_json_dict
+from bot.ingest import store_outcomes, tell_source_health
+from bot.items import Item, from_dict
 from bot.matching import gc_paused
-from bot.precedence import Choice, PassedOver, Standing, choose
+from bot.precedence import Standing
 from bot.resolution import resolutions
 from bot.routing import Alert, route
 from bot.routingsetup import AlertMemory, routing_for
 from bot.slack.subscriptions import with_subscriptions
-from bot.sourcenotice import Noticed, SourceView, notices
 from bot.sources import DETAIL_PARSERS, PARSERS
 from bot.sources.fetcher import Fetcher
-from bot.sources.health import SourceHealth, describe, unhealthy, with_warnings
+from bot.sources.health import SourceHealth
 from bot.sources.runner import Cursor, PollOutcome, poll_all
 from bot.wiring import build_catalog
-from state import FindingData, Store, StoredItem
+from state import FindingData, Store
 from state.fleetsync import sync_declared_fleets
 
 CYCLE_KEY = "cycle.last"
 DIGEST_KEY = "digest.pending"
-NOTICED_KEY = "sources.noticed"  # what the source receivers were told (bot.sourcenotice)
 
 
 class _Rollback(Exception):
@@ -116,8 +115,14 @@ def run_cycle(
         with store.transaction(), gc_paused():
             sync_declared_fleets(store, declared_fleets(settings.fleets, config_name))
             settings = with_subscriptions(settings, store)
-            _store_outcomes(store, outcomes, now, report, Standing.of(settings.sources))
-            _tell_source_health(store, settings, outcomes, before, now, report)
+            ingested = store_outcomes(store, outcomes, now, Standing.of(settings.sources))
+            report.sources.update(ingested.lines)
+            for change, n in ingested.changes.items():
+                report.items[change] += n
+            told = tell_source_health(store, settings, outcomes, before, now)
+            report.alerts += told.docs
+            report.enqueued += told.enqueued
+            report.unheard = told.unheard
             groups = store.fleets.groups()
             evaluation = _evaluate(store, settings, catalog, report.on, groups)
             resolved = store_findings(
@@ -169,115 +174,6 @@ def _catalog(store: Store, settings: Settings, base: Path, config_name: str) -> 
     """bot.toml's dates first, then the catalog imported into the store."""
     configured = build_catalog(settings, base, config_name)
     return Catalog([*configured.entries(), *store.catalog.all()])
-
-
-def _store_outcomes(
-    store: Store,
-    outcomes: Mapping[str, PollOutcome],
-    now: datetime,
-    report: CycleReport,
-    standing: Standing,
-) -> None:
-    """Store one copy per item key, as ``bot.precedence`` chooses among the stored copy and the
-    sources' copies, and each source's health and cursor; a copy not stored is a note there."""
-    copies: dict[str, list[Item]] = {}
-    origin: dict[int, str] = {}  # id of a copy -> the source that read it
-    for name, outcome in outcomes.items():
-        for item in outcome.items:
-            copies.setdefault(store_key(item), []).append(item)
-            origin[id(item)] = name
-    passed: dict[str, list[PassedOver]] = {}
-    held = store.items.current_revisions(copies)
-    for key, found in copies.items():
-        choice, record = _choice(store, key, found, held.get(key), standing)
-        for p in choice.passed_over:
-            passed.setdefault(origin[id(p.copy)], []).append(p)
-        if record is not None and choice.stored:  # kept as it is: only last_seen moves
-            change = store.items.put(key, record.kind, record.revision, record.data, now)
-        else:
-            kept = choice.kept
-            change = store.items.put(key, kept.kind, kept.revision, to_json_dict(kept), now)
-        if change != "unchanged":
-            report.items[change] += 1
-    for name, outcome in outcomes.items():
-        health = with_warnings(outcome.health, [p.note() for p in passed.get(name, [])])
-        store.sources.put_health(name, health.to_dict(), now)
-        store.sources.put_cursor(name, outcome.cursor.to_dict(), now)
-        report.sources[name] = (
-            "unchanged"
-            if outcome.unchanged
-            else f"failed: {health.last_error}"
-            if health.consecutive_failures
-            else f"{len(outcome.items)} items"
-        ) + _not_stored(passed.get(name, []))
-
-
-def _choice(
-    store: Store, key: str, copies: list[Item], held: str | None, standing: Standing
-) -> tuple[Choice, StoredItem | None]:
-    """The precedence choice for one key; the stored record is read only when a copy differs."""
-    if held is not None and all(c.revision == held for c in copies):
-        return Choice(copies[0], False, ()), None
-    record = None if held is None else store.items.get(key)
-    stored = None if record is None else from_dict(dict(record.data))
-    return choose(stored, copies, standing), record
-
-
-def _not_stored(passed: list[PassedOver], shown: int = 3) -> str:
-    """The status's note on copies not stored: how many, and the first keys."""
-    if not passed:
-        return ""
-    keys = list(dict.fromkeys(p.copy.key for p in passed))
-    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
-    return (
-        f"; {len(passed)} not stored, another source's copy is kept:"
-        f" {', '.join(keys[:shown])}{more} (see `firmwatch sources`)"
-    )
-
-
-def _tell_source_health(
-    store: Store,
-    settings: Settings,
-    outcomes: Mapping[str, PollOutcome],
-    before: Mapping[str, SourceHealth],
-    now: datetime,
-    report: CycleReport,
-) -> None:
-    """Enqueue a notice to ``[policy] source_receivers`` for each source that became unhealthy
-    or recovered; without such receivers, name the unhealthy sources in the report instead."""
-    policy = settings.policy
-    views = [
-        SourceView(
-            s.name,
-            s.kind,
-            s.format,
-            outcomes[s.name].health if s.name in outcomes else before.get(s.name, SourceHealth()),
-            before.get(s.name, SourceHealth()),
-            watched=s.enabled,
-        )
-        for s in settings.sources
-    ]
-    if not policy.source_receivers:
-        report.unheard = {
-            v.name: describe(v.health, now)
-            for v in views
-            if v.watched and unhealthy(v.health, policy.source_failures)
-        }
-    noticed: Noticed = store.meta.get(NOTICED_KEY) or {}
-    docs, told = notices(views, policy.source_receivers, policy.source_failures, noticed, now)
-    for doc in docs:
-        report.alerts.append(doc)
-        receiver = doc["receivers"][0]
-        if store.outbox.enqueue(receiver, doc["dedupe_key"], doc, now, alert_id=doc["id"]):
-            report.enqueued += 1
-    if told != noticed:
-        store.meta.put(NOTICED_KEY, told, now)
-
-
-def store_key(item: Item) -> str:
-    """The item's key in the store: NVD records and KEV entries share CVE ids, so they are
-    namespaced by kind (``scores:CVE-…``, ``exploited:CVE-…``); advisories and releases are not."""
-    return item.key if item.kind in ("advisory", "firmware") else f"{item.kind}:{item.key}"
 
 
 def _evaluate(

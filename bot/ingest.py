@@ -1,0 +1,152 @@
+"""Ingest: what the sources said, into the store (one copy per item key) and told when a source
+is unhealthy.
+
+A poll's items are stored one copy per key, as `bot.precedence` chooses among the stored copy and
+the copies the sources read; each source's health and cursor are stored with notes on copies not
+kept. Sources that became unhealthy or recovered are told to ``[policy] source_receivers``
+(`bot.sourcenotice`) through the outbox.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.config import Settings
+from bot.items import Item, from_dict, to_json_dict
+from bot.precedence import Choice, PassedOver, Standing, choose
+from bot.sourcenotice import Noticed, SourceView, notices
+from bot.sources.health import SourceHealth, describe, unhealthy, with_warnings
+from bot.sources.runner import PollOutcome
+from state import Store, StoredItem
+
+NOTICED_KEY = "sources.noticed"  # what the source receivers were told (bot.sourcenotice)
+
+
+@dataclass
+class Ingested:
+    """What storing a poll's items did: items new and revised, and a line per source."""
+
+    changes: Counter[str] = field(default_factory=Counter)
+    lines: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Told:
+    """Source-health notices: the documents, how many were enqueued, and the unhealthy sources
+    nobody is told of (no ``source_receivers``), each with its health in words."""
+
+    docs: list[dict[str, Any]] = field(default_factory=list)
+    enqueued: int = 0
+    unheard: dict[str, str] = field(default_factory=dict)
+
+
+def store_outcomes(
+    store: Store, outcomes: Mapping[str, PollOutcome], now: datetime, standing: Standing
+) -> Ingested:
+    """Store one copy per item key, as ``bot.precedence`` chooses among the stored copy and the
+    sources' copies, and each source's health and cursor; a copy not stored is a note there."""
+    ingested = Ingested()
+    copies: dict[str, list[Item]] = {}
+    origin: dict[int, str] = {}  # id of a copy -> the source that read it
+    for name, outcome in outcomes.items():
+        for item in outcome.items:
+            copies.setdefault(store_key(item), []).append(item)
+            origin[id(item)] = name
+    passed: dict[str, list[PassedOver]] = {}
+    held = store.items.current_revisions(copies)
+    for key, found in copies.items():
+        choice, record = _choice(store, key, found, held.get(key), standing)
+        for p in choice.passed_over:
+            passed.setdefault(origin[id(p.copy)], []).append(p)
+        if record is not None and choice.stored:  # kept as it is: only last_seen moves
+            change = store.items.put(key, record.kind, record.revision, record.data, now)
+        else:
+            kept = choice.kept
+            change = store.items.put(key, kept.kind, kept.revision, to_json_dict(kept), now)
+        if change != "unchanged":
+            ingested.changes[change] += 1
+    for name, outcome in outcomes.items():
+        health = with_warnings(outcome.health, [p.note() for p in passed.get(name, [])])
+        store.sources.put_health(name, health.to_dict(), now)
+        store.sources.put_cursor(name, outcome.cursor.to_dict(), now)
+        ingested.lines[name] = (
+            "unchanged"
+            if outcome.unchanged
+            else f"failed: {health.last_error}"
+            if health.consecutive_failures
+            else f"{len(outcome.items)} items"
+        ) + _not_stored(passed.get(name, []))
+    return ingested
+
+
+def _choice(
+    store: Store, key: str, copies: list[Item], held: str | None, standing: Standing
+) -> tuple[Choice, StoredItem | None]:
+    """The precedence choice for one key; the stored record is read only when a copy differs."""
+    if held is not None and all(c.revision == held for c in copies):
+        return Choice(copies[0], False, ()), None
+    record = None if held is None else store.items.get(key)
+    stored = None if record is None else from_dict(dict(record.data))
+    return choose(stored, copies, standing), record
+
+
+def _not_stored(passed: list[PassedOver], shown: int = 3) -> str:
+    """The status's note on copies not stored: how many, and the first keys."""
+    if not passed:
+        return ""
+    keys = list(dict.fromkeys(p.copy.key for p in passed))
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return (
+        f"; {len(passed)} not stored, another source's copy is kept:"
+        f" {', '.join(keys[:shown])}{more} (see `firmwatch sources`)"
+    )
+
+
+def tell_source_health(
+    store: Store,
+    settings: Settings,
+    outcomes: Mapping[str, PollOutcome],
+    before: Mapping[str, SourceHealth],
+    now: datetime,
+) -> Told:
+    """Enqueue a notice to ``[policy] source_receivers`` for each source that became unhealthy
+    or recovered; without such receivers, name the unhealthy sources instead (``unheard``)."""
+    told_now = Told()
+    policy = settings.policy
+    views = [
+        SourceView(
+            s.name,
+            s.kind,
+            s.format,
+            outcomes[s.name].health if s.name in outcomes else before.get(s.name, SourceHealth()),
+            before.get(s.name, SourceHealth()),
+            watched=s.enabled,
+        )
+        for s in settings.sources
+    ]
+    if not policy.source_receivers:
+        told_now.unheard = {
+            v.name: describe(v.health, now)
+            for v in views
+            if v.watched and unhealthy(v.health, policy.source_failures)
+        }
+    noticed: Noticed = store.meta.get(NOTICED_KEY) or {}
+    docs, told = notices(views, policy.source_receivers, policy.source_failures, noticed, now)
+    for doc in docs:
+        told_now.docs.append(doc)
+        receiver = doc["receivers"][0]
+        if store.outbox.enqueue(receiver, doc["dedupe_key"], doc, now, alert_id=doc["id"]):
+            told_now.enqueued += 1
+    if told != noticed:
+        store.meta.put(NOTICED_KEY, told, now)
+    return told_now
+
+
+def store_key(item: Item) -> str:
+    """The item's key in the store: NVD records and KEV entries share CVE ids, so they are
+    namespaced by kind (``scores:CVE-…``, ``exploited:CVE-…``); advisories and releases are not."""
+    return item.key if item.kind in ("advisory", "firmware") else f"{item.kind}:{item.key}"
