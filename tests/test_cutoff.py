@@ -58,6 +58,7 @@ count = 3
 site = "Site C"
 """
 HTML = {"Content-Type": "text/html; charset=utf-8"}
+RSS = {"Content-Type": "application/rss+xml"}
 
 
 def _lines(path: Path, count: int) -> bytes:
@@ -191,3 +192,33 @@ def test_a_cut_off_listing_fails_the_poll_and_the_full_one_is_read_next_time(sit
     assert after["etag"] == '"L2"' and after["pages"] == before["pages"]
     assert site.health("hik")["consecutive_failures"] == 0
 
+
+def test_a_feed_cut_inside_a_cdata_section_stores_no_junk_advisory(
+    http_server: LocalServer, tmp_path: Path
+) -> None:
+    full = (SAMPLES / "advisories.rss").read_bytes()
+    cut = _lines(SAMPLES / "advisories.rss", 130)  # inside the second entry's CDATA body
+    assert cut.count(b"<![CDATA[") == 2 and cut.count(b"]]>") == 1
+    feed = http_server.route(
+        "/advisories.rss",
+        Route(body=cut, headers=RSS, etag='"F1"'),
+        Route(body=full, headers=RSS, etag='"F2"'),
+    )
+    kev = http_server.route("/kev.json", Route(body=(SAMPLES / "kev.json").read_bytes()))
+    sources = _source("mirror", "advisory", "feed", feed) + _source("kev", "exploited", "kev-json",
+                                                                    kev)
+    site = Site(http_server, tmp_path, sources)
+
+    first = site.cycle(NOW)
+    assert first.sources["mirror"].startswith("failed: the feed looks cut off: ")
+    assert first.sources["kev"] == "2 items"
+    with site.store() as store:
+        assert store.items.count("advisory") == 0
+    assert site.cursor("mirror")["etag"] is None
+
+    second = site.cycle(NOW + timedelta(hours=1))
+    assert second.sources["mirror"] == f"{full.count(b'<item>')} items"
+    assert http_server.requests_to("/advisories.rss")[-1].headers.get("if-none-match") is None
+    with site.store() as store:
+        keys = {i.key for i in store.items.all("advisory")}
+    assert all(key.startswith("HSRC-") for key in keys), keys  # none keyed by its URL
