@@ -10,13 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import SourceSettings
-from bot.sources.base import Link, ParseError
+from bot.sources.base import CutOffError, Link, ParseError
 from bot.sources.hikvision_html import (
     decode_html,
     parse_detail,
     parse_detail_result,
     parse_listing,
 )
+from bot.sources.html_text import cut_off
 from tests.conftest import DATA
 
 HIK = Path(__file__).parent.parent / "bot" / "samples" / "sources" / "hikvision"
@@ -227,6 +228,71 @@ def test_detail_uses_the_link_as_fallback_and_reports_warnings() -> None:
 def test_detail_error_page_raises() -> None:
     with pytest.raises(ParseError):
         parse_detail((DATA / "advisories" / "error_page.html").read_bytes(), SITE, _source())
+
+
+# --- cut-off pages --------------------------------------------------------------------------------
+
+NVR_PAGE = HIK / ADVISORY_DIR / SLUGS[1] / "index.html"
+
+
+def _first_lines(path: Path, count: int) -> bytes:
+    return b"".join(path.read_bytes().splitlines(keepends=True)[:count])
+
+
+def test_a_detail_page_cut_inside_its_table_is_refused() -> None:
+    body = _first_lines(NVR_PAGE, 48)  # after the first affected row: no </table>, no </html>
+    with pytest.raises(CutOffError) as caught:
+        parse_detail(body, SITE + SLUGS[1] + "/?token=s3cret", _source())
+    assert str(caught.value) == (
+        f"the page looks cut off: {SITE}{SLUGS[1]}/ ends inside a table (no </table>, no </html>)"
+    )
+
+
+def test_a_listing_cut_after_its_first_advisory_is_refused() -> None:
+    body = _first_lines(LISTING, 46)
+    with pytest.raises(CutOffError, match=r"^the page looks cut off: .* ends without its closing"):
+        parse_listing(body, {}, _source())
+
+
+def test_every_bundled_page_is_whole() -> None:
+    pages = [LISTING, *(HIK / ADVISORY_DIR / slug / "index.html" for slug in SLUGS)]
+    for page in pages:
+        assert cut_off(decode_html(page.read_bytes())) is None, page
+    for page in (DATA / "advisories").glob("*.html"):
+        assert cut_off(page.read_text(encoding="utf-8")) is None, page
+
+
+WHOLE = [
+    "<html><body><p>x</p></body></html>",
+    "<!DOCTYPE html><HTML><BODY><TABLE><TR><TD>x</TD></TR></TABLE></BODY></HTML >\n",
+    "<html><body><p>x</p></body></html>\n<script>track()</script><!-- served by cdn-7 -->",
+    "<html><body><table><tr><td>never closed, but the page ends</td></tr></body></html>",
+    "<p>CVE-2024-20001</p><table><tr><td>a</td></tr></table><p>after",
+    "<p>a fragment, cut anywhere but in a table",
+    "<title>a <table> in the title</title><p>x</p>",
+    "",
+]
+CUT = [
+    ("<html><body><p>x</p></body>", "ends without its closing </html>"),
+    ("<html><body><table><tr><td>a</td></tr>", "ends inside a table (no </table>, no </html>)"),
+    ("<html><body><table><tr><td>a</td></tr></table><p>x", "ends without its closing </html>"),
+    ("<html><body><!-- </body></html>", "ends inside a comment (no </html>)"),
+    ('<html><body><script>var s = "</html>";', "ends inside a <script> element (no </html>)"),
+    ("<html><body><!-- </html> --><p>x", "ends without its closing </html>"),
+    ("<html><body><p>x</p></body></htm", "ends without its closing </html>"),
+    ("<p>x</p><table><tr><td>a</td>", "ends inside a table (no </table>)"),
+    ("<table><tr><td><table><tr><td>in</td></tr></table>", "ends inside a table (no </table>)"),
+]
+
+
+@pytest.mark.parametrize("html", WHOLE, ids=range(len(WHOLE)))
+def test_whole_pages_and_fragments(html: str) -> None:
+    assert cut_off(html) is None
+
+
+@pytest.mark.parametrize(("html", "why"), CUT, ids=range(len(CUT)))
+def test_cut_off_pages_and_fragments(html: str, why: str) -> None:
+    assert cut_off(html) == why
 
 
 @settings(max_examples=100, deadline=None)

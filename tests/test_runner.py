@@ -1,8 +1,9 @@
 """Tests for bot.sources.runner and bot.sources.health: polls against a real server on 127.0.0.1.
 
 The parsers here are small test-local ones (the real ones live in their own modules): a body is
-lines of ``item KEY``, ``warn TEXT``, ``link URL MARKER`` and ``next URL``; anything else is a
-ParseError, so HTML error pages, binary junk and truncated bodies are all "malformed".
+lines of ``item KEY``, ``warn TEXT``, ``link URL MARKER`` and ``next URL``, and ``cut WHY`` stands
+for a body that ends early (CutOffError); anything else is a ParseError, so HTML error pages,
+binary junk and truncated bodies are all "malformed".
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from bot.config import NetworkSettings, SourceSettings
 from bot.items import Advisory, ExploitSignal
 from bot.sources import runner
-from bot.sources.base import Link, ParseError, ParseResult
+from bot.sources.base import CutOffError, Link, ParseError, ParseResult
 from bot.sources.fetcher import Fetcher, FetchResult
 from bot.sources.health import (
     SourceHealth,
@@ -56,6 +57,8 @@ def lines_parser(body: bytes, headers: Mapping[str, str], source: SourceSettings
             result.next_url = rest
         elif word == "crash":
             raise TypeError("parser bug")
+        elif word == "cut":
+            raise CutOffError(f"the page looks cut off: {rest}")
         else:
             raise ParseError(f"unexpected line {line[:30]!r}")
     return result
@@ -64,6 +67,8 @@ def lines_parser(body: bytes, headers: Mapping[str, str], source: SourceSettings
 def detail_parser(page: FetchResult, link: Link, source: SourceSettings) -> ParseResult:
     """A detail page is ``advisory TITLE``."""
     text = page.body.decode("utf-8", "replace")
+    if text.startswith("cut "):
+        raise CutOffError(f"the page looks cut off: {page.url} {text[4:]}")
     if not text.startswith("advisory "):
         raise ParseError("not an advisory page")
     item = Advisory(key=page.url, title=text[9:], url=page.url, source=source.name)
@@ -488,3 +493,53 @@ def test_silently_revised_detail_page_is_found_within_a_week(
         detail_parser=detail_parser,
     )
     assert [i.key for i in last.items] == [http_server.url("/c")]
+
+
+def test_a_cut_off_listing_fails_the_poll_and_keeps_the_cursor(
+    http_server: LocalServer, fetcher: Fetcher
+) -> None:
+    listing = http_server.route("/list", Route(body=b"link /a m1\ncut it ends before </html>"))
+    cursor = Cursor(etag='"L0"', pages={http_server.url("/a"): "m1", http_server.url("/b"): "m0"})
+    outcome = _poll(_source(listing, "hik", "hikvision-html"), fetcher, cursor,
+                    detail_parser=detail_parser)
+    assert (outcome.items, outcome.cursor, outcome.unchanged) == ([], cursor, False)
+    assert outcome.health.last_error == (
+        "the page looks cut off: it ends before </html>; nothing from this poll was stored;"
+        " will retry next poll"
+    )
+    assert (outcome.health.consecutive_failures, outcome.health.last_status) == (1, 200)
+
+
+def test_a_cut_off_detail_page_fails_the_poll_and_keeps_the_cursor(
+    http_server: LocalServer, fetcher: Fetcher
+) -> None:
+    """Unlike a detail page that cannot be fetched (a warning), a cut-off one would be read as
+    a shorter advisory: the whole poll fails so that nothing of it is stored."""
+    listing = http_server.route("/list", Route(body=b"link /a m2\nlink /b m2", etag='"L2"'))
+    http_server.route("/a", Route(body=b"advisory A"))
+    http_server.route("/b", Route(body=b"cut inside a table"), Route(body=b"advisory B"))
+    source = _source(listing, "hik", "hikvision-html")
+    cursor = Cursor(etag='"L1"', pages={http_server.url("/b"): "m1"})
+    failed = _poll(source, fetcher, cursor, detail_parser=detail_parser)
+    assert (failed.items, failed.cursor) == ([], cursor)
+    assert failed.health.last_error == (
+        f"the page looks cut off: {http_server.url('/b')} inside a table;"
+        " nothing from this poll was stored; will retry next poll"
+    )
+    again = _poll(source, fetcher, failed.cursor, failed.health, detail_parser=detail_parser)
+    assert sorted(i.key for i in again.items) == [http_server.url("/a"), http_server.url("/b")]
+    assert again.cursor.etag == '"L2"' and again.health.consecutive_failures == 0
+    assert http_server.requests_to("/list")[-1].headers["if-none-match"] == '"L1"'
+
+
+def test_a_cut_off_page_met_when_re_reading_fails_the_poll(
+    http_server: LocalServer, fetcher: Fetcher
+) -> None:
+    listing = http_server.route("/list", Route(body=b"link /a m1", etag='"L1"'))
+    http_server.route("/a", Route(body=b"advisory A"), Route(body=b"cut before </html>"))
+    source = _source(listing, "hik", "hikvision-html")
+    first = _poll(source, fetcher, detail_parser=detail_parser)
+    later = poll(source, fetcher, first.cursor, first.health, NOW + timedelta(days=8),
+                 parsers=PARSERS, detail_parser=detail_parser)
+    assert (later.items, later.cursor) == ([], first.cursor)  # re-read again next poll
+    assert (later.health.last_error or "").startswith("the page looks cut off: ")

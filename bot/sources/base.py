@@ -21,6 +21,15 @@ class ParseError(ValueError):
     """The body is not what the source's format promises; the message says what was wrong."""
 
 
+class CutOffError(ParseError):
+    """The body ends before its structure does (a cut-off download or a half-written file).
+
+    What such a body holds would read as a shorter, wrong version of the source, so the runner
+    fails the whole poll on it, wherever it is met (a listing, a detail page, a feed): nothing of
+    the poll is stored and the cursor stays, so the next poll reads the body again in full.
+    """
+
+
 @dataclass(frozen=True)
 class Link:
     """A detail page a listing points at, with what the listing says about it."""

@@ -9,6 +9,13 @@ Hostile bodies: a DOCTYPE that declares entities is refused before parsing, beca
 stops an entity bomb but feedparser then re-reads the body with its loose parser, which
 expands the "safe" entities it kept without any limit (a 0.5 MB quadratic-blowup body ran for
 minutes). Feeds never need entity declarations; the refusal names the reason.
+
+Cut-off bodies: feedparser reads what it can of a feed that ends early and only sets its bozo
+flag, so a feed cut inside an entry would yield that entry's first part as an item of its own.
+A feed whose root element (``<rss>``, ``<rdf:RDF>``, ``<feed>``) is never closed, or whose XML
+the strict parser found ending inside a tag, a CDATA section or a character, raises CutOffError.
+Other bozo problems (a wrong declared encoding, an undefined entity, a stray ``&``, junk after
+the root) lose no entry: the feed is read, with a warning.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from email.utils import parsedate_to_datetime
 from html import escape
 from typing import Any
 from urllib.parse import urljoin
+from xml.parsers.expat import errors as expat_errors
 
 import feedparser
 from selectolax.lexbor import LexborHTMLParser
@@ -30,7 +38,7 @@ from selectolax.lexbor import LexborHTMLParser
 from bot.config import SourceSettings
 from bot.items import Item, normalize_text
 from bot.sources.advisory_text import extract_with_warnings
-from bot.sources.base import REQUEST_URL, ParseError, ParseResult
+from bot.sources.base import REQUEST_URL, CutOffError, ParseError, ParseResult
 from bot.sources.firmware_text import FirmwareTextError, read_package
 from bot.sources.html_text import PageText, html_to_text
 
@@ -40,6 +48,15 @@ _HTML_PAGE = re.compile(
     rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
 _TAG = re.compile(r"<[A-Za-z/!]")
+_ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
+_ENDS_EARLY = frozenset(  # expat's errors for a body that ends inside something
+    {
+        expat_errors.XML_ERROR_NO_ELEMENTS,  # "no element found": inside an element
+        expat_errors.XML_ERROR_UNCLOSED_TOKEN,
+        expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
+        expat_errors.XML_ERROR_PARTIAL_CHAR,
+    }
+)
 
 
 def parse(body: bytes, headers: Mapping[str, str], source: SourceSettings) -> ParseResult:
@@ -62,6 +79,9 @@ def parse(body: bytes, headers: Mapping[str, str], source: SourceSettings) -> Pa
     problem = parsed.get("bozo_exception") if parsed.bozo else None
     if not entries:
         return ParseResult(warnings=_empty_feed(body, parsed, problem))
+    if (why := _cut_off(body, problem)) is not None:
+        read = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} before the cut"
+        raise CutOffError(f"the feed looks cut off: {why}; {read}, none stored")
     result = ParseResult()
     if problem is not None:
         read = f"{len(entries)} entr{'y was' if len(entries) == 1 else 'ies were'} read anyway"
@@ -118,6 +138,25 @@ def _prolog_end(text: bytes) -> int:
             return len(text)
         pos = end + len(closing)
     return len(text)
+
+
+def _cut_off(body: bytes, problem: BaseException | None) -> str | None:
+    """Why a feed looks cut off, else None: its root element is never closed, or the strict
+    XML parser met the end of the body inside an element, tag, CDATA section or character."""
+    text = body.replace(b"\x00", b"") if b"\x00" in body[:4] else body  # UTF-16/32
+    strict = isinstance(problem, xml.sax.SAXParseException)
+    parser_says = f" ({_describe(problem)})" if problem is not None and strict else ""
+    root = _ROOT.match(text, _prolog_end(text))
+    if root is not None:
+        name = root[1]
+        start_end = text.find(b">", root.end())
+        self_closed = start_end > 0 and text[start_end - 1 : start_end] == b"/"
+        end_tag = re.compile(rb"</" + re.escape(name) + rb"\s*>")
+        if not self_closed and end_tag.search(text, root.end()) is None:
+            return f"it ends before </{name.decode('ascii', 'replace')}>{parser_says}"
+    if isinstance(problem, xml.sax.SAXParseException) and problem.getMessage() in _ENDS_EARLY:
+        return f"the XML ends early{parser_says}"
+    return None
 
 
 def _feed_headers(lower: Mapping[str, str]) -> dict[str, str]:

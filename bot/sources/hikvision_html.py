@@ -5,6 +5,10 @@ security-advisory/<slug>/`` under any regional prefix, or ``…/<slug>/index.htm
 them as links to follow, each with a marker (listed date + title), so the runner fetches a detail
 page only when it is new or its marker changed. :func:`parse_detail` decodes a detail page and
 hands it to the one advisory extractor, :mod:`bot.sources.advisory_text`.
+
+Both refuse a page that looks cut off (:func:`bot.sources.html_text.cut_off`) with a CutOffError:
+the first part of a listing would drop the advisories it lost, the first part of a detail page
+would replace the advisory with one missing affected rows.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from bot.config import SourceSettings
 from bot.items import Advisory, canonical_url, normalize_text
 from bot.netguard import redact_url
 from bot.sources.advisory_text import extract_with_warnings
-from bot.sources.base import REQUEST_URL, Link, ParseError, ParseResult
+from bot.sources.base import REQUEST_URL, CutOffError, Link, ParseError, ParseResult
 from bot.sources.fetcher import FetchResult
-from bot.sources.html_text import find_date
+from bot.sources.html_text import cut_off, find_date
 
 _ADVISORY_PATH = re.compile(
     r"/support/cybersecurity/security-advisory/(?!index\.html?$)[^/]+(?:/|/index\.html?)?$",
@@ -65,11 +69,13 @@ def parse_listing(body: bytes, headers: Mapping[str, str], source: SourceSetting
     """Read the advisory listing page into links to follow (ParseError if it is not the listing).
 
     Links resolve against the ``x-firmwatch-url`` header (where the fetch landed after
-    redirects), else the source's configured URL.
+    redirects), else the source's configured URL. A cut-off page raises CutOffError.
     """
-    tree = LexborHTMLParser(decode_html(body, headers))
-    root = tree.body or tree.root
+    html = decode_html(body, headers)
     base = next((v for k, v in headers.items() if k.lower() == REQUEST_URL), "") or source.url
+    _refuse_cut_off(html, base)
+    tree = LexborHTMLParser(html)
+    root = tree.body or tree.root
     found: dict[str, Link] = {}
     for anchor in root.css("a[href]") if root is not None else []:
         url = _advisory_url(anchor.attributes.get("href") or "", base)
@@ -103,7 +109,8 @@ def parse_detail(
     headers: Mapping[str, str] | None = None,
     link: Link | None = None,
 ) -> Advisory:
-    """Decode an advisory detail page and extract the Advisory (ParseError if it is none)."""
+    """Decode an advisory detail page and extract the Advisory (ParseError if it is none,
+    CutOffError if the page looks cut off)."""
     return _detail(body, url, source, headers, link)[0]
 
 
@@ -132,13 +139,21 @@ def _detail(
     headers: Mapping[str, str] | None,
     link: Link | None,
 ) -> tuple[Advisory, list[str]]:
+    html = decode_html(body, headers)
+    _refuse_cut_off(html, url)
     return extract_with_warnings(
-        decode_html(body, headers),
+        html,
         url,
         source=source.name,
         title=link.title if link is not None and link.title else None,
         published=link.listed if link is not None else None,
     )
+
+
+def _refuse_cut_off(html: str, url: str) -> None:
+    """CutOffError when the page ends before its structure does (see html_text.cut_off)."""
+    if (why := cut_off(html)) is not None:
+        raise CutOffError(f"the page looks cut off: {redact_url(url)} {why}")
 
 
 def _advisory_url(href: str, base: str) -> str | None:

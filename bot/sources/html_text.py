@@ -42,6 +42,11 @@ _DMY = rf"(?P<d3>\d{{1,2}})(?:st|nd|rd|th)?\s+\b(?P<mon3>{_MON})\.?,?\s+(?P<y3>\
 _DATE = re.compile(f"{_YMD}|{_MDY}|{_DMY}", re.I)
 _BY_FORM = tuple(re.compile(form, re.I) for form in (_YMD, _DMY, _MDY))
 _NUMERIC = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?!\d)")
+_TAG_START = re.compile(r"<!--|<(/?)(html|table|script|style|textarea|title)(?=[\s/>])", re.I)
+_RAW_TEXT = {  # elements whose content is text up to their end tag: no markup is read in them
+    name: re.compile(rf"</{name}(?=[\s/>])", re.I)
+    for name in ("script", "style", "textarea", "title")
+}
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,52 @@ class HtmlDoc:
         found = self.body.css("h1") if self.body is not None else []
         texts = (" ".join(self.lines(h1)) for h1 in found if self.visible(h1))
         return next((t for t in texts if t), "")
+
+
+def cut_off(html: str) -> str | None:
+    """Why a whole HTML page looks cut off, else None ("ends inside a table (no </table>, …)").
+
+    A page that opens ``<html>`` must reach ``</html>``; one that does is whole, whatever follows
+    it and however loose its markup. A page without ``<html>`` (a fragment) looks cut off when
+    it ends inside a ``<table>``. Comments and script, style, textarea and title text are skipped,
+    so a ``</html>`` written inside them does not count. Linear in the length of the page.
+    """
+    opened = closed = False
+    tables = 0
+    inside = ""
+    pos = 0
+    while (m := _TAG_START.search(html, pos)) is not None:
+        if m[0] == "<!--":
+            end = html.find("-->", m.end())
+            if end == -1:
+                inside = "a comment"
+                break
+            pos = end + 3
+            continue
+        pos = m.end()
+        name = m[2].lower()
+        if m[1]:  # an end tag
+            if name == "html":
+                closed = True
+            elif name == "table":
+                tables = max(tables - 1, 0)
+        elif name == "html":
+            opened = True
+        elif name == "table":
+            tables += 1
+        elif (raw := _RAW_TEXT.get(name)) is not None:
+            if (end_tag := raw.search(html, pos)) is None:
+                inside = f"a <{name}> element"
+                break
+            pos = end_tag.end()
+    if closed or not (opened or tables):
+        return None
+    if tables:
+        inside = "a table"
+    if not inside:
+        return "ends without its closing </html>"
+    missing = [*(["</table>"] if tables else []), *(["</html>"] if opened else [])]
+    return f"ends inside {inside} (no {', no '.join(missing)})"
 
 
 def find_date(text: str) -> date | None:

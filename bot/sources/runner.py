@@ -3,6 +3,10 @@
 A poll fetches conditionally, parses, follows listing links and API pages, and returns the items
 with the source's next cursor and health. A failed poll returns no items and the cursor it was
 given, so nothing stored is touched. The runner does not know the store: the caller persists.
+
+A detail page that cannot be fetched or read is a warning and is tried again next poll; one that
+looks cut off (CutOffError) fails the whole poll, since what it holds would read as a shorter,
+wrong advisory; so does a cut-off listing, feed or API page.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 from bot.config import ConfigError, SourceSettings, secret
 from bot.items import Item, canonical_url
 from bot.netguard import redact_url
-from bot.sources.base import REQUEST_URL, Link, Parser, ParseResult
+from bot.sources.base import REQUEST_URL, CutOffError, Link, Parser, ParseResult
 from bot.sources.fetcher import Fetcher, FetchError, FetchResult
 from bot.sources.health import SourceHealth, record_failure, record_success
 
@@ -37,6 +41,7 @@ REFRESH_PER_POLL = 2  # at most this many such re-reads per poll
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _WINDOW_KEYS = ("lastModStartDate", "lastModEndDate")
 _BUGS = (ArithmeticError, AttributeError, LookupError, OSError, RuntimeError, TypeError, ValueError)
+_CUT_OFF = "; nothing from this poll was stored; will retry next poll"
 
 
 @dataclass(frozen=True)
@@ -255,6 +260,8 @@ def _follow(
             warnings.append(f"detail page {redact_url(url)}: {exc}; will retry next poll")
             left = True
             continue
+        except CutOffError as exc:
+            raise _Fault(f"{exc}{_CUT_OFF}", page.status) from None
         except (ValueError, LookupError, RecursionError) as exc:
             warnings.append(
                 f"detail page {redact_url(url)} cannot be read: {exc}; will retry next poll"
@@ -298,6 +305,8 @@ def _refresh(
         try:
             page = fetcher.fetch(key)
             detail = detail_parser(page, Link(key, marker=cursor.pages[key]), source)
+        except CutOffError as exc:
+            raise _Fault(f"{exc}{_CUT_OFF}", page.status) from None
         except (FetchError, ValueError, LookupError, RecursionError) as exc:
             warnings.append(f"re-reading {redact_url(key)}: {exc}; will retry next poll")
             continue
@@ -331,6 +340,8 @@ def _get(
 def _parse(parser: Parser, result: FetchResult, source: SourceSettings) -> ParseResult:
     try:
         return parser(result.body, {**result.headers, REQUEST_URL: result.url}, source)
+    except CutOffError as exc:
+        raise _Fault(f"{exc}{_CUT_OFF}", result.status) from None
     except (ValueError, LookupError, RecursionError) as exc:  # ParseError is a ValueError
         raise _Fault(f"cannot read the body as {source.format}: {exc}", result.status) from None
 
