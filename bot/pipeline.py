@@ -39,7 +39,7 @@ from bot.sources.health import SourceHealth
 from bot.sources.runner import Cursor, PollOutcome, poll_all
 from bot.wiring import build_catalog
 from state import FindingData, Store
-from state.fleetsync import sync_declared_fleets
+from state.fleetsync import evaluated, sync_declared_fleets, unevaluated
 
 CYCLE_KEY = "cycle.last"
 DIGEST_KEY = "digest.pending"
@@ -123,6 +123,7 @@ def run_cycle(
             report.alerts += told.docs
             report.enqueued += told.enqueued
             report.unheard = told.unheard
+            seen = unevaluated(store)  # before the groups are read: the cycle evaluates these
             groups = store.fleets.groups()
             evaluation = _evaluate(store, settings, catalog, report.on, groups)
             resolved = store_findings(
@@ -136,6 +137,7 @@ def run_cycle(
             _dispatch(store, settings, alerts, memory, now, report, RegisteredModels(groups))
             report.seconds = time.perf_counter() - clock
             store.meta.put(CYCLE_KEY, report.to_dict(), now)
+            evaluated(store, seen, now)
             if dry_run:
                 raise _Rollback
     except _Rollback:

@@ -28,6 +28,7 @@ from state.records import (
     Json,
     OutboxEntry,
     OutboxStatus,
+    SeverityCount,
     Silence,
     SlackRef,
     SourceState,
@@ -114,6 +115,11 @@ class FindingRepo(Protocol):
         """The item keys of the findings of some device groups (in one state), per group."""
     def item_counts(self, fleet: str | None = None, state: str | None = None) -> dict[str, int]:
         """How many findings each item has (of one fleet, in one state)."""
+    def severity_counts(
+        self, fleet: str | None = None, state: str | None = None
+    ) -> dict[str, dict[str, SeverityCount]]:
+        """Per item, its findings (of one fleet, in one state) per severity as their records
+        give it (``severity``, "none" when missing), with the highest ``score`` of each."""
 
 
 class OutboxRepo(Protocol):

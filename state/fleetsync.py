@@ -10,12 +10,17 @@ with it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from bot.catalog import CatalogEntry
 from bot.fleets import DeclaredFleet, DeviceGroup, Fleet, FleetError, FleetFile, Origin
 from state.api import Store
+
+# Meta key: fleets whose device groups changed since a cycle last evaluated them, with when they
+# first did ({fleet: ISO time}); written here, cleared by the cycle (`evaluated`).
+UNEVALUATED_KEY = "fleets.unevaluated"
 
 
 @dataclass
@@ -120,7 +125,9 @@ def _apply_groups(
     ``replace``, remove that origin's groups of those fleets that are not given."""
     put: list[DeviceGroup] = []
     gone: list[str] = []
+    touched: list[str] = []  # fleets whose groups change: not evaluated until the next cycle
     for name, groups in by_fleet.items():
+        before = len(put) + len(gone)
         current = {g.key: g for g in store.fleets.groups(name)}
         for g in groups:
             g = g if g.origin == origin else dataclasses.replace(g, origin=origin)
@@ -136,8 +143,41 @@ def _apply_groups(
         if replace:
             keep = {g.key for g in groups}
             gone.extend(k for k, g in current.items() if k not in keep and g.origin == origin)
+        if len(put) + len(gone) > before:
+            touched.append(name)
     store.fleets.put_groups(put)
     changes.groups_removed += store.fleets.remove_groups(gone)
+    if touched:
+        _mark(store, touched)
+
+
+def unevaluated(store: Store) -> dict[str, str]:
+    """Fleets whose device groups changed after the last cycle read them: {fleet: since}."""
+    value = store.meta.get(UNEVALUATED_KEY)
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def evaluated(store: Store, seen: Mapping[str, str], now: datetime) -> None:
+    """A cycle evaluated the fleets ``seen`` (`unevaluated` before it read the groups): unmark
+    them, unless they changed again since."""
+    current = unevaluated(store)
+    left = {k: v for k, v in current.items() if seen.get(k) != v}
+    if left == current:
+        return
+    if left:
+        store.meta.put(UNEVALUATED_KEY, left, now)
+    else:
+        store.meta.delete(UNEVALUATED_KEY)
+
+
+def _mark(store: Store, fleets: Iterable[str]) -> None:
+    now = datetime.now(UTC)
+    current = unevaluated(store)
+    added = {name: now.isoformat(timespec="seconds") for name in fleets if name not in current}
+    if added:
+        store.meta.put(UNEVALUATED_KEY, {**current, **added}, now)
 
 
 def _apply_catalog(store: Store, entries: Iterable[CatalogEntry], changes: FleetChanges) -> None:

@@ -203,6 +203,14 @@ class SlackRef:
 
 
 @dataclass(frozen=True)
+class SeverityCount:
+    """Findings of one item at one severity (of their worst CVE), and their highest score."""
+
+    findings: int
+    score: float | None
+
+
+@dataclass(frozen=True)
 class FleetTotals:
     """A fleet's number of device groups and devices."""
 

@@ -167,7 +167,8 @@ def test_home_tab_is_published(w: World) -> None:
     assert_fits({"blocks": view["blocks"]}, max_blocks=100)
     shown = texts(view)
     assert "*All fleets* (45 devices): dynamic 43 · unknown 2" in shown
-    assert ":red_circle: *critical*: 2 advisories, 2 device groups" in shown
+    assert ":red_circle: *critical*: 1 advisory, 1 device group" in shown
+    assert ":large_yellow_circle: *medium*: 1 advisory, 1 device group" in shown
     assert "2027-01-15 · *branch* · DS-96064NI-I16 → *security-only* · 3 devices" in shown
     assert ":large_green_circle: *hik* ok just now" in shown
     assert "*Outbox* pending 3" in shown

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.fleets import Fleet, make_group
-from state import FindingData, FleetTotals, Store
+from state import FindingData, FleetTotals, SeverityCount, Store
 from tests.state_helpers import T0
 
 
@@ -66,6 +66,25 @@ def test_finding_counts_per_item(store: Store) -> None:
     assert store.findings.item_counts("hq") == {"adv-1": 2, "adv-2": 1}
     assert store.findings.item_counts("hq", "resolved") == {"adv-2": 1}
     assert store.findings.item_counts("nope") == {}
+
+
+def test_finding_counts_per_item_and_severity(store: Store) -> None:
+    store.findings.put_many([
+        FindingData("hq", "g1", "adv-1", "r", {"severity": "medium", "score": 5.3}),
+        FindingData("hq", "g2", "adv-1", "r", {"severity": "critical", "score": 9.8}),
+        FindingData("hq", "g3", "adv-1", "r", {"severity": "medium", "score": 4.0}),
+        FindingData("branch", "g4", "adv-1", "r", {"severity": "critical", "score": 9.1}),
+        FindingData("hq", "g1", "fw-1", "r", {"severity": None, "score": None}),
+        FindingData("hq", "g2", "fw-1", "r", {}),
+    ], T0)
+    store.findings.set_state("hq|g2|adv-1", "resolved", T0)
+    assert store.findings.severity_counts("hq", "open") == {
+        "adv-1": {"medium": SeverityCount(2, 5.3)}, "fw-1": {"none": SeverityCount(2, None)}}
+    assert store.findings.severity_counts()["adv-1"] == {
+        "critical": SeverityCount(2, 9.8), "medium": SeverityCount(2, 5.3)}
+    assert store.findings.severity_counts(state="resolved") == {
+        "adv-1": {"critical": SeverityCount(1, 9.8)}}
+    assert store.findings.severity_counts("nope") == {}
 
 
 def test_outbox_entries_of_one_alert(store: Store) -> None:

@@ -21,7 +21,7 @@ from bot.slack.blocks import (
     section,
 )
 from bot.slack.env import Env
-from bot.slack.knowledge import ItemIndex
+from bot.slack.knowledge import ItemIndex, advisory_name, model_name
 
 SHOWN = 3
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
@@ -45,13 +45,14 @@ def advisory_answer(env: Env, ref: str, share: bool = False) -> Answer:
     if len(found) > SHOWN:
         blocks.append(context(f"…and {len(found) - SHOWN} more advisories name {esc(ref)}"))
     first = found[0]
-    return Answer(f"{first.vendor_id or first.key}: {first.title}", blocks, share)
+    return Answer(f"{advisory_name(first)}: {first.title}" if first.vendor_id
+                  else advisory_name(first, 3000), blocks, share)
 
 
 def advisory_blocks(env: Env, a: Advisory, index: ItemIndex, focus: str | None) -> list[Block]:
     """Header, facts, CVEs, affected models and the fleets hit."""
     sev = index.severity[a.key]
-    facts = [f"*{link(a.url, a.vendor_id or a.key)}*"]
+    facts = [f"*{link(a.url, advisory_name(a, 150))}*"]
     if a.published:
         facts.append(f"published {a.published.isoformat()}")
     if a.updated:
@@ -104,7 +105,7 @@ def fleets_section(env: Env, item_key: str) -> Block:
     lines = []
     for fleet, (devices, groups) in sorted(per.items(), key=lambda kv: -kv[1][0]):
         shown = sorted(models[fleet])
-        names = ", ".join(esc(m) for m in shown[:4]) + (
+        names = ", ".join(esc(model_name(env.store, m, fleet)) for m in shown[:4]) + (
             f" +{len(shown) - 4} more" if len(shown) > 4 else "")
         lines.append(f"• *{esc(fleet)}*: {plural(devices, 'device')} in"
                      f" {plural(groups, 'group')} ({names})")

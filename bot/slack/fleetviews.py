@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.catalog import ModelError, display_model
+from bot.catalog import ModelError
 from bot.context import Context, stage_of
 from bot.lifecycle import upcoming
 from bot.policy import Stage
@@ -26,8 +26,16 @@ from bot.slack.blocks import (
     section,
 )
 from bot.slack.env import Env
-from bot.slack.knowledge import ItemIndex
-from state.records import FleetTotals
+from bot.slack.knowledge import (
+    CYCLE_KEY,
+    ItemIndex,
+    Severity,
+    advisory_name,
+    findings_severity,
+    model_name,
+)
+from state.fleetsync import unevaluated
+from state.records import FleetTotals, SeverityCount
 
 STAGES = tuple(Stage)
 SHOWN_FLEETS = 40
@@ -106,37 +114,78 @@ def fleet_answer(env: Env, name: str, share: bool = False) -> Answer:
     if fleet.description:
         facts = f"{esc(fleet.description)}\n{facts}"
     ranked = sorted(totals.items(), key=lambda kv: (-kv[1].devices, kv[0][1]))
-    models = [f"• {esc(display_model(model))}: {plural(t.devices, 'device')} in"
+    models = [f"• {esc(model_name(env.store, model, fleet.name))}:"
+              f" {plural(t.devices, 'device')} in"
               f" {plural(t.groups, 'group')} · {_stage(model, ctx)}"
               for (_, model), t in ranked[:SHOWN_MODELS]]
     if len(ranked) > SHOWN_MODELS:
         models.append(f"…and {len(ranked) - SHOWN_MODELS} more models")
-    open_items = env.store.findings.item_counts(fleet.name, "open")
+    severities = env.store.findings.severity_counts(fleet.name, "open")
+    open_items = {k: sum(c.findings for c in per.values()) for k, per in severities.items()}
+    index = env.cache.index()
+    lines = open_item_lines(open_items, index, worst_of(severities, index))
+    title = (f"Open findings ({sum(open_items.values()):,} for"
+             f" {plural(len(open_items), 'item')}; worst CVSS per advisory)")
+    since = unevaluated(env.store).get(fleet.name)
+    if since:
+        title = "Open findings: not evaluated yet"
+        lines.insert(0, f":hourglass: {pending_text(env, since, bool(lines))}")
     blocks = [header(f"Fleet {fleet.name}"), section(facts),
               list_section(f"Models ({len(totals)})", models, "no device groups yet"),
-              list_section(f"Open findings ({sum(open_items.values()):,} for"
-                           f" {plural(len(open_items), 'item')}; worst CVSS per advisory)",
-                           open_item_lines(open_items, env.cache.index()), "none",
-                           "more items")]
+              list_section(title, lines, "none", "more items")]
     return Answer(f"Fleet {fleet.name}: {devices:,} devices", blocks, share)
 
 
-def open_item_lines(counts: Mapping[str, int], index: ItemIndex) -> list[str]:
-    """Open findings per item, the worst advisories first, then firmware and lifecycle."""
-    def rank(key: str) -> tuple[int, float, str]:
+def pending_text(env: Env, since: str, stored: bool) -> str:
+    """What to say of device groups changed after the last cycle read them."""
+    cycle = env.store.meta.get(CYCLE_KEY)
+    last = cycle.get("started") if isinstance(cycle, Mapping) else None
+    after = f" (started {esc(last)})" if last else ""
+    before = "; the findings below are from before the change" if stored else ""
+    return (f"*not evaluated yet*: device groups changed {esc(since)}, after the last"
+            f" cycle{after}{before}. The next scheduled cycle evaluates them, or run"
+            " `firmwatch check` now.")
+
+
+def worst_of(
+    severities: Mapping[str, Mapping[str, SeverityCount]], index: ItemIndex
+) -> dict[str, Severity]:
+    """Per advisory, the worst severity its open findings have (each judged on the CVEs of
+    the rows naming its model, as the alerts say), with the advisory's KEV listing."""
+    out: dict[str, Severity] = {}
+    for key, per in severities.items():
         sev = index.severity.get(key)
+        if sev is not None:
+            out[key] = findings_severity(per, sev.kev)
+    return out
+
+
+def open_item_lines(
+    counts: Mapping[str, int], index: ItemIndex, worst: Mapping[str, Severity] | None = None
+) -> list[str]:
+    """Open findings per item, the worst advisories first, then firmware and lifecycle;
+    ``worst`` gives an advisory's severity by its findings (else the advisory's worst CVE)."""
+    known = worst or {}
+
+    def severity(key: str) -> Severity | None:
+        sev = index.severity.get(key)
+        return known.get(key, sev) if sev is not None else None
+
+    def rank(key: str) -> tuple[int, float, str]:
+        sev = severity(key)
         kind = 0 if sev else 1 if key in index.releases else 2
         return (kind, -(sev.score or 0.0) if sev else 0.0, key)
 
     lines = []
     for key in sorted(counts, key=rank):
         groups = plural(counts[key], "group")
-        if (sev := index.severity.get(key)) is not None:
+        if (sev := severity(key)) is not None:
             a = index.advisories[key]
             score = f"CVSS {sev.score:.1f} " if sev.score is not None else ""
             kev = " · :rotating_light: KEV" if sev.kev else ""
-            lines.append(f"• *{esc(a.vendor_id or a.key)}* {score}{esc(sev.severity)}{kev} —"
-                         f" {esc(clip(a.title, 80))} ({groups})")
+            title = f" — {esc(clip(a.title, 80))}" if a.vendor_id else ""
+            lines.append(f"• *{esc(advisory_name(a, 80))}* {score}{esc(sev.severity)}{kev}"
+                         f"{title} ({groups})")
         elif (release := index.releases.get(key)) is not None:
             lines.append(f"• Firmware {esc(release.version)} available —"
                          f" {esc(clip(release.title, 80))} ({groups})")
@@ -153,7 +202,7 @@ def upcoming_answer(env: Env, days: int, share: bool = False) -> Answer:
               for (fleet, model), t in totals.items()]
     changes = upcoming(groups, ctx, days)
     lines = [f"• {u.change_on.isoformat()} · *{esc(u.group.fleet)}* ·"
-             f" {esc(display_model(u.model))} → *{u.stage.value}* ·"
+             f" {esc(model_name(env.store, u.model, u.group.fleet))} → *{u.stage.value}* ·"
              f" {plural(u.group.count, 'device')}" for u in changes]
     blocks = [header(f"Stage changes in the next {plural(days, 'day')}"),
               list_section(f"{plural(len(changes), 'change')}", lines,

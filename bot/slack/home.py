@@ -11,6 +11,7 @@ from bot.policy import Stage
 from bot.slack.blocks import (
     HOME_BLOCKS,
     Block,
+    clip,
     context,
     divider,
     esc,
@@ -22,8 +23,10 @@ from bot.slack.blocks import (
 )
 from bot.slack.env import Env
 from bot.slack.fleetviews import ModelGroup, stage_devices, stage_line
-from bot.slack.knowledge import ItemIndex
+from bot.slack.knowledge import ItemIndex, findings_severity, model_name
 from bot.slack.ops import status_answer
+from state.fleetsync import unevaluated
+from state.records import SeverityCount
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "none")
 MARKS = {"critical": ":red_circle:", "high": ":large_orange_circle:",
@@ -45,7 +48,8 @@ def home_view(env: Env) -> dict[str, Any]:
         per.items(), key=lambda kv: -sum(kv[1].values()))]
     changes = upcoming([ModelGroup(f, m, t.devices, key=f"{f}|{m}")
                         for (f, m), t in totals.items()], ctx, HOME_DAYS)
-    change_lines = [f"• {u.change_on.isoformat()} · *{esc(u.group.fleet)}* · {esc(u.model)} →"
+    change_lines = [f"• {u.change_on.isoformat()} · *{esc(u.group.fleet)}* ·"
+                    f" {esc(model_name(env.store, u.model, u.group.fleet))} →"
                     f" *{u.stage.value}* · {plural(u.group.count, 'device')}"
                     for u in changes[:SHOWN]]
     if len(changes) > SHOWN:
@@ -60,9 +64,10 @@ def home_view(env: Env) -> dict[str, Any]:
                      "no fleets yet: declare [[fleets]] in bot.toml or `firmwatch fleet import`",
                      "more fleets"),
         divider(),
-        list_section("Open findings by advisory severity (worst CVSS)",
-                     severity_lines(env.store.findings.item_counts(state="open"),
-                                    env.cache.index()), "none open"),
+        list_section("Open findings by advisory severity (worst CVSS of the findings)",
+                     pending_lines(env) + severity_lines(
+                         env.store.findings.severity_counts(state="open"), env.cache.index()),
+                     "none open"),
         divider(),
         list_section(f"Stage changes in the next {HOME_DAYS} days", change_lines, "none"),
         divider(),
@@ -73,13 +78,29 @@ def home_view(env: Env) -> dict[str, Any]:
     return {"type": "home", "blocks": fit(blocks, HOME_BLOCKS)}
 
 
-def severity_lines(counts: Mapping[str, int], index: ItemIndex) -> list[str]:
-    """Advisories (and their open findings) per severity, KEV called out; then the rest."""
+def pending_lines(env: Env) -> list[str]:
+    """Fleets whose device groups changed after the last cycle read them."""
+    names = sorted(set(unevaluated(env.store)) & {f.name for f in env.store.fleets.all()})
+    if not names:
+        return []
+    return [f":hourglass: *not evaluated yet*: {esc(clip(', '.join(names), 300))} (device groups"
+            " changed after the last cycle; the next cycle evaluates them, or run"
+            " `firmwatch check`)"]
+
+
+def severity_lines(
+    severities: Mapping[str, Mapping[str, SeverityCount]], index: ItemIndex
+) -> list[str]:
+    """Advisories (and their open findings) per severity, KEV called out; then the rest. An
+    advisory counts at the worst severity its findings have (each judged on the CVEs of the
+    rows naming its models), as the alerts say."""
     advisories: dict[str, list[int]] = {s: [0, 0, 0] for s in SEVERITY_ORDER}
     updates = reminders = other = 0
-    for key, n in counts.items():
+    for key, per in severities.items():
+        n = sum(c.findings for c in per.values())
         sev = index.severity.get(key)
         if sev is not None:
+            sev = findings_severity(per, sev.kev)
             row = advisories[sev.severity if sev.severity in advisories else "none"]
             row[0] += 1
             row[1] += n

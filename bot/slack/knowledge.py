@@ -18,16 +18,19 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from bot.catalog import Catalog, ModelError, ModelPattern
+from bot.catalog import Catalog, ModelError, ModelPattern, display_model
 from bot.config import Settings, config_path
 from bot.enrich import enrich
 from bot.evaluate import Knowledge
+from bot.finding import CveVerdict
 from bot.items import Advisory, AffectedRow, FirmwareRelease, from_dict, pick_score
 from bot.rows import patterns_of
+from bot.slack.blocks import clip
 from bot.versions import Version, try_parse_version
 from bot.wiring import build_catalog
 from state.api import Store
 from state.errors import StoreError
+from state.records import SeverityCount
 
 CYCLE_KEY = "cycle.last"  # written by bot.pipeline.run_cycle
 log = logging.getLogger(__name__)
@@ -53,6 +56,46 @@ def severity_of(advisory: Advisory) -> Severity:
         return Severity(None, "none", kev)
     _, worst = max(scored, key=lambda cs: cs[1].base_score)
     return Severity(worst.base_score, worst.severity.lower(), kev, worst.version)
+
+
+def verdicts_severity(verdicts: Iterable[CveVerdict]) -> Severity:
+    """The worst of a finding's (or a model's) CVE verdicts, and the earliest KEV among them:
+    what the alerts say about the advisory for those device groups."""
+    listed = list(verdicts)
+    kev = min((v.kev_added for v in listed if v.kev_added), default=None)
+    scored = [v for v in listed if v.score is not None]
+    if not scored:
+        return Severity(None, "none", kev)
+    worst = max(scored, key=lambda v: v.score or 0.0)
+    return Severity(worst.score, (worst.severity or "none").lower(), kev, worst.cvss_version)
+
+
+def findings_severity(counts: Mapping[str, SeverityCount], kev: date | None) -> Severity:
+    """The worst severity among an item's stored findings (`FindingRepo.severity_counts`)."""
+    scored = [(c.score, word) for word, c in counts.items() if c.score is not None]
+    if not scored:
+        return Severity(None, "none", kev)
+    score, word = max(scored)
+    return Severity(score, word, kev)
+
+
+def advisory_name(a: Advisory, limit: int = 90) -> str:
+    """How answers name an advisory: its SN No., else its title (its key is a URL)."""
+    return a.vendor_id or clip(" ".join(a.title.split()), limit) or a.key
+
+
+def model_name(store: Store, model: str, fleet: str | None = None) -> str:
+    """A normalised model as people write it: as the vendor does (``iDS-…``), or for a name
+    whose spaces the key lost (``HIKCENTRALPROFESSIONAL``) as a fleet registered it."""
+    try:
+        shown = display_model(model)
+        if not model.startswith("HIKCENTRAL"):
+            return shown
+        groups = store.fleets.groups_of_model(model)
+        mine = [g for g in groups if g.fleet == fleet] or groups
+        return display_model(mine[0].model_as_written) if mine else shown
+    except ModelError:
+        return model
 
 
 class ItemIndex:

@@ -10,7 +10,15 @@ from sqlalchemy import Row, bindparam, delete, func, select, update
 
 from bot.fleets import DeviceGroup, Fleet
 from state.errors import UnknownFleet
-from state.records import Change, Finding, FindingData, FindingStamp, FleetTotals, utc
+from state.records import (
+    Change,
+    Finding,
+    FindingData,
+    FindingStamp,
+    FleetTotals,
+    SeverityCount,
+    utc,
+)
 from state.sql.bulk import upsert_groups
 from state.sql.engine import SqlDb, chunks
 from state.sql.schema import device_groups, findings, fleets
@@ -257,6 +265,29 @@ class SqlFindings:
             q = q.where(t.c.state == state)
         with self._db.unit() as c:
             return {k: int(n) for k, n in sorted(c.execute(q).all())}
+
+    def severity_counts(
+        self, fleet: str | None = None, state: str | None = None
+    ) -> dict[str, dict[str, SeverityCount]]:
+        """Per item, its findings per severity (of their records), with the highest score."""
+        t = findings
+        severity = t.c.data["severity"].as_string()
+        q = (select(t.c.item_key, severity, func.count(), func.max(t.c.data["score"].as_float()))
+             .group_by(t.c.item_key, severity))
+        if fleet is not None:
+            q = q.where(t.c.fleet == fleet)
+        if state is not None:
+            q = q.where(t.c.state == state)
+        out: dict[str, dict[str, list[Any]]] = {}
+        with self._db.unit() as c:
+            for item, word, n, score in c.execute(q):
+                per = out.setdefault(item, {})
+                row = per.setdefault(word or "none", [0, None])  # NULL and "" alike
+                row[0] += int(n)
+                if score is not None and (row[1] is None or float(score) > row[1]):
+                    row[1] = float(score)
+        return {item: {w: SeverityCount(n, s) for w, (n, s) in sorted(per.items())}
+                for item, per in sorted(out.items())}
 
     def _where(self, clause: Any, limit: int | None = None) -> list[Finding]:
         q = select(findings) if clause is None else select(findings).where(clause)

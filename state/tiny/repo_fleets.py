@@ -13,6 +13,7 @@ from state.records import (
     FindingData,
     FindingStamp,
     FleetTotals,
+    SeverityCount,
     from_text,
     to_text,
 )
@@ -273,6 +274,37 @@ class TinyFindings:
                                                                or d["state"] == state):
                     counts[d["item_key"]] = counts.get(d["item_key"], 0) + 1
         return dict(sorted(counts.items()))
+
+    def severity_counts(
+        self, fleet: str | None = None, state: str | None = None
+    ) -> dict[str, dict[str, SeverityCount]]:
+        """Per item, its findings per severity (of their records), with the highest score."""
+        sums: dict[str, dict[str, tuple[int, float | None]]] = {}
+        with self._mem.lock:
+            t = self._mem["findings"]
+            if fleet is not None:
+                ids: Iterable[str] = t.by_group["fleet"].get(fleet, ())
+            elif state is not None:
+                ids = t.by_group["state"].get(state, ())
+            else:
+                ids = t.docs
+            for i in ids:
+                d = t.docs[i]
+                if (fleet is not None and d["fleet"] != fleet) or (state is not None
+                                                                   and d["state"] != state):
+                    continue
+                data = d["data"] if isinstance(d["data"], dict) else {}
+                severity = data.get("severity")
+                score = data.get("score")
+                word = severity if isinstance(severity, str) and severity else "none"
+                scored = float(score) if isinstance(score, int | float) else None
+                per = sums.setdefault(d["item_key"], {})
+                n, best = per.get(word, (0, None))
+                if scored is not None and (best is None or scored > best):
+                    best = scored
+                per[word] = (n + 1, best)
+        return {item: {w: SeverityCount(n, s) for w, (n, s) in sorted(per.items())}
+                for item, per in sorted(sums.items())}
 
 
 def _finding(d: Doc) -> Finding:
