@@ -158,7 +158,7 @@ def serve(url: str, lookups: int, models: list[str], hot: list[str]) -> dict[str
     app = build_app(store, settings, environ={"SLACK_BOT_TOKEN": TOKEN,
                                               "SLACK_SIGNING_SECRET": SECRET},
                     clock=lambda: NOW)
-    server = AppServer(app)
+    server = AppServer(app, store, settings)
     rng = random.Random(11)
     waits, acks = [], []
     first = 0.0

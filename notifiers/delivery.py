@@ -57,6 +57,24 @@ class DeliveryReport:
         )
 
 
+class WaitingLog:
+    """Logs the receivers a long-running delivery job leaves waiting: once per receiver and
+    reason (a receiver that cannot be built, is disabled or paused), not on every pass."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] = {}
+
+    def note(self, report: DeliveryReport) -> None:
+        """Log what changed since the last pass's report."""
+        for name, why in sorted(report.waiting.items()):
+            if self._last.get(name) != why:
+                log.warning("receiver %s is waiting (its entries stay pending): %s", name, why,
+                            extra={"receiver": name, "reason": why})
+        for name in sorted(set(self._last) - set(report.waiting)):
+            log.info("receiver %s is no longer waiting", name, extra={"receiver": name})
+        self._last = dict(report.waiting)
+
+
 def worker_name() -> str:
     """This process's name in claims and the delivery log: ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"

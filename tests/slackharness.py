@@ -3,7 +3,8 @@
 * :class:`FakeSlack` answers the Web API (``auth.test``, ``chat.update``, ``views.publish``,
   ``usergroups.users.list``, …) under ``/api/`` and records ``response_url`` posts under
   ``/respond/N``; tests wait on it with :meth:`FakeSlack.wait` (a condition, never a sleep).
-* :class:`AppServer` serves a bolt App through ``SlackRequestHandler`` under waitress.
+* :class:`AppServer` serves a bolt App at ``/slack/events`` of the product's WSGI app
+  (:class:`bot.web.app.WebApp`, as ``firmwatch web`` does) under waitress.
 * :func:`signed` signs a body exactly as Slack does: ``v0=`` HMAC-SHA256 of
   ``v0:{timestamp}:{body}`` with the signing secret.
 """
@@ -19,16 +20,21 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 from wsgiref.types import WSGIApplication
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
+from bot.config import Settings
+from bot.service.metrics import Metrics
+from bot.web.app import WebApp
 from bot.web.server import WebServer
+from bot.web.slack import load_slack
+from state import Store
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-firmwatch-test"
@@ -169,11 +175,26 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
 
 
 class AppServer:
-    """A bolt App served on 127.0.0.1 by the product's `WebServer` (``SlackRequestHandler``)."""
+    """A bolt App served on 127.0.0.1 at ``/slack/events`` by the product's `WebApp` and
+    `WebServer`: the endpoint ``firmwatch web`` serves (its checks, request log and metrics)."""
 
-    def __init__(self, app: App, threads: int = 4) -> None:
-        self._web = WebServer(cast(WSGIApplication, SlackRequestHandler(app)), host="127.0.0.1",
-                              port=0, threads=threads)
+    def __init__(self, app: App, store: Store, settings: Settings,
+                 environ: Mapping[str, str] | None = None, threads: int = 4) -> None:
+        environ = dict(environ if environ is not None
+                       else {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET})
+
+        def build(store: Store, settings: Settings, *, environ: Mapping[str, str],
+                  clock: Callable[[], datetime]) -> App:
+            return app
+
+        endpoint = load_slack(store, settings, environ=environ, clock=lambda: datetime.now(UTC),
+                              build=build)
+        assert endpoint.app is app, endpoint.reason
+        self.metrics = Metrics(store)
+        self.web_app = WebApp(store, settings, metrics=self.metrics, slack=endpoint,
+                              environ=environ)
+        self._web = WebServer(cast(WSGIApplication, self.web_app), host="127.0.0.1",
+                              port=0, threads=threads, max_body=self.web_app.max_body)
         self._web.start()
         self.port: int = self._web.port
         self.url = f"http://127.0.0.1:{self.port}/slack/events"
@@ -205,11 +226,20 @@ def signed(body: bytes, secret: str = SECRET, timestamp: int | None = None,
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     base = b"v0:" + stamp.encode() + b":" + body
     signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    if secret:  # the SDK agrees (it refuses an empty secret, which the tests use to forge)
+    if secret and _utf8(body):  # the SDK agrees (it refuses an empty secret, which the tests
+        # use to forge, and reads the body as text)
         assert SignatureVerifier(secret).generate_signature(timestamp=stamp,
                                                             body=body) == signature
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature,
             "Content-Type": content_type}
+
+
+def _utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def command_body(text: str, response_url: str, *, user: str = "UADMIN01",
@@ -257,9 +287,10 @@ def event_body(event: dict[str, Any]) -> bytes:
 
 
 @contextmanager
-def serving(app: App) -> Iterator[AppServer]:
+def serving(app: App, store: Store, settings: Settings,
+            environ: Mapping[str, str] | None = None) -> Iterator[AppServer]:
     """Serve ``app`` for the duration of the block."""
-    server = AppServer(app)
+    server = AppServer(app, store, settings, environ)
     try:
         yield server
     finally:

@@ -166,6 +166,6 @@ def world(root: Path, *, slack: str = "", backend: str = "tinydb") -> Iterator[W
         environ = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
                    "FIRMWATCH_CONFIG": str(root / "test.toml")}
         app = build_app(store, settings, environ=environ, clock=lambda: NOW)
-        server = AppServer(app)
+        server = AppServer(app, store, settings, environ)
         stack.callback(server.close)
         yield World(store, settings, fake, server)

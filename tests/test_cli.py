@@ -181,3 +181,33 @@ def test_python_dash_m_bot_runs_the_cli() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["stage"] == "not-covered"
+
+
+WEBHOOK = """
+[[receivers]]
+name = "ticketing"
+type = "webhook"
+url = "https://tickets.example.com/hooks/firmwatch"
+secret_env = "FW_TEST_TICKETING_SECRET"
+"""
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("not-a-whsec-secret", "does not start with whsec_"),
+    ("whsec_!!!notbase64!!!", "the part after whsec_ is not base64"),
+    ("whsec_QUJD", "it decodes to 3 bytes, not 24 to 64"),
+])
+def test_config_check_reports_an_unusable_webhook_secret_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text(WEBHOOK)
+    monkeypatch.delenv("FW_TEST_TICKETING_SECRET", raising=False)
+    assert run("config", "check", "--config", str(path))[0] == 0, "unset: reported when used"
+    monkeypatch.setenv("FW_TEST_TICKETING_SECRET", value)
+    code, _, err = run("config", "check", "--config", str(path))
+    assert code == 2
+    assert "FW_TEST_TICKETING_SECRET (named by receivers[0].secret_env)" in err
+    assert problem in err and value not in err
+    monkeypatch.setenv("FW_TEST_TICKETING_SECRET", "whsec_" + "A" * 44)
+    assert run("config", "check", "--config", str(path))[0] == 0

@@ -7,10 +7,13 @@ import random
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.service.jobs import real_work
+from bot.sources.fetcher import Fetcher
 from notifiers import NOTIFIERS, build_notifiers, health
 from notifiers.base import AlertDoc, SendResult, Thread
 from notifiers.delivery import deliver_due, thread_key
@@ -342,3 +345,27 @@ def test_a_full_group_of_attempts_is_committed_by_the_recorders_thread(store: St
     finally:
         recorder.close()  # and close commits the rest
     assert store.outbox.counts().get("sent", 0) == 4
+
+
+def test_the_service_job_logs_receivers_left_waiting_once_per_reason(
+    store: Store, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    config = settings({"name": "ticketing", "type": "webhook", "secret_env": "TICKET_SECRET",
+                       "url": "https://tickets.example.com/hook"})
+    enqueue(store, "ticketing", docs("ticketing", 1)[0])
+    environ = {"TICKET_SECRET": "not-a-whsec"}
+    caplog.set_level(logging.INFO, "firmwatch.delivery")
+    with Fetcher(config.network) as fetcher:
+        work = real_work(store, config, fetcher=fetcher, base=tmp_path, config_name="bot.toml",
+                         environ=environ, worker="w", stop=threading.Event())
+        for _ in range(3):
+            work.deliver(NOW)
+        waiting = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+        assert len(waiting) == 1, waiting
+        assert "ticketing" in waiting[0] and "does not start with whsec_" in waiting[0]
+        assert "not-a-whsec" not in caplog.text
+        del environ["TICKET_SECRET"]
+        work.deliver(NOW)
+        work.deliver(NOW)
+        waiting = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+        assert len(waiting) == 2 and "is not set or empty" in waiting[1], waiting

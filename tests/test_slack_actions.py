@@ -113,9 +113,9 @@ def test_open_ticket_copies_the_alert_to_the_ticket_receiver_once(w: World) -> N
     assert ticket.payload["findings"] == original.payload["findings"]
     assert ticket.status == "pending"
     assert status(w.fake.api("chat.update")[-1]["blocks"]) == [
-        ":ticket: Ticket sent to ticketing for <@U0PEOPLE1>"]
+        ":ticket: Ticket queued for ticketing for <@U0PEOPLE1>"]
     _, url = w.click("fw_ticket", alert_id, user=OTHER, blocks=blocks, wait_for="respond")
-    assert "already went to ticketing" in w.fake.responded(url)[0]["text"]
+    assert "is already queued for ticketing" in w.fake.responded(url)[0]["text"]
     assert len(w.store.outbox.all(receiver="ticketing")) == 1
     assert len(w.fake.api("chat.update")) == 1
 

@@ -251,7 +251,7 @@ def test_socket_mode_needs_no_signing_secret_and_then_verifies_no_http(tmp_path:
     with world(tmp_path) as w:
         environ = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
         app = build_app(w.store, w.settings, environ=environ)
-        with serving(app) as server:
+        with serving(app, w.store, w.settings, environ) as server:
             body = command_body("status", w.fake.response_url())
             for secret in ("", SECRET):
                 assert server.post(body, signed(body, secret=secret))[0] == 401

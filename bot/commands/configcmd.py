@@ -1,12 +1,13 @@
-"""``firmwatch config check``: validate bot.toml."""
+"""``firmwatch config check``: validate bot.toml (and the secrets it names that are set)."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import TextIO
 
 from bot.commands.common import EXIT_OK, SubParsers, add_command, load_settings
-from bot.config import ConfigError
+from bot.config import ConfigError, Settings, default_environ
 from bot.fleets import declared_fleets
 from bot.wiring import build_catalog
 
@@ -20,7 +21,8 @@ def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
     problems: list[str] = []
     # What a cycle builds from the file (and refuses), each checked on its own.
     for build in (lambda: build_catalog(s, loaded.path.parent, name),
-                  lambda: declared_fleets(s.fleets, name)):
+                  lambda: declared_fleets(s.fleets, name),
+                  lambda: check_signing_secrets(s, default_environ())):
         try:
             build()
         except ConfigError as exc:
@@ -37,6 +39,25 @@ def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
     words = ", ".join(f"{n} {_plural(noun, n)}" for n, noun in counts)
     out.write(f"{loaded.path}: OK ({words})\n")
     return EXIT_OK
+
+
+def check_signing_secrets(settings: Settings, environ: Mapping[str, str]) -> None:
+    """ConfigError for every webhook signing secret that is set but unusable (as `notify test`
+    and delivery would find it); an unset one is reported where it is used."""
+    from notifiers.signing import load_signer
+
+    problems: list[str] = []
+    for index, receiver in enumerate(settings.receivers):
+        if receiver.type != "webhook" or not receiver.secret_env:
+            continue
+        if not environ.get(receiver.secret_env, "").strip():
+            continue
+        try:
+            load_signer(f"receivers[{index}].secret_env", receiver.secret_env, environ)
+        except ConfigError as exc:
+            problems += [f"receiver {receiver.name!r}: {p}" for p in exc.problems]
+    if problems:
+        raise ConfigError(problems)
 
 
 def register(sub: SubParsers) -> None:

@@ -25,6 +25,7 @@ from state import Store
 
 if TYPE_CHECKING:
     from bot.sources.fetcher import Fetcher
+    from notifiers.delivery import WaitingLog
 
 Kind = Literal["source", "deliver", "digest", "reminders"]
 DAY = timedelta(days=1)
@@ -132,10 +133,16 @@ def real_work(
         return run_cycle(store, settings, now, fetcher=fetcher, base=base,
                          config_name=config_name, only=names, environ=environ)
 
-    def deliver(now: datetime) -> object:
-        from notifiers.delivery import deliver_due
+    waiting: WaitingLog | None = None  # made on the first pass (the imports stay lazy)
 
-        return deliver_due(store, settings, now, worker=worker, environ=environ, stop=stop)
+    def deliver(now: datetime) -> object:
+        nonlocal waiting
+        from notifiers.delivery import WaitingLog, deliver_due
+
+        waiting = waiting or WaitingLog()
+        report = deliver_due(store, settings, now, worker=worker, environ=environ, stop=stop)
+        waiting.note(report)  # the CLI prints the receivers left waiting; a service logs them
+        return report
 
     def digest(now: datetime) -> object:
         from bot.pipeline import run_digest

@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.slack.blocks import MAX_BLOCKS, Block, context, esc, who
+from state import OutboxEntry
 from state.api import Store
 
 ACK, SNOOZE, TICKET = "fw_ack", "fw_snooze", "fw_ticket"
@@ -113,13 +114,16 @@ def open_ticket(
                               " pruned), so it cannot open a ticket for it.")
     source = next((e for e in entries if e.receiver != receiver), entries[0])
     dedupe = ticket_dedupe_key(source.dedupe_key, source.receiver, receiver)
-    if source.receiver == receiver or store.outbox.find(receiver, dedupe) is not None:
-        return Outcome(False, f"A ticket for this alert already went to {esc(receiver)}.")
+    existing = source if source.receiver == receiver else store.outbox.find(receiver, dedupe)
+    if existing is not None:
+        return Outcome(False, f"A ticket for this alert {_already(existing)} {esc(receiver)}.")
     ticket_id = "fw_" + hashlib.sha256(dedupe.encode()).hexdigest()[:24]
     payload = {**source.payload, "id": ticket_id, "dedupe_key": dedupe, "receivers": [receiver]}
     with store.transaction():
         if store.outbox.enqueue(receiver, dedupe, payload, now, alert_id=ticket_id) is None:
-            return Outcome(False, f"A ticket for this alert already went to {esc(receiver)}.")
+            found = store.outbox.find(receiver, dedupe)
+            where = _already(found) if found else "is already queued for"
+            return Outcome(False, f"A ticket for this alert {where} {esc(receiver)}.")
         store.meta.put(TICKET_META + alert_id, {"by": user, "at": now.isoformat(),
                                                 "receiver": receiver, "alert": ticket_id}, now)
     return Outcome(True)
@@ -137,9 +141,21 @@ def status_parts(store: Store, alert_id: str, now: datetime) -> list[str]:
                      f" {who(state.snoozed_by or '')}")
     ticket = store.meta.get(TICKET_META + alert_id)
     if isinstance(ticket, dict):
-        parts.append(f":ticket: Ticket sent to {esc(ticket.get('receiver', '?'))} for"
-                     f" {who(str(ticket.get('by', '')))}")
+        receiver = str(ticket.get("receiver", "?"))
+        entry = next((e for e in store.outbox.for_alert(str(ticket.get("alert", "")))
+                      if e.receiver == receiver), None)
+        # the truth about the ticket: it is only sent once its receiver accepted it
+        status = entry.status if entry is not None else "gone"
+        done = {"sent": "Ticket sent to", "dead": "Ticket could not be delivered to",
+                "gone": "Ticket requested from"}.get(status, "Ticket queued for")
+        parts.append(f":ticket: {done} {esc(receiver)} for {who(str(ticket.get('by', '')))}")
     return parts
+
+
+def _already(entry: OutboxEntry) -> str:
+    """What became of an alert's ticket entry, for "A ticket for this alert … {receiver}"."""
+    return {"sent": "already went to", "dead": "already failed to reach"}.get(
+        entry.status, "is already queued for")
 
 
 def rewrite(blocks: Sequence[Block], alert_id: str, status: Sequence[str], *,

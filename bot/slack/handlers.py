@@ -58,6 +58,11 @@ from state.errors import StoreError
 
 log = logging.getLogger(__name__)
 LINK_BUTTONS = re.compile(r"^fw_link_\d+$")
+# What Slack users are told when the store fails: never its message (it names the database).
+CANNOT_READ = (":warning: firmwatch cannot read its state right now; try again in a minute"
+               " (the error is logged).")
+NOT_SAVED = (":warning: firmwatch's state store is not available right now, so this {what} was"
+             " not saved; try again in a minute (the error is logged).")
 
 
 @dataclass
@@ -144,8 +149,10 @@ def _answer(deps: Deps) -> Callable[..., None]:
             found = answer_for(deps, parsed, str(command.get("user_id", "")),
                                str(command.get("channel_id", "")))
         except StoreError as exc:
-            log.error("slash command %r failed: %s", command.get("text"), exc)
-            found = note(f":warning: firmwatch cannot read its state right now: {esc(exc)}")
+            log.error("slash command %r failed: the store did not answer: %s",
+                      command.get("text"), exc)
+            writes = isinstance(parsed, SilenceAdd | Unsilence | Subscribe)
+            found = note(NOT_SAVED.format(what="change") if writes else CANNOT_READ)
         respond(**found.message())
 
     return answer
@@ -162,26 +169,41 @@ def _click(deps: Deps) -> Callable[..., None]:
             respond(text="firmwatch does not know this button's alert.",
                     response_type="ephemeral", replace_original=False)
             return
+        expand = found.action_id == alerts.SNOOZE and found.days is None
         with deps.lock(found.alert_id):
             now = deps.clock()
-            expand = found.action_id == alerts.SNOOZE and found.days is None
-            if found.action_id == alerts.ACK:
-                outcome = alerts.acknowledge(deps.store, found.alert_id, found.user, now)
-            elif found.action_id == alerts.TICKET:
-                outcome = alerts.open_ticket(deps.store, deps.settings, found.alert_id,
-                                             found.user, now)
-            elif expand:
-                outcome = alerts.Outcome(True)
-            else:
-                outcome = alerts.snooze(deps.store, found.alert_id, found.user,
-                                        found.days or 7, now)
-            status = alerts.status_parts(deps.store, found.alert_id, now)
+            try:
+                outcome = (alerts.Outcome(True) if expand else _apply(deps, found, now))
+            except StoreError as exc:
+                _store_failed(respond, found, exc, NOT_SAVED.format(what="click"))
+                return
+            try:
+                status = alerts.status_parts(deps.store, found.alert_id, now)
+            except StoreError as exc:
+                _store_failed(respond, found, exc, CANNOT_READ)
+                return
         if outcome.changed:
             _update(client, respond, found, status, expand)
         if outcome.note:
             respond(text=outcome.note, response_type="ephemeral", replace_original=False)
 
     return click
+
+
+def _apply(deps: Deps, click: alerts.Click, now: datetime) -> alerts.Outcome:
+    """Store what the click asks for (acknowledge, open a ticket or snooze)."""
+    if click.action_id == alerts.ACK:
+        return alerts.acknowledge(deps.store, click.alert_id, click.user, now)
+    if click.action_id == alerts.TICKET:
+        return alerts.open_ticket(deps.store, deps.settings, click.alert_id, click.user, now)
+    return alerts.snooze(deps.store, click.alert_id, click.user, click.days or 7, now)
+
+
+def _store_failed(respond: Respond, click: alerts.Click, exc: StoreError, text: str) -> None:
+    """Log a store failure once and tell the clicker (only them) without its details."""
+    log.error("button %s on alert %s failed: the store did not answer: %s", click.action_id,
+              click.alert_id, exc)
+    respond(text=text, response_type="ephemeral", replace_original=False)
 
 
 def _update(client: WebClient, respond: Respond, click: alerts.Click, status: list[str],

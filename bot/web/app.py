@@ -1,6 +1,7 @@
 """The WSGI application: Slack events, health and readiness, Prometheus metrics, the REST API.
 
-Routes: ``POST /slack/events`` (slack-bolt), ``GET /healthz`` (the process answers), ``GET /readyz``
+Routes: ``POST /slack/events`` (slack-bolt, behind the signature check of
+:mod:`bot.web.slack`), ``GET /healthz`` (the process answers), ``GET /readyz``
 (the store answers and its schema is current; also says whether Slack and the API are on),
 ``GET /metrics``, and ``/api/v1/...`` behind a bearer token (:mod:`bot.web.api`). Errors are JSON;
 unknown paths are 404, known paths with another method 405. Secrets are never logged.
@@ -71,7 +72,8 @@ class WebApp:
             Route("/healthz", re.compile(r"/healthz"), {"GET": self._healthz}),
             Route("/readyz", re.compile(r"/readyz"), {"GET": self._readyz}),
             Route("/metrics", re.compile(r"/metrics"), {"GET": self._metrics}),
-            Route("/slack/events", re.compile(r"/slack/events"), {"POST": self._slack_off}),
+            Route("/slack/events", re.compile(r"/slack/events"),
+                  {"POST": lambda r, p: slack.serve(r)}),
             Route("/api/v1/fleets", re.compile(r"/api/v1/fleets"),
                   {"GET": lambda r, p: api.list_fleets(store)}, auth=True),
             Route("/api/v1/fleets/{name}", re.compile(rf"/api/v1/fleets/{fleet}"), {
@@ -96,15 +98,10 @@ class WebApp:
             return start_response(line, headers, exc_info)
 
         try:
-            if (route is not None and route.label == "/slack/events" and request.method == "POST"
-                    and self.slack.handler is not None):
-                request.check_size()
-                body: Iterable[bytes] = self.slack.handler(environ, respond)
-            else:
-                response = self._respond(request, route, params)
-                headers = [*response.headers, ("Content-Length", str(len(response.body)))]
-                respond(response.status_line, headers)
-                body = [b""] if request.method == "HEAD" else [response.body]
+            response = self._respond(request, route, params)
+            headers = [*response.headers, ("Content-Length", str(len(response.body)))]
+            respond(response.status_line, headers)
+            body = [b""] if request.method == "HEAD" else [response.body]
         except HttpError as exc:
             response = exc.response()
             respond(response.status_line,
@@ -179,6 +176,3 @@ class WebApp:
 
     def _metrics(self, request: Request, params: dict[str, str]) -> Response:
         return text_response(200, self.metrics.exposition(), CONTENT_TYPE)
-
-    def _slack_off(self, request: Request, params: dict[str, str]) -> Response:
-        raise HttpError(503, self.slack.reason or "Slack is off")
