@@ -34,6 +34,8 @@ from state import OutboxEntry, Store, StoreError
 
 ATTEMPT_TIMEOUT = 15.0  # seconds; each notifier enforces it on its own connection
 BATCH, MAX_BATCH = 10, 200  # entries claimed per lane; doubles while batches complete
+MAX_DEFERRALS = 50  # claims in a row of entries all waiting for older ones (a safety valve)
+WAIT_STEP = timedelta(milliseconds=1)  # a waiting entry is due just after what it waits for
 LEASE = timedelta(minutes=2)  # no send starts later than ATTEMPT_TIMEOUT + 5 s before it ends
 MAX_THREADS = 64  # receivers delivered at once (one thread each)
 log = logging.getLogger("firmwatch.delivery")
@@ -176,6 +178,7 @@ class _Pass:
         batch = BATCH  # entries per lane
         attempted = 0
         unsent, done = self._unsent(name), set[int]()  # done: sent or dead in this pass
+        deferrals = 0  # claims in a row that held only entries waiting for older ones
         while attempted < self.limit and not self._halted(run):
             claimed_at = self.now()
             entries = self.store.outbox.claim(self.worker, claimed_at, lease=LEASE,
@@ -184,11 +187,19 @@ class _Pass:
                                               receivers=[name])
             if not entries:
                 break
+            go, waiting = _in_item_order(entries, unsent, done, claimed_at)
+            self._defer(waiting)
+            if not go:  # out of the way now (due later): claim again, a few times at most
+                deferrals += 1
+                if deferrals > MAX_DEFERRALS:
+                    break
+                continue
+            deferrals = 0
             lanes_at_once = gauge.start()
             cutoff = claimed_at + LEASE - timedelta(seconds=ATTEMPT_TIMEOUT + 5)
-            held = {e.id for e in entries}
+            held = {e.id for e in go}
             try:
-                lanes = _lanes(_in_item_order(entries, unsent, done))
+                lanes = _lanes(go)
                 if lanes_at_once == 1 or len(lanes) <= 1:
                     for lane in lanes:
                         self._lane(lane, run, notifier, held, cutoff, done)
@@ -203,10 +214,10 @@ class _Pass:
             finally:
                 gauge.done()
                 released = self._release(held)
-            attempted += len(entries) - released
+            attempted += len(go) - released
             if self._halted(run):
                 run.skipped += released
-            elif released == len(entries):
+            elif released == len(go):
                 break  # nothing could start before the cutoff: leave the rest to a later pass
             elif not released:
                 batch = min(batch * 2, MAX_BATCH)
@@ -215,13 +226,21 @@ class _Pass:
     def _halted(self, run: health.ReceiverRun) -> bool:
         return self.stop.is_set() or run.gone is not None or run.pause_until is not None
 
-    def _unsent(self, name: str) -> dict[str, list[int]]:
+    def _unsent(self, name: str) -> dict[str, list[OutboxEntry]]:
         """Per item, the receiver's entries not sent yet (nor dead) as the pass starts, oldest
         first: what the item's later entries wait for."""
-        unsent: dict[str, list[int]] = {}
+        unsent: dict[str, list[OutboxEntry]] = {}
         for entry in self.store.outbox.all(statuses=("pending", "retrying"), receiver=name):
-            unsent.setdefault(_item_of(entry), []).append(entry.id)  # all() is by id
+            unsent.setdefault(_item_of(entry), []).append(entry)  # all() is by id
         return unsent
+
+    def _defer(self, waiting: dict[int, datetime]) -> None:
+        """Give back entries waiting for older ones of their item, due when those are."""
+        for entry_id, until in waiting.items():
+            try:
+                self.store.outbox.release(entry_id, self.worker, until=until)
+            except StoreError as exc:  # the lease will end by itself
+                log.warning("cannot release outbox entry %s: %s", entry_id, exc)
 
     def _lane(
         self, lane: list[OutboxEntry], run: health.ReceiverRun, notifier: Notifier,
@@ -309,16 +328,28 @@ def _lanes(entries: list[OutboxEntry]) -> list[list[OutboxEntry]]:
 
 
 def _in_item_order(
-    entries: list[OutboxEntry], unsent: dict[str, list[int]], done: set[int]
-) -> list[OutboxEntry]:
-    """The claimed entries that may go now: not those behind an older unsent entry about the
-    same item that this claim does not hold and this pass has not sent (a first alert waiting
-    for its retry). Those are given back unattempted, and go once it has gone."""
+    entries: list[OutboxEntry],
+    unsent: dict[str, list[OutboxEntry]],
+    done: set[int],
+    now: datetime,
+) -> tuple[list[OutboxEntry], dict[int, datetime]]:
+    """The claimed entries that may go now, and those that wait (with when they are due
+    again): those behind an older unsent entry about the same item that this claim does not
+    hold and this pass has not sent (a first alert waiting for its retry). A waiting entry is
+    due again when the last it waits for is due (or its lease ends), and a moment after
+    ``now`` at the earliest, so that the claims order what it waits for first."""
     claimed = {e.id for e in entries}
-    return [
-        e for e in entries
-        if all(i in claimed or i in done for i in unsent.get(_item_of(e), ()) if i < e.id)
-    ]
+    go: list[OutboxEntry] = []
+    waiting: dict[int, datetime] = {}
+    for e in entries:
+        before = [b for b in unsent.get(_item_of(e), ())
+                  if b.id < e.id and b.id not in claimed and b.id not in done]
+        if not before:
+            go.append(e)
+            continue
+        due = [max(b.next_attempt_at, b.claimed_until or b.next_attempt_at) for b in before]
+        waiting[e.id] = max([*due, now]) + WAIT_STEP
+    return go, waiting
 
 
 def _item_of(entry: OutboxEntry) -> str:

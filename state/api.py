@@ -140,8 +140,9 @@ class OutboxRepo(Protocol):
     def record_many(self, attempts: Sequence[tuple[int, Attempt]]) -> None:
         """``record`` for each (entry id, attempt), in order, as one unit of work (the worker's
         groups); nothing is read back. An unknown id raises StoreError and records none."""
-    def release(self, entry_id: int, worker: str) -> bool:
-        """Give a claimed entry back unattempted (shutdown); False when not held by worker."""
+    def release(self, entry_id: int, worker: str, until: datetime | None = None) -> bool:
+        """Give a claimed entry back unattempted (shutdown), not due before ``until`` when
+        given (it waits for another); False when not held by worker."""
     def replay(self, entry_id: int, now: datetime) -> OutboxEntry | None:
         """Make an entry (e.g. dead) due again with attempts reset; None when unknown."""
     def get(self, entry_id: int) -> OutboxEntry | None: """One entry."""

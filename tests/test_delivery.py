@@ -16,7 +16,7 @@ from bot.service.jobs import real_work
 from bot.sources.fetcher import Fetcher
 from notifiers import NOTIFIERS, build_notifiers, health
 from notifiers.base import AlertDoc, SendResult, Thread
-from notifiers.delivery import deliver_due, thread_key
+from notifiers.delivery import BATCH, deliver_due, thread_key
 from notifiers.recorder import Pending, Recorder
 from notifiers.slack import ChannelLimiter
 from state import Attempt, Store
@@ -266,6 +266,34 @@ def test_an_update_waits_for_its_items_first_alert_while_that_one_is_retried(
                        clock=lambda: 0.0).sent == 2
     assert [i for i, _ in a.sent[2:]] == [first["id"], update["id"]]
     assert dict(a.sent)[update["id"]] is not None  # in the first alert's thread
+
+
+def test_many_updates_waiting_for_their_first_alerts_do_not_stall_the_receiver(
+    store: Store,
+) -> None:
+    """More waiting updates than a claim holds: they wait until what they wait for is due,
+    rather than filling every claim (the retries they wait for, and other alerts, still go)."""
+    items = [f"ITEM-{i:02d}" for i in range(BATCH + 2)]
+    a = FakeNotifier("a", *[FAIL] * len(items))
+    firsts = [document("a", item) for item in items]
+    for doc in firsts:
+        enqueue(store, "a", doc)
+    assert deliver_due(store, settings(), NOW, worker="w", notifiers={"a": a},
+                       clock=lambda: 0.0).retried == len(items)
+    updates = [kev_update("a", item) for item in items]
+    for doc in updates:
+        enqueue(store, "a", doc)
+    other = document("a", "OTHER")
+    enqueue(store, "a", other)
+    soon = deliver_due(store, settings(), NOW + timedelta(seconds=1), worker="w",
+                       notifiers={"a": a}, clock=lambda: 0.0)
+    assert soon.sent == 1 and a.sent[-1][0] == other["id"]  # the other alert is not held up
+    later = deliver_due(store, settings(), NOW + timedelta(days=1), worker="w",
+                        notifiers={"a": a}, clock=lambda: 0.0)
+    assert later.sent == 2 * len(items)
+    order = [i for i, _ in a.sent]
+    for first, update in zip(firsts, updates, strict=True):
+        assert order.index(update["id"]) > len(order) - 1 - order[::-1].index(first["id"])
 
 
 def test_slack_updates_are_threaded_under_the_first_message(

@@ -152,12 +152,15 @@ class SqlOutbox:
             if logs:
                 c.execute(insert(deliveries), logs)
 
-    def release(self, entry_id: int, worker: str) -> bool:
-        """Give a claimed entry back unattempted."""
+    def release(self, entry_id: int, worker: str, until: datetime | None = None) -> bool:
+        """Give a claimed entry back unattempted (due at ``until`` when given)."""
         t = outbox
+        values: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
+        if until is not None:
+            values["next_attempt_at"] = utc(until, "until")
         with self._db.unit() as c:
             return c.execute(update(t).where(t.c.id == entry_id, t.c.claimed_by == worker)
-                             .values(claimed_by=None, claimed_until=None)).rowcount == 1
+                             .values(values)).rowcount == 1
 
     def replay(self, entry_id: int, now: datetime) -> OutboxEntry | None:
         """Make an entry due again with its attempts reset."""

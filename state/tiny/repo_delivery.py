@@ -117,13 +117,14 @@ class TinyOutbox:
             "status_code": attempt.status_code, "error": clip(attempt.error),
             "worker": attempt.worker, "at": stamp, "duration_ms": attempt.duration_ms})
 
-    def release(self, entry_id: int, worker: str) -> bool:
-        """Give a claimed entry back unattempted."""
+    def release(self, entry_id: int, worker: str, until: datetime | None = None) -> bool:
+        """Give a claimed entry back unattempted (due at ``until`` when given)."""
         with self._mem.transaction(durable=False):
             d = self._mem["outbox"].get(entry_id)
             if d is None or d["claimed_by"] != worker:
                 return False
-            self._mem.put("outbox", {**d, "claimed_by": None, "claimed_until": None},
+            due = {"next_attempt_at": to_text(until, "until")} if until is not None else {}
+            self._mem.put("outbox", {**d, "claimed_by": None, "claimed_until": None, **due},
                           str(entry_id))
             return True
 
