@@ -433,8 +433,13 @@ def _meets(f: Finding, minimum: str) -> bool:
 
 def _worse(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Worse news than what was acknowledged: a higher score, or device groups newly affected
-    (an ack covers the exposure it saw, not new exposure)."""
+    that bring more devices (an ack covers the exposure it saw, not new exposure; devices that
+    moved to other affected firmware are a new group but no more devices)."""
     def top(facts: Mapping[str, Any]) -> float:
         return max((s or 0.0 for f in facts.values() for s, _ in f["cves"].values()), default=0.0)
 
-    return top(new) > top(old) or any(key not in old for key in new)
+    def devices(facts: Mapping[str, Any]) -> int:
+        return sum(int(f["count"]) for f in facts.values())
+
+    grown = any(key not in old for key in new) and devices(new) > devices(old)
+    return top(new) > top(old) or grown

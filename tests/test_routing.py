@@ -180,6 +180,10 @@ def test_newly_affected_device_groups_alert_even_after_an_ack() -> None:
                                            NOW)}
     assert alerts["video"].changes == ("1 more device group affected",)
     assert route([(ITEM, [finding(count=5)])], Routing(FLEETS, previous=previous), NOW) == []
+    # Half the devices moved to other firmware, still affected: a new group, no more devices.
+    moved = finding(count=2)._replace(key="hq|other-firmware|A|" + ITEM.key, firmware="V5.5.1")
+    split = [finding(count=2), moved]
+    assert route([(ITEM, split)], Routing(FLEETS, previous=previous), NOW) == []
 
 
 def test_snooze_holds_changes_until_it_ends() -> None:
