@@ -4,9 +4,10 @@ A poll fetches conditionally, parses, follows listing links and API pages, and r
 with the source's next cursor and health. A failed poll returns no items and the cursor it was
 given, so nothing stored is touched. The runner does not know the store: the caller persists.
 
-A detail page that cannot be fetched or read is a warning and is tried again next poll; one that
-looks cut off (CutOffError) fails the whole poll, since what it holds would read as a shorter,
-wrong advisory; so does a cut-off listing, feed or API page.
+A detail page that cannot be fetched or read, or that looks cut off (CutOffError: what it holds
+would read as a shorter, wrong advisory), is a warning: nothing of it is stored and it is tried
+again next poll, while the source's other pages are read. A cut-off listing, feed or API page
+fails the whole poll.
 """
 
 from __future__ import annotations
@@ -260,11 +261,10 @@ def _follow(
             warnings.append(f"detail page {redact_url(url)}: {exc}; will retry next poll")
             left = True
             continue
-        except CutOffError as exc:
-            raise _Fault(f"{exc}{_CUT_OFF}", page.status) from None
-        except (ValueError, LookupError, RecursionError) as exc:
+        except (ValueError, LookupError, RecursionError) as exc:  # CutOffError among them
             warnings.append(
-                f"detail page {redact_url(url)} cannot be read: {exc}; will retry next poll"
+                f"detail page {redact_url(url)} cannot be read: {exc}; nothing of it was stored;"
+                " will retry next poll"
             )
             left = True
             continue
@@ -305,9 +305,7 @@ def _refresh(
         try:
             page = fetcher.fetch(key)
             detail = detail_parser(page, Link(key, marker=cursor.pages[key]), source)
-        except CutOffError as exc:
-            raise _Fault(f"{exc}{_CUT_OFF}", page.status) from None
-        except (FetchError, ValueError, LookupError, RecursionError) as exc:
+        except (FetchError, ValueError, LookupError, RecursionError) as exc:  # cut off too
             warnings.append(f"re-reading {redact_url(key)}: {exc}; will retry next poll")
             continue
         items += detail.items
