@@ -173,11 +173,12 @@ def evaluated(store: Store, seen: Mapping[str, str], now: datetime) -> None:
 
 
 def _mark(store: Store, fleets: Iterable[str]) -> None:
+    """Mark fleets changed, each with the time of this change: a cycle that read them before it
+    (`evaluated`, comparing the marks) leaves them marked."""
     now = datetime.now(UTC)
-    current = unevaluated(store)
-    added = {name: now.isoformat(timespec="seconds") for name in fleets if name not in current}
-    if added:
-        store.meta.put(UNEVALUATED_KEY, {**current, **added}, now)
+    changed = dict.fromkeys(fleets, now.isoformat())  # to the microsecond: each change its own
+    if changed:
+        store.meta.put(UNEVALUATED_KEY, {**unevaluated(store), **changed}, now)
 
 
 def _apply_catalog(store: Store, entries: Iterable[CatalogEntry], changes: FleetChanges) -> None:

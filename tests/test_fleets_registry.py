@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from bot.config import parse
 from bot.fleets import Fleet, FleetError, declared_fleets, make_group, parse_fleet_csv
 from state import Store
-from state.fleetsync import import_fleets, sync_declared_fleets
+from state.fleetsync import evaluated, import_fleets, sync_declared_fleets, unevaluated
 from tests.conftest import DATA
 
 
@@ -142,3 +143,19 @@ def test_a_device_listed_in_bot_toml_is_the_files_while_listed(store: Store) -> 
     assert changes.fleets_removed == ["lab"] and store.fleets.get("lab") is None
     assert [g.model for g in store.fleets.groups("hq-campus")] == [
         "DS-2CD3321G2-I", "DS-2CD3321G2-I"], "the device the file stopped listing went"
+
+
+def test_a_fleet_changed_again_while_a_cycle_ran_stays_unevaluated(store: Store) -> None:
+    """The cycle read the fleet's groups before the second change: it must not unmark it."""
+    header = "fleet,model,firmware,count,site\n"
+    first = parse_fleet_csv(header + "lab,DS-2CD2143G2-I,V5.5.0,1,A\n", "a.csv")
+    import_fleets(store, first)
+    seen = unevaluated(store)  # what a cycle reads before it reads the groups
+    assert set(seen) == {"lab"}
+    time.sleep(0.002)
+    second = parse_fleet_csv(header + "lab,DS-2CD2143G2-I,V5.5.0,2,A\n", "b.csv")
+    import_fleets(store, second)  # meanwhile
+    evaluated(store, seen, datetime.now(UTC))
+    assert set(unevaluated(store)) == {"lab"}
+    evaluated(store, unevaluated(store), datetime.now(UTC))
+    assert unevaluated(store) == {}

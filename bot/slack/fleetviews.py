@@ -142,7 +142,7 @@ def pending_text(env: Env, since: str, stored: bool) -> str:
     last = cycle.get("started") if isinstance(cycle, Mapping) else None
     after = f" (started {esc(last)})" if last else ""
     before = "; the findings below are from before the change" if stored else ""
-    return (f"*not evaluated yet*: device groups changed {esc(since)}, after the last"
+    return (f"*not evaluated yet*: device groups changed {esc(since[:19])}, after the last"
             f" cycle{after}{before}. The next scheduled cycle evaluates them, or run"
             " `firmwatch check` now.")
 
