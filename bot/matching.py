@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import bisect
 import gc
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -38,7 +37,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from bot.catalog import ModelError, ModelPattern, PatternError, normalize_model
+from bot.catalog import ModelError, ModelPattern, normalize_model
 from bot.indexviews import (
     Firmwares,
     GroupLike,
@@ -56,7 +55,7 @@ from bot.indexviews import (
     pick,
 )
 from bot.items import Advisory, AffectedRow
-from bot.rows import read_firmware, row_patterns, row_rule, row_words
+from bot.rows import named_patterns, read_firmware, row_patterns, row_rule, row_words
 from bot.segments import (
     AFFECTED,
     DATED,
@@ -80,7 +79,6 @@ from bot.versions import (
     is_fixed,
 )
 
-_MODEL_TOKEN = re.compile(r"(?:i?DS-[A-Z0-9][A-Z0-9()/.+_-]*|HikCentral[\w -]*)", re.I)
 _BY_RANK = Ranked(0, 0, {})  # a rule judged rank by rank: no range inside which all are picked
 _RULE_MEMO = 4096  # judged (rule, fixed) pairs kept per index for rules judged rank by rank
 
@@ -362,6 +360,13 @@ class FleetIndex:
         plans = prep.plans
         for at, (row, cves) in enumerate(rows, offset):
             patterns = row_patterns(row.product)
+            if patterns is None and prep.unique:  # review needed for the models it names
+                named, others = named_patterns(row.product)
+                if named and not others:  # as spans, not group by group
+                    _, fixed, problem = row_rule(row)
+                    said = problem or row.problem or "the product cell could not be read"
+                    judged.append(self._unread_spans(row, cves, named, fixed, said))
+                    continue
             if patterns is None or not prep.unique:
                 judged.append(self.match_row(row, cves))
                 continue
@@ -741,16 +746,13 @@ def _judge(
 
 
 def _named_models(product: str, index: FleetIndex) -> list[Indexed]:
-    """The groups of the models an unreadable product cell still names: each model-like word
-    read as a pattern (``DS-2CD2x43G2-IU`` covers its family, as in a readable cell), else as an
-    exact model; a word that is neither names nothing."""
-    found: list[Indexed] = []
-    for token in _MODEL_TOKEN.findall(product):
+    """The groups of the models an unreadable product cell still names (`named_patterns`: a
+    family covers its models, as in a readable cell; other words name an exact model)."""
+    patterns, others = named_patterns(product)
+    found = [e for pattern in patterns for e in index.candidates(pattern)]
+    for token in others:
         try:
-            found += index.candidates(ModelPattern(token))
-        except PatternError:
-            try:
-                found += index.by_model.get(normalize_model(token), [])
-            except ModelError:
-                continue
+            found += index.by_model.get(normalize_model(token), [])
+        except ModelError:
+            continue
     return found

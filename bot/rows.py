@@ -6,6 +6,7 @@ strings thousands of times; each distinct text is parsed once and remembered her
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -26,6 +27,23 @@ from bot.versions import (
 def patterns_of(product: str) -> tuple[ModelPattern, ...]:
     """The product patterns of a table cell or "Applied to" entry; () when unreadable."""
     return row_patterns(product) or ()
+
+
+_MODEL_TOKEN = re.compile(r"(?:i?DS-[A-Z0-9][A-Z0-9()/.+_-]*|HikCentral[\w -]*)", re.I)
+
+
+@lru_cache(maxsize=1 << 12)  # one per distinct unreadable cell: few
+def named_patterns(product: str) -> tuple[tuple[ModelPattern, ...], tuple[str, ...]]:
+    """The model-like words of a cell that cannot be read: those that read as patterns (a
+    family covers its models, as in a readable cell), and the others, as written."""
+    patterns: list[ModelPattern] = []
+    others: list[str] = []
+    for token in _MODEL_TOKEN.findall(product):
+        try:
+            patterns.append(ModelPattern(token))
+        except PatternError:
+            others.append(token)
+    return tuple(patterns), tuple(others)
 
 
 @lru_cache(maxsize=1 << 16)  # one per distinct product cell: tens of thousands in a big feed

@@ -30,9 +30,10 @@ from bot.context import Context
 from bot.finding import CveVerdict, Finding, finding_key
 from bot.indexviews import GroupLike, Indexed
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease
-from bot.matching import _MODEL_TOKEN, FleetIndex
+from bot.matching import FleetIndex
 from bot.models import _compile
 from bot.policy import StageInfo, combine, fix_promise, stage_on
+from bot.rows import _MODEL_TOKEN
 from bot.rows import row_patterns as _row_patterns
 from bot.versions import (
     AffectedParseError,
