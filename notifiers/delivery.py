@@ -30,7 +30,7 @@ from notifiers.base import AlertDoc, Notifier, SendResult, Thread
 from notifiers.lanes import Lanes
 from notifiers.recorder import Pending, Recorder
 from notifiers.schedule import attempt_for
-from state import OutboxEntry, Store, StoreError
+from state import Attempt, OutboxEntry, Store, StoreError
 
 ATTEMPT_TIMEOUT = 15.0  # seconds; each notifier enforces it on its own connection
 BATCH, MAX_BATCH = 10, 200  # entries claimed per lane; doubles while batches complete
@@ -178,6 +178,7 @@ class _Pass:
         batch = BATCH  # entries per lane
         attempted = 0
         unsent, done = self._unsent(name), set[int]()  # done: sent or dead in this pass
+        retried: dict[int, datetime] = {}  # failed in this pass: when each is due again
         deferrals = 0  # claims in a row that held only entries waiting for older ones
         while attempted < self.limit and not self._halted(run):
             claimed_at = self.now()
@@ -187,7 +188,7 @@ class _Pass:
                                               receivers=[name])
             if not entries:
                 break
-            go, waiting = _in_item_order(entries, unsent, done, claimed_at)
+            go, waiting = _in_item_order(entries, unsent, done, retried, claimed_at)
             self._defer(waiting)
             if not go:  # out of the way now (due later): claim again, a few times at most
                 deferrals += 1
@@ -202,11 +203,12 @@ class _Pass:
                 lanes = _lanes(go)
                 if lanes_at_once == 1 or len(lanes) <= 1:
                     for lane in lanes:
-                        self._lane(lane, run, notifier, held, cutoff, done)
+                        self._lane(lane, run, notifier, held, cutoff, done, retried)
                 else:
                     with ThreadPoolExecutor(min(lanes_at_once, len(lanes)), name) as pool:
                         futures = [
-                            pool.submit(self._lane, lane, run, notifier, held, cutoff, done)
+                            pool.submit(self._lane, lane, run, notifier, held, cutoff, done,
+                                        retried)
                             for lane in lanes
                         ]
                     for future in futures:
@@ -244,21 +246,25 @@ class _Pass:
 
     def _lane(
         self, lane: list[OutboxEntry], run: health.ReceiverRun, notifier: Notifier,
-        held: set[int], cutoff: datetime, done: set[int],
+        held: set[int], cutoff: datetime, done: set[int], retried: dict[int, datetime],
     ) -> None:
         for entry in lane:
             if self._halted(run) or self.now() >= cutoff:
                 return  # left in ``held``: released, and claimed again later
-            outcome = self._deliver(entry, run, notifier)
+            attempt = self._deliver(entry, run, notifier)
             with self.lock:
                 held.discard(entry.id)
-                if outcome != "retry":
+                if attempt.outcome != "retry":
                     done.add(entry.id)
-            if outcome == "retry":
+                elif attempt.next_attempt_at is not None:
+                    retried[entry.id] = attempt.next_attempt_at
+            if attempt.outcome == "retry":
                 return  # the item's later alerts wait for this one: released, claimed later
 
-    def _deliver(self, entry: OutboxEntry, run: health.ReceiverRun, notifier: Notifier) -> str:
-        """Send one entry and record the attempt; its outcome (sent, retry or dead)."""
+    def _deliver(
+        self, entry: OutboxEntry, run: health.ReceiverRun, notifier: Notifier
+    ) -> Attempt:
+        """Send one entry and record the attempt (sent, retry or dead), returned."""
         doc, thread, key = entry.payload, None, None
         if getattr(notifier, "threaded", False):
             key = thread_key(entry.receiver, doc)
@@ -289,7 +295,7 @@ class _Pass:
                         entry.id, entry.attempts + 1, attempt.error)
         with self.lock:
             self._count(run, result, attempt.outcome, at)
-        return attempt.outcome
+        return attempt
 
     def _count(
         self, run: health.ReceiverRun, result: SendResult, outcome: str, at: datetime
@@ -331,13 +337,15 @@ def _in_item_order(
     entries: list[OutboxEntry],
     unsent: dict[str, list[OutboxEntry]],
     done: set[int],
+    retried: dict[int, datetime],
     now: datetime,
 ) -> tuple[list[OutboxEntry], dict[int, datetime]]:
     """The claimed entries that may go now, and those that wait (with when they are due
     again): those behind an older unsent entry about the same item that this claim does not
     hold and this pass has not sent (a first alert waiting for its retry). A waiting entry is
     due again when the last it waits for is due (or its lease ends), and a moment after
-    ``now`` at the earliest, so that the claims order what it waits for first."""
+    ``now`` at the earliest, so that the claims order what it waits for first (``retried``:
+    when those that failed in this pass are due again)."""
     claimed = {e.id for e in entries}
     go: list[OutboxEntry] = []
     waiting: dict[int, datetime] = {}
@@ -347,7 +355,8 @@ def _in_item_order(
         if not before:
             go.append(e)
             continue
-        due = [max(b.next_attempt_at, b.claimed_until or b.next_attempt_at) for b in before]
+        due = [max(retried.get(b.id, b.next_attempt_at), b.claimed_until or b.next_attempt_at)
+               for b in before]
         waiting[e.id] = max([*due, now]) + WAIT_STEP
     return go, waiting
 

@@ -296,6 +296,22 @@ def test_many_updates_waiting_for_their_first_alerts_do_not_stall_the_receiver(
         assert order.index(update["id"]) > len(order) - 1 - order[::-1].index(first["id"])
 
 
+def test_an_update_behind_a_first_alert_that_fails_in_the_same_pass_waits_for_its_retry(
+    store: Store,
+) -> None:
+    a = FakeNotifier("a", FAIL)
+    first, update = document("a", "ITEM-1"), kev_update("a", "ITEM-1")
+    enqueue(store, "a", first)
+    enqueue(store, "a", update)
+    report = deliver_due(store, settings(), NOW, worker="w", notifiers={"a": a},
+                         clock=lambda: 0.0)
+    assert (report.sent, report.retried) == (0, 1) and [i for i, _ in a.sent] == [first["id"]]
+    retry = store.outbox.find("a", first["dedupe_key"])
+    waiting = store.outbox.find("a", update["dedupe_key"])
+    assert retry is not None and waiting is not None and waiting.claimed_by is None
+    assert waiting.next_attempt_at == retry.next_attempt_at + timedelta(milliseconds=1)
+
+
 def test_slack_updates_are_threaded_under_the_first_message(
     store: Store, fake_slack: FakeSlack
 ) -> None:
