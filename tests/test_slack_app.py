@@ -176,6 +176,14 @@ def test_silences_are_added_listed_and_ended_by_admins(w: World) -> None:
     assert w.store.silences.active(NOW) == []
 
 
+def test_a_silence_naming_no_known_fleet_is_kept_and_said_to_match_nothing_yet(w: World) -> None:
+    answer = texts(only(w.command("silence fleet=hq-campus for 1d")[2]))
+    assert "Silence added" in answer
+    assert ":warning: No fleet is named `hq-campus` (fleets: branch, hq)" in answer
+    assert len(w.store.silences.active(NOW)) == 1  # kept: the fleet may be registered later
+    assert "No fleet is named" not in texts(only(w.command("silence fleet=HQ for 1d")[2]))
+
+
 @pytest.mark.parametrize("text", ["silence fleet=hq for 1d", "unsilence 1", "subscribe hq",
                                   "unsubscribe hq"])
 def test_changes_are_refused_for_people_who_are_not_admins(w: World, text: str) -> None:

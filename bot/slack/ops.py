@@ -136,9 +136,15 @@ def add_silence(env: Env, cmd: SilenceAdd, author: str) -> Answer:
     matchers: list[dict[str, Any]] = [{"name": n, "value": v} for n, v in cmd.matchers]
     made = env.store.silences.add(matchers, ends_at=env.now + cmd.duration, author=author,
                                   comment=cmd.comment, now=env.now)
-    return Answer(f"Silence #{made.id} added", [section(
-        f":mute: Silence added: {silence_text(made)}\nMatching alerts are held until then;"
-        f" `{env.settings.slack.command} unsilence {made.id}` ends it early.")], share=False)
+    text = (f":mute: Silence added: {silence_text(made)}\nMatching alerts are held until then;"
+            f" `{env.settings.slack.command} unsilence {made.id}` ends it early.")
+    fleet = dict(cmd.matchers).get("fleet")
+    names = [f.name for f in env.store.fleets.all()] if fleet is not None else []
+    if fleet is not None and fleet.strip().upper() not in {n.upper() for n in names}:
+        text += (f"\n:warning: No fleet is named `{esc(fleet)}` (fleets:"
+                 f" {esc(clip(', '.join(names) or 'none yet', 1000))}): it matches nothing until"
+                 " one is.")
+    return Answer(f"Silence #{made.id} added", [section(text)], share=False)
 
 
 def end_silence(env: Env, silence_id: int) -> Answer:
