@@ -208,6 +208,15 @@ def test_a_failing_group_lookup_admits_nobody(w: World) -> None:
     assert "Silence added" in texts(only(w.command("silence fleet=hq for 1d", user=ADMIN)[2]))
 
 
+def test_subscribing_a_channel_that_already_gets_the_fleet_through_a_receiver_is_refused(
+    w: World,
+) -> None:
+    """hq's receiver `alerts` posts to C0ALERTS1: a subscription there would post twice."""
+    answer = texts(only(w.command("subscribe hq", channel="C0ALERTS1")[2]))
+    assert "already gets *hq*'s alerts through the receiver `alerts`" in answer
+    assert subscriptions(w.store) == {}
+
+
 def test_subscribe_routes_a_fleet_to_the_channel(w: World) -> None:
     answer = only(w.command("subscribe hq", channel="C0VIDEO01")[2])
     assert answer["response_type"] == "in_channel" and "<#C0VIDEO01>" in texts(answer)

@@ -147,6 +147,16 @@ def add_silence(env: Env, cmd: SilenceAdd, author: str) -> Answer:
     return Answer(f"Silence #{made.id} added", [section(text)], share=False)
 
 
+def _posting_here(env: Env, fleet: str, channel: str) -> str | None:
+    """The fleet's own Slack receiver that posts to this channel (by its ID), if any."""
+    found = env.store.fleets.get(fleet)
+    own = set(found.receivers) if found is not None else set()
+    for r in env.settings.receivers:
+        if r.type == "slack" and r.name in own and r.channel == channel:
+            return r.name
+    return None
+
+
 def end_silence(env: Env, silence_id: int) -> Answer:
     """End a silence now."""
     found = env.store.silences.get(silence_id)
@@ -168,6 +178,10 @@ def change_subscription(env: Env, cmd: Subscribe, channel: str) -> Answer:
         return note(f"No fleet named `{esc(cmd.fleet)}` (fleets: {esc(clip(known, 1000))}).")
     here = f"<#{channel}>"
     if cmd.on:
+        through = _posting_here(env, cmd.fleet, channel)
+        if through is not None:  # a subscription would post every alert twice
+            return note(f"This channel already gets *{esc(cmd.fleet)}*'s alerts through the"
+                        f" receiver `{esc(through)}` (bot.toml): nothing to add.")
         if not subscriptions.subscribe(env.store, cmd.fleet, channel, env.now):
             return note(f"This channel already gets *{esc(cmd.fleet)}*'s alerts.")
         return Answer(f"Subscribed {cmd.fleet}", [section(
