@@ -410,25 +410,21 @@ def _reference_problems(data: Mapping[str, Any]) -> list[str]:
             if isinstance(name, str):
                 seen.add(name)
     receivers = {n for e in entries("receivers") if isinstance(n := e.get("name"), str)}
+    named: list[tuple[str, object]] = []  # (where, a receiver's name) wherever one is named
     for section in ("fleets", "routes"):
         for i, entry in enumerate(entries(section)):
             names = entry.get("receivers")
-            for j, name in enumerate(names if isinstance(names, list) else ()):
-                if isinstance(name, str) and name not in receivers:
-                    problems.append(f"{section}[{i}].receivers[{j}]: no [[receivers]] entry has"
-                                    f" this name (got {name!r})")
+            named += [(f"{section}[{i}].receivers[{j}]", n)
+                      for j, n in enumerate(names if isinstance(names, list) else ())]
     policy = data.get("policy")
     told = policy.get("source_receivers") if isinstance(policy, Mapping) else None
-    for j, name in enumerate(told if isinstance(told, list) else ()):
-        if isinstance(name, str) and name not in receivers:
-            problems.append(f"policy.source_receivers[{j}]: no [[receivers]] entry has this name"
-                            f" (got {name!r})")
+    named += [(f"policy.source_receivers[{j}]", n)
+              for j, n in enumerate(told if isinstance(told, list) else ())]
     slack = data.get("slack")
-    ticket = slack.get("ticket_receiver") if isinstance(slack, Mapping) else None
-    if isinstance(ticket, str) and ticket not in receivers:
-        problems.append(
-            f"slack.ticket_receiver: no [[receivers]] entry has this name (got {ticket!r})"
-        )
+    named.append(("slack.ticket_receiver",
+                  slack.get("ticket_receiver") if isinstance(slack, Mapping) else None))
+    problems += [f"{where}: no [[receivers]] entry has this name (got {name!r})"
+                 for where, name in named if isinstance(name, str) and name not in receivers]
     return problems
 
 

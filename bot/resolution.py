@@ -36,7 +36,7 @@ def resolutions(
     for key in sorted(items):
         left = findings.get(key, [])
         still = {r for f in left for r, _ in receivers_of(f, routing)}
-        muted = {r for f in left for r, _ in receivers_of(f, routing, thresholds=False)}
+        muted: set[str] | None = None  # worked out when a receiver is told
         header = _header(store, key)
         if header is None:
             continue
@@ -44,6 +44,8 @@ def resolutions(
             previous = memory.get((receiver, key))
             if receiver in still or previous is None or previous.material.startswith(RESOLVED):
                 continue
+            if muted is None:
+                muted = {r for f in left for r, _ in receivers_of(f, routing, thresholds=False)}
             said = BELOW if receiver in muted else GONE
             alerts.append(
                 Alert(

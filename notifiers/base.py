@@ -55,8 +55,8 @@ def headline(doc: AlertDoc) -> str:
     if doc.get("resolved"):
         return "RESOLVED"
     kind = str(doc.get("kind") or "")
-    if kind in _KIND_LABELS:
-        return _KIND_LABELS[kind]
+    if kind in KIND_LABELS:
+        return KIND_LABELS[kind]
     severity = str(doc.get("severity") or "none").strip().upper()[:20]
     if severity not in ("", "NONE"):
         return severity
@@ -64,7 +64,7 @@ def headline(doc: AlertDoc) -> str:
 
 
 _LABELS = {"firmware": "UPDATE", "lifecycle": "LIFECYCLE", "digest": "DIGEST"}
-_KIND_LABELS = {"notice": "NOTICE", "source": "SOURCE DOWN"}  # whatever their severity
+KIND_LABELS = {"notice": "NOTICE", "source": "SOURCE DOWN"}  # whatever their severity
 
 
 class Notifier(Protocol):

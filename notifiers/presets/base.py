@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.sources.fetcher import FetchResult
-from notifiers.base import AlertDoc
+from notifiers.base import KIND_LABELS, AlertDoc
 
 ELLIPSIS = "…"
 _SPACE = re.compile(r"\s+")
@@ -135,12 +135,10 @@ def severity(doc: AlertDoc) -> str:
 def label(doc: AlertDoc) -> str:
     """What a headline shows in brackets: the severity, or what a notice is (a source-health
     notice or a receiver notice has no severity, and ``[NONE]`` would read as "nothing to do")."""
-    kind = doc.get("kind")
-    if kind == "source":
-        return "SOURCE" if is_resolved(doc) else "SOURCE DOWN"
-    if kind == "notice":
-        return "NOTICE"
-    return severity(doc).upper()
+    kind = str(doc.get("kind") or "")
+    if kind == "source" and is_resolved(doc):
+        return "SOURCE"  # [RESOLVED] [SOURCE]: no longer down
+    return KIND_LABELS.get(kind) or severity(doc).upper()
 
 
 def urgency(doc: AlertDoc) -> str:

@@ -257,22 +257,27 @@ class TinyFindings:
                     found[key] = items
         return found
 
+    def _docs(self, fleet: str | None, state: str | None) -> Iterable[Doc]:
+        """The findings of one fleet, in one state (either, both or neither), by the indexes;
+        the caller holds the lock."""
+        t = self._mem["findings"]
+        if fleet is not None:
+            ids: Iterable[str] = t.by_group["fleet"].get(fleet, ())
+        elif state is not None:
+            ids = t.by_group["state"].get(state, ())
+        else:
+            ids = t.docs
+        for i in ids:
+            d = t.docs[i]
+            if (fleet is None or d["fleet"] == fleet) and (state is None or d["state"] == state):
+                yield d
+
     def item_counts(self, fleet: str | None = None, state: str | None = None) -> dict[str, int]:
         """How many findings each item has (of one fleet, in one state)."""
         counts: dict[str, int] = {}
         with self._mem.lock:
-            t = self._mem["findings"]
-            if fleet is not None:
-                ids: Iterable[str] = t.by_group["fleet"].get(fleet, ())
-            elif state is not None:
-                ids = t.by_group["state"].get(state, ())
-            else:
-                ids = t.docs
-            for i in ids:
-                d = t.docs[i]
-                if (fleet is None or d["fleet"] == fleet) and (state is None
-                                                               or d["state"] == state):
-                    counts[d["item_key"]] = counts.get(d["item_key"], 0) + 1
+            for d in self._docs(fleet, state):
+                counts[d["item_key"]] = counts.get(d["item_key"], 0) + 1
         return dict(sorted(counts.items()))
 
     def severity_counts(
@@ -281,18 +286,7 @@ class TinyFindings:
         """Per item, its findings per severity (of their records), with the highest score."""
         sums: dict[str, dict[str, tuple[int, float | None]]] = {}
         with self._mem.lock:
-            t = self._mem["findings"]
-            if fleet is not None:
-                ids: Iterable[str] = t.by_group["fleet"].get(fleet, ())
-            elif state is not None:
-                ids = t.by_group["state"].get(state, ())
-            else:
-                ids = t.docs
-            for i in ids:
-                d = t.docs[i]
-                if (fleet is not None and d["fleet"] != fleet) or (state is not None
-                                                                   and d["state"] != state):
-                    continue
+            for d in self._docs(fleet, state):
                 data = d["data"] if isinstance(d["data"], dict) else {}
                 severity = data.get("severity")
                 score = data.get("score")
