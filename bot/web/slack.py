@@ -154,6 +154,8 @@ class SlackEndpoint:
         if not _STAMP.fullmatch(stamp) or abs(self.wall() - int(stamp)) > WINDOW:
             raise HttpError(401, "the request timestamp is not within 5 minutes of this"
                                  " machine's clock")
+        # Over the raw bytes: slack_sdk's SignatureVerifier decodes the body as UTF-8 first, so a
+        # signed body that is not UTF-8 would fail as unsigned (401) instead of unreadable (400).
         base = b"v0:" + stamp.encode("ascii") + b":" + raw
         expected = "v0=" + hmac.new(self.signing_secret.encode("utf-8"), base,
                                     hashlib.sha256).hexdigest()
