@@ -193,3 +193,22 @@ def test_deeply_nested_entry_html_does_not_exhaust_the_stack() -> None:
     result = feed.parse(_rss(f"<item><title>deep</title><description><![CDATA[{html}]]>"
                              "</description></item>"), {}, _settings())
     assert [item.title for item in result.items] == ["deep"]
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ('<atom:link rel="next" href="https://example.net/feed.rss?page=2"/>',
+         "https://example.net/feed.rss?page=2"),
+        ('<atom:link rel="next" href="feed-2.rss"/>', "https://example.net/feed-2.rss"),
+        ('<atom:link rel="next" href="https://evil.example/feed.rss?page=2"/>', None),
+        ('<atom:link rel="next" href="javascript:load()"/>', None),
+        ('<atom:link rel="self" href="https://example.net/feed.rss"/>', None),
+    ],
+)
+def test_a_paged_feed_names_its_next_page_on_its_own_site(link: str, expected: str | None) -> None:
+    body = _rss(link + FIRMWARE_ITEM).replace(
+        b'<rss version="2.0">', b'<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">'
+    )
+    result = feed.parse(body, {}, _settings())
+    assert len(result.items) == 1 and result.next_url == expected

@@ -303,3 +303,35 @@ def test_any_bytes_give_links_or_a_parse_error(body: bytes) -> None:
     except ParseError:
         return
     assert all(link.url.startswith("https://www.hikvision.com/") for link in result.follow)
+
+
+# --- listings shown a page at a time ------------------------------------------------------------
+
+
+ONE = '<a href="/en/support/cybersecurity/security-advisory/one/">One</a>'
+
+
+@pytest.mark.parametrize(
+    ("url", "links", "expected"),
+    [
+        (SITE, '<link rel="next" href="?page=2">', SITE + "?page=2"),
+        (SITE, '<a rel="nofollow next" href="/en/support/cybersecurity/security-advisory/?p=2">'
+         "&raquo;</a>", SITE + "?p=2"),
+        (SITE, '<a class="active" href="?page=1">1</a><a href="?page=2">2</a>'
+         '<a href="?page=3">3</a>', SITE + "?page=2"),
+        (SITE + "?page=2", '<a href="?page=1">1</a><a href="?page=3">3</a>', SITE + "?page=3"),
+        (SITE + "?page=3", '<a href="?page=1">1</a><a href="?page=3">3</a>', None),  # the last
+        (SITE, '<a href="/en/support/other/?page=2">elsewhere on the site</a>', None),
+        (SITE, '<a rel="next" href="https://evil.example/list?page=2">other site</a>', None),
+        (SITE, '<a rel="next" href="javascript:loadMore()">Load more</a>', None),
+        (SITE, '<a href="?page=%C2%B2">odd</a><a href="?page=\uff12">odd</a>', None),
+    ],
+)
+def test_the_listing_names_its_next_page(url: str, links: str, expected: str | None) -> None:
+    page = f"<html><head><title>Security Advisory</title></head><body>{ONE}{links}</body></html>"
+    result = parse_listing(page.encode(), {}, _source(url))
+    assert len(result.follow) == 1 and result.next_url == expected
+
+
+def test_the_bundled_listing_is_one_page() -> None:
+    assert parse_listing(LISTING.read_bytes(), {}, _source()).next_url is None

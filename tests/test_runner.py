@@ -546,3 +546,86 @@ def test_a_cut_off_page_met_when_re_reading_is_a_warning_and_read_again(
     assert later.items == [] and later.health.consecutive_failures == 0
     assert later.cursor.read_on == first.cursor.read_on  # re-read again next poll
     assert any("looks cut off" in w for w in later.health.warnings)
+
+
+# --- listings and feeds a page at a time --------------------------------------------------------
+
+
+def test_a_listing_is_read_page_by_page_and_each_page_s_links_followed(
+    http_server: LocalServer, fetcher: Fetcher
+) -> None:
+    listing = http_server.route("/list", Route(body=b"link /a m\nnext /list2?page=2", etag='"L"'))
+    http_server.route("/list2", Route(body=b"link b m\nnext /list3?page=3"))  # relative to page 2
+    http_server.route("/list3", Route(body=b"link /c m"))
+    for name in "abc":
+        http_server.route(f"/{name}", Route(body=f"advisory {name.upper()}".encode()))
+    outcome = _poll(_source(listing, "hik", "hikvision-html"), fetcher, detail_parser=detail_parser)
+    assert [i.key for i in outcome.items] == [http_server.url(f"/{n}") for n in "abc"]
+    assert outcome.health.warnings == []
+    assert len(outcome.cursor.pages) == 3 and outcome.cursor.etag == '"L"'
+    again = _poll(_source(listing, "hik", "hikvision-html"), fetcher, outcome.cursor,
+                  detail_parser=detail_parser)
+    assert again.unchanged and len(http_server.requests_to("/list2")) == 1  # page 1 said 304
+
+
+def test_a_later_listing_page_that_fails_is_a_warning_and_keeps_what_is_known(
+    http_server: LocalServer, fetcher: Fetcher
+) -> None:
+    listing = http_server.route("/list", Route(body=b"link /a m2\nnext /list2", etag='"L2"'))
+    http_server.route("/list2", Route(503), Route(body=b"link /b m1"))
+    http_server.route("/a", Route(body=b"advisory A"))
+    http_server.route("/b", Route(body=b"advisory B"))
+    source = _source(listing, "hik", "hikvision-html")
+    pages = {http_server.url("/a"): "m1", http_server.url("/b"): "m1"}
+    known = Cursor(etag='"L1"', pages=pages, read_on=dict.fromkeys(pages, "2025-06-01"))
+    first = _poll(source, fetcher, known, detail_parser=detail_parser)
+    assert [i.key for i in first.items] == [http_server.url("/a")]  # page 1 is read
+    assert first.health.warnings == [
+        f"listing page 2 ({http_server.url('/list2')}): HTTP 503 Service Unavailable; the pages"
+        " before it were read; will retry next poll"
+    ]
+    assert first.health.consecutive_failures == 0
+    # /b, listed on the page that failed, keeps its marker (it is not read again as new), and
+    # the old validators are kept so that the listing is read again whole next poll.
+    assert first.cursor.pages == {http_server.url("/a"): "m2", http_server.url("/b"): "m1"}
+    assert first.cursor.etag == '"L1"'
+    second = _poll(source, fetcher, first.cursor, detail_parser=detail_parser)
+    assert second.items == [] and second.health.warnings == []
+    assert second.cursor.etag == '"L2"' and len(http_server.requests_to("/b")) == 0
+
+
+@pytest.mark.parametrize(
+    ("page2", "reads"),
+    [
+        (b"link /a m\nnext /list", 2),  # back to the first page
+        (b"link /a m\nnext /list3", 2),  # "load more" bringing nothing new
+        (b"cut it ends before </html>", 2),  # a cut-off later page: a warning, as a failure
+    ],
+)
+def test_listing_paging_ends_where_pages_repeat_or_bring_nothing(
+    http_server: LocalServer, fetcher: Fetcher, page2: bytes, reads: int
+) -> None:
+    listing = http_server.route("/list", Route(body=b"link /a m\nnext /list2"))
+    http_server.route("/list2", Route(body=page2))
+    http_server.route("/list3", Route(body=b"link /z m"))
+    http_server.route("/a", Route(body=b"advisory A"))
+    outcome = _poll(_source(listing, "hik", "hikvision-html"), fetcher, detail_parser=detail_parser)
+    assert [i.key for i in outcome.items] == [http_server.url("/a")]
+    assert outcome.health.consecutive_failures == 0
+    assert len(http_server.requests) == reads + 1  # the listing pages and /a
+    assert http_server.requests_to("/list3") == []
+
+
+def test_listing_pages_per_poll_are_capped_with_a_warning(
+    http_server: LocalServer, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "MAX_LISTING_PAGES", 3)
+    for n in range(1, 6):
+        http_server.route(f"/list{n}", Route(body=f"link /p{n} m\nnext /list{n + 1}".encode()))
+        http_server.route(f"/p{n}", Route(body=f"advisory {n}".encode()))
+    source = _source(http_server.url("/list1"), "hik", "hikvision-html")
+    outcome = _poll(source, fetcher, detail_parser=detail_parser)
+    assert [i.key for i in outcome.items] == [http_server.url(f"/p{n}") for n in (1, 2, 3)]
+    assert outcome.health.warnings == [
+        f"stopped after 3 listing pages: the pages after {http_server.url('/list4')} were not read"
+    ]

@@ -246,3 +246,22 @@ def test_the_sources_docs_examples_are_valid_and_name_every_json_key(tmp_path: P
     documented = text.split("`--json` prints one array", 1)[1].split("\n\n", 1)[0]
     for key in [*view, *view["health"], *view["cursor"]]:
         assert re.search(rf"\b{key}\b", documented), key
+
+
+def test_fetch_reads_a_listing_shown_two_advisories_a_page(
+    http_server: LocalServer, tmp_path: Path
+) -> None:
+    """The bundled listing cut into two pages, the first naming the second as rel=next."""
+    _serve_samples(http_server)
+    text = (SAMPLES / "hikvision" / "listing.html").read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    head, items, tail = "".join(lines[:37]), lines[37:69], "".join(lines[69:])
+    first = head.replace("</head>", '<link rel="next" href="listing-2.html"></head>')
+    pages = {"listing-1.html": first + "".join(items[:16]) + tail,
+             "listing-2.html": head + "".join(items[16:]) + tail}
+    for name, body in pages.items():
+        http_server.route(f"/samples/hikvision/{name}", Route(body=body.encode()))
+    url = http_server.url("/samples/hikvision/listing-1.html")
+    config = _config(tmp_path, {"hik": ("advisory", "hikvision-html", url)})
+    keys = {i["key"] for i in _fetch_json(config, "hik")}
+    assert len(keys) == 4 and {"HSRC-202508-03", "HSRC-202109-01"} < keys

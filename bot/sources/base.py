@@ -47,7 +47,7 @@ class ParseResult:
     items: list[Item] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     follow: list[Link] = field(default_factory=list)
-    next_url: str | None = None  # the next page of a paged API (NVD)
+    next_url: str | None = None  # the next page: of a paged API, a listing or a paged feed
 
 
 Parser = Callable[[bytes, Mapping[str, str], SourceSettings], ParseResult]

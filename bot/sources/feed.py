@@ -41,6 +41,7 @@ from bot.sources.advisory_text import extract_with_warnings
 from bot.sources.base import REQUEST_URL, CutOffError, ParseError, ParseResult
 from bot.sources.firmware_text import FirmwareTextError, read_package
 from bot.sources.html_text import PageText, html_to_text
+from bot.sources.paging import next_page
 
 MAX_ENTRIES = 5000  # about 4 s of feedparser; a 5 MiB body of bare <item>s would take minutes
 _MARKUP = re.compile(rb"(?P<comment><!--)|(?P<pi><\?)|(?P<element><[A-Za-z_])")
@@ -103,6 +104,9 @@ def parse(body: bytes, headers: Mapping[str, str], source: SourceSettings) -> Pa
             continue
         seen[item.key] = number
         result.items.append(item)
+    links = parsed.feed.get("links", []) if parsed.get("feed") else []
+    rel_next = [str(link.get("href") or "") for link in links if link.get("rel") == "next"]
+    result.next_url = next_page(rel_next, (), base)  # RFC 5005: the feed continues there
     return result
 
 

@@ -3,7 +3,8 @@
 :func:`parse_listing` finds every advisory link on the same site (``…/support/cybersecurity/
 security-advisory/<slug>/`` under any regional prefix, or ``…/<slug>/index.html``) and returns
 them as links to follow, each with a marker (listed date + title), so the runner fetches a detail
-page only when it is new or its marker changed. :func:`parse_detail` decodes a detail page and
+page only when it is new or its marker changed, and the listing's next page when it shows its
+advisories a page at a time (`bot.sources.paging`). :func:`parse_detail` decodes a detail page and
 hands it to the one advisory extractor, :mod:`bot.sources.advisory_text`.
 
 Both refuse a page that looks cut off (:func:`bot.sources.html_text.cut_off`) with a CutOffError:
@@ -14,11 +15,10 @@ would replace the advisory with one missing affected rows.
 from __future__ import annotations
 
 import codecs
-import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import date
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -29,6 +29,7 @@ from bot.sources.advisory_text import extract_with_warnings
 from bot.sources.base import REQUEST_URL, CutOffError, Link, ParseError, ParseResult
 from bot.sources.fetcher import FetchResult
 from bot.sources.html_text import cut_off, find_date
+from bot.sources.paging import next_page, on_site
 
 _ADVISORY_PATH = re.compile(
     r"/support/cybersecurity/security-advisory/(?!index\.html?$)[^/]+(?:/|/index\.html?)?$",
@@ -89,7 +90,7 @@ def parse_listing(body: bytes, headers: Mapping[str, str], source: SourceSetting
         marker = f"{listed.isoformat() if listed else ''} {title}".strip()
         found[url] = Link(url, title, marker, listed)
     if found:
-        return ParseResult(follow=list(found.values()))
+        return ParseResult(follow=list(found.values()), next_url=_next_page(tree, base))
     page_title = normalize_text(" ".join(n.text(separator=" ") for n in tree.css("title, h1")))
     text = root.text(separator=" ") if root is not None else ""
     shown = redact_url(base)
@@ -158,27 +159,21 @@ def _refuse_cut_off(html: str, url: str) -> None:
 
 def _advisory_url(href: str, base: str) -> str | None:
     """The canonical URL of an advisory detail link on the listing's site, else None."""
-    try:
-        url = urljoin(base, href.strip())
-        parts, home = urlsplit(url), urlsplit(base)
-        host, home_host = parts.hostname, home.hostname
-    except ValueError:  # malformed netloc or port in a hostile href
+    url = on_site(href, base)
+    if url is None or not _ADVISORY_PATH.search(urlsplit(url).path):
         return None
-    if parts.scheme not in ("http", "https", "file") or not _ADVISORY_PATH.search(parts.path):
-        return None
-    return canonical_url(url) if _same_site(host, home_host) else None
+    return canonical_url(url)
 
 
-def _same_site(host: str | None, home: str | None) -> bool:
-    """Same host, or the same registered domain (www.hikvision.com ~ us.hikvision.com)."""
-    if host == home or host is None or home is None:
-        return host == home
-    try:
-        ipaddress.ip_address(host)
-        return False
-    except ValueError:
-        pass
-    return host.split(".")[-2:] == home.split(".")[-2:] and home.count(".") >= 1
+def _next_page(tree: LexborHTMLParser, base: str) -> str | None:
+    """The listing's next page (`bot.sources.paging.next_page`), else None."""
+    rel_next = [
+        node.attributes.get("href") or ""
+        for node in tree.css("link[rel][href], a[rel][href]")
+        if "next" in (node.attributes.get("rel") or "").lower().split()
+    ]
+    hrefs = (a.attributes.get("href") or "" for a in tree.css("a[href]"))
+    return next_page(rel_next, hrefs, base)
 
 
 def _listed(anchor: LexborNode, base: str) -> date | None:

@@ -6,8 +6,9 @@ given, so nothing stored is touched. The runner does not know the store: the cal
 
 A detail page that cannot be fetched or read, or that looks cut off (CutOffError: what it holds
 would read as a shorter, wrong advisory), is a warning: nothing of it is stored and it is tried
-again next poll, while the source's other pages are read. A cut-off listing, feed or API page
-fails the whole poll.
+again next poll, while the source's other pages are read. A cut-off first listing or feed page,
+or any cut-off API page, fails the whole poll; a later listing page that cannot be fetched or read
+is a warning, and the listing is read again next poll.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ DetailParser = Callable[[FetchResult, Link, SourceSettings], ParseResult]
 """Reads one linked detail page; its warnings go into the source's health."""
 NVD_SPACING = {False: 6.0, True: 0.6}  # 10 requests per rolling 60 s, 100 with an API key
 NVD_WINDOW = timedelta(days=120)  # the longest lastModStartDate..lastModEndDate NVD accepts
-MAX_PAGES = 1000
+MAX_PAGES = 1000  # pages of a paged API (NVD) in one poll
+MAX_LISTING_PAGES = 50  # pages of a listing or a paged feed read in one poll
 MAX_DETAIL_PAGES = 50  # detail pages read per poll; the rest wait for the next polls
 REFRESH_AFTER = timedelta(days=7)  # a detail page unread this long is read again
 REFRESH_PER_POLL = 2  # at most this many such re-reads per poll
@@ -190,24 +192,19 @@ def _poll(
         kept = replace(cursor, etag=first.etag, last_modified=first.last_modified)
         return PollOutcome([], kept, record_success(health, now, 304, health.warnings, 0), True)
     parsed = _parse(parser, first, source)
-    items, follow = list(parsed.items), list(parsed.follow)
-    warnings += parsed.warnings
-    seen, next_url = {url}, parsed.next_url
-    while next_url:
-        page_url = _with_window(urljoin(first.url, next_url), window)
-        if page_url in seen or len(seen) >= MAX_PAGES:
-            raise _Fault(f"paging does not end after {len(seen)} pages")
-        seen.add(page_url)
-        sleep(NVD_SPACING[bool(headers)] if source.format == "nvd-json" else 0.0)
-        page = _parse(parser, _get(fetcher, page_url, headers), source)
-        items += page.items
-        warnings += page.warnings
-        follow += page.follow
-        next_url = page.next_url
+    if source.format == "nvd-json":
+        pages_read = _api_pages(parsed, first.url, fetcher, parser, source, headers, window, sleep)
+    else:
+        pages_read = _listing_pages(parsed, first.url, fetcher, parser, source, headers)
+    items, follow, complete = pages_read.items, pages_read.follow, not pages_read.left
+    warnings += pages_read.warnings
     pages, detail_items, notes, left = _follow(
         follow, first.url, fetcher, cursor, source, detail_parser
     )
     warnings += notes
+    if not complete:  # pages listed further on were not seen: keep what is known of them
+        pages = {**{k: v for k, v in cursor.pages.items() if k not in pages}, **pages}
+        left = True
     stamp = (window[1] if window else now).isoformat(timespec="milliseconds")
     nvd = stamp if source.format == "nvd-json" else cursor.nvd_last_modified
     if left:  # keep the old validators so the listing is read (and what is left read) again
@@ -218,6 +215,96 @@ def _poll(
     return PollOutcome(
         items, new_cursor, record_success(health, now, first.status, warnings, len(items)), False
     )
+
+
+@dataclass
+class _Pages:
+    """What the pages of one poll gave: items, links to follow, warnings; ``left`` when some
+    listing pages were not read (they are read again next poll)."""
+
+    items: list[Item]
+    follow: list[Link]
+    warnings: list[str]
+    left: bool = False
+
+
+def _api_pages(
+    parsed: ParseResult,
+    base: str,
+    fetcher: Fetcher,
+    parser: Parser,
+    source: SourceSettings,
+    headers: Mapping[str, str],
+    window: tuple[datetime, datetime] | None,
+    sleep: Callable[[float], None],
+) -> _Pages:
+    """Every page of a paged API (NVD): one that fails, or paging that does not end, fails
+    the poll (a window read in part would be taken for the whole)."""
+    out = _Pages(list(parsed.items), list(parsed.follow), list(parsed.warnings))
+    seen, next_url = {base}, parsed.next_url
+    while next_url:
+        page_url = _with_window(urljoin(base, next_url), window)
+        if page_url in seen or len(seen) >= MAX_PAGES:
+            raise _Fault(f"paging does not end after {len(seen)} pages")
+        seen.add(page_url)
+        sleep(NVD_SPACING[bool(headers)])
+        page = _parse(parser, _get(fetcher, page_url, headers), source)
+        out.items += page.items
+        out.warnings += page.warnings
+        out.follow += page.follow
+        next_url = page.next_url
+    return out
+
+
+def _listing_pages(
+    parsed: ParseResult,
+    base: str,
+    fetcher: Fetcher,
+    parser: Parser,
+    source: SourceSettings,
+    headers: Mapping[str, str],
+) -> _Pages:
+    """The first page and the pages after it (a listing's or a paged feed's ``next`` link), up
+    to MAX_LISTING_PAGES. A later page that cannot be fetched or read is a warning: what the
+    pages before it gave is kept, and the listing is read again next poll. Paging ends where a
+    page repeats an earlier one or adds nothing new (a "load more" link that loads the same).
+    """
+    out = _Pages(list(parsed.items), list(parsed.follow), list(parsed.warnings))
+    seen, next_url = {canonical_url(base)}, parsed.next_url
+    known = {canonical_url(urljoin(base, link.url)) for link in out.follow}
+    keys = {item.key for item in out.items}
+    while next_url:
+        page_url = urljoin(base, next_url)
+        if canonical_url(page_url) in seen:
+            break
+        if len(seen) >= MAX_LISTING_PAGES:
+            out.warnings.append(
+                f"stopped after {len(seen)} listing pages: the pages after"
+                f" {redact_url(page_url)} were not read"
+            )
+            break
+        seen.add(canonical_url(page_url))
+        try:
+            page = _parse(parser, _get(fetcher, page_url, headers), source)
+        except _Fault as fault:
+            out.warnings.append(
+                f"listing page {len(seen)} ({redact_url(page_url)}): {fault}; the pages before"
+                " it were read; will retry next poll"
+            )
+            out.left = True
+            break
+        links = {canonical_url(urljoin(page_url, link.url)) for link in page.follow}
+        fresh = [item for item in page.items if item.key not in keys]
+        if not (links - known) and not fresh:
+            break
+        known |= links
+        keys |= {item.key for item in fresh}
+        out.items += fresh
+        out.warnings += page.warnings
+        out.follow += [Link(urljoin(page_url, link.url), link.title, link.marker, link.listed)
+                       for link in page.follow]
+        next_url = page.next_url
+    return out
 
 
 def _follow(
