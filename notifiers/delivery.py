@@ -2,11 +2,14 @@
 
 One pass claims due entries per receiver with a lease, sends them, and records every attempt (in
 small groups, see :mod:`notifiers.recorder`). The receivers run side by side in threads, so a slow
-or failing one never delays another. An entry is marked sent only after its receiver accepted it;
-a crash between claim and record leaves the entry leased, and it is sent again (with the same id)
-once the lease ends. Entries of one item to one receiver go in order, so a Slack update finds the
-thread of the item's first message. Alerts about different items may go out side by side, on as
-many lanes as pay off (see :mod:`notifiers.lanes`).
+or failing one never delays another, and a pass stops trying a receiver that does not answer or
+is overloaded (a timeout, a refused connection, HTTP 429, 502, 503 or 504): the rest of its
+entries wait for the next pass rather than each waiting out the timeout. An entry is marked sent
+only after its receiver accepted it; a crash between claim and record leaves the entry leased,
+and it is sent again (with the same id) once the lease ends. Entries of one item to one receiver
+go in order, so a Slack update finds the thread of the item's first message. Alerts about
+different items may go out side by side, on as many lanes as pay off (see
+:mod:`notifiers.lanes`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ MAX_DEFERRALS = 50  # claims in a row of entries all waiting for older ones (a s
 WAIT_STEP = timedelta(milliseconds=1)  # a waiting entry is due just after what it waits for
 LEASE = timedelta(minutes=2)  # no send starts later than ATTEMPT_TIMEOUT + 5 s before it ends
 MAX_THREADS = 64  # receivers delivered at once (one thread each)
+UNAVAILABLE = frozenset({429, 502, 503, 504})  # statuses that stop a pass trying the receiver
 log = logging.getLogger("firmwatch.delivery")
 
 
@@ -143,6 +147,8 @@ def deliver_due(
         report.retried += r.retried
         report.dead += r.dead
         report.skipped += r.skipped
+        if r.stalled and not r.gone and not r.pause_until:
+            report.waiting[r.name] = f"{r.stalled}; the rest waits for the next pass"
     report.disabled = health.apply(store, settings, runs, run.now())
     return report
 
@@ -226,7 +232,8 @@ class _Pass:
         return run
 
     def _halted(self, run: health.ReceiverRun) -> bool:
-        return self.stop.is_set() or run.gone is not None or run.pause_until is not None
+        return (self.stop.is_set() or run.gone is not None or run.pause_until is not None
+                or run.stalled is not None)
 
     def _unsent(self, name: str) -> dict[str, list[OutboxEntry]]:
         """Per item, the receiver's entries not sent yet (nor dead) as the pass starts, oldest
@@ -306,6 +313,10 @@ class _Pass:
         run.retried += outcome == "retry"
         run.dead += outcome == "dead"
         run.first_failure = run.first_failure or at
+        if outcome == "retry" and (result.status is None or result.status in UNAVAILABLE):
+            # The receiver did not answer or is overloaded: its other entries would wait out
+            # the same timeout one by one. They wait for the next pass instead.
+            run.stalled = run.stalled or f"a delivery failed ({result.error or 'no answer'})"
         if result.disable:
             run.gone = result.error or f"HTTP {result.status}: the endpoint is gone"
         if result.retry_after is not None and result.retry_after > 0:

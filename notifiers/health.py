@@ -36,6 +36,7 @@ class ReceiverRun:
     first_failure: datetime | None = None
     gone: str | None = None
     pause_until: datetime | None = None
+    stalled: str | None = None  # why this pass stopped trying it (not kept: the next pass tries)
 
 
 def disabled(store: Store) -> dict[str, dict[str, str]]:

@@ -14,13 +14,14 @@ import pytest
 
 from bot.service.jobs import real_work
 from bot.sources.fetcher import Fetcher
-from notifiers import NOTIFIERS, build_notifiers, health
+from notifiers import NOTIFIERS, build_notifiers, health, webhook
 from notifiers.base import AlertDoc, SendResult, Thread
 from notifiers.delivery import BATCH, deliver_due, thread_key
 from notifiers.recorder import Pending, Recorder
 from notifiers.slack import ChannelLimiter
 from state import Attempt, Store
 from tests.fakeslack import TOKEN, FakeSlack
+from tests.httpserver import LocalServer, Route
 from tests.notifier_helpers import NOW, FakeNotifier, document, kev_update, settings
 from tests.test_schedule import EXPECTED
 
@@ -413,3 +414,55 @@ def test_the_service_job_logs_receivers_left_waiting_once_per_reason(
         work.deliver(NOW)
         waiting = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
         assert len(waiting) == 2 and "is not set or empty" in waiting[1], waiting
+
+
+def test_a_receiver_that_does_not_answer_is_tried_once_a_pass(
+    store: Store, http_server: LocalServer
+) -> None:
+    """Four alerts about four items to a webhook that never answers in time: one attempt waits
+    out the deadline, the other three wait for the next pass instead of each waiting it out."""
+    url = http_server.route("/hook", Route(200, delay=3), Route(200))
+    receiver = {"name": "hook", "type": "webhook", "url": url, "secret_env": "HOOK_SECRET"}
+    config = settings(receiver, network={"allow_hosts": ["127.0.0.1"]})
+    env = {"HOOK_SECRET": "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="}
+    hook = webhook.build(config.receivers[0], config, env, deadline=0.3)
+    ids = [enqueue(store, "hook", d) for d in docs("hook", 4)]
+    try:
+        report = deliver_due(store, config, NOW, worker="w", notifiers={"hook": hook})
+        assert (report.sent, report.retried, report.skipped) == (0, 1, 3)
+        assert len(http_server.requests_to("/hook")) == 1
+        assert report.waiting["hook"].startswith("a delivery failed (")
+        assert report.waiting["hook"].endswith("timed out after 0.3 s); the rest waits for the"
+                                               " next pass")
+        left = [store.outbox.get(i) for i in ids[1:]]
+        assert all(e is not None and e.attempts == 0 and e.claimed_by is None for e in left)
+        later = deliver_due(store, config, NOW + timedelta(hours=1), worker="w",
+                            notifiers={"hook": hook})
+        assert (later.sent, later.retried, later.waiting) == (4, 0, {})
+    finally:
+        hook.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "stops"),
+    [
+        (SendResult(ok=False, error="connection refused"), True),
+        (SendResult(ok=False, status=429, error="HTTP 429"), True),
+        (SendResult(ok=False, status=502, error="HTTP 502"), True),
+        (SendResult(ok=False, status=503, error="HTTP 503"), True),
+        (SendResult(ok=False, status=504, error="HTTP 504"), True),
+        (FAIL, False),  # a 500 may be about this alert alone: the others are tried
+        (SendResult(ok=False, status=400, error="HTTP 400", permanent=True), False),
+    ],
+)
+def test_which_failures_stop_a_pass_trying_the_receiver(
+    store: Store, answer: SendResult, stops: bool
+) -> None:
+    a, b = FakeNotifier("a", answer), FakeNotifier("b")
+    for doc in docs("a", 3):
+        enqueue(store, "a", doc)
+    enqueue(store, "b", docs("b", 1)[0])
+    report = deliver_due(store, settings(), NOW, worker="w", notifiers={"a": a, "b": b},
+                         clock=lambda: 0.0)
+    assert len(a.sent) == (1 if stops else 3) and len(b.sent) == 1
+    assert report.skipped == (2 if stops else 0) and ("a" in report.waiting) == stops
