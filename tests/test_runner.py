@@ -629,3 +629,19 @@ def test_listing_pages_per_poll_are_capped_with_a_warning(
     assert outcome.health.warnings == [
         f"stopped after 3 listing pages: the pages after {http_server.url('/list4')} were not read"
     ]
+
+
+def test_listing_pages_told_apart_by_their_query(
+    http_server: LocalServer, fetcher: Fetcher
+) -> None:
+    listing = http_server.route(
+        "/list", Route(body=b"link /a m\nnext ?page=2"), Route(body=b"link /b m\nnext ?page=1")
+    )
+    http_server.route("/a", Route(body=b"advisory A"))
+    http_server.route("/b", Route(body=b"advisory B"))
+    outcome = _poll(_source(listing, "hik", "hikvision-html"), fetcher, detail_parser=detail_parser)
+    assert [i.key for i in outcome.items] == [http_server.url("/a"), http_server.url("/b")]
+    # ?page=1 is not known to be the first page: read, it brings nothing new and paging ends.
+    assert [r.path for r in http_server.requests_to("/list")] == [
+        "/list", "/list?page=2", "/list?page=1"
+    ]
