@@ -216,3 +216,26 @@ def test_a_bot_toml_entry_never_takes_imported_groups_with_it(
         assert store.fleets.all() == [Fleet("imp")], "the bot.toml settings go, the fleet stays"
         assert [(g.model, g.count, g.origin) for g in store.fleets.groups("imp")] == [
             ("DS-2CD3321G2-I", 10, "import"), ("DS-96064NI-I16", 1, "import")]
+
+
+def test_lookup_reads_the_dates_a_fleet_import_stored(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model card uses the lifecycle dates of `fleet import` as the cycle does."""
+    cli(monkeypatch, config, "fleet", "import", str(tmp_path / "fleets.csv"))
+    code, out, err = cli(monkeypatch, config, "lookup", "ds-96064ni-i16", "--on", "2026-01-01",
+                         "--json")
+    assert (code, err) == (0, "")
+    card = json.loads(out)
+    assert (card["stage"], card["launched"], card["discontinued"], card["dates_source"]) == (
+        "dynamic", "2019-01-15", "2027-03-01", "fleets.csv line 5")
+
+
+def test_lookup_creates_no_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looking a model up with a config whose embedded store does not exist writes nothing."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    config = tmp_path / "bot.toml"
+    config.write_text(CONFIG)
+    code, out, _ = run_cli(monkeypatch, "lookup", "DS-2CD3321G2-I", "--config", str(config))
+    assert code == 0 and "not in the catalog" in out
+    assert not (tmp_path / "state").exists()
