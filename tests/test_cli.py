@@ -56,7 +56,8 @@ def test_lookup_json(case: dict[str, Any]) -> None:
         "next_stage",
         "promise",
     } <= set(card)
-    for key in ("stage", "covered", "launched", "discontinued", "stage_ends", "next_stage"):
+    for key in ("stage", "covered", "launched", "discontinued", "stage_ends", "next_stage",
+                "fix_promise"):
         if key in case:
             expected = case[key]
             assert card[key] == (_expect(expected) if isinstance(expected, str) else expected), key
