@@ -32,6 +32,7 @@ __all__ = [
     "ModelError",
     "ModelPattern",
     "PatternError",
+    "csv_delimiter",
     "display_model",
     "family_of",
     "normalize_model",
@@ -172,10 +173,17 @@ def _parse_date(value: str) -> date | None:
     return date.fromisoformat(value)
 
 
+def csv_delimiter(text: str) -> str:
+    """The separator of CSV text, told by its header line: ``,``, else ``;`` (Excel's CSV where
+    the decimal mark is a comma), else a tab."""
+    header = text.partition("\n")[0]
+    return next((sep for sep in ",;\t" if sep in header), ",")
+
+
 def parse_catalog_csv(text: str, source: str) -> list[CatalogEntry]:
     """Read ``model,launched,discontinued`` CSV text; raise CatalogError listing every bad line."""
     lines = text.removeprefix("\ufeff").splitlines(keepends=True)
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, delimiter=csv_delimiter(text))
     header = next(reader, None)
     names = [name.strip().lower() for name in header or []]
     if not set(_COLUMNS) <= set(names):

@@ -3,7 +3,8 @@
 A device group is identified by a stable key over (fleet, normalised model, firmware as written with
 case and spacing folded, site with spacing folded). CSV columns: ``fleet,model,firmware,count,site``
 plus the optional ``launched,discontinued`` (lifecycle dates for that model) and ``tags,serials``
-(``;``-separated). Every bad line is reported with its number; nothing partial is ever returned.
+(``;``-separated). Fields are separated by ``,``, or by ``;`` or a tab when the header uses that
+instead. Every bad line is reported with its number; nothing partial is ever returned.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
-from bot.catalog import CatalogEntry, ModelError, normalize_model
+from bot.catalog import CatalogEntry, ModelError, csv_delimiter, normalize_model
 from bot.config import ConfigError, FleetSettings
 from bot.versions import Version, try_parse_version
 
@@ -143,7 +144,8 @@ def _date(value: str) -> date | None:
 
 def parse_fleet_csv(text: str, source: str) -> FleetFile:
     """Read fleet CSV text; raise FleetError listing every bad line (with its number)."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""),
+                        delimiter=csv_delimiter(text))
     header = [h.strip().lower() for h in next(reader, [])]
     missing = [c for c in REQUIRED if c not in header]
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
