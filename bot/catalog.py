@@ -6,6 +6,7 @@ Model numbers, product patterns and LTS families live in `bot.models` and are re
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ __all__ = [
     "ModelPattern",
     "PatternError",
     "csv_delimiter",
+    "decode_csv",
     "display_model",
     "family_of",
     "normalize_model",
@@ -171,6 +173,18 @@ def _parse_date(value: str) -> date | None:
     if not _ISO_DATE.fullmatch(value):
         raise ValueError
     return date.fromisoformat(value)
+
+
+def decode_csv(data: bytes) -> str:
+    """CSV bytes as text: UTF-8 (a BOM is dropped later), or UTF-16 with its BOM (Excel's
+    "Unicode Text"); ValueError saying how to save any other file."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start});"
+                         " save it as UTF-8 (in Excel: CSV UTF-8)") from None
 
 
 def csv_delimiter(text: str) -> str:

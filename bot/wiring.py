@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from bot.catalog import Catalog, CatalogEntry, CatalogError, parse_catalog_csv
+from bot.catalog import Catalog, CatalogEntry, CatalogError, decode_csv, parse_catalog_csv
 from bot.config import ConfigError, Settings
 
 
@@ -21,8 +21,8 @@ def build_catalog(
     for i, name in enumerate(settings.policy.catalog_files):
         path = base / name
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = decode_csv(path.read_bytes())
+        except (OSError, ValueError) as exc:
             raise ConfigError(
                 [
                     f"{config_name}: policy.catalog_files[{i}]: cannot read {path}: {exc}"

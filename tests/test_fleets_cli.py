@@ -239,3 +239,22 @@ def test_lookup_creates_no_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     code, out, _ = run_cli(monkeypatch, "lookup", "DS-2CD3321G2-I", "--config", str(config))
     assert code == 0 and "not in the catalog" in out
     assert not (tmp_path / "state").exists()
+
+
+def test_spreadsheet_encodings(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Excel's "Unicode Text" (UTF-16, tab-separated) imports; its legacy "CSV" (Windows-1252)
+    is refused saying how to save the file, and nothing is stored."""
+    text = "fleet\tmodel\tfirmware\tcount\tsite\nhq\tDS-2CD2143G2-IS\tV5.7.13\t4\tZürich\n"
+    (tmp_path / "unicode.txt").write_bytes(text.encode("utf-16"))
+    code, out, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "unicode.txt"))
+    assert (code, err) == (0, "") and "1 added" in out
+    _, shown, _ = cli(monkeypatch, config, "fleet", "show", "hq", "--json")
+    assert json.loads(shown)["device_groups"][0]["site"] == "Zürich"
+    (tmp_path / "legacy.csv").write_bytes(text.replace("hq", "legacy").encode("cp1252"))
+    code, _, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "legacy.csv"))
+    assert code == 1 and err == (
+        f"firmwatch fleet: cannot read {tmp_path / 'legacy.csv'}: not UTF-8 text (byte 0xfc at"
+        " offset 66); save it as UTF-8 (in Excel: CSV UTF-8)\n")
+    assert "legacy" not in cli(monkeypatch, config, "fleet", "list")[1]

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.catalog import decode_csv
 from bot.commands.common import (
     EXIT_OK,
     CommandFailed,
@@ -87,12 +88,12 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     loaded = load_settings(args.config)
     source = "stdin" if args.file == "-" else Path(args.file).name
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+        text = sys.stdin.read() if args.file == "-" else decode_csv(Path(args.file).read_bytes())
         parsed = parse_fleet_csv(text, source)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandFailed(f"cannot read {args.file}: {exc}") from None
     except FleetError as exc:
         raise _problems(source, exc.problems) from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise CommandFailed(f"cannot read {args.file}: {exc}") from None
     with _open(loaded) as store:
         try:
             changes = import_fleets(store, parsed, replace=args.replace)
