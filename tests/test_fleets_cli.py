@@ -258,3 +258,19 @@ def test_spreadsheet_encodings(
         f"firmwatch fleet: cannot read {tmp_path / 'legacy.csv'}: not UTF-8 text (byte 0xfc at"
         " offset 66); save it as UTF-8 (in Excel: CSV UTF-8)\n")
     assert "legacy" not in cli(monkeypatch, config, "fleet", "list")[1]
+
+
+def test_warnings_are_capped_like_problems(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big inventory whose firmware column says "latest" everywhere gives 50 warnings and a
+    count of the rest, not one line per row."""
+    rows = "".join(f"big,DS-2CD3321G2-I,latest,1,site {i}\n" for i in range(60))
+    (tmp_path / "big.csv").write_text("fleet,model,firmware,count,site\n" + rows)
+    code, out, _ = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "big.csv"))
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 52
+    assert lines[49].startswith("warning: big.csv line 51: firmware: 'latest'")
+    assert lines[50:] == ["warning: … and 10 more",
+                          "big.csv: fleets new: big; device groups: 60 added, 0 updated,"
+                          " 0 removed, 0 unchanged"]

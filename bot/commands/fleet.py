@@ -75,12 +75,17 @@ def _sync(store: Store, loaded: Loaded) -> None:
         raise CommandFailed(str(exc)) from None
 
 
+def _capped(lines: tuple[str, ...]) -> list[str]:
+    """The first MAX_PROBLEMS lines, and how many more there are."""
+    shown = list(lines[:MAX_PROBLEMS])
+    if len(lines) > MAX_PROBLEMS:
+        shown.append(f"… and {len(lines) - MAX_PROBLEMS} more")
+    return shown
+
+
 def _problems(source: str, problems: tuple[str, ...]) -> CommandFailed:
-    shown = list(problems[:MAX_PROBLEMS])
-    if len(problems) > MAX_PROBLEMS:
-        shown.append(f"… and {len(problems) - MAX_PROBLEMS} more")
     return CommandFailed(f"{source}: {len(problems)} problem(s); nothing was changed\n"
-                         + "\n".join(shown))
+                         + "\n".join(_capped(problems)))
 
 
 def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
@@ -101,7 +106,7 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
             raise _problems(source, exc.problems) from None
         except StoreError as exc:
             raise CommandFailed(f"{exc}; nothing was changed") from None
-    for warning in parsed.warnings:
+    for warning in _capped(parsed.warnings):
         out.write(f"warning: {warning}\n")
     out.write(f"{source}: {changes.describe()}\n")
     return EXIT_OK
