@@ -274,3 +274,24 @@ def test_warnings_are_capped_like_problems(
     assert lines[50:] == ["warning: … and 10 more",
                           "big.csv: fleets new: big; device groups: 60 added, 0 updated,"
                           " 0 removed, 0 unchanged"]
+
+
+def test_an_import_says_which_groups_bot_toml_lists(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str
+) -> None:
+    """A row for a device bot.toml lists (same model, firmware and site) is not reported as an
+    update the next sync takes back: the import says bot.toml's values stay, and they do."""
+    (tmp_path / "lab.csv").write_text(
+        "fleet,model,firmware,count,site\n"
+        "declared,ds-2cd3321g2-i,V5.7.13 build 230822,40,Lab\n"
+        "declared,DS-2CD3321G2-I,V5.7.13 build 230822,3,Annex\n")
+    code, out, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "lab.csv"))
+    assert (code, err) == (0, "")
+    assert out == ("lab.csv: device groups: 1 added, 0 updated, 0 removed, 0 unchanged;"
+                   " 1 left as bot.toml lists it\n")
+    with open_store(store_url) as store:
+        assert sorted((g.site, g.count, g.origin) for g in store.fleets.groups("declared")) == [
+            ("Annex", 3, "import"), ("Lab", 4, "config")]
+    _, out, _ = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "lab.csv"))
+    assert out.startswith("lab.csv: nothing changed; device groups: 0 added, 0 updated,"
+                          " 0 removed, 1 unchanged; 1 left as bot.toml lists it")
