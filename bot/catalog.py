@@ -6,6 +6,7 @@ Model numbers, product patterns and LTS families live in `bot.models` and are re
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections.abc import Iterable
@@ -32,6 +33,8 @@ __all__ = [
     "ModelError",
     "ModelPattern",
     "PatternError",
+    "csv_delimiter",
+    "decode_csv",
     "display_model",
     "family_of",
     "normalize_model",
@@ -172,10 +175,29 @@ def _parse_date(value: str) -> date | None:
     return date.fromisoformat(value)
 
 
+def decode_csv(data: bytes) -> str:
+    """CSV bytes as text: UTF-8 (a BOM is dropped later), or UTF-16 with its BOM (Excel's
+    "Unicode Text"); ValueError saying how to save any other file."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start});"
+                         " save it as UTF-8 (in Excel: CSV UTF-8)") from None
+
+
+def csv_delimiter(text: str) -> str:
+    """The separator of CSV text, told by its header line: ``,``, else ``;`` (Excel's CSV where
+    the decimal mark is a comma), else a tab."""
+    header = text.partition("\n")[0]
+    return next((sep for sep in ",;\t" if sep in header), ",")
+
+
 def parse_catalog_csv(text: str, source: str) -> list[CatalogEntry]:
     """Read ``model,launched,discontinued`` CSV text; raise CatalogError listing every bad line."""
     lines = text.removeprefix("\ufeff").splitlines(keepends=True)
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, delimiter=csv_delimiter(text))
     header = next(reader, None)
     names = [name.strip().lower() for name in header or []]
     if not set(_COLUMNS) <= set(names):

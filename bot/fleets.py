@@ -3,7 +3,8 @@
 A device group is identified by a stable key over (fleet, normalised model, firmware as written with
 case and spacing folded, site with spacing folded). CSV columns: ``fleet,model,firmware,count,site``
 plus the optional ``launched,discontinued`` (lifecycle dates for that model) and ``tags,serials``
-(``;``-separated). Every bad line is reported with its number; nothing partial is ever returned.
+(``;``-separated). Fields are separated by ``,``, or by ``;`` or a tab when the header uses that
+instead. Every bad line is reported with its number; nothing partial is ever returned.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
-from bot.catalog import CatalogEntry, ModelError, normalize_model
+from bot.catalog import CatalogEntry, ModelError, csv_delimiter, normalize_model
 from bot.config import ConfigError, FleetSettings
 from bot.versions import Version, try_parse_version
 
@@ -143,11 +144,13 @@ def _date(value: str) -> date | None:
 
 def parse_fleet_csv(text: str, source: str) -> FleetFile:
     """Read fleet CSV text; raise FleetError listing every bad line (with its number)."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""),
+                        delimiter=csv_delimiter(text))
     header = [h.strip().lower() for h in next(reader, [])]
     missing = [c for c in REQUIRED if c not in header]
-    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
-    doubled = sorted({c for c in header if header.count(c) > 1})
+    unnamed = [i for i, c in enumerate(header) if not c]  # a spreadsheet's empty columns
+    unknown = [c for c in header if c and c not in REQUIRED + OPTIONAL]
+    doubled = sorted({c for c in header if c and header.count(c) > 1})
     if missing or unknown or doubled:
         what = "; ".join(f"{label}: {','.join(names)}" for label, names in (
             ("missing", missing), ("unknown", unknown), ("repeated", doubled)) if names)
@@ -155,7 +158,7 @@ def parse_fleet_csv(text: str, source: str) -> FleetFile:
             f"{source} line 1: the header must name the columns {','.join(REQUIRED)}"
             f" (optional: {','.join(OPTIONAL)}); {what}"
         ])
-    at = {name: i for i, name in enumerate(header)}
+    at = {name: i for i, name in enumerate(header) if name}
     groups: dict[str, tuple[int, DeviceGroup]] = {}
     dates: dict[str, tuple[int, date | None, date | None]] = {}
     problems: list[str] = []
@@ -172,7 +175,8 @@ def parse_fleet_csv(text: str, source: str) -> FleetFile:
             problems.append(f"{where}: a quoted field runs over several lines")
             continue
         cell = {name: row[i].strip() for name, i in at.items()}
-        found: list[str] = []
+        found = [f"{where}: column {i + 1} has no name in the header (got {row[i].strip()!r})"
+                 for i in unnamed if row[i].strip()]
         if not FLEET_NAME.match(cell["fleet"]):
             found.append(
                 f"{where}: fleet: expected a name of letters, digits, space, '.', '_' or '-'"

@@ -55,7 +55,7 @@ class ModelCard:
             "stage_ends": _iso(self.info.ends),
             "next_stage": self.info.next_stage.value if self.info.next_stage else None,
             "promise": self.promise,
-            "fix_promise": stage_promise(self.info.stage).value,
+            "fix_promise": stage_promise(self.info).value,
             "notes": list(self.notes),
         }
 

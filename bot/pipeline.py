@@ -174,8 +174,7 @@ def _poll(
 
 def _catalog(store: Store, settings: Settings, base: Path, config_name: str) -> Catalog:
     """bot.toml's dates first, then the catalog imported into the store."""
-    configured = build_catalog(settings, base, config_name)
-    return Catalog([*configured.entries(), *store.catalog.all()])
+    return build_catalog(settings, base, config_name, store.catalog.all())
 
 
 def _evaluate(

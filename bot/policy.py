@@ -140,8 +140,12 @@ def stage_changes(
     return changes
 
 
-def stage_promise(stage: Stage) -> Promise:
-    """The promise a stage makes for any vulnerability, before its score is known."""
+def stage_promise(info: StageInfo) -> Promise:
+    """The promise a stage makes for any vulnerability, before its score is known (as
+    `fix_promise` reads it: launch unknown but not yet discontinued promises a fix)."""
+    stage = info.stage
+    if stage is Stage.UNKNOWN and info.next_stage is Stage.SECURITY_ONLY:
+        return Promise.YES
     return {
         Stage.INTENSE: Promise.YES,
         Stage.DYNAMIC: Promise.YES,

@@ -34,6 +34,7 @@ class FleetChanges:
     groups_updated: int = 0
     groups_removed: int = 0
     groups_unchanged: int = 0
+    groups_declared: int = 0  # imported groups left as bot.toml lists them (its values win)
     catalog_updated: list[str] = field(default_factory=list)
 
     @property
@@ -52,6 +53,9 @@ class FleetChanges:
                 parts.append(f"fleets {label}: {', '.join(names)}")
         parts.append(f"device groups: {self.groups_added} added, {self.groups_updated} updated,"
                      f" {self.groups_removed} removed, {self.groups_unchanged} unchanged")
+        if self.groups_declared:
+            parts.append(f"{self.groups_declared} left as bot.toml lists"
+                         f" {'it' if self.groups_declared == 1 else 'them'}")
         if self.catalog_updated:
             parts.append(f"lifecycle dates updated for {len(self.catalog_updated)} model(s)")
         return ("" if self.changed else "nothing changed; ") + "; ".join(parts)
@@ -121,8 +125,9 @@ def _apply_groups(
     store: Store, by_fleet: dict[str, list[DeviceGroup]], *, replace: bool, changes: FleetChanges,
     origin: Origin = "import",
 ) -> None:
-    """Write ``by_fleet``'s groups as ``origin``'s (a group of the same key changes hands); with
-    ``replace``, remove that origin's groups of those fleets that are not given."""
+    """Write ``by_fleet``'s groups as ``origin``'s (a group of the same key changes hands, except
+    that an import leaves a group bot.toml lists as it is); with ``replace``, remove that origin's
+    groups of those fleets that are not given."""
     put: list[DeviceGroup] = []
     gone: list[str] = []
     touched: list[str] = []  # fleets whose groups change: not evaluated until the next cycle
@@ -132,7 +137,9 @@ def _apply_groups(
         for g in groups:
             g = g if g.origin == origin else dataclasses.replace(g, origin=origin)
             old = current.get(g.key)
-            if old is None:
+            if old is not None and old.origin == "config" != origin:
+                changes.groups_declared += 1  # the file's while it lists it: a sync takes it back
+            elif old is None:
                 changes.groups_added += 1
                 put.append(g)
             elif old != g:

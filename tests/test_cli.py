@@ -56,7 +56,8 @@ def test_lookup_json(case: dict[str, Any]) -> None:
         "next_stage",
         "promise",
     } <= set(card)
-    for key in ("stage", "covered", "launched", "discontinued", "stage_ends", "next_stage"):
+    for key in ("stage", "covered", "launched", "discontinued", "stage_ends", "next_stage",
+                "fix_promise"):
         if key in case:
             expected = case[key]
             assert card[key] == (_expect(expected) if isinstance(expected, str) else expected), key
@@ -211,3 +212,16 @@ def test_config_check_reports_an_unusable_webhook_secret_in_the_environment(
     assert problem in err and value not in err
     monkeypatch.setenv("FW_TEST_TICKETING_SECRET", "whsec_" + "A" * 44)
     assert run("config", "check", "--config", str(path))[0] == 0
+
+
+def test_config_check_says_how_to_save_a_catalog_file_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "dates.csv").write_bytes("model,launched,discontinued\nDS-2CD3321G2-I,,\n# Zürich\n"
+                                         .encode("cp1252"))
+    (tmp_path / "bot.toml").write_text('[policy]\ncatalog_files = ["dates.csv"]\n')
+    code, _, err = run("config", "check", "--config", str(tmp_path / "bot.toml"))
+    assert (code, err) == (2, f"bot.toml: policy.catalog_files[0]: cannot read {tmp_path}"
+                              "/dates.csv: not UTF-8 text (byte 0xfc at offset 48); save it as"
+                              " UTF-8 (in Excel: CSV UTF-8) (got 'dates.csv')\n")
+    (tmp_path / "dates.csv").write_bytes("model\tlaunched\tdiscontinued\nDS-2CD3321G2-I\t\t\n"
+                                         .encode("utf-16"))
+    assert run("config", "check", "--config", str(tmp_path / "bot.toml"))[0] == 0

@@ -216,3 +216,82 @@ def test_a_bot_toml_entry_never_takes_imported_groups_with_it(
         assert store.fleets.all() == [Fleet("imp")], "the bot.toml settings go, the fleet stays"
         assert [(g.model, g.count, g.origin) for g in store.fleets.groups("imp")] == [
             ("DS-2CD3321G2-I", 10, "import"), ("DS-96064NI-I16", 1, "import")]
+
+
+def test_lookup_reads_the_dates_a_fleet_import_stored(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model card uses the lifecycle dates of `fleet import` as the cycle does."""
+    cli(monkeypatch, config, "fleet", "import", str(tmp_path / "fleets.csv"))
+    code, out, err = cli(monkeypatch, config, "lookup", "ds-96064ni-i16", "--on", "2026-01-01",
+                         "--json")
+    assert (code, err) == (0, "")
+    card = json.loads(out)
+    assert (card["stage"], card["launched"], card["discontinued"], card["dates_source"]) == (
+        "dynamic", "2019-01-15", "2027-03-01", "fleets.csv line 5")
+
+
+def test_lookup_creates_no_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looking a model up with a config whose embedded store does not exist writes nothing."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    config = tmp_path / "bot.toml"
+    config.write_text(CONFIG)
+    code, out, _ = run_cli(monkeypatch, "lookup", "DS-2CD3321G2-I", "--config", str(config))
+    assert code == 0 and "not in the catalog" in out
+    assert not (tmp_path / "state").exists()
+
+
+def test_spreadsheet_encodings(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Excel's "Unicode Text" (UTF-16, tab-separated) imports; its legacy "CSV" (Windows-1252)
+    is refused saying how to save the file, and nothing is stored."""
+    text = "fleet\tmodel\tfirmware\tcount\tsite\nhq\tDS-2CD2143G2-IS\tV5.7.13\t4\tZürich\n"
+    (tmp_path / "unicode.txt").write_bytes(text.encode("utf-16"))
+    code, out, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "unicode.txt"))
+    assert (code, err) == (0, "") and "1 added" in out
+    _, shown, _ = cli(monkeypatch, config, "fleet", "show", "hq", "--json")
+    assert json.loads(shown)["device_groups"][0]["site"] == "Zürich"
+    (tmp_path / "legacy.csv").write_bytes(text.replace("hq", "legacy").encode("cp1252"))
+    code, _, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "legacy.csv"))
+    assert code == 1 and err == (
+        f"firmwatch fleet: cannot read {tmp_path / 'legacy.csv'}: not UTF-8 text (byte 0xfc at"
+        " offset 66); save it as UTF-8 (in Excel: CSV UTF-8)\n")
+    assert "legacy" not in cli(monkeypatch, config, "fleet", "list")[1]
+
+
+def test_warnings_are_capped_like_problems(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big inventory whose firmware column says "latest" everywhere gives 50 warnings and a
+    count of the rest, not one line per row."""
+    rows = "".join(f"big,DS-2CD3321G2-I,latest,1,site {i}\n" for i in range(60))
+    (tmp_path / "big.csv").write_text("fleet,model,firmware,count,site\n" + rows)
+    code, out, _ = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "big.csv"))
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 52
+    assert lines[49].startswith("warning: big.csv line 51: firmware: 'latest'")
+    assert lines[50:] == ["warning: … and 10 more",
+                          "big.csv: fleets new: big; device groups: 60 added, 0 updated,"
+                          " 0 removed, 0 unchanged"]
+
+
+def test_an_import_says_which_groups_bot_toml_lists(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str
+) -> None:
+    """A row for a device bot.toml lists (same model, firmware and site) is not reported as an
+    update the next sync takes back: the import says bot.toml's values stay, and they do."""
+    (tmp_path / "lab.csv").write_text(
+        "fleet,model,firmware,count,site\n"
+        "declared,ds-2cd3321g2-i,V5.7.13 build 230822,40,Lab\n"
+        "declared,DS-2CD3321G2-I,V5.7.13 build 230822,3,Annex\n")
+    code, out, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "lab.csv"))
+    assert (code, err) == (0, "")
+    assert out == ("lab.csv: device groups: 1 added, 0 updated, 0 removed, 0 unchanged;"
+                   " 1 left as bot.toml lists it\n")
+    with open_store(store_url) as store:
+        assert sorted((g.site, g.count, g.origin) for g in store.fleets.groups("declared")) == [
+            ("Annex", 3, "import"), ("Lab", 4, "config")]
+    _, out, _ = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "lab.csv"))
+    assert out.startswith("lab.csv: nothing changed; device groups: 0 added, 0 updated,"
+                          " 0 removed, 1 unchanged; 1 left as bot.toml lists it")

@@ -15,7 +15,15 @@ from bot.commands.common import (
     load_settings,
 )
 from bot.config import default_environ
-from state import Store, StoreError, open_store, redact, resolve_state_url, upgrade
+from state import (
+    Store,
+    StoreError,
+    open_store,
+    parse_state_url,
+    redact,
+    resolve_state_url,
+    upgrade,
+)
 
 
 def state_url(loaded: Loaded) -> str:
@@ -31,6 +39,19 @@ def open_configured_store(loaded: Loaded) -> Store:
     """Open the configured store; StoreError becomes CommandFailed."""
     try:
         return open_store(state_url(loaded))
+    except StoreError as exc:
+        raise CommandFailed(str(exc)) from None
+
+
+def open_existing_store(loaded: Loaded) -> Store | None:
+    """Open the configured store for reading, or None when it is an embedded file that does not
+    exist yet (a command that only reads creates no store)."""
+    url = state_url(loaded)
+    try:
+        parsed = parse_state_url(url)
+        if parsed.backend != "postgresql" and not Path(parsed.target).exists():
+            return None
+        return open_store(url)
     except StoreError as exc:
         raise CommandFailed(str(exc)) from None
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.catalog import decode_csv
 from bot.commands.common import (
     EXIT_OK,
     CommandFailed,
@@ -74,12 +75,17 @@ def _sync(store: Store, loaded: Loaded) -> None:
         raise CommandFailed(str(exc)) from None
 
 
+def _capped(lines: tuple[str, ...]) -> list[str]:
+    """The first MAX_PROBLEMS lines, and how many more there are."""
+    shown = list(lines[:MAX_PROBLEMS])
+    if len(lines) > MAX_PROBLEMS:
+        shown.append(f"… and {len(lines) - MAX_PROBLEMS} more")
+    return shown
+
+
 def _problems(source: str, problems: tuple[str, ...]) -> CommandFailed:
-    shown = list(problems[:MAX_PROBLEMS])
-    if len(problems) > MAX_PROBLEMS:
-        shown.append(f"… and {len(problems) - MAX_PROBLEMS} more")
     return CommandFailed(f"{source}: {len(problems)} problem(s); nothing was changed\n"
-                         + "\n".join(shown))
+                         + "\n".join(_capped(problems)))
 
 
 def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
@@ -87,12 +93,12 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     loaded = load_settings(args.config)
     source = "stdin" if args.file == "-" else Path(args.file).name
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+        text = sys.stdin.read() if args.file == "-" else decode_csv(Path(args.file).read_bytes())
         parsed = parse_fleet_csv(text, source)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandFailed(f"cannot read {args.file}: {exc}") from None
     except FleetError as exc:
         raise _problems(source, exc.problems) from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise CommandFailed(f"cannot read {args.file}: {exc}") from None
     with _open(loaded) as store:
         try:
             changes = import_fleets(store, parsed, replace=args.replace)
@@ -100,7 +106,7 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
             raise _problems(source, exc.problems) from None
         except StoreError as exc:
             raise CommandFailed(f"{exc}; nothing was changed") from None
-    for warning in parsed.warnings:
+    for warning in _capped(parsed.warnings):
         out.write(f"warning: {warning}\n")
     out.write(f"{source}: {changes.describe()}\n")
     return EXIT_OK

@@ -7,7 +7,7 @@ import json
 from datetime import date
 from typing import TextIO
 
-from bot.catalog import ModelError
+from bot.catalog import CatalogEntry, ModelError
 from bot.commands.common import (
     EXIT_OK,
     SubParsers,
@@ -16,6 +16,7 @@ from bot.commands.common import (
     load_settings,
     parse_date,
 )
+from bot.commands.db import open_existing_store
 from bot.modelcard import model_card, render_card
 from bot.wiring import build_catalog
 
@@ -28,7 +29,11 @@ def cmd_lookup(args: argparse.Namespace, out: TextIO) -> int:
     discontinued = parse_date("--discontinued", args.discontinued) if args.discontinued else None
     if launched and discontinued and discontinued < launched:
         raise UsageError("--discontinued: before --launched")
-    catalog = build_catalog(loaded.settings, loaded.path.parent, loaded.path.name)
+    stored: list[CatalogEntry] = []  # the dates a fleet import put in the store, if there is one
+    if (store := open_existing_store(loaded)) is not None:
+        with store:
+            stored = store.catalog.all()
+    catalog = build_catalog(loaded.settings, loaded.path.parent, loaded.path.name, stored)
     try:
         card = model_card(
             args.model,
