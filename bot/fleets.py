@@ -21,6 +21,7 @@ from typing import Literal
 
 from bot.catalog import CatalogEntry, ModelError, csv_delimiter, normalize_model
 from bot.config import ConfigError, FleetSettings
+from bot.models import model_like
 from bot.versions import Version, try_parse_version
 
 Origin = Literal["config", "import"]
@@ -213,6 +214,9 @@ def parse_fleet_csv(text: str, source: str) -> FleetFile:
                             f" {groups[group.key][0]}")
             continue
         groups[group.key] = (line, group)
+        if not model_like(model):
+            warnings.append(f"{where}: model: {cell['model']!r} is not a model number;"
+                            " no advisory or firmware release will ever name these devices")
         if group.firmware and group.version() is None:
             warnings.append(f"{where}: firmware: {group.firmware!r} is not a version firmwatch"
                             " can compare; these devices will be reported as possibly affected")

@@ -409,6 +409,12 @@ class ModelPattern:
         return _compile(self.raw).model
 
 
+def model_like(text: str) -> bool:
+    """Whether ``text`` can name a device: a model number (it has digits) or a software
+    product's name (HikCentral, iVMS); ``unknown`` or ``N/A`` cannot."""
+    return any(ch.isdigit() for ch in text) or _PRODUCT.match(text.strip()) is not None
+
+
 def _split_entries(line: str) -> list[str]:
     """Split a line at top-level ``,``, ``、`` and ``;``, keeping "including" notes whole."""
     if "," not in line and "、" not in line and ";" not in line:

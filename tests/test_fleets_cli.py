@@ -295,3 +295,17 @@ def test_an_import_says_which_groups_bot_toml_lists(
     _, out, _ = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "lab.csv"))
     assert out.startswith("lab.csv: nothing changed; device groups: 0 added, 0 updated,"
                           " 0 removed, 1 unchanged; 1 left as bot.toml lists it")
+
+
+@pytest.mark.parametrize("command", [["list"], ["show", "declared"], ["export"]])
+def test_reading_fleets_creates_no_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """Listing, showing or exporting fleets before any cycle shows bot.toml's fleets and leaves
+    no store file behind (it used to create an empty one)."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    config = tmp_path / "bot.toml"
+    config.write_text(CONFIG)
+    code, out, err = run_cli(monkeypatch, "fleet", *command, "--config", str(config))
+    assert (code, err) == (0, "") and ("declared" in out or "DS-2CD3321G2-I" in out)
+    assert not (tmp_path / "state").exists()

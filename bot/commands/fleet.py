@@ -11,8 +11,9 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any, TextIO
 
 from bot.catalog import decode_csv
@@ -25,9 +26,9 @@ from bot.commands.common import (
     add_command,
     load_settings,
 )
-from bot.commands.db import open_configured_store
+from bot.commands.db import open_configured_store, open_existing_store
 from bot.fleets import DeviceGroup, Fleet, FleetError, declared_fleets, export_csv, parse_fleet_csv
-from state import FleetTotals, Store, StoreError
+from state import FleetTotals, Store, StoreError, open_store
 from state.fleetsync import import_fleets, sync_declared_fleets
 
 MAX_PROBLEMS = 50
@@ -54,8 +55,14 @@ def _open(loaded: Loaded) -> Store:
 
 @contextmanager
 def _read(loaded: Loaded) -> Iterator[Store]:
-    """The store as ``[[fleets]]`` would make it, for reading: nothing is written."""
-    with open_configured_store(loaded) as store:
+    """The store as ``[[fleets]]`` would make it, for reading: nothing is written (an embedded
+    store that does not exist yet is not created: a throwaway one stands in for it)."""
+    existing = open_existing_store(loaded)
+    with ExitStack() as stack:
+        if existing is None:
+            scratch = stack.enter_context(TemporaryDirectory(prefix="firmwatch-"))
+            existing = open_store(f"tinydb:///{Path(scratch, 'state.json').as_posix()}")
+        store = stack.enter_context(existing)
         if not loaded.found:
             yield store
             return
