@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -37,6 +38,10 @@ _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# Everything between a URL's scheme:// and its last "@" could be credentials (a password may hold
+# "/" or "@"), and so could a password query parameter.
+_URL_USERINFO = re.compile(r"^(\s*[A-Za-z][A-Za-z0-9+.\-]*://).*@", re.DOTALL)
+_URL_PASSWORD = re.compile(r"([?&](?:password|passwd|sslpassword)=)[^&#]*", re.IGNORECASE)
 
 
 class ConfigError(Exception):
@@ -93,14 +98,42 @@ def _listen_host(value: str) -> str:
     return value
 
 
+def hide_credentials(text: str) -> str:
+    """``text`` with a URL's user and password (up to its last ``@``) and password query values
+    shown as ``***``: safe to echo in an error."""
+    return _URL_PASSWORD.sub(r"\1***", _URL_USERINFO.sub(r"\1***@", text))
+
+
 def _url_scheme(value: str) -> str:
     if not re.match(r"^(https?|file)://", value):
         raise ValueError("expected an https://, http:// or file:// URL")
-    if re.match(r"^https?://[^/]*@", value):
-        masked = re.sub(r"^(https?://)[^/]*@", r"\1***@", value)
+    readable = _port_readable(value)  # "https://user:pa/ss@host" reads as host "user", port "pa"
+    if re.match(r"^https?://[^/]*@", value) or ("@" in value and not readable):
         raise ValueError(
             "credentials in URLs are not allowed; name an environment variable instead"
-            f" (got {masked!r})"
+            f" (got {hide_credentials(value)!r})"
+        )
+    if not readable:
+        raise ValueError("the host or port of this URL cannot be read")
+    return value
+
+
+def _port_readable(url: str) -> bool:
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return False
+    return port is None or port >= 0
+
+
+def _state_url(value: str) -> str:
+    if not re.match(r"^(tinydb|sqlite|postgresql(\+psycopg)?|postgres)://", value):
+        raise ValueError("expected tinydb://, sqlite:// or postgresql://")
+    # SQLAlchemy reads "scheme://user:PASSWORD@host": the password runs to the first "@"
+    if re.match(r"^[^:]+://[^:/@]*:[^@]*@", value) or _URL_PASSWORD.search(value):
+        raise ValueError(
+            "put database passwords in the variable named by url_env, not in the file"
+            f" (got {hide_credentials(value)!r})"
         )
     return value
 
@@ -120,6 +153,7 @@ TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
 ListenHost = Annotated[str, AfterValidator(_listen_host)]
 SourceUrl = Annotated[str, AfterValidator(_url_scheme)]
+StateUrlText = Annotated[str, AfterValidator(_state_url)]
 DeviceModel = Annotated[str, Field(min_length=1), AfterValidator(_device_model)]
 Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
 Severity = Literal["none", "low", "medium", "high", "critical"]
@@ -136,18 +170,8 @@ class Section(BaseModel):
 class StateSettings(Section):
     """``[state]``: where firmwatch keeps its state."""
 
-    url: str = "tinydb:///data/firmwatch.json"
+    url: StateUrlText = "tinydb:///data/firmwatch.json"
     url_env: EnvName = "DATABASE_URL"
-
-    @model_validator(mode="after")
-    def _known_scheme(self) -> StateSettings:
-        if not re.match(r"^(tinydb|sqlite|postgresql(\+psycopg)?|postgres)://", self.url):
-            raise ValueError(
-                f"url: expected tinydb://, sqlite:// or postgresql:// (got {self.url!r})"
-            )
-        if re.match(r"^postgres\w*://[^/]*:[^/@]*@", self.url):
-            raise ValueError("url: put database passwords in the variable named by url_env")
-        return self
 
 
 class PolicySettings(Section):
@@ -549,5 +573,5 @@ def _secret_like(loc: list[int | str]) -> bool:
 def _show(value: object, *, secret_like: bool = False) -> str:
     if secret_like:
         return "a value that is not shown, in case it is a secret"
-    text = repr(value)
+    text = repr(hide_credentials(value) if isinstance(value, str) else value)
     return text if len(text) <= 80 else text[:77] + "..."
