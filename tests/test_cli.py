@@ -211,3 +211,15 @@ def test_config_check_reports_an_unusable_webhook_secret_in_the_environment(
     assert problem in err and value not in err
     monkeypatch.setenv("FW_TEST_TICKETING_SECRET", "whsec_" + "A" * 44)
     assert run("config", "check", "--config", str(path))[0] == 0
+
+
+def test_a_state_url_naming_a_folder_is_an_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bot.toml").write_text("")
+    (tmp_path / "state").mkdir()
+    monkeypatch.setenv("DATABASE_URL", f"tinydb:///{tmp_path / 'state'}")
+    for argv in (["check", "--dry-run"], ["db", "upgrade"], ["sources"]):
+        code, _out, err = run(*argv, "--config", str(tmp_path / "bot.toml"))
+        assert code == 1, argv
+        assert err.startswith(f"firmwatch {argv[0]}: cannot open state file {tmp_path / 'state'}")
