@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.cli import main
+from state import open_store
 from tests.conftest import DATA, case_id, load_cases
 
 LOOKUP_CONFIG = str(DATA / "lookup" / "bot.toml")
@@ -223,3 +226,21 @@ def test_a_state_url_naming_a_folder_is_an_error_not_a_traceback(
         code, _out, err = run(*argv, "--config", str(tmp_path / "bot.toml"))
         assert code == 1, argv
         assert err.startswith(f"firmwatch {argv[0]}: cannot open state file {tmp_path / 'state'}")
+
+
+def test_a_store_failing_mid_command_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "state.db"
+    with open_store(f"sqlite:///{db}"):
+        pass
+    with closing(sqlite3.connect(db)) as damage:  # a damaged store: opens, then fails on use
+        damage.execute("DROP TABLE outbox")
+        damage.commit()
+    (tmp_path / "bot.toml").write_text('[[receivers]]\nname = "ops"\ntype = "console"\n')
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
+    for argv in (["outbox"], ["deliver", "--once"]):
+        code, _out, err = run(*argv, "--config", str(tmp_path / "bot.toml"))
+        assert (code, err) == (
+            1, f"firmwatch {argv[0]}: database error at sqlite:///{db}: no such table: outbox\n"
+        ), argv
