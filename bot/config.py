@@ -88,7 +88,8 @@ def _time_zone(value: str) -> str:
     return value
 
 
-def _listen_host(value: str) -> str:
+def listen_host(value: str) -> str:
+    """``value`` when it is an IP address or a host name to listen on, else ValueError."""
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -151,7 +152,7 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
-ListenHost = Annotated[str, AfterValidator(_listen_host)]
+ListenHost = Annotated[str, AfterValidator(listen_host)]
 SourceUrl = Annotated[str, AfterValidator(_url_scheme)]
 StateUrlText = Annotated[str, AfterValidator(_state_url)]
 DeviceModel = Annotated[str, Field(min_length=1), AfterValidator(_device_model)]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
+from bot.cli import build_parser, main
 from state import open_store
 from tests.conftest import DATA, case_id, load_cases
 
@@ -244,3 +244,18 @@ def test_a_store_failing_mid_command_is_one_line_not_a_traceback(
         assert (code, err) == (
             1, f"firmwatch {argv[0]}: database error at sqlite:///{db}: no such table: outbox\n"
         ), argv
+
+
+@pytest.mark.parametrize("command", ["web", "run"])
+@pytest.mark.parametrize("host", ["not a host!!", "0.0.0.0:3000", "http://0.0.0.0"])
+def test_a_listen_host_that_is_no_host_is_a_usage_error(
+    command: str, host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:  # refused while parsing: nothing is looked up
+        build_parser().parse_args([command, "--host", host])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"firmwatch {command}: error: argument --host: expected an IP address such as 0.0.0.0"
+        f" or 127.0.0.1, or a host name (got {host!r})"
+    )
+    assert build_parser().parse_args([command, "--host", "127.0.0.1"]).host == "127.0.0.1"
