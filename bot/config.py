@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from bot.models import ModelError, normalize_model
+from bot.policy import reckonable
 
 DEFAULT_PATH = "bot.toml"
 CONFIG_ENV = "FIRMWATCH_CONFIG"
@@ -148,7 +149,15 @@ def _device_model(value: str) -> str:
     return value
 
 
+def _lifecycle_date(value: date) -> date:
+    try:
+        return reckonable(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; leave it out when it is not known (got {value})") from None
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+LifecycleDate = Annotated[date, AfterValidator(_lifecycle_date)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
@@ -344,8 +353,8 @@ class CatalogSettings(Section):
     """One ``[[catalog]]`` entry: a model (or product pattern) and its lifecycle dates."""
 
     model: str = Field(min_length=1)
-    launched: date | None = None
-    discontinued: date | None = None
+    launched: LifecycleDate | None = None
+    discontinued: LifecycleDate | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> CatalogSettings:

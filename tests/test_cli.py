@@ -84,6 +84,12 @@ def test_lookup_text_card_names_the_source_of_its_dates() -> None:
     [
         (["lookup", "DS-2CD3321G2-I", "--on", "2026-13-01"], "--on: not a date (got '2026-13-01')"),
         (["lookup", "DS-2CD3321G2-I", "--launched", "yesterday"], "--launched: not a date"),
+        (["lookup", "DS-2CD3321G2-I", "--discontinued", "9999-12-31"],
+         "--discontinued: expected a date from 1900-01-01 to 2999-12-31 (got '9999-12-31')"),
+        (["lookup", "DS-2CD3321G2-I", "--on", "0001-01-01"],
+         "--on: expected a date from 1900-01-01 to 2999-12-31 (got '0001-01-01')"),
+        (["demo", "--on", "0001-01-01"],
+         "--on: expected a date from 1900-01-01 to 2999-12-31 (got '0001-01-01')"),
         (["lookup", "DS 2CD <script>"], "MODEL:"),
         (["lookup", ""], "MODEL:"),
         (
