@@ -23,6 +23,7 @@ from bot.models import (
     normalize_model,
     parse_patterns,
 )
+from bot.policy import reckonable
 
 __all__ = [
     "Catalog",
@@ -167,12 +168,19 @@ _LAST: list[Catalog] = []  # the last catalog built from its entries (see Catalo
 
 
 def _parse_date(value: str) -> date | None:
-    """Read an ISO YYYY-MM-DD date; empty means unknown. Raise ValueError otherwise."""
+    """Read an ISO YYYY-MM-DD date; empty means unknown. Raise ValueError saying what is wrong."""
     if not value:
         return None
-    if not _ISO_DATE.fullmatch(value):
-        raise ValueError
-    return date.fromisoformat(value)
+    try:
+        day = date.fromisoformat(value) if _ISO_DATE.fullmatch(value) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise ValueError("not a date")
+    try:
+        return reckonable(day)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; leave it empty when it is not known") from None
 
 
 def decode_csv(data: bytes) -> str:
@@ -227,8 +235,8 @@ def parse_catalog_csv(text: str, source: str) -> list[CatalogEntry]:
         for column, value in (("launched", launched), ("discontinued", discontinued)):
             try:
                 dates[column] = _parse_date(value)
-            except ValueError:
-                found.append(f"{at}: {column}: not a date (got {value!r})")
+            except ValueError as exc:
+                found.append(f"{at}: {column}: {exc} (got {value!r})")
         if not model:
             found.append(f"{at}: model: missing")
         else:

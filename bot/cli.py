@@ -17,6 +17,7 @@ from bot.commands import check, configcmd, db, demo, fleet, lookup, notify, outb
 from bot.commands import secret as secret_cmd
 from bot.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 from bot.config import ConfigError
+from state.errors import StoreError
 
 COMMANDS: tuple[ModuleType, ...] = (
     demo, check, lookup, fleet, sources, notify, outbox, service, db, configcmd, secret_cmd
@@ -55,7 +56,7 @@ def main(
     except UsageError as exc:
         err.write(f"firmwatch {args.command}: {exc}\n")
         return EXIT_USAGE
-    except CommandFailed as exc:
+    except (CommandFailed, StoreError) as exc:  # a store error says what failed and what to do
         err.write(f"firmwatch {args.command}: {exc}\n")
         return EXIT_FAILED
     except BrokenPipeError:  # e.g. `firmwatch demo | head`

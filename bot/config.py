@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -29,6 +30,7 @@ from pydantic import (
 )
 
 from bot.models import ModelError, normalize_model
+from bot.policy import reckonable
 
 DEFAULT_PATH = "bot.toml"
 CONFIG_ENV = "FIRMWATCH_CONFIG"
@@ -37,6 +39,10 @@ _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# Everything between a URL's scheme:// and its last "@" could be credentials (a password may hold
+# "/" or "@"), and so could a password query parameter.
+_URL_USERINFO = re.compile(r"^(\s*[A-Za-z][A-Za-z0-9+.\-]*://).*@", re.DOTALL)
+_URL_PASSWORD = re.compile(r"([?&](?:password|passwd|sslpassword)=)[^&#]*", re.IGNORECASE)
 
 
 class ConfigError(Exception):
@@ -83,7 +89,8 @@ def _time_zone(value: str) -> str:
     return value
 
 
-def _listen_host(value: str) -> str:
+def listen_host(value: str) -> str:
+    """``value`` when it is an IP address or a host name to listen on, else ValueError."""
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -93,14 +100,42 @@ def _listen_host(value: str) -> str:
     return value
 
 
+def hide_credentials(text: str) -> str:
+    """``text`` with a URL's user and password (up to its last ``@``) and password query values
+    shown as ``***``: safe to echo in an error."""
+    return _URL_PASSWORD.sub(r"\1***", _URL_USERINFO.sub(r"\1***@", text))
+
+
 def _url_scheme(value: str) -> str:
     if not re.match(r"^(https?|file)://", value):
         raise ValueError("expected an https://, http:// or file:// URL")
-    if re.match(r"^https?://[^/]*@", value):
-        masked = re.sub(r"^(https?://)[^/]*@", r"\1***@", value)
+    readable = _port_readable(value)  # "https://user:pa/ss@host" reads as host "user", port "pa"
+    if re.match(r"^https?://[^/]*@", value) or ("@" in value and not readable):
         raise ValueError(
             "credentials in URLs are not allowed; name an environment variable instead"
-            f" (got {masked!r})"
+            f" (got {hide_credentials(value)!r})"
+        )
+    if not readable:
+        raise ValueError("the host or port of this URL cannot be read")
+    return value
+
+
+def _port_readable(url: str) -> bool:
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return False
+    return port is None or port >= 0
+
+
+def _state_url(value: str) -> str:
+    if not re.match(r"^(tinydb|sqlite|postgresql(\+psycopg)?|postgres)://", value):
+        raise ValueError("expected tinydb://, sqlite:// or postgresql://")
+    # SQLAlchemy reads "scheme://user:PASSWORD@host": the password runs to the first "@"
+    if re.match(r"^[^:]+://[^:/@]*:[^@]*@", value) or _URL_PASSWORD.search(value):
+        raise ValueError(
+            "put database passwords in the variable named by url_env, not in the file"
+            f" (got {hide_credentials(value)!r})"
         )
     return value
 
@@ -114,12 +149,21 @@ def _device_model(value: str) -> str:
     return value
 
 
+def _lifecycle_date(value: date) -> date:
+    try:
+        return reckonable(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; leave it out when it is not known (got {value})") from None
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+LifecycleDate = Annotated[date, AfterValidator(_lifecycle_date)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
-ListenHost = Annotated[str, AfterValidator(_listen_host)]
+ListenHost = Annotated[str, AfterValidator(listen_host)]
 SourceUrl = Annotated[str, AfterValidator(_url_scheme)]
+StateUrlText = Annotated[str, AfterValidator(_state_url)]
 DeviceModel = Annotated[str, Field(min_length=1), AfterValidator(_device_model)]
 Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
 Severity = Literal["none", "low", "medium", "high", "critical"]
@@ -136,18 +180,8 @@ class Section(BaseModel):
 class StateSettings(Section):
     """``[state]``: where firmwatch keeps its state."""
 
-    url: str = "tinydb:///data/firmwatch.json"
+    url: StateUrlText = "tinydb:///data/firmwatch.json"
     url_env: EnvName = "DATABASE_URL"
-
-    @model_validator(mode="after")
-    def _known_scheme(self) -> StateSettings:
-        if not re.match(r"^(tinydb|sqlite|postgresql(\+psycopg)?|postgres)://", self.url):
-            raise ValueError(
-                f"url: expected tinydb://, sqlite:// or postgresql:// (got {self.url!r})"
-            )
-        if re.match(r"^postgres\w*://[^/]*:[^/@]*@", self.url):
-            raise ValueError("url: put database passwords in the variable named by url_env")
-        return self
 
 
 class PolicySettings(Section):
@@ -319,8 +353,8 @@ class CatalogSettings(Section):
     """One ``[[catalog]]`` entry: a model (or product pattern) and its lifecycle dates."""
 
     model: str = Field(min_length=1)
-    launched: date | None = None
-    discontinued: date | None = None
+    launched: LifecycleDate | None = None
+    discontinued: LifecycleDate | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> CatalogSettings:
@@ -549,5 +583,5 @@ def _secret_like(loc: list[int | str]) -> bool:
 def _show(value: object, *, secret_like: bool = False) -> str:
     if secret_like:
         return "a value that is not shown, in case it is a secret"
-    text = repr(value)
+    text = repr(hide_credentials(value) if isinstance(value, str) else value)
     return text if len(text) <= 80 else text[:77] + "..."

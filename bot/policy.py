@@ -18,6 +18,10 @@ from enum import StrEnum
 INTENSE_YEARS = 2
 SECURITY_ONLY_YEARS = 5
 DEFAULT_SEVERE_CVSS = 7.0
+# The days firmwatch reckons with. A lifecycle date outside them is a placeholder or a typo
+# (9999-12-31 for "never"), and the policy's arithmetic (+5 years, reminders) would leave the
+# calendar; a day before 1900 does not survive the stored timestamps' text.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 
 
 class Stage(StrEnum):
@@ -59,6 +63,13 @@ class FixPromise:
     promise: Promise
     reason: str
     cvss_note: str | None = None
+
+
+def reckonable(day: date) -> date:
+    """``day`` when firmwatch can reckon with it, else ValueError saying which days it can."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"expected a date from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def add_years(day: date, years: int) -> date:

@@ -13,7 +13,10 @@ from state.errors import StoreError
 
 Backend = Literal["tinydb", "sqlite", "postgresql"]
 _SCHEME = re.compile(r"^(?P<scheme>[a-z][a-z0-9+]*)://(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
-_PASSWORD = re.compile(r"^(?P<head>[a-z][a-z0-9+]*://[^/@:]*):[^/@]*@", re.IGNORECASE)
+# A password may hold "/", "?" or an unescaped "@": hide everything up to the last "@".
+_PASSWORD = re.compile(r"^(?P<head>[a-z][a-z0-9+]*://[^/@:]*):.*@", re.IGNORECASE | re.DOTALL)
+# SQLAlchemy ends the password at its first "@": one more "@" before the path lands in the host.
+_AT_IN_PASSWORD = re.compile(r"^[^:]+://[^:/]*(?::[^@]*)?@[^/:?]*@")
 _QUERY_SECRET = re.compile(r"([?&](?:password|passwd|sslpassword)=)[^&]*", re.IGNORECASE)
 
 
@@ -53,6 +56,11 @@ def parse_state_url(url: str) -> StateUrl:
             )
         return StateUrl(scheme, m["rest"][1:])  # type: ignore[arg-type]
     if m and (scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+")):
+        if _AT_IN_PASSWORD.match(url.strip()):
+            raise StoreError(
+                f"state url {redact(url)!r}: the user name or password holds an '@'; write it"
+                " as %40 (percent-encode the password)"
+            )
         return StateUrl("postgresql", "postgresql+psycopg://" + m["rest"])
     raise StoreError(
         f"state url {redact(url)!r}: expected tinydb:///…, sqlite:///… or postgresql://…"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.cli import main
+from bot.cli import build_parser, main
+from state import open_store
 from tests.conftest import DATA, case_id, load_cases
 
 LOOKUP_CONFIG = str(DATA / "lookup" / "bot.toml")
@@ -82,6 +85,12 @@ def test_lookup_text_card_names_the_source_of_its_dates() -> None:
     [
         (["lookup", "DS-2CD3321G2-I", "--on", "2026-13-01"], "--on: not a date (got '2026-13-01')"),
         (["lookup", "DS-2CD3321G2-I", "--launched", "yesterday"], "--launched: not a date"),
+        (["lookup", "DS-2CD3321G2-I", "--discontinued", "9999-12-31"],
+         "--discontinued: expected a date from 1900-01-01 to 2999-12-31 (got '9999-12-31')"),
+        (["lookup", "DS-2CD3321G2-I", "--on", "0001-01-01"],
+         "--on: expected a date from 1900-01-01 to 2999-12-31 (got '0001-01-01')"),
+        (["demo", "--on", "0001-01-01"],
+         "--on: expected a date from 1900-01-01 to 2999-12-31 (got '0001-01-01')"),
         (["lookup", "DS 2CD <script>"], "MODEL:"),
         (["lookup", ""], "MODEL:"),
         (
@@ -225,3 +234,48 @@ def test_config_check_says_how_to_save_a_catalog_file_that_is_not_utf8(tmp_path:
     (tmp_path / "dates.csv").write_bytes("model\tlaunched\tdiscontinued\nDS-2CD3321G2-I\t\t\n"
                                          .encode("utf-16"))
     assert run("config", "check", "--config", str(tmp_path / "bot.toml"))[0] == 0
+
+
+def test_a_state_url_naming_a_folder_is_an_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bot.toml").write_text("")
+    (tmp_path / "state").mkdir()
+    monkeypatch.setenv("DATABASE_URL", f"tinydb:///{tmp_path / 'state'}")
+    for argv in (["check", "--dry-run"], ["db", "upgrade"], ["sources"]):
+        code, _out, err = run(*argv, "--config", str(tmp_path / "bot.toml"))
+        assert code == 1, argv
+        assert err.startswith(f"firmwatch {argv[0]}: cannot open state file {tmp_path / 'state'}")
+
+
+def test_a_store_failing_mid_command_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "state.db"
+    with open_store(f"sqlite:///{db}"):
+        pass
+    with closing(sqlite3.connect(db)) as damage:  # a damaged store: opens, then fails on use
+        damage.execute("DROP TABLE outbox")
+        damage.commit()
+    (tmp_path / "bot.toml").write_text('[[receivers]]\nname = "ops"\ntype = "console"\n')
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
+    for argv in (["outbox"], ["deliver", "--once"]):
+        code, _out, err = run(*argv, "--config", str(tmp_path / "bot.toml"))
+        assert (code, err) == (
+            1, f"firmwatch {argv[0]}: database error at sqlite:///{db}: no such table: outbox\n"
+        ), argv
+
+
+@pytest.mark.parametrize("command", ["web", "run"])
+@pytest.mark.parametrize("host", ["not a host!!", "0.0.0.0:3000", "http://0.0.0.0"])
+def test_a_listen_host_that_is_no_host_is_a_usage_error(
+    command: str, host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:  # refused while parsing: nothing is looked up
+        build_parser().parse_args([command, "--host", host])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"firmwatch {command}: error: argument --host: expected an IP address such as 0.0.0.0"
+        f" or 127.0.0.1, or a host name (got {host!r})"
+    )
+    assert build_parser().parse_args([command, "--host", "127.0.0.1"]).host == "127.0.0.1"

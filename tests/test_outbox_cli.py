@@ -173,3 +173,16 @@ def test_notify_test_dry_run_needs_no_token(
     assert code == 2 and "SLACK_BOT_TOKEN" in err
     code, _, err = cli(monkeypatch, config, "notify", "test", "nope")
     assert code == 1 and "no [[receivers]] entry named 'nope'" in err
+
+
+@pytest.mark.parametrize("entry_id", ["99999999999999999999", "0", "x1"])
+def test_replay_refuses_an_id_no_entry_can_have(
+    config: str, store_url: str, monkeypatch: pytest.MonkeyPatch, entry_id: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = cli(monkeypatch, config, "outbox", "replay", entry_id)
+    assert (code, out) == (2, "")
+    assert capsys.readouterr().err.splitlines()[-1] == (  # argparse writes to sys.stderr
+        "firmwatch outbox replay: error: argument ID: expected an outbox entry id, a whole"
+        f" number from 1 to 9223372036854775807 (got {entry_id!r})"
+    )

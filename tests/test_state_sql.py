@@ -163,6 +163,19 @@ def test_passwords_never_reach_an_error_or_a_repr() -> None:
     assert "hunter2secret" not in str(parse_state_url(url))
 
 
+@pytest.mark.parametrize("password", ["hun/ter2", "hun@ter2", "hunter2?x", "hun:ter2"])
+def test_a_password_holding_url_punctuation_is_hidden_whole(password: str) -> None:
+    url = f"postgresql://fw:{password}@127.0.0.1:1/firmwatch"
+    with pytest.raises(StoreError) as caught:
+        open_store(url)  # refused, or fails to connect to port 1
+    for shown in (str(caught.value), redact(url)):
+        assert "ter2" not in shown and "fw:***@" in shown, shown
+    if "@" in password:  # the host SQLAlchemy would read: refused before any driver sees it
+        assert "percent-encode" in str(caught.value)
+    else:
+        assert "ter2" not in str(parse_state_url(url))
+
+
 @pytest.mark.parametrize(
     ("url", "backend", "target"),
     [

@@ -265,3 +265,20 @@ def test_the_file_lock_is_released_once_when_two_threads_release_it(
     for t in threads:
         t.join(5)
     assert errors == [] and len(truncated) == 1
+
+
+@pytest.mark.parametrize("where", ["a folder", "under a file"])
+def test_a_state_path_that_cannot_be_a_file_is_a_clear_error(tmp_path: Path, where: str) -> None:
+    if where == "a folder":
+        path = tmp_path / "state.json"
+        path.mkdir()
+    else:
+        (tmp_path / "plain").write_text("not a folder")
+        path = tmp_path / "plain" / "state.json"
+    with pytest.raises(StoreError, match=rf"cannot open state file {path}: .*\[state\] url"):
+        open_store(f"tinydb:///{path}")
+    with pytest.raises(StoreError, match=r"cannot open state file"):
+        upgrade(f"tinydb:///{path}")
+    assert (where == "a folder") == path.is_dir()  # nothing was moved or replaced
+    if where != "a folder":
+        assert (tmp_path / "plain").read_text() == "not a folder"

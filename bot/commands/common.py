@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 from bot.config import Settings, config_path, default_environ, load
+from bot.policy import reckonable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -50,9 +51,13 @@ def load_settings(cli_value: str | None) -> Loaded:
 def parse_date(flag: str, value: str) -> date:
     """Parse an ISO date argument or raise UsageError naming the flag."""
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{flag}: not a date (got {value!r}); expected YYYY-MM-DD") from None
+    try:
+        return reckonable(day)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc} (got {value!r})") from None
 
 
 def add_command(parent: SubParsers, name: str, func: Handler) -> argparse.ArgumentParser:

@@ -23,7 +23,17 @@ from state import OutboxEntry, Store, StoreError
 from state.records import OUTBOX_STATUSES, OutboxStatus
 
 UNSENT: tuple[OutboxStatus, ...] = ("pending", "retrying", "dead")
+MAX_ID = 2**63 - 1  # the largest id a store can hold (an SQL BIGINT)
 _CONFIG_HELP = "bot.toml to use (default: $FIRMWATCH_CONFIG, else ./bot.toml)"
+
+
+def _entry_id(value: str) -> int:
+    """An outbox id argument, refused here when no entry can have it (not by the database)."""
+    if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
+        raise argparse.ArgumentTypeError(
+            f"expected an outbox entry id, a whole number from 1 to {MAX_ID} (got {value!r})"
+        )
+    return int(value)
 
 
 def _when(value: datetime | None) -> str:
@@ -184,7 +194,7 @@ def register(sub: SubParsers) -> None:
 
     _list_flags(action("list", cmd_list), argparse.SUPPRESS)
     a = action("replay", cmd_replay)
-    a.add_argument("id", type=int, metavar="ID")
+    a.add_argument("id", type=_entry_id, metavar="ID")
     a.add_argument("--later", action="store_true",
                    help="only make it due; the worker sends it on its next pass")
     action("enable", cmd_enable).add_argument("receiver", metavar="RECEIVER")

@@ -6,7 +6,7 @@ import argparse
 from typing import TextIO
 
 from bot.commands.common import SubParsers, add_command, load_settings
-from bot.config import default_environ
+from bot.config import default_environ, listen_host
 from bot.service.runner import Mode, run_service
 
 
@@ -31,10 +31,18 @@ def cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
     return _serve("worker", args)
 
 
+def _host(value: str) -> str:
+    """``--host``: checked as ``[web] host`` is, before anything is looked up or bound."""
+    try:
+        return listen_host(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (got {value!r})") from None
+
+
 def _web_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, metavar="N",
                         help="port to listen on (default: $PORT, else 3000)")
-    parser.add_argument("--host", metavar="H",
+    parser.add_argument("--host", metavar="H", type=_host,
                         help="address to listen on (default: [web] host, 0.0.0.0)")
 
 

@@ -24,7 +24,10 @@ class TinyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.url = f"tinydb:///{path}"
-        storage = AtomicJSONStorage(path)
+        try:
+            storage = AtomicJSONStorage(path)
+        except OSError as exc:
+            raise _cannot_open(path, exc) from None
         opened = False
         try:
             raw = storage.read()
@@ -37,6 +40,8 @@ class TinyStore:
             if raw is None or self.schema_before != self.schema_version:
                 storage.write_text(self._mem.serialize())
             opened = True
+        except OSError as exc:
+            raise _cannot_open(path, exc) from None
         finally:
             if not opened:
                 storage.close()
@@ -85,3 +90,10 @@ class TinyStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _cannot_open(path: Path, exc: OSError) -> StoreError:
+    return StoreError(
+        f"cannot open state file {path}: {exc.strerror or exc}; check [state] url (or the"
+        " variable its url_env names): it must name a file in a folder firmwatch can write"
+    )
