@@ -40,6 +40,7 @@ __all__ = [
     "family_of",
     "normalize_model",
     "parse_catalog_csv",
+    "parse_lifecycle_date",
     "parse_patterns",
 ]
 
@@ -167,7 +168,7 @@ class Catalog:
 _LAST: list[Catalog] = []  # the last catalog built from its entries (see Catalog.__init__)
 
 
-def _parse_date(value: str) -> date | None:
+def parse_lifecycle_date(value: str) -> date | None:
     """Read an ISO YYYY-MM-DD date; empty means unknown. Raise ValueError saying what is wrong."""
     if not value:
         return None
@@ -234,7 +235,7 @@ def parse_catalog_csv(text: str, source: str) -> list[CatalogEntry]:
         dates: dict[str, date | None] = {}
         for column, value in (("launched", launched), ("discontinued", discontinued)):
             try:
-                dates[column] = _parse_date(value)
+                dates[column] = parse_lifecycle_date(value)
             except ValueError as exc:
                 found.append(f"{at}: {column}: {exc} (got {value!r})")
         if not model:

@@ -19,7 +19,13 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
-from bot.catalog import CatalogEntry, ModelError, csv_delimiter, normalize_model
+from bot.catalog import (
+    CatalogEntry,
+    ModelError,
+    csv_delimiter,
+    normalize_model,
+    parse_lifecycle_date,
+)
 from bot.config import ConfigError, FleetSettings
 from bot.models import model_like
 from bot.versions import Version, try_parse_version
@@ -30,7 +36,6 @@ FLEET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,79}$")
 REQUIRED = ("fleet", "model", "firmware", "count", "site")
 OPTIONAL = ("launched", "discontinued", "tags", "serials")
 MAX_COUNT = 1_000_000
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class FleetError(ValueError):
@@ -135,14 +140,6 @@ def _split(cell: str) -> tuple[str, ...]:
     return tuple(p for p in (part.strip() for part in cell.split(";")) if p)
 
 
-def _date(value: str) -> date | None:
-    if not value:
-        return None
-    if not _ISO_DATE.fullmatch(value):
-        raise ValueError
-    return date.fromisoformat(value)
-
-
 def parse_fleet_csv(text: str, source: str) -> FleetFile:
     """Read fleet CSV text; raise FleetError listing every bad line (with its number)."""
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""),
@@ -197,10 +194,10 @@ def parse_fleet_csv(text: str, source: str) -> FleetFile:
         when: dict[str, date | None] = {}
         for column in ("launched", "discontinued"):
             try:
-                when[column] = _date(cell.get(column, ""))
-            except ValueError:
-                found.append(f"{where}: {column}: not a date (got {cell[column]!r});"
-                             " expected YYYY-MM-DD")
+                when[column] = parse_lifecycle_date(cell.get(column, ""))
+            except ValueError as exc:
+                expected = "; expected YYYY-MM-DD" if str(exc) == "not a date" else ""
+                found.append(f"{where}: {column}: {exc} (got {cell[column]!r}){expected}")
         launched, discontinued = when.get("launched"), when.get("discontinued")
         if launched and discontinued and discontinued < launched:
             found.append(f"{where}: discontinued {discontinued} is before launched {launched}")
