@@ -196,10 +196,31 @@ class PolicySettings(Section):
     source_failures: int = Field(default=3, ge=1, le=1000)
 
 
+_HOST_NAME = re.compile(r"^(?=.{1,253}\.?$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+                        r"(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$", re.IGNORECASE)
+
+
+def _allowed_host(value: str) -> str:
+    """An allow-list entry: a host name, an IP address or a network (``10.0.0.0/8``)."""
+    text = value.strip().strip("[]")
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        if "/" in text or ":" in text or not _HOST_NAME.match(text):
+            raise ValueError(
+                "expected a host name, an IP address or a network such as 10.0.0.0/8"
+                " (no scheme, port or path)"
+            ) from None
+        return value
+    if network.prefixlen == 0:
+        raise ValueError("this network is every address: the address guard would be off")
+    return value
+
+
 class NetworkSettings(Section):
     """``[network]``: the one HTTP client's limits and the address guard's allow-list."""
 
-    allow_hosts: list[str] = []
+    allow_hosts: list[Annotated[str, AfterValidator(_allowed_host)]] = []
     timeout: Duration = timedelta(seconds=30)
     max_body_mib: float = Field(default=5.0, gt=0, le=1024)
 
