@@ -121,7 +121,8 @@ def _environ(**extra: str) -> dict[str, str]:
     return env
 
 
-def _config(folder: Path, feed_url: str, state_url: str = "tinydb:///state/firmwatch.json") -> Path:
+def _config(folder: Path, feed_url: str, state_url: str = "tinydb:///state/firmwatch.json",
+            timeout: str = "10s") -> Path:
     path = folder / "bot.toml"
     path.write_text(f"""
 [state]
@@ -130,7 +131,7 @@ url_env = "FIRMWATCH_TEST_STATE_URL"
 
 [network]
 allow_hosts = ["127.0.0.1"]
-timeout = "10s"
+timeout = "{timeout}"
 
 [[sources]]
 name = "advisories"
@@ -242,6 +243,24 @@ def test_worker_process_runs_a_cycle_and_stops_on_sigterm(
     with open_store(_tiny(tmp_path)) as store:
         assert store.meta.get("scheduler.jobs")["source:advisories"]["runs"] >= 1
         assert all(e.status != "dead" for e in store.outbox.all())
+        assert store.meta.get("scheduler.leader") is None
+
+
+def test_a_worker_whose_poll_hangs_still_exits_on_sigterm(
+    tmp_path: Path, http_server: LocalServer, spawn: Callable[..., Proc]
+) -> None:
+    # The source answers long after the stop budget (and within the fetch timeout): the poll is
+    # abandoned at shutdown, and the process must still exit instead of waiting for the fetch.
+    hung = http_server.route("/hung.rss", Route(body=FEED, delay=300))
+    config = _config(tmp_path, hung, timeout="290s")
+    proc = spawn("worker", "--config", str(config),
+                 env=_environ(FIRMWATCH_LOG_LEVEL="DEBUG"))
+    proc.wait_for(_message("job started", job="source:advisories"))
+    code, _ = proc.stop()
+    assert code == 0, proc.transcript()
+    assert any(r.get("message") == "firmwatch stopped" and r.get("clean") is False
+               for r in proc.records()), proc.transcript()
+    with open_store(_tiny(tmp_path)) as store:
         assert store.meta.get("scheduler.leader") is None
 
 

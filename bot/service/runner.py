@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -57,6 +58,7 @@ class Service:
     leader_retry: float = 15.0
     closers: list[Callable[[], object]] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    abandoned: bool = False  # set by shutdown: some work still runs in threads of its own
 
     def start(self) -> None:
         """Start the web server, Socket Mode and the scheduler."""
@@ -102,6 +104,7 @@ class Service:
         for close in self.closers:
             close()
         self.store.close()
+        self.abandoned = not clean
         log.info("firmwatch stopped", extra={"mode": self.mode, "clean": clean,
                                              "seconds": round(time.monotonic() - started, 2)})
         return clean
@@ -197,7 +200,15 @@ def run_service(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return service.run()
+        code = service.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if service.abandoned:
+        # An abandoned fetch or send still runs in a thread pool's worker, which the interpreter
+        # would wait for at exit (up to the network timeout, or forever): leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
