@@ -285,6 +285,12 @@ def test_alerts_list_outbox_entries_and_findings(site: Site) -> None:
     assert site.get("/api/v1/alerts?limit=0").status_code == 400
 
 
+@pytest.mark.parametrize("limit", ["%C2%B2", "%E2%91%A0", "-1", "1e3"])
+def test_a_limit_that_is_not_a_plain_number_is_a_400(site: Site, limit: str) -> None:
+    answer = site.get(f"/api/v1/alerts?limit={limit}")
+    assert answer.status_code == 400 and answer.json()["error"].startswith("limit: ")
+
+
 def test_slack_events_answer_503_when_slack_is_not_configured(site: Site) -> None:
     answer = site.call("POST", "/slack/events", None, content=b"command=/firmware")
     assert answer.status_code == 503
