@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ import pytest
 from state import open_store
 from tests.httpserver import LocalServer, Route
 from tests.state_helpers import ROOT, T0, clean_pg
+from tests.tcprelay import TcpRelay
 
 STOP_WITHIN = 25.0
 FEED = (ROOT / "bot" / "samples" / "sources" / "advisories.rss").read_bytes()
@@ -262,6 +264,25 @@ def test_a_worker_whose_poll_hangs_still_exits_on_sigterm(
                for r in proc.records()), proc.transcript()
     with open_store(_tiny(tmp_path)) as store:
         assert store.meta.get("scheduler.leader") is None
+
+
+def test_a_worker_exits_on_sigterm_when_postgresql_stops_answering(
+    tmp_path: Path, feed: str, pg_url: str, spawn: Callable[..., Proc]
+) -> None:
+    # The database keeps its connections open but never answers again (a stalled server, a
+    # partition): calls into it block, and the process must still be gone soon after the signal.
+    clean_pg(pg_url)
+    config = _config(tmp_path, feed)
+    target = urlsplit(pg_url)
+    with TcpRelay((target.hostname or "127.0.0.1", target.port or 5432)) as relay:
+        proc = spawn("worker", "--config", str(config),
+                     env=_environ(FIRMWATCH_TEST_STATE_URL=relay.url(pg_url)))
+        proc.wait_for(_message("job finished", job="source:advisories"))
+        relay.freeze()
+        proc.popen.send_signal(signal.SIGTERM)
+        code = proc.popen.wait(timeout=STOP_WITHIN + 5)
+    assert code != 0, proc.transcript()
+    assert any("did not stop within" in line for line in proc.errors), proc.transcript()
 
 
 def test_two_workers_on_postgresql_elect_one_scheduler_and_the_standby_takes_over(

@@ -181,6 +181,16 @@ def _scheduler(
                      timezone=settings.schedule.timezone, clock=clock)
 
 
+def _stop_or_give_up(service: Service, signal_name: str) -> None:
+    """Ask ``service`` to stop; end the process if it is still here STOP_WITHIN s later (a call
+    into a store or network that stopped answering does not return, and blocks the shutdown)."""
+    service.request_stop(f"received {signal_name}")
+    time.sleep(STOP_WITHIN)
+    os.write(2, f"firmwatch: did not stop within {STOP_WITHIN:g} s of {signal_name} (a call into"
+                " the store or the network does not return); exiting now\n".encode())
+    os._exit(1)
+
+
 def run_service(
     mode: Mode, loaded: Loaded, *, environ: Mapping[str, str], port: int | None = None,
     host: str | None = None,
@@ -195,8 +205,7 @@ def run_service(
             os.write(2, f"firmwatch: {name} again, exiting now\n".encode())
             os._exit(1)
         # Event.set takes a lock the interrupted main thread may hold: set it from a thread.
-        threading.Thread(target=service.request_stop, args=(f"received {name}",),
-                         daemon=True).start()
+        threading.Thread(target=_stop_or_give_up, args=(service, name), daemon=True).start()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
