@@ -442,6 +442,25 @@ def test_a_port_in_use_fails_cleanly_leaving_no_thread_or_descriptor() -> None:
         assert set(threading.enumerate()) <= before, "no worker thread was started"
 
 
+def test_a_host_name_that_does_not_resolve_is_refused_cleanly(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in --host or [web] host: an error naming it, not waitress's ValueError."""
+    real = socket.getaddrinfo
+
+    def unknown(host: object, *args: Any, **kwargs: Any) -> Any:
+        if host != "nowhere.test":
+            return real(host, *args, **kwargs)  # type: ignore[arg-type]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown)
+    before = set(threading.enumerate())
+    with pytest.raises(OSError, match=r"nowhere\.test"):
+        WebServer(_hello, host="nowhere.test", port=0, threads=4)
+    gc.collect()
+    assert set(threading.enumerate()) <= before
+
+
 def test_a_host_with_several_addresses_is_refused_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
     """Waitress would listen on each address (a server without one port to report)."""
     real = socket.getaddrinfo
