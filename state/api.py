@@ -207,7 +207,9 @@ class SlackRepo(Protocol):
 class MetaRepo(Protocol):
     """Small JSON values by key, e.g. ``last_cycle``."""
 
-    def get(self, key: str) -> Any: """The value, or None."""
+    def get(self, key: str, *, for_update: bool = False) -> Any:
+        """The value, or None; ``for_update`` inside a transaction: until it ends, other
+        transactions that read the key for update wait (a read-modify-write loses nothing)."""
     def put(self, key: str, value: Any, now: datetime) -> None: """Set a JSON value."""
     def delete(self, key: str) -> bool: """Remove a key."""
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ import pytest
 from state import open_store
 from tests.httpserver import LocalServer, Route
 from tests.state_helpers import ROOT, T0, clean_pg
+from tests.tcprelay import TcpRelay
 
 STOP_WITHIN = 25.0
 FEED = (ROOT / "bot" / "samples" / "sources" / "advisories.rss").read_bytes()
@@ -121,7 +123,8 @@ def _environ(**extra: str) -> dict[str, str]:
     return env
 
 
-def _config(folder: Path, feed_url: str, state_url: str = "tinydb:///state/firmwatch.json") -> Path:
+def _config(folder: Path, feed_url: str, state_url: str = "tinydb:///state/firmwatch.json",
+            timeout: str = "10s") -> Path:
     path = folder / "bot.toml"
     path.write_text(f"""
 [state]
@@ -130,7 +133,7 @@ url_env = "FIRMWATCH_TEST_STATE_URL"
 
 [network]
 allow_hosts = ["127.0.0.1"]
-timeout = "10s"
+timeout = "{timeout}"
 
 [[sources]]
 name = "advisories"
@@ -243,6 +246,43 @@ def test_worker_process_runs_a_cycle_and_stops_on_sigterm(
         assert store.meta.get("scheduler.jobs")["source:advisories"]["runs"] >= 1
         assert all(e.status != "dead" for e in store.outbox.all())
         assert store.meta.get("scheduler.leader") is None
+
+
+def test_a_worker_whose_poll_hangs_still_exits_on_sigterm(
+    tmp_path: Path, http_server: LocalServer, spawn: Callable[..., Proc]
+) -> None:
+    # The source answers long after the stop budget (and within the fetch timeout): the poll is
+    # abandoned at shutdown, and the process must still exit instead of waiting for the fetch.
+    hung = http_server.route("/hung.rss", Route(body=FEED, delay=300))
+    config = _config(tmp_path, hung, timeout="290s")
+    proc = spawn("worker", "--config", str(config),
+                 env=_environ(FIRMWATCH_LOG_LEVEL="DEBUG"))
+    proc.wait_for(_message("job started", job="source:advisories"))
+    code, _ = proc.stop()
+    assert code == 0, proc.transcript()
+    assert any(r.get("message") == "firmwatch stopped" and r.get("clean") is False
+               for r in proc.records()), proc.transcript()
+    with open_store(_tiny(tmp_path)) as store:
+        assert store.meta.get("scheduler.leader") is None
+
+
+def test_a_worker_exits_on_sigterm_when_postgresql_stops_answering(
+    tmp_path: Path, feed: str, pg_url: str, spawn: Callable[..., Proc]
+) -> None:
+    # The database keeps its connections open but never answers again (a stalled server, a
+    # partition): calls into it block, and the process must still be gone soon after the signal.
+    clean_pg(pg_url)
+    config = _config(tmp_path, feed)
+    target = urlsplit(pg_url)
+    with TcpRelay((target.hostname or "127.0.0.1", target.port or 5432)) as relay:
+        proc = spawn("worker", "--config", str(config),
+                     env=_environ(FIRMWATCH_TEST_STATE_URL=relay.url(pg_url)))
+        proc.wait_for(_message("job finished", job="source:advisories"))
+        relay.freeze()
+        proc.popen.send_signal(signal.SIGTERM)
+        code = proc.popen.wait(timeout=STOP_WITHIN + 5)
+    assert code != 0, proc.transcript()
+    assert any("did not stop within" in line for line in proc.errors), proc.transcript()
 
 
 def test_two_workers_on_postgresql_elect_one_scheduler_and_the_standby_takes_over(

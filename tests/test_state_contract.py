@@ -396,3 +396,30 @@ def test_record_many_matches_record_one_by_one(store: Store) -> None:
     untouched = store.outbox.get(d)
     assert untouched is not None and untouched.status == "pending"  # nothing was recorded
     store.outbox.record_many([])
+
+
+def test_a_value_read_for_update_is_not_overwritten_by_a_concurrent_writer(
+    store: Store, store_url: str
+) -> None:
+    # Two workers add to one record at once (the scheduler's job book): neither addition is lost.
+    other = store if store_url.startswith("tinydb:") else open_store(store_url)
+    store.meta.put("count", 0, T0)
+    done = threading.Event()
+
+    def add_one() -> None:
+        with other.transaction():
+            other.meta.put("count", other.meta.get("count", for_update=True) + 1, T0)
+        done.set()
+
+    thread = threading.Thread(target=add_one)
+    try:
+        with store.transaction():
+            value = store.meta.get("count", for_update=True)
+            thread.start()
+            done.wait(timeout=1)  # a writer that does not wait for this one is done by now
+            store.meta.put("count", value + 1, T0)
+        thread.join(timeout=60)
+    finally:
+        if other is not store:
+            other.close()
+    assert store.meta.get("count") == 2

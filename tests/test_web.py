@@ -285,6 +285,12 @@ def test_alerts_list_outbox_entries_and_findings(site: Site) -> None:
     assert site.get("/api/v1/alerts?limit=0").status_code == 400
 
 
+@pytest.mark.parametrize("limit", ["%C2%B2", "%E2%91%A0", "-1", "1e3"])
+def test_a_limit_that_is_not_a_plain_number_is_a_400(site: Site, limit: str) -> None:
+    answer = site.get(f"/api/v1/alerts?limit={limit}")
+    assert answer.status_code == 400 and answer.json()["error"].startswith("limit: ")
+
+
 def test_slack_events_answer_503_when_slack_is_not_configured(site: Site) -> None:
     answer = site.call("POST", "/slack/events", None, content=b"command=/firmware")
     assert answer.status_code == 503
@@ -434,6 +440,25 @@ def test_a_port_in_use_fails_cleanly_leaving_no_thread_or_descriptor() -> None:
             WebServer(_hello, host="127.0.0.1", port=port, threads=4)
         gc.collect()  # an unclosed socket or pipe would warn here (warnings are errors)
         assert set(threading.enumerate()) <= before, "no worker thread was started"
+
+
+def test_a_host_name_that_does_not_resolve_is_refused_cleanly(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in --host or [web] host: an error naming it, not waitress's ValueError."""
+    real = socket.getaddrinfo
+
+    def unknown(host: object, *args: Any, **kwargs: Any) -> Any:
+        if host != "nowhere.test":
+            return real(host, *args, **kwargs)  # type: ignore[arg-type]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown)
+    before = set(threading.enumerate())
+    with pytest.raises(OSError, match=r"nowhere\.test"):
+        WebServer(_hello, host="nowhere.test", port=0, threads=4)
+    gc.collect()
+    assert set(threading.enumerate()) <= before
 
 
 def test_a_host_with_several_addresses_is_refused_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -85,7 +85,8 @@ class JobBook:
                 return True
             try:
                 with self.store.transaction():
-                    stored = self.store.meta.get(JOBS_KEY)
+                    # Other workers flush their deltas into the same book: one at a time.
+                    stored = self.store.meta.get(JOBS_KEY, for_update=True)
                     book: dict[str, Any] = dict(stored) if isinstance(stored, dict) else {}
                     for job, p in pending.items():
                         book[job] = _merge(book.get(job), p)

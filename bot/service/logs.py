@@ -133,7 +133,8 @@ def setup_logging(
     # APScheduler's own job warnings and errors repeat what the scheduler's listeners log.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
-    for noisy in ("httpx", "httpcore", "waitress.queue"):
+    # Alembic speaks at INFO each time the schema revision is read: every /readyz probe.
+    for noisy in ("httpx", "httpcore", "waitress.queue", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.captureWarnings(True)
     return handler

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -57,6 +58,7 @@ class Service:
     leader_retry: float = 15.0
     closers: list[Callable[[], object]] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    abandoned: bool = False  # set by shutdown: some work still runs in threads of its own
 
     def start(self) -> None:
         """Start the web server, Socket Mode and the scheduler."""
@@ -102,6 +104,7 @@ class Service:
         for close in self.closers:
             close()
         self.store.close()
+        self.abandoned = not clean
         log.info("firmwatch stopped", extra={"mode": self.mode, "clean": clean,
                                              "seconds": round(time.monotonic() - started, 2)})
         return clean
@@ -178,6 +181,16 @@ def _scheduler(
                      timezone=settings.schedule.timezone, clock=clock)
 
 
+def _stop_or_give_up(service: Service, signal_name: str) -> None:
+    """Ask ``service`` to stop; end the process if it is still here STOP_WITHIN s later (a call
+    into a store or network that stopped answering does not return, and blocks the shutdown)."""
+    service.request_stop(f"received {signal_name}")
+    time.sleep(STOP_WITHIN)
+    os.write(2, f"firmwatch: did not stop within {STOP_WITHIN:g} s of {signal_name} (a call into"
+                " the store or the network does not return); exiting now\n".encode())
+    os._exit(1)
+
+
 def run_service(
     mode: Mode, loaded: Loaded, *, environ: Mapping[str, str], port: int | None = None,
     host: str | None = None,
@@ -192,12 +205,19 @@ def run_service(
             os.write(2, f"firmwatch: {name} again, exiting now\n".encode())
             os._exit(1)
         # Event.set takes a lock the interrupted main thread may hold: set it from a thread.
-        threading.Thread(target=service.request_stop, args=(f"received {name}",),
-                         daemon=True).start()
+        threading.Thread(target=_stop_or_give_up, args=(service, name), daemon=True).start()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return service.run()
+        code = service.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if service.abandoned:
+        # An abandoned fetch or send still runs in a thread pool's worker, which the interpreter
+        # would wait for at exit (up to the network timeout, or forever): leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

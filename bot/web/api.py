@@ -192,7 +192,7 @@ def _statuses(text: str) -> list[OutboxStatus]:
 
 
 def _limit(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
         raise HttpError(400, f"limit: expected a whole number from 1 to {MAX_LIMIT} (got {text!r})")
     return int(text)
 

@@ -59,6 +59,9 @@ class WebServer:
             )
             if not hasattr(self._server, "effective_port"):  # waitress listens on each address
                 raise OSError(f"{host} resolves to several addresses: listen on one of them")
+        except ValueError:  # waitress's word for a host name that does not resolve
+            close_channels(channels)
+            raise OSError(f"{host} is neither an address nor a host name that resolves") from None
         except BaseException:  # e.g. the port is in use: close the wake-up pipe and socket made
             close_channels(channels)
             raise

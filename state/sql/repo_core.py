@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Row, delete, func, select, text, update
 
 from bot.catalog import CatalogEntry
 from bot.items import Item, to_json_dict
 from state.records import Change, ItemRevision, Json, SourceState, StoredItem, utc
 from state.sql.engine import SqlDb, chunks
+from state.sql.leader import lock_key
 from state.sql.schema import catalog, item_revisions, items, meta, sources
 
 
@@ -181,9 +182,13 @@ class SqlMeta:
     def __init__(self, db: SqlDb) -> None:
         self._db = db
 
-    def get(self, key: str) -> Any:
-        """The value, or None."""
+    def get(self, key: str, *, for_update: bool = False) -> Any:
+        """The value, or None; ``for_update`` holds the key until the transaction ends (on
+        PostgreSQL an advisory lock, which also covers a key not stored yet; SQLite transactions
+        already take the write lock when they begin)."""
         with self._db.unit() as c:
+            if for_update and self._db.dialect == "postgresql":
+                c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(f"meta:{key}")})
             return c.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
     def put(self, key: str, value: Any, now: datetime) -> None:

@@ -178,8 +178,8 @@ class TinyMeta:
     def __init__(self, mem: Memory) -> None:
         self._mem = mem
 
-    def get(self, key: str) -> Any:
-        """The value, or None."""
+    def get(self, key: str, *, for_update: bool = False) -> Any:
+        """The value, or None (a transaction holds the whole store: ``for_update`` is implied)."""
         with self._mem.lock:
             found = self._mem["meta"].find(key)
             return None if found is None else self._mem["meta"].fresh(found[0])["value"]
