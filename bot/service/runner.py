@@ -181,11 +181,13 @@ def _scheduler(
                      timezone=settings.schedule.timezone, clock=clock)
 
 
-def _stop_or_give_up(service: Service, signal_name: str) -> None:
-    """Ask ``service`` to stop; end the process if it is still here STOP_WITHIN s later (a call
-    into a store or network that stopped answering does not return, and blocks the shutdown)."""
+def _stop_or_give_up(service: Service, signal_name: str, done: threading.Event) -> None:
+    """Ask ``service`` to stop; end the process if it has not stopped (``done``) STOP_WITHIN s
+    later (a call into a store or network that stopped answering does not return, and blocks
+    the shutdown)."""
     service.request_stop(f"received {signal_name}")
-    time.sleep(STOP_WITHIN)
+    if done.wait(STOP_WITHIN):
+        return
     os.write(2, f"firmwatch: did not stop within {STOP_WITHIN:g} s of {signal_name} (a call into"
                 " the store or the network does not return); exiting now\n".encode())
     os._exit(1)
@@ -205,12 +207,14 @@ def run_service(
             os.write(2, f"firmwatch: {name} again, exiting now\n".encode())
             os._exit(1)
         # Event.set takes a lock the interrupted main thread may hold: set it from a thread.
-        threading.Thread(target=_stop_or_give_up, args=(service, name), daemon=True).start()
+        threading.Thread(target=_stop_or_give_up, args=(service, name, done), daemon=True).start()
 
+    done = threading.Event()  # the service has stopped: no process exit is forced after this
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         code = service.run()
     finally:
+        done.set()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if service.abandoned:
