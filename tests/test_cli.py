@@ -217,7 +217,9 @@ def test_config_check_reports_an_unusable_webhook_secret_in_the_environment(
     monkeypatch.setenv("FW_TEST_TICKETING_SECRET", value)
     code, _, err = run("config", "check", "--config", str(path))
     assert code == 2
-    assert "FW_TEST_TICKETING_SECRET (named by receivers[0].secret_env)" in err
+    # FILE: key.path: what is wrong, as every other problem (the value is never shown)
+    assert err.startswith("bot.toml: receivers[0].secret_env: environment variable"
+                          " FW_TEST_TICKETING_SECRET (named by receiver 'ticketing') does not hold")
     assert problem in err and value not in err
     monkeypatch.setenv("FW_TEST_TICKETING_SECRET", "whsec_" + "A" * 44)
     assert run("config", "check", "--config", str(path))[0] == 0
@@ -279,3 +281,16 @@ def test_a_listen_host_that_is_no_host_is_a_usage_error(
         f" or 127.0.0.1, or a host name (got {host!r})"
     )
     assert build_parser().parse_args([command, "--host", "127.0.0.1"]).host == "127.0.0.1"
+
+
+def test_check_refuses_a_disabled_source_it_would_not_poll(tmp_path: Path) -> None:
+    kev = Path(__file__).parent.parent / "bot" / "samples" / "sources" / "kev.json"
+    (tmp_path / "bot.toml").write_text(
+        '[[sources]]\nname = "cisa-kev"\nkind = "exploited"\nformat = "kev-json"\n'
+        f'url = "{kev.as_uri()}"\nenabled = false\n'
+    )
+    code, out, err = run("check", "--dry-run", "--config", str(tmp_path / "bot.toml"),
+                         "--source", "cisa-kev")
+    assert (code, out) == (2, "")
+    assert ("--source: source 'cisa-kev' is disabled (enabled = false in bot.toml): enable it, or"
+            " read it without storing anything with `firmwatch fetch cisa-kev`") in err

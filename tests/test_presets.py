@@ -162,6 +162,15 @@ def test_digest_documents_fit_the_schema() -> None:
     VALIDATOR.validate(wire(PRESETS["generic"].payload(digest, CTX)))
 
 
+def test_the_notify_test_sample_fits_the_schema() -> None:
+    from notifiers.sample import sample_document
+    from tests.webhook_docs import NOW
+
+    doc = sample_document("ticketing", NOW)
+    assert doc["id"].startswith("fw_test_")
+    VALIDATOR.validate(wire(PRESETS["generic"].payload(doc, CTX)))
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents())
 def test_every_preset_keeps_its_api_limits(doc: dict[str, Any]) -> None:

@@ -41,6 +41,14 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             f"--source: no [[sources]] entry is named {unknown[0]!r}"
             f" (configured: {', '.join(names) or 'none'})"
         )
+    disabled = [s.name for s in loaded.settings.sources if s.name in (args.source or ())
+                and not s.enabled]
+    if disabled:
+        raise UsageError(
+            f"--source: source {disabled[0]!r} is disabled (enabled = false in"
+            f" {loaded.path.name}): enable it, or read it without storing anything with"
+            f" `firmwatch fetch {disabled[0]}`"
+        )
     base = loaded.path.parent if loaded.found else loaded.path.parent.resolve()
     with open_configured_store(loaded) as store, Fetcher(loaded.settings.network) as fetcher:
         report = run_cycle(

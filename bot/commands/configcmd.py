@@ -22,7 +22,7 @@ def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
     # What a cycle builds from the file (and refuses), each checked on its own.
     for build in (lambda: build_catalog(s, loaded.path.parent, name),
                   lambda: declared_fleets(s.fleets, name),
-                  lambda: check_signing_secrets(s, default_environ())):
+                  lambda: check_signing_secrets(s, default_environ(), name)):
         try:
             build()
         except ConfigError as exc:
@@ -41,7 +41,7 @@ def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def check_signing_secrets(settings: Settings, environ: Mapping[str, str]) -> None:
+def check_signing_secrets(settings: Settings, environ: Mapping[str, str], filename: str) -> None:
     """ConfigError for every webhook signing secret that is set but unusable (as `notify test`
     and delivery would find it); an unset one is reported where it is used."""
     from notifiers.signing import load_signer
@@ -53,9 +53,10 @@ def check_signing_secrets(settings: Settings, environ: Mapping[str, str]) -> Non
         if not environ.get(receiver.secret_env, "").strip():
             continue
         try:
-            load_signer(f"receivers[{index}].secret_env", receiver.secret_env, environ)
+            load_signer(f"receiver {receiver.name!r}", receiver.secret_env, environ)
         except ConfigError as exc:
-            problems += [f"receiver {receiver.name!r}: {p}" for p in exc.problems]
+            where = f"{filename}: receivers[{index}].secret_env"
+            problems += [f"{where}: {p}" for p in exc.problems]
     if problems:
         raise ConfigError(problems)
 
