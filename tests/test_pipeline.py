@@ -840,3 +840,23 @@ def test_an_older_copy_of_a_firmware_release_from_another_source_is_not_stored(
     assert again.alerts == [] and again.items == {"new": 0, "revised": 0}
     with world.store() as store:
         assert len(store.items.revisions(stored.key)) == 1
+
+
+def test_check_delivers_what_earlier_runs_left_due(world: World) -> None:
+    """A setup that runs only `check` (from cron, no worker): alerts left due by an earlier run
+    (queued with --no-deliver here; a receiver that did not answer, a crash) go out with the
+    next check, though it queues nothing new; a check with nothing due says nothing of it."""
+    world.config()
+    config = ["check", "--config", str(world.root / "bot.toml")]
+    assert main([*config, "--no-deliver"], out=io.StringIO()) == 0
+    with world.store() as store:
+        assert store.outbox.counts()["pending"] == 4
+    later = io.StringIO()
+    assert main(config, out=later) == 0
+    assert "alerts: 0 enqueued" in later.getvalue()
+    assert "delivery: sent 4 · retried 0 · dead 0" in later.getvalue()
+    with world.store() as store:
+        assert store.outbox.counts()["sent"] == 4
+    quiet = io.StringIO()
+    assert main(config, out=quiet) == 0
+    assert "delivery:" not in quiet.getvalue()

@@ -70,22 +70,31 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         else:
             out.write(render_report(report))
             out.flush()
-        if not args.dry_run and report.enqueued and not args.no_deliver:
-            # The immediate attempts; retries wait for the worker (`firmwatch worker`).
-            _deliver(store, loaded.settings, sys.stderr if args.json else out)
+        if not args.dry_run and not args.no_deliver:
+            # The new alerts, and what earlier runs left due (a retry, a receiver that did not
+            # answer): a setup that runs only `check` from cron delivers those too.
+            unsent = store.outbox.counts()
+            if report.enqueued or unsent["pending"] or unsent["retrying"]:
+                _deliver(store, loaded.settings, sys.stderr if args.json else out,
+                         quiet=not report.enqueued)
     return EXIT_OK
 
 
-def _deliver(store: Store, settings: Settings, out: TextIO) -> None:
-    """Deliver what is due now; console receivers write to ``out`` (stderr under --json)."""
+def _deliver(store: Store, settings: Settings, out: TextIO, *, quiet: bool = False) -> None:
+    """Deliver what is due now; console receivers write to ``out`` (stderr under --json).
+    ``quiet``: say nothing when nothing was due (only entries waiting for a later retry)."""
     settings = with_subscriptions(settings, store)
     notifiers, problems = build_notifiers(settings, default_environ())
     for r in settings.receivers:
         if r.type == "console":
             notifiers[r.name] = ConsoleNotifier(r.name, out)
     delivered = deliver_due(store, settings, datetime.now(UTC), worker="check", notifiers=notifiers)
+    waiting = {**problems, **delivered.waiting}
+    attempted = delivered.sent + delivered.retried + delivered.dead + delivered.skipped
+    if quiet and not attempted and not waiting:
+        return
     out.write(f"\ndelivery: {delivered.describe()}\n")
-    for name, why in sorted({**problems, **delivered.waiting}.items()):
+    for name, why in sorted(waiting.items()):
         out.write(f"  {name}: not delivered now: {why}\n")
 
 
