@@ -860,3 +860,12 @@ def test_check_delivers_what_earlier_runs_left_due(world: World) -> None:
     quiet = io.StringIO()
     assert main(config, out=quiet) == 0
     assert "delivery:" not in quiet.getvalue()
+
+
+def test_a_dry_run_on_a_new_setup_creates_no_store(world: World) -> None:
+    """`check --dry-run` stores nothing: before any cycle it leaves no state file behind."""
+    world.config()
+    out = io.StringIO()
+    assert main(["check", "--config", str(world.root / "bot.toml"), "--dry-run"], out=out) == 0
+    assert "alerts: 4 would be sent" in out.getvalue()
+    assert not (world.root / "state.json").exists()

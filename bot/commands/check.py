@@ -16,7 +16,7 @@ from bot.commands.common import (
     load_settings,
     parse_date,
 )
-from bot.commands.db import open_configured_store
+from bot.commands.db import open_configured_store, store_to_read
 from bot.commands.itemtext import safe
 from bot.config import Settings, default_environ
 from bot.pipeline import CycleReport, run_cycle
@@ -50,7 +50,8 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             f" `firmwatch fetch {disabled[0]}`"
         )
     base = loaded.path.parent if loaded.found else loaded.path.parent.resolve()
-    with open_configured_store(loaded) as store, Fetcher(loaded.settings.network) as fetcher:
+    opened = store_to_read(loaded) if args.dry_run else open_configured_store(loaded)
+    with opened as store, Fetcher(loaded.settings.network) as fetcher:
         report = run_cycle(
             store,
             loaded.settings,

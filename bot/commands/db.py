@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import TextIO
 
 from bot.commands.common import (
@@ -54,6 +57,18 @@ def open_existing_store(loaded: Loaded) -> Store | None:
         return open_store(url)
     except StoreError as exc:
         raise CommandFailed(str(exc)) from None
+
+
+@contextmanager
+def store_to_read(loaded: Loaded) -> Iterator[Store]:
+    """The configured store, for a command that writes nothing (a dry run, a listing): when it
+    is an embedded file that does not exist yet, a throwaway one stands in, so none is made."""
+    existing = open_existing_store(loaded)
+    with ExitStack() as stack:
+        if existing is None:
+            scratch = stack.enter_context(TemporaryDirectory(prefix="firmwatch-"))
+            existing = open_store(f"tinydb:///{Path(scratch, 'state.json').as_posix()}")
+        yield stack.enter_context(existing)
 
 
 def cmd_db(args: argparse.Namespace, out: TextIO) -> int:

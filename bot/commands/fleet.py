@@ -11,9 +11,8 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any, TextIO
 
 from bot.catalog import decode_csv
@@ -26,9 +25,9 @@ from bot.commands.common import (
     add_command,
     load_settings,
 )
-from bot.commands.db import open_configured_store, open_existing_store
+from bot.commands.db import open_configured_store, store_to_read
 from bot.fleets import DeviceGroup, Fleet, FleetError, declared_fleets, export_csv, parse_fleet_csv
-from state import FleetTotals, Store, StoreError, open_store
+from state import FleetTotals, Store, StoreError
 from state.fleetsync import import_fleets, sync_declared_fleets
 
 MAX_PROBLEMS = 50
@@ -57,12 +56,7 @@ def _open(loaded: Loaded) -> Store:
 def _read(loaded: Loaded) -> Iterator[Store]:
     """The store as ``[[fleets]]`` would make it, for reading: nothing is written (an embedded
     store that does not exist yet is not created: a throwaway one stands in for it)."""
-    existing = open_existing_store(loaded)
-    with ExitStack() as stack:
-        if existing is None:
-            scratch = stack.enter_context(TemporaryDirectory(prefix="firmwatch-"))
-            existing = open_store(f"tinydb:///{Path(scratch, 'state.json').as_posix()}")
-        store = stack.enter_context(existing)
+    with store_to_read(loaded) as store:
         if not loaded.found:
             yield store
             return
