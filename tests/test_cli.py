@@ -100,7 +100,8 @@ def test_lookup_text_card_names_the_source_of_its_dates() -> None:
     ],
 )
 def test_lookup_refuses_malformed_input(argv: list[str], message: str) -> None:
-    code, out, err = run(*argv, "--config", LOOKUP_CONFIG)
+    config = [] if argv[0] == "demo" else ["--config", LOOKUP_CONFIG]  # the demo's is bundled
+    code, out, err = run(*argv, *config)
     assert code == 2
     assert out == ""
     assert message in err
@@ -294,3 +295,14 @@ def test_check_refuses_a_disabled_source_it_would_not_poll(tmp_path: Path) -> No
     assert (code, out) == (2, "")
     assert ("--source: source 'cisa-kev' is disabled (enabled = false in bot.toml): enable it, or"
             " read it without storing anything with `firmwatch fetch cisa-kev`") in err
+
+
+@pytest.mark.parametrize("argv", [["demo"], ["secret", "new"]])
+def test_commands_that_read_no_config_take_no_config_flag(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo runs on its bundled config and a new secret needs none: --config, which both
+    used to accept and ignore, is refused rather than silently not used."""
+    code, out, _ = run(*argv, "--config", LOOKUP_CONFIG)
+    assert (code, out) == (2, "")
+    assert "unrecognized arguments: --config" in capsys.readouterr().err  # argparse's own

@@ -60,14 +60,18 @@ def parse_date(flag: str, value: str) -> date:
         raise UsageError(f"{flag}: {exc} (got {value!r})") from None
 
 
-def add_command(parent: SubParsers, name: str, func: Handler) -> argparse.ArgumentParser:
-    """Add a subcommand whose help is the handler's docstring; every command takes --config."""
+def add_command(
+    parent: SubParsers, name: str, func: Handler, *, config: bool = True
+) -> argparse.ArgumentParser:
+    """Add a subcommand whose help is the handler's docstring; it takes --config unless it
+    reads no bot.toml (``config=False``: the demo's is bundled, a new secret needs none)."""
     doc = (func.__doc__ or "").strip()
     parser: argparse.ArgumentParser = parent.add_parser(name, help=doc, description=doc)
-    parser.set_defaults(func=func)
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="bot.toml to use (default: $FIRMWATCH_CONFIG, else ./bot.toml)",
-    )
+    parser.set_defaults(func=func, config=None)
+    if config:
+        parser.add_argument(
+            "--config",
+            metavar="FILE",
+            help="bot.toml to use (default: $FIRMWATCH_CONFIG, else ./bot.toml)",
+        )
     return parser

@@ -90,7 +90,7 @@ def _deliver(store: Store, settings: Settings, now: datetime, out: TextIO) -> No
 
 def register(sub: SubParsers) -> None:
     """Add ``demo``."""
-    p = add_command(sub, "demo", cmd_demo)
+    p = add_command(sub, "demo", cmd_demo, config=False)
     p.add_argument("--on", metavar="YYYY-MM-DD", help="the date to judge on (default: today)")
     p.add_argument(
         "--state", default="demo-state", metavar="DIR", help="where the demo keeps its state"

@@ -25,5 +25,5 @@ def register(sub: SubParsers) -> None:
     """Add ``secret new``."""
     secret = sub.add_parser("secret", help="Make webhook signing secrets.")
     secret_sub = secret.add_subparsers(dest="secret_command", required=True, metavar="COMMAND")
-    new = add_command(secret_sub, "new", cmd_secret_new)
+    new = add_command(secret_sub, "new", cmd_secret_new, config=False)
     new.add_argument("-q", "--quiet", action="store_true", help="print the secret alone")
