@@ -186,3 +186,14 @@ def test_replay_refuses_an_id_no_entry_can_have(
         "firmwatch outbox replay: error: argument ID: expected an outbox entry id, a whole"
         f" number from 1 to 9223372036854775807 (got {entry_id!r})"
     )
+
+
+def test_listing_the_outbox_of_a_new_setup_creates_no_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    path = tmp_path / "bot.toml"
+    path.write_text('[state]\nurl = "tinydb:///state/fw.json"\n')
+    code, out, err = run_cli(monkeypatch, "outbox", "--config", str(path))
+    assert (code, err) == (0, "") and "0 pending" in out
+    assert not (tmp_path / "state").exists()

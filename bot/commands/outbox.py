@@ -15,7 +15,7 @@ from bot.commands.common import (
     add_command,
     load_settings,
 )
-from bot.commands.db import open_configured_store
+from bot.commands.db import open_configured_store, store_to_read
 from bot.commands.notify import configured_notifiers, print_report
 from notifiers import health
 from notifiers.delivery import deliver_due, worker_name
@@ -86,7 +86,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     wanted = args.status or list(UNSENT)
     statuses = list(OUTBOX_STATUSES) if "all" in wanted else wanted
     now = datetime.now(UTC)
-    with open_configured_store(load_settings(args.config)) as store:
+    with store_to_read(load_settings(args.config)) as store:  # creates no store
         entries = store.outbox.all(statuses=statuses, receiver=args.receiver)
         counts = store.outbox.counts()
         if args.json:
