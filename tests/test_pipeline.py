@@ -412,6 +412,41 @@ digest = "daily"
         assert run_digest(store, settings, NOW + timedelta(days=1)) == 0
 
 
+def test_a_receiver_told_of_an_item_at_once_and_by_a_digest_route_is_told_once(
+    world: World,
+) -> None:
+    # ops hears of hq's findings at once and of the warehouse's through a daily digest route:
+    # one alert per item, at once, listing both; later cycles (and digests) repeat nothing.
+    world.extra = """
+[[fleets]]
+name = "wh"
+
+[[fleets.devices]]
+model = "DS-2CD3321G2-I"
+firmware = "V5.5.0 build 200911"
+count = 3
+site = "Warehouse"
+
+[[routes]]
+name = "warehouses"
+receivers = ["ops"]
+fleets = ["wh"]
+digest = "daily"
+"""
+    first = world.cycle()
+    (cmd,) = [d for d in first.alerts if d["item"]["id"] == "HSRC-202109-01"]
+    assert cmd["digest"] is None and {f["fleet"] for f in cmd["findings"]} == {"hq", "wh"}
+    assert first.digested == 0
+    settings = world.config()
+    for hours in (1, 2, 25, 26):
+        with world.store() as store:
+            run_digest(store, settings, NOW + timedelta(hours=hours))
+        report = world.cycle(NOW + timedelta(hours=hours))
+        assert report.alerts == [], hours
+    with world.store() as store:
+        assert len(store.outbox.all(receiver="ops")) == first.enqueued
+
+
 def test_a_digest_lists_an_item_revised_before_it_is_sent_once_as_it_is_now(
     world: World,
 ) -> None:
