@@ -226,25 +226,44 @@ def _dispatch(
     report: CycleReport,
     models: RegisteredModels,
 ) -> None:
-    """Enqueue immediate alerts, park digest ones, and remember both."""
+    """Enqueue immediate alerts, park digest ones, and remember both.
+
+    An item is listed once per receiver, as it is now: an alert about an item still held for a
+    digest replaces it there, and one sent at once takes it out; a resolution of an item the
+    receiver has not yet heard of (still held) waits in its place.
+    """
     severe = settings.policy.severe_cvss
     pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
+    unheld = False
     for alert in alerts:
+        periods = pending.get(alert.receiver, {})
+        if alert.resolved and not alert.digest:
+            alert = replace(alert, digest=_held_in(periods, alert.item.key))
         if not alert.digest:
             alert = _unsent(store, alert, memory)
         doc = alert_document(alert, now, severe, models)
         report.alerts.append(doc)
+        for held in periods.values():
+            kept = [d for d in held if d["item"]["key"] != alert.item.key]
+            unheld |= len(kept) < len(held)
+            held[:] = kept
         if alert.digest:
-            held = pending.setdefault(alert.receiver, {}).setdefault(alert.digest, [])
-            # An item revised before its digest went out is listed once, as it is now.
-            held[:] = [d for d in held if d["item"]["key"] != doc["item"]["key"]]
-            held.append(doc)
+            pending.setdefault(alert.receiver, {}).setdefault(alert.digest, []).append(doc)
             report.digested += 1
         elif store.outbox.enqueue(alert.receiver, alert.dedupe_key, doc, now, alert_id=alert.id):
             report.enqueued += 1
         memory.remember(alert, now)
-    if report.digested:
-        store.meta.put(DIGEST_KEY, pending, now)
+    if report.digested or unheld:
+        left = {r: {p: held for p, held in ps.items() if held} for r, ps in pending.items()}
+        store.meta.put(DIGEST_KEY, {r: ps for r, ps in left.items() if ps}, now)
+
+
+def _held_in(periods: Mapping[str, Sequence[Mapping[str, Any]]], item_key: str) -> str | None:
+    """The digest (period) that holds an alert about the item, if one does."""
+    for period, held in periods.items():
+        if any(d["item"]["key"] == item_key for d in held):
+            return period
+    return None
 
 
 class RegisteredModels:

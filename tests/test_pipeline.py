@@ -472,6 +472,31 @@ digest = "daily"
     assert 41 in counts and 40 not in counts
 
 
+def test_an_item_resolved_before_its_digest_went_out_is_listed_resolved_in_the_digest(
+    world: World,
+) -> None:
+    world.extra = """
+[[routes]]
+name = "replacement-planning"
+receivers = ["planning"]
+stages = ["security-only", "end-of-support"]
+digest = "weekly"
+"""
+    assert world.cycle(on=date(2026, 11, 30)).digested == 2
+    world.fleets = FLEETS.replace("V5.5.0 build 200911", "V5.9.72 build 260713")  # upgraded
+    report = world.cycle(NOW + timedelta(hours=1), on=date(2026, 11, 30))
+    (resolved,) = [d for d in report.alerts if d["receivers"] == ["planning"]]
+    assert resolved["resolved"] and resolved["digest"] == "weekly"
+    with world.store() as store:
+        assert store.outbox.all(receiver="planning") == []  # nothing told before the digest
+        assert run_digest(store, world.config(), NOW + timedelta(days=7)) == 1
+        (entry,) = store.outbox.all(receiver="planning")
+    keys = entry.payload["summary"].split("; ")
+    assert len(keys) == 2 and entry.payload["alerts"][-1] == resolved["id"]
+    assert sum("HSRC-202109-01" in k for k in keys) == 1  # listed once, as it is now
+    assert any(k.startswith("Resolved: HSRC-202109-01") for k in keys)
+
+
 def test_check_json_cli(world: World) -> None:
     world.config()
     out = io.StringIO()
