@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -182,7 +182,9 @@ def _evaluate(
 ) -> Evaluation:
     items: list[Item] = [from_dict(dict(s.data)) for s in store.items.all()]
     ctx = Context(catalog, on, settings.policy.severe_cvss)
-    return evaluate(Knowledge.of(items), groups, ctx, settings.policy.reminder_days)
+    last = store.meta.get(CYCLE_KEY)  # stage changes after its day and before `on` went unseen
+    since = date.fromisoformat(last["on"]) + timedelta(days=1) if last else None
+    return evaluate(Knowledge.of(items), groups, ctx, settings.policy.reminder_days, since)
 
 
 def store_findings(

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -386,6 +386,21 @@ def test_acked_alert_is_not_repeated_for_a_device_count_change(world: World) -> 
     world.fleets = FLEETS.replace("count = 40", "count = 41")
     report = world.cycle(NOW + timedelta(hours=1))
     assert "HSRC-202109-01" not in _alerts(report)
+
+
+def test_a_stage_change_on_a_day_no_cycle_ran_is_told_by_the_next_cycle(world: World) -> None:
+    # DS-2CD3321G2-I (discontinued 2024-06-30) leaves security-only on 2029-06-30, a day the
+    # service was down: the next cycle says so, once.
+    def lifecycle(day: date) -> list[dict[str, Any]]:
+        report = world.cycle(datetime.combine(day, time(9), UTC))
+        return [d for d in report.alerts if d["kind"] == "lifecycle"]
+
+    (week,) = lifecycle(date(2029, 6, 28))
+    assert week["item"]["key"].endswith(":2029-06-30:7d")
+    (missed,) = lifecycle(date(2029, 7, 2))
+    assert missed["item"]["key"].endswith(":end-of-support:2029-06-30:0d")
+    assert missed["findings"][0]["reason"] == "entered end-of-support on 2029-06-30"
+    assert lifecycle(date(2029, 7, 3)) == []
 
 
 def test_routes_thresholds_and_digests(world: World) -> None:
