@@ -314,17 +314,25 @@ def run_reminders(
 
 
 def run_digest(store: Store, settings: Settings, now: datetime) -> int:
-    """Enqueue one summary per receiver of the alerts digest routes held; weekly ones on Mondays.
+    """Enqueue one summary per receiver of the alerts digest routes held; weekly ones on Mondays
+    (and on a later day when Monday's did not go out: alerts held since before it wait no more).
 
     Returns how many digests were enqueued.
     """
-    weekly_due = local_date(settings, now).weekday() == 0
+    today = local_date(settings, now)
+    monday = today - timedelta(days=today.weekday())
+
+    def due(period: str, held: list[dict[str, Any]]) -> bool:
+        return period == "daily" or today == monday or any(
+            local_date(settings, datetime.fromisoformat(d["created_at"])) < monday for d in held
+        )
+
     sent = 0
     with store.transaction():
         pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
         for receiver, periods in pending.items():
-            for period in [p for p in periods if p == "daily" or weekly_due]:
-                doc = digest_document(receiver, period, periods.pop(period), now)
+            for period in [p for p, held in periods.items() if due(p, held)]:
+                doc = digest_document(receiver, period, periods.pop(period), now, today)
                 if store.outbox.enqueue(receiver, doc["dedupe_key"], doc, now, alert_id=doc["id"]):
                     sent += 1
         store.meta.put(DIGEST_KEY, {r: p for r, p in pending.items() if p}, now)

@@ -487,6 +487,43 @@ digest = "daily"
     assert 41 in counts and 40 not in counts
 
 
+WEEKLY = """
+[[routes]]
+name = "replacement-planning"
+receivers = ["planning"]
+stages = ["security-only", "end-of-support"]
+digest = "weekly"
+"""
+
+
+def test_a_weekly_digest_missed_on_monday_goes_out_at_the_next_digest(world: World) -> None:
+    world.extra = WEEKLY
+    friday = datetime(2026, 11, 27, 9, tzinfo=UTC)
+    assert world.cycle(friday).digested == 2
+    settings = world.config()
+    with world.store() as store:
+        assert run_digest(store, settings, friday + timedelta(days=1)) == 0  # Saturday
+        # Monday 2026-11-30: the service was down at digest time
+        assert run_digest(store, settings, friday + timedelta(days=4)) == 1  # Tuesday
+        (entry,) = store.outbox.all(receiver="planning")
+        assert entry.payload["item"]["title"] == "Weekly digest for 2026-12-01: 2 alerts"
+    world.fleets = FLEETS.replace("count = 40", "count = 41")
+    assert world.cycle(friday + timedelta(days=4, hours=1)).digested == 2
+    with world.store() as store:  # held since Tuesday: waits for next Monday
+        assert run_digest(store, settings, friday + timedelta(days=5)) == 0
+        assert run_digest(store, settings, friday + timedelta(days=10)) == 1
+
+
+def test_a_digest_is_titled_with_its_local_day(world: World) -> None:
+    world.extra = WEEKLY + '[schedule]\ntimezone = "Pacific/Auckland"\n'
+    sunday_evening = datetime(2026, 11, 29, 6, tzinfo=UTC)  # 19:00 in Auckland
+    assert world.cycle(sunday_evening).digested == 2
+    with world.store() as store:  # 09:00 on Monday in Auckland is 20:00 on Sunday in UTC
+        assert run_digest(store, world.config(), datetime(2026, 11, 29, 20, tzinfo=UTC)) == 1
+        (entry,) = store.outbox.all(receiver="planning")
+    assert entry.payload["item"]["title"] == "Weekly digest for 2026-11-30: 2 alerts"
+
+
 def test_an_item_resolved_before_its_digest_went_out_is_listed_resolved_in_the_digest(
     world: World,
 ) -> None:
