@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from bot.finding import CveVerdict, Finding
@@ -186,10 +186,15 @@ def finding_record(f: Finding, severe_cvss: float = DEFAULT_SEVERE_CVSS) -> dict
 
 
 def digest_document(
-    receiver: str, period: str, docs: Sequence[dict[str, Any]], now: datetime
+    receiver: str,
+    period: str,
+    docs: Sequence[dict[str, Any]],
+    now: datetime,
+    on: date | None = None,
 ) -> dict[str, Any]:
-    """One summary document of the alerts a digest route collected for a receiver."""
-    day = now.date().isoformat()
+    """One summary document of the alerts a digest route collected for a receiver; ``on`` is
+    the local day it is for (the schedule's timezone), else ``now``'s."""
+    day = (on or now.date()).isoformat()
     key = f"digest:{period}:{now.isoformat(timespec='seconds')}"  # a second run the same day too
     rank = ("none", "low", "medium", "high", "critical")
     severity = max((d.get("severity") or "none" for d in docs), key=rank.index, default="none")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from bot.context import Context
 from bot.enrich import enrich
@@ -71,8 +72,10 @@ def evaluate(
     groups: Sequence[GroupLike],
     ctx: Context,
     reminder_days: Sequence[int] = (90, 30, 7, 0),
+    since: date | None = None,
 ) -> Evaluation:
-    """Advisory, firmware and lifecycle findings for every group, grouped by item."""
+    """Advisory, firmware and lifecycle findings for every group, grouped by item; ``since``
+    is the first day no evaluation has seen (stage changes since then were missed)."""
     with gc_paused():  # millions of objects without cycles: collected once, afterwards
         index = FleetIndex.build(groups)
         advisories = enrich(known.advisories, known.scores, known.kev)
@@ -87,7 +90,7 @@ def evaluate(
             found = release_findings(release, index, ctx, advisories, fixes)
             if found:
                 items.append((release_header(release), found))
-        for key, found in _by_item(reminder_findings(groups, ctx, reminder_days)).items():
+        for key, found in _by_item(reminder_findings(groups, ctx, reminder_days, since)).items():
             items.append((lifecycle_header(key, found[0]), found))
     return Evaluation(items)
 

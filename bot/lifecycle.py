@@ -2,7 +2,8 @@
 
 A reminder fires 90, 30 and 7 days before a stage change and on the day (configurable). When the
 service was down on a reminder day, the next run sends the most urgent reminder still due, once:
-its identity carries the change date and the lead time, so it is never sent twice.
+its identity carries the change date and the lead time, so it is never sent twice. When it was
+down on the day of the change itself, the next run says the model entered its stage on that day.
 """
 
 from __future__ import annotations
@@ -57,50 +58,72 @@ class _Due(NamedTuple):
 
 
 def reminder_findings(
-    groups: Iterable[GroupLike], ctx: Context, lead_days: Sequence[int] = (90, 30, 7, 0)
+    groups: Iterable[GroupLike],
+    ctx: Context,
+    lead_days: Sequence[int] = (90, 30, 7, 0),
+    since: date | None = None,
 ) -> list[Finding]:
     """Reminders due on ``ctx.on``: the most urgent lead time already reached, per change.
 
-    Worked out once per model (as written): a fleet has far fewer models than device groups.
+    ``since`` is the first day no cycle has looked at yet (the day after the last one's): a
+    stage change from then until before ``ctx.on`` went by unseen, and its most urgent reminder
+    (on the day, by default) is due now. Worked out once per model (as written): a fleet has far
+    fewer models than device groups.
     """
     leads = sorted(set(lead_days))
-    dues: dict[str, _Due | None] = {}
+    dues: dict[str, list[_Due]] = {}
     findings: list[Finding] = []
     for group in groups:
         written = group.model
         if written in dues:
             due = dues[written]
         else:
-            due = dues[written] = _due(written, ctx, leads)
-        if due is None:
-            continue
-        findings.append(
+            due = dues[written] = _dues(written, ctx, leads, since)
+        findings += [
             group_finding(
-                "lifecycle", group, due.model, due.item_key, "stage-change", due.reason,
-                due.info, change_to=due.change_to, change_on=due.change_on,
+                "lifecycle", group, d.model, d.item_key, "stage-change", d.reason,
+                d.info, change_to=d.change_to, change_on=d.change_on,
             )
-        )
+            for d in due
+        ]
     return findings
 
 
-def _due(written: str, ctx: Context, leads: Sequence[int]) -> _Due | None:
-    """The reminder due on ``ctx.on`` for a model's groups: the smallest lead reached."""
-    nxt = _next_change(written, ctx)
-    if nxt is None:
-        return None
-    change_on, stage, model = nxt
-    left = (change_on - ctx.on).days
-    due = [n for n in leads if n >= left]
-    if not due:
-        return None
-    return _Due(
-        model,
-        f"lifecycle:{model}:{stage.value}:{change_on.isoformat()}:{due[0]}d",
-        stage,
-        change_on,
-        f"enters {stage.value} in {left} days" if left else "changes stage today",
-        stage_on(family_of(model).covered, *_dates(model, ctx), ctx.on),
-    )
+def _dues(written: str, ctx: Context, leads: Sequence[int], since: date | None) -> list[_Due]:
+    """The reminders due on ``ctx.on`` for a model's groups: of a change missed since
+    ``since``, and of the next change the smallest lead reached."""
+    try:
+        model = normalize_model(written)
+    except ModelError:
+        return []
+    launched, discontinued = _dates(model, ctx)
+    changes = [
+        (day, stage)
+        for day, stage in stage_changes(family_of(model).covered, launched, discontinued)
+        if stage is not Stage.INTENSE  # launches are not changes
+    ]
+    info = stage_on(family_of(model).covered, launched, discontinued, ctx.on)
+    found: list[_Due] = []
+    missed = [(d, s) for d, s in changes if since is not None and since <= d < ctx.on]
+    if missed and leads:
+        day, stage = missed[-1]
+        found.append(_Due(model, _item_key(model, stage, day, leads[0]), stage, day,
+                          f"entered {stage.value} on {day.isoformat()}", info))
+    nxt = next(((d, s) for d, s in changes if d >= ctx.on), None)
+    if nxt is not None:
+        day, stage = nxt
+        left = (day - ctx.on).days
+        due = [n for n in leads if n >= left]
+        if due:
+            found.append(_Due(
+                model, _item_key(model, stage, day, due[0]), stage, day,
+                f"enters {stage.value} in {left} days" if left else "changes stage today", info,
+            ))
+    return found
+
+
+def _item_key(model: str, stage: Stage, day: date, lead: int) -> str:
+    return f"lifecycle:{model}:{stage.value}:{day.isoformat()}:{lead}d"
 
 
 def _dates(model: str, ctx: Context) -> tuple[date | None, date | None]:

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -182,7 +182,9 @@ def _evaluate(
 ) -> Evaluation:
     items: list[Item] = [from_dict(dict(s.data)) for s in store.items.all()]
     ctx = Context(catalog, on, settings.policy.severe_cvss)
-    return evaluate(Knowledge.of(items), groups, ctx, settings.policy.reminder_days)
+    last = store.meta.get(CYCLE_KEY)  # stage changes after its day and before `on` went unseen
+    since = date.fromisoformat(last["on"]) + timedelta(days=1) if last else None
+    return evaluate(Knowledge.of(items), groups, ctx, settings.policy.reminder_days, since)
 
 
 def store_findings(
@@ -226,25 +228,44 @@ def _dispatch(
     report: CycleReport,
     models: RegisteredModels,
 ) -> None:
-    """Enqueue immediate alerts, park digest ones, and remember both."""
+    """Enqueue immediate alerts, park digest ones, and remember both.
+
+    An item is listed once per receiver, as it is now: an alert about an item still held for a
+    digest replaces it there, and one sent at once takes it out; a resolution of an item the
+    receiver has not yet heard of (still held) waits in its place.
+    """
     severe = settings.policy.severe_cvss
     pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
+    unheld = False
     for alert in alerts:
+        periods = pending.get(alert.receiver, {})
+        if alert.resolved and not alert.digest:
+            alert = replace(alert, digest=_held_in(periods, alert.item.key))
         if not alert.digest:
             alert = _unsent(store, alert, memory)
         doc = alert_document(alert, now, severe, models)
         report.alerts.append(doc)
+        for held in periods.values():
+            kept = [d for d in held if d["item"]["key"] != alert.item.key]
+            unheld |= len(kept) < len(held)
+            held[:] = kept
         if alert.digest:
-            held = pending.setdefault(alert.receiver, {}).setdefault(alert.digest, [])
-            # An item revised before its digest went out is listed once, as it is now.
-            held[:] = [d for d in held if d["item"]["key"] != doc["item"]["key"]]
-            held.append(doc)
+            pending.setdefault(alert.receiver, {}).setdefault(alert.digest, []).append(doc)
             report.digested += 1
         elif store.outbox.enqueue(alert.receiver, alert.dedupe_key, doc, now, alert_id=alert.id):
             report.enqueued += 1
         memory.remember(alert, now)
-    if report.digested:
-        store.meta.put(DIGEST_KEY, pending, now)
+    if report.digested or unheld:
+        left = {r: {p: held for p, held in ps.items() if held} for r, ps in pending.items()}
+        store.meta.put(DIGEST_KEY, {r: ps for r, ps in left.items() if ps}, now)
+
+
+def _held_in(periods: Mapping[str, Sequence[Mapping[str, Any]]], item_key: str) -> str | None:
+    """The digest (period) that holds an alert about the item, if one does."""
+    for period, held in periods.items():
+        if any(d["item"]["key"] == item_key for d in held):
+            return period
+    return None
 
 
 class RegisteredModels:
@@ -293,17 +314,25 @@ def run_reminders(
 
 
 def run_digest(store: Store, settings: Settings, now: datetime) -> int:
-    """Enqueue one summary per receiver of the alerts digest routes held; weekly ones on Mondays.
+    """Enqueue one summary per receiver of the alerts digest routes held; weekly ones on Mondays
+    (and on a later day when Monday's did not go out: alerts held since before it wait no more).
 
     Returns how many digests were enqueued.
     """
-    weekly_due = local_date(settings, now).weekday() == 0
+    today = local_date(settings, now)
+    monday = today - timedelta(days=today.weekday())
+
+    def due(period: str, held: list[dict[str, Any]]) -> bool:
+        return period == "daily" or today == monday or any(
+            local_date(settings, datetime.fromisoformat(d["created_at"])) < monday for d in held
+        )
+
     sent = 0
     with store.transaction():
         pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
         for receiver, periods in pending.items():
-            for period in [p for p in periods if p == "daily" or weekly_due]:
-                doc = digest_document(receiver, period, periods.pop(period), now)
+            for period in [p for p, held in periods.items() if due(p, held)]:
+                doc = digest_document(receiver, period, periods.pop(period), now, today)
                 if store.outbox.enqueue(receiver, doc["dedupe_key"], doc, now, alert_id=doc["id"]):
                     sent += 1
         store.meta.put(DIGEST_KEY, {r: p for r, p in pending.items() if p}, now)

@@ -199,7 +199,10 @@ def route(
     alerts: list[Alert] = []
     by_site = any(r.sites for r in routing.routes)  # else no route reads a finding's site
     for item, findings in items:
-        per_receiver: dict[tuple[str, str | None], list[Finding]] = {}
+        # One alert per item and receiver: its findings by the routes' digests, all of them in
+        # the most urgent (an immediate route beats a digest, daily beats weekly), as the
+        # memory of what was alerted holds one alert per (receiver, item).
+        per_receiver: dict[str, tuple[str | None, list[Finding]]] = {}
         # A finding's receivers follow from what routes and thresholds read of it: its fleet,
         # site, kind, stage and CVE verdicts (severity, KEV). Findings of one batch share their
         # verdicts (one tuple): once per combination. The memo keeps each tuple it is keyed by
@@ -223,12 +226,22 @@ def route(
             if not remembered[1] and unrouted is not None and not _own_receivers(f, routing):
                 unrouted[f.fleet] += 1
             for receiver, digest in remembered[1]:
-                per_receiver.setdefault((receiver, digest), []).append(f)
-        for (receiver, digest), found in per_receiver.items():
+                held, found = per_receiver.get(receiver, (digest, []))
+                found.append(f)
+                per_receiver[receiver] = (_sooner(held, digest), found)
+        for receiver, (digest, found) in per_receiver.items():
             alert = _alert(receiver, digest, item, found, routing, now)
             if alert is not None:
                 alerts.append(alert)
     return alerts
+
+
+_DIGEST_RANK = {None: 0, "daily": 1, "weekly": 2}  # the sooner, the lower
+
+
+def _sooner(a: str | None, b: str | None) -> str | None:
+    """The more urgent of two digests (None: immediate)."""
+    return a if _DIGEST_RANK.get(a, 1) <= _DIGEST_RANK.get(b, 1) else b
 
 
 _Left = tuple[tuple[CveVerdict, ...], str, Promise]  # the verdicts, status and promise left
@@ -409,8 +422,8 @@ def receivers_of(
     for name, digest in out:
         if thresholds and not _meets(f, routing.receiver_min_severity.get(name, "none")):
             continue
-        if name not in seen or digest is None:
-            seen[name] = digest  # an immediate route beats a digest for the same receiver
+        # an immediate route beats a digest for the same receiver, a daily one a weekly one
+        seen[name] = _sooner(seen[name], digest) if name in seen else digest
     return list(seen.items())
 
 

@@ -8,8 +8,10 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -68,6 +70,26 @@ def test_lookup_json(case: dict[str, Any]) -> None:
         assert case["promise_contains"] in card["promise"]
     if "dates_source_contains" in case:
         assert case["dates_source_contains"] in card["dates_source"]
+
+
+@pytest.mark.parametrize(
+    ("timezone", "stage"), [("Pacific/Kiritimati", "security-only"), ("Etc/GMT+12", "dynamic")]
+)
+def test_lookup_judges_today_in_the_schedules_timezone(
+    tmp_path: Path, timezone: str, stage: str
+) -> None:
+    # The model is discontinued on today's date at UTC+14; at UTC-12 (26 hours behind) that
+    # day has not come yet, whatever the machine's own zone and date.
+    day = datetime.now(ZoneInfo("Pacific/Kiritimati")).date()
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        f'[[catalog]]\nmodel = "DS-96064NI-I16"\nlaunched = 2019-01-15\n'
+        f"discontinued = {day.isoformat()}\n\n[schedule]\ntimezone = \"{timezone}\"\n",
+        encoding="utf-8",
+    )
+    code, out, err = run("lookup", "DS-96064NI-I16", "--json", "--config", str(config))
+    assert (code, err) == (0, "")
+    assert json.loads(out)["stage"] == stage
 
 
 def test_lookup_text_card_names_the_source_of_its_dates() -> None:

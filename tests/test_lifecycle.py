@@ -55,6 +55,32 @@ def test_most_urgent_reminder_due(on: date, lead: int | None) -> None:
     assert reminder.change_on == date(2027, 3, 1)
 
 
+ENTERED = "entered security-only on 2027-03-01"
+
+
+@pytest.mark.parametrize(
+    ("since", "on", "leads", "reminders"),
+    [
+        # no cycle ran on 2027-03-01: the next one says the model entered security-only then
+        (date(2027, 3, 1), date(2027, 3, 2), (90, 30, 7, 0), {"0d": ENTERED}),
+        (date(2027, 2, 20), date(2027, 3, 9), (90, 30, 7, 0), {"0d": ENTERED}),
+        (date(2027, 2, 20), date(2027, 3, 9), (30, 7), {"7d": ENTERED}),
+        # the day of the change was seen (or is today): nothing missed
+        (date(2027, 3, 2), date(2027, 3, 2), (90, 30, 7, 0), {}),
+        (date(2027, 3, 1), date(2027, 3, 1), (90, 30, 7, 0), {"0d": "changes stage today"}),
+        (None, date(2027, 3, 2), (90, 30, 7, 0), {}),  # the first cycle ever: no history
+        (date(2027, 3, 1), date(2027, 3, 2), (), {}),  # no reminders wanted
+    ],
+)
+def test_a_stage_change_no_cycle_saw_is_told_by_the_next_one(
+    since: date | None, on: date, leads: tuple[int, ...], reminders: dict[str, str]
+) -> None:
+    found = reminder_findings(GROUPS, Context(CATALOG, on), leads, since)
+    assert {f.item_key.rsplit(":", 1)[1]: f.reason for f in found} == reminders
+    assert all(f.change_on == date(2027, 3, 1) and f.stage.value == "security-only" for f in found
+               if f.change_on < on)
+
+
 def test_reminder_note() -> None:
     (reminder,) = reminder_findings(GROUPS, Context(CATALOG, date(2027, 1, 30)))
     assert risk_note(NoteFacts.of([reminder])) == (

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -388,6 +388,21 @@ def test_acked_alert_is_not_repeated_for_a_device_count_change(world: World) -> 
     assert "HSRC-202109-01" not in _alerts(report)
 
 
+def test_a_stage_change_on_a_day_no_cycle_ran_is_told_by_the_next_cycle(world: World) -> None:
+    # DS-2CD3321G2-I (discontinued 2024-06-30) leaves security-only on 2029-06-30, a day the
+    # service was down: the next cycle says so, once.
+    def lifecycle(day: date) -> list[dict[str, Any]]:
+        report = world.cycle(datetime.combine(day, time(9), UTC))
+        return [d for d in report.alerts if d["kind"] == "lifecycle"]
+
+    (week,) = lifecycle(date(2029, 6, 28))
+    assert week["item"]["key"].endswith(":2029-06-30:7d")
+    (missed,) = lifecycle(date(2029, 7, 2))
+    assert missed["item"]["key"].endswith(":end-of-support:2029-06-30:0d")
+    assert missed["findings"][0]["reason"] == "entered end-of-support on 2029-06-30"
+    assert lifecycle(date(2029, 7, 3)) == []
+
+
 def test_routes_thresholds_and_digests(world: World) -> None:
     world.extra = """
 [[routes]]
@@ -410,6 +425,41 @@ digest = "daily"
         (entry,) = store.outbox.all(receiver="planning")
         assert entry.payload["kind"] == "digest" and len(entry.payload["alerts"]) == 2
         assert run_digest(store, settings, NOW + timedelta(days=1)) == 0
+
+
+def test_a_receiver_told_of_an_item_at_once_and_by_a_digest_route_is_told_once(
+    world: World,
+) -> None:
+    # ops hears of hq's findings at once and of the warehouse's through a daily digest route:
+    # one alert per item, at once, listing both; later cycles (and digests) repeat nothing.
+    world.extra = """
+[[fleets]]
+name = "wh"
+
+[[fleets.devices]]
+model = "DS-2CD3321G2-I"
+firmware = "V5.5.0 build 200911"
+count = 3
+site = "Warehouse"
+
+[[routes]]
+name = "warehouses"
+receivers = ["ops"]
+fleets = ["wh"]
+digest = "daily"
+"""
+    first = world.cycle()
+    (cmd,) = [d for d in first.alerts if d["item"]["id"] == "HSRC-202109-01"]
+    assert cmd["digest"] is None and {f["fleet"] for f in cmd["findings"]} == {"hq", "wh"}
+    assert first.digested == 0
+    settings = world.config()
+    for hours in (1, 2, 25, 26):
+        with world.store() as store:
+            run_digest(store, settings, NOW + timedelta(hours=hours))
+        report = world.cycle(NOW + timedelta(hours=hours))
+        assert report.alerts == [], hours
+    with world.store() as store:
+        assert len(store.outbox.all(receiver="ops")) == first.enqueued
 
 
 def test_a_digest_lists_an_item_revised_before_it_is_sent_once_as_it_is_now(
@@ -435,6 +485,68 @@ digest = "daily"
     assert digest["item"]["title"].endswith(": 2 alerts")
     counts = [g["count"] for f in digest["findings"] for g in f["device_groups"]]
     assert 41 in counts and 40 not in counts
+
+
+WEEKLY = """
+[[routes]]
+name = "replacement-planning"
+receivers = ["planning"]
+stages = ["security-only", "end-of-support"]
+digest = "weekly"
+"""
+
+
+def test_a_weekly_digest_missed_on_monday_goes_out_at_the_next_digest(world: World) -> None:
+    world.extra = WEEKLY
+    friday = datetime(2026, 11, 27, 9, tzinfo=UTC)
+    assert world.cycle(friday).digested == 2
+    settings = world.config()
+    with world.store() as store:
+        assert run_digest(store, settings, friday + timedelta(days=1)) == 0  # Saturday
+        # Monday 2026-11-30: the service was down at digest time
+        assert run_digest(store, settings, friday + timedelta(days=4)) == 1  # Tuesday
+        (entry,) = store.outbox.all(receiver="planning")
+        assert entry.payload["item"]["title"] == "Weekly digest for 2026-12-01: 2 alerts"
+    world.fleets = FLEETS.replace("count = 40", "count = 41")
+    assert world.cycle(friday + timedelta(days=4, hours=1)).digested == 2
+    with world.store() as store:  # held since Tuesday: waits for next Monday
+        assert run_digest(store, settings, friday + timedelta(days=5)) == 0
+        assert run_digest(store, settings, friday + timedelta(days=10)) == 1
+
+
+def test_a_digest_is_titled_with_its_local_day(world: World) -> None:
+    world.extra = WEEKLY + '[schedule]\ntimezone = "Pacific/Auckland"\n'
+    sunday_evening = datetime(2026, 11, 29, 6, tzinfo=UTC)  # 19:00 in Auckland
+    assert world.cycle(sunday_evening).digested == 2
+    with world.store() as store:  # 09:00 on Monday in Auckland is 20:00 on Sunday in UTC
+        assert run_digest(store, world.config(), datetime(2026, 11, 29, 20, tzinfo=UTC)) == 1
+        (entry,) = store.outbox.all(receiver="planning")
+    assert entry.payload["item"]["title"] == "Weekly digest for 2026-11-30: 2 alerts"
+
+
+def test_an_item_resolved_before_its_digest_went_out_is_listed_resolved_in_the_digest(
+    world: World,
+) -> None:
+    world.extra = """
+[[routes]]
+name = "replacement-planning"
+receivers = ["planning"]
+stages = ["security-only", "end-of-support"]
+digest = "weekly"
+"""
+    assert world.cycle(on=date(2026, 11, 30)).digested == 2
+    world.fleets = FLEETS.replace("V5.5.0 build 200911", "V5.9.72 build 260713")  # upgraded
+    report = world.cycle(NOW + timedelta(hours=1), on=date(2026, 11, 30))
+    (resolved,) = [d for d in report.alerts if d["receivers"] == ["planning"]]
+    assert resolved["resolved"] and resolved["digest"] == "weekly"
+    with world.store() as store:
+        assert store.outbox.all(receiver="planning") == []  # nothing told before the digest
+        assert run_digest(store, world.config(), NOW + timedelta(days=7)) == 1
+        (entry,) = store.outbox.all(receiver="planning")
+    keys = entry.payload["summary"].split("; ")
+    assert len(keys) == 2 and entry.payload["alerts"][-1] == resolved["id"]
+    assert sum("HSRC-202109-01" in k for k in keys) == 1  # listed once, as it is now
+    assert any(k.startswith("Resolved: HSRC-202109-01") for k in keys)
 
 
 def test_check_json_cli(world: World) -> None:

@@ -200,6 +200,26 @@ def test_digest_route_marks_alerts_for_the_digest() -> None:
     assert {(a.receiver, a.digest) for a in alerts} == {("video", None), ("managers", "weekly")}
 
 
+@pytest.mark.parametrize(
+    ("digests", "want"),
+    [((None, "daily"), None), (("weekly", None), None), (("weekly", "daily"), "daily")],
+)
+def test_one_alert_per_item_and_receiver_in_the_most_urgent_of_its_routes_digests(
+    digests: tuple[str | None, str | None], want: str | None
+) -> None:
+    fleets = {"hq": FleetRouting("hq"), "branch": FleetRouting("branch")}
+    routes = [
+        Route(f"r{n}", ("video",), fleets=frozenset({fleet}), digest=digest)
+        for n, (fleet, digest) in enumerate(zip(("hq", "branch"), digests, strict=True))
+    ]
+    found = [finding(), finding(fleet="branch")]
+    (alert,) = route([(ITEM, found)], Routing(fleets, routes), NOW)
+    assert alert.digest == want and {f.fleet for f in alert.findings} == {"hq", "branch"}
+    both = [replace(r, fleets=frozenset()) for r in routes]  # both routes take each finding
+    (alert,) = route([(ITEM, found)], Routing(fleets, both), NOW)
+    assert alert.digest == want
+
+
 def test_alert_id_is_stable_and_opaque() -> None:
     a = route([(ITEM, [finding()])], Routing(FLEETS), NOW)[0]
     b = route([(ITEM, [finding()])], Routing(FLEETS), NOW)[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import date
+from datetime import UTC, datetime
 from typing import TextIO
 
 from bot.catalog import CatalogEntry, ModelError
@@ -18,13 +18,16 @@ from bot.commands.common import (
 )
 from bot.commands.db import open_existing_store
 from bot.modelcard import model_card, render_card
+from bot.pipeline import local_date
 from bot.wiring import build_catalog
 
 
 def cmd_lookup(args: argparse.Namespace, out: TextIO) -> int:
     """Print the model card: family, coverage, stage, key dates and the vendor's promise."""
     loaded = load_settings(args.config)
-    on = parse_date("--on", args.on) if args.on else date.today()
+    # today as the cycles and Slack judge stages: in [schedule] timezone
+    on = parse_date("--on", args.on) if args.on else local_date(
+        loaded.settings, datetime.now(UTC))
     launched = parse_date("--launched", args.launched) if args.launched else None
     discontinued = parse_date("--discontinued", args.discontinued) if args.discontinued else None
     if launched and discontinued and discontinued < launched:
