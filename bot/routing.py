@@ -55,7 +55,8 @@ class FleetRouting:
 
 @dataclass(frozen=True)
 class Route:
-    """Extra receivers for findings that match; an empty matcher matches anything."""
+    """Extra receivers for findings that match; an empty matcher matches anything. ``stages``
+    match a finding's stage, or the stage a lifecycle reminder's model is about to enter."""
 
     name: str
     receivers: tuple[str, ...]
@@ -73,7 +74,8 @@ class Route:
         ``thresholds``)."""
         return (
             (not self.kinds or f.kind in self.kinds)
-            and (not self.stages or f.stage.value in self.stages)
+            and (not self.stages or f.stage.value in self.stages
+                 or (f.change_to is not None and f.change_to.value in self.stages))
             and (not self.fleets or f.fleet in self.fleets)
             and (not self.fleet_tags or bool(self.fleet_tags & fleet.tags))
             and (not self.sites or f.site in self.sites)

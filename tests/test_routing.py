@@ -107,6 +107,21 @@ def test_route_adds_replacement_planning_for_late_stages() -> None:
     assert [f.site for f in planning.findings] == ["A"]
 
 
+def test_a_late_stage_route_hears_of_models_about_to_enter_that_stage() -> None:
+    """Replacement planning wants the reminders before a model enters security-only, while it
+    is still in the dynamic stage: a route's ``stages`` match a reminder's stage to come too."""
+    routes = [Route("replace", ("planning",), stages=frozenset({"security-only"}))]
+    coming = finding(kind="lifecycle")._replace(
+        change_to=Stage.SECURITY_ONLY, change_on=date(2027, 3, 1), status="stage-change"
+    )
+    other = finding(kind="lifecycle", site="B")._replace(
+        change_to=Stage.END_OF_SUPPORT, change_on=date(2027, 3, 1), status="stage-change"
+    )
+    alerts = route([(ITEM, [coming, other])], Routing(FLEETS, routes), NOW)
+    planning = next(a for a in alerts if a.receiver == "planning")
+    assert [f.site for f in planning.findings] == ["A"]
+
+
 def test_route_by_kind_mutes_or_routes_firmware_separately() -> None:
     fleets = {"hq": FleetRouting("hq", ("video",), kinds=frozenset({"advisory"}))}
     routes = [Route("fw", ("firmware-team",), kinds=frozenset({"firmware"}))]
