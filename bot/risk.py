@@ -190,9 +190,12 @@ def _lifecycle(f: Finding, count: int, sites: Sequence[str]) -> str:
     else:
         where = ""
     model = display_model(f.model)
-    return f"{count} {model}{where} enter {to.value} on {when}: {_ENTERS.get(to, '')}.".replace(
-        ": .", "."
-    )
+    then = _ENTERS.get(to, "")
+    if f.stage is to:  # told on the day, or after a day no cycle ran: the model has entered it
+        verb, then = "entered", then.replace("after that", "since then", 1)
+    else:
+        verb = "enter"
+    return f"{count} {model}{where} {verb} {to.value} on {when}: {then}.".replace(": .", ".")
 
 
 _SITES_NAMED = 3  # more are counted, not named

@@ -89,6 +89,16 @@ def test_reminder_note() -> None:
     )
 
 
+def test_the_note_of_a_stage_change_already_made_is_in_the_past() -> None:
+    """Told the day after (no cycle ran on the day), or on the day: the model has entered it."""
+    for on, since in ((date(2027, 3, 2), date(2027, 3, 1)), (date(2027, 3, 1), None)):
+        (told,) = reminder_findings(GROUPS, Context(CATALOG, on), (90, 30, 7, 0), since)
+        assert risk_note(NoteFacts.of([told])) == (
+            "31 DS-2CD3321G2-I at Site B entered security-only on 2027-03-01: "
+            "since then Hikvision fixes only severe vulnerabilities."
+        )
+
+
 def test_the_same_reminder_keeps_its_identity_across_days() -> None:
     day = date(2026, 12, 1)
     keys = {
