@@ -113,6 +113,17 @@ url = "tinydb:///state.json"
             return run_cycle(store, settings, now, fetcher=fetcher, base=self.root, **kw)
 
 
+def planning_route(digest: str) -> str:
+    """The README's replacement-planning route, collecting into a ``digest``."""
+    return f"""
+[[routes]]
+name = "replacement-planning"
+receivers = ["planning"]
+stages = ["security-only", "end-of-support"]
+digest = "{digest}"
+"""
+
+
 def _source(name: str, kind: str, fmt: str, path: Path) -> str:
     return "\n".join(
         [
@@ -404,13 +415,7 @@ def test_a_stage_change_on_a_day_no_cycle_ran_is_told_by_the_next_cycle(world: W
 
 
 def test_routes_thresholds_and_digests(world: World) -> None:
-    world.extra = """
-[[routes]]
-name = "replacement-planning"
-receivers = ["planning"]
-stages = ["security-only", "end-of-support"]
-digest = "daily"
-"""
+    world.extra = planning_route("daily")
     report = world.cycle(on=date(2026, 11, 30))
     to_planning = [d for d in report.alerts if d["receivers"] == ["planning"]]
     assert {d["item"]["id"] for d in to_planning} == {
@@ -465,13 +470,7 @@ digest = "daily"
 def test_a_digest_lists_an_item_revised_before_it_is_sent_once_as_it_is_now(
     world: World,
 ) -> None:
-    world.extra = """
-[[routes]]
-name = "replacement-planning"
-receivers = ["planning"]
-stages = ["security-only", "end-of-support"]
-digest = "daily"
-"""
+    world.extra = planning_route("daily")
     assert world.cycle(on=date(2026, 11, 30)).digested == 2
     world.fleets = FLEETS.replace("count = 40", "count = 41")
     revised = world.cycle(NOW + timedelta(hours=1), on=date(2026, 11, 30))
@@ -487,13 +486,7 @@ digest = "daily"
     assert 41 in counts and 40 not in counts
 
 
-WEEKLY = """
-[[routes]]
-name = "replacement-planning"
-receivers = ["planning"]
-stages = ["security-only", "end-of-support"]
-digest = "weekly"
-"""
+WEEKLY = planning_route("weekly")
 
 
 def test_a_weekly_digest_missed_on_monday_goes_out_at_the_next_digest(world: World) -> None:
@@ -527,13 +520,7 @@ def test_a_digest_is_titled_with_its_local_day(world: World) -> None:
 def test_an_item_resolved_before_its_digest_went_out_is_listed_resolved_in_the_digest(
     world: World,
 ) -> None:
-    world.extra = """
-[[routes]]
-name = "replacement-planning"
-receivers = ["planning"]
-stages = ["security-only", "end-of-support"]
-digest = "weekly"
-"""
+    world.extra = planning_route("weekly")
     assert world.cycle(on=date(2026, 11, 30)).digested == 2
     world.fleets = FLEETS.replace("V5.5.0 build 200911", "V5.9.72 build 260713")  # upgraded
     report = world.cycle(NOW + timedelta(hours=1), on=date(2026, 11, 30))
@@ -646,13 +633,7 @@ def test_a_channel_subscribed_in_slack_gets_the_fleets_alerts(world: World) -> N
 
 
 def test_check_counts_digest_alerts_apart_and_names_their_receivers(world: World) -> None:
-    world.extra = """
-[[routes]]
-name = "replacement-planning"
-receivers = ["planning"]
-stages = ["security-only", "end-of-support"]
-digest = "daily"
-"""
+    world.extra = planning_route("daily")
     world.config()
     for flags in (["--dry-run"], []):
         out = io.StringIO()
