@@ -109,6 +109,10 @@ def check_teams(doc: dict[str, Any], body: dict[str, Any]) -> None:
 
 
 def check_opsgenie(doc: dict[str, Any], body: dict[str, Any]) -> None:
+    if doc.get("resolved"):  # the close-alert body
+        assert set(body) == {"source", "note"} and 0 < len(body["note"]) <= 25_000
+        assert 0 < len(body["source"]) <= 100
+        return
     assert 0 < len(body["message"]) <= 130 and 0 < len(body["alias"]) <= 512
     assert len(body["description"]) <= 15_000
     assert len(body["tags"]) <= 20 and all(0 < len(t) <= 50 for t in body["tags"])
@@ -280,10 +284,17 @@ def test_pagerduty_resolves_the_incident_its_trigger_opened() -> None:
     }
 
 
-def test_servicenow_and_opsgenie_use_the_dedupe_key() -> None:
+def test_servicenow_uses_the_dedupe_key() -> None:
     doc = document()
     assert PRESETS["servicenow"].payload(doc, CTX)["correlation_id"] == doc["dedupe_key"]
-    assert PRESETS["opsgenie"].payload(doc, CTX)["alias"] == doc["dedupe_key"]
+
+
+def test_opsgenie_keys_the_item_not_the_revision() -> None:
+    doc, update = document(), document([make_finding(count=40)])
+    assert doc["dedupe_key"] != update["dedupe_key"]
+    alias = PRESETS["opsgenie"].payload(doc, CTX)["alias"]
+    assert alias == PRESETS["opsgenie"].payload(update, CTX)["alias"]
+    assert alias == "firmwatch|ticketing|HSRC-202108-01"
     assert PRESETS["opsgenie"].headers(CTX) == {"Authorization": "GenieKey ops@example.net:token"}
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ import bot
 from bot.config import ConfigError, NetworkSettings, ReceiverSettings, Settings
 from notifiers.webhook import WebhookNotifier, build, preview, retry_after
 from tests.httpserver import LocalServer, Route
-from tests.webhook_docs import NOW, SECRET, document
+from tests.webhook_docs import NOW, SECRET, document, make_finding
 from tests.webhook_receiver import Answer, FakeTicketing, SignedReceiver
 
 _POOL: list[httpx.HTTPTransport] = []
@@ -311,3 +312,32 @@ def test_a_timeout_names_the_deadline_not_what_was_left_of_it(http_server: Local
     sender._clock = lambda: next(ticks)  # the notifier's injectable clock
     result = sender.send(document())
     assert not result.ok and (result.error or "").endswith("timed out after 0.3 s")
+
+
+def test_opsgenie_updates_and_closes_the_alert_its_first_create_opened() -> None:
+    """Opsgenie's Alert API (https://docs.opsgenie.com/docs/alert-api): ``alias`` is "the key
+    element of Alert De-Duplication ... there can be only one alert with open status with the
+    same alias", and Close Alert is ``POST /v2/alerts/:identifier/close?identifierType=alias``.
+    An alias per revision opened a second alert for every update and a third, "[RESOLVED]" one,
+    for the resolution, leaving the first open for ever."""
+    first = document()
+    update = document([make_finding(count=40)], changes=("36 more devices affected",))
+    resolved = document(resolved=True, resolution="fixed")
+    assert first["dedupe_key"] != update["dedupe_key"]
+    with SignedReceiver(Answer(202, b'{"result": "Request will be processed"}')) as api:
+        hook = notifier(api.url("/v2/alerts"), preset="opsgenie", auth_env="AUTH")
+        assert all(hook.send(doc).ok for doc in (first, update, resolved))
+    assert all(d.verified for d in api.received)
+    (alias,) = {d.payload["alias"] for d in api.received if d.path == "/v2/alerts"}
+    quoted = quote(alias, safe="")
+    assert [(d.method, d.path) for d in api.received] == [
+        ("POST", "/v2/alerts"),
+        ("POST", "/v2/alerts"),
+        ("POST", f"/v2/alerts/{quoted}/notes?identifierType=alias"),
+        ("POST", f"/v2/alerts/{quoted}/close?identifierType=alias"),
+    ]
+    note, close = api.received[2].payload, api.received[3].payload
+    assert "36 more devices affected" in note["note"]
+    assert close["source"] == "firmwatch/ticketing" and "RESOLVED" in close["note"]
+    auth = api.received[0].headers["authorization"]
+    assert auth == f"GenieKey {ENV['AUTH']}"
