@@ -284,9 +284,20 @@ def test_pagerduty_resolves_the_incident_its_trigger_opened() -> None:
     }
 
 
-def test_servicenow_uses_the_dedupe_key() -> None:
-    doc = document()
-    assert PRESETS["servicenow"].payload(doc, CTX)["correlation_id"] == doc["dedupe_key"]
+def test_servicenow_keys_the_item_and_an_update_raises_urgency_never_lowers_it() -> None:
+    from datetime import date
+
+    from notifiers.presets.servicenow import work_note
+
+    doc, update = document(), document([make_finding(count=40)])
+    correlation = PRESETS["servicenow"].payload(doc, CTX)["correlation_id"]
+    assert correlation == PRESETS["servicenow"].payload(update, CTX)["correlation_id"]
+    assert correlation == "firmwatch|ticketing|HSRC-202108-01"
+    listed = cve(severity="Medium", score=5.0, kev=date(2026, 11, 27))
+    kev = document([make_finding(cves=(listed,))])
+    assert work_note(kev, "2")["urgency"] == "1"
+    medium = document([make_finding(cves=(cve(severity="Medium", score=5.0),))])
+    assert "urgency" not in work_note(medium, "1") and work_note(medium, "3")["urgency"] == "2"
 
 
 def test_opsgenie_keys_the_item_not_the_revision() -> None:

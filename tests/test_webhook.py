@@ -341,3 +341,34 @@ def test_opsgenie_updates_and_closes_the_alert_its_first_create_opened() -> None
     assert close["source"] == "firmwatch/ticketing" and "RESOLVED" in close["note"]
     auth = api.received[0].headers["authorization"]
     assert auth == f"GenieKey {ENV['AUTH']}"
+
+
+@pytest.mark.parametrize("preset", ["jira", "servicenow"])
+def test_updates_and_resolutions_go_to_the_open_ticket_never_a_new_one(preset: str) -> None:
+    """Jira (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/
+    #api-rest-api-3-issue-issueidorkey-comment-post: "Adds a comment to an issue") and ServiceNow's
+    Table API (https://www.servicenow.com/docs/bundle/xanadu-api-reference/page/integrate/
+    inbound-rest/concept/c_TableAPI.html: "PATCH /now/table/{tableName}/{sys_id} Updates the
+    specified record") update a ticket in place. The ticket was found by the alert's dedupe key,
+    which changes with every revision: each update of an advisory and its resolution filed a
+    new ticket, and the first stayed open for ever."""
+    extra = {"preset": preset, "auth_env": "AUTH"} | (
+        {"project": "OPS"} if preset == "jira" else {}
+    )
+    first = document()
+    update = document([make_finding(count=40)], changes=("36 more devices affected",))
+    resolved = document(  # a resolution is an alert of its own: its own dedupe key and id
+        resolved=True, resolution="fixed", dedupe_key="ticketing|HSRC-202108-01|0", id="fw_r1"
+    )
+    with FakeTicketing() as api:
+        hook = notifier(api.url(""), **extra)
+        assert all(hook.send(doc).ok for doc in (first, update, update, resolved))
+        (ticket,) = api.tickets
+        notes = json.dumps(ticket["notes"])
+        assert "36 more devices affected" in notes and "RESOLVED" in notes
+        ticket["open"] = False  # closed by its assignee
+        assert hook.send(resolved).ok  # nothing open to resolve: nothing filed
+        assert len(api.tickets) == 1
+        assert hook.send(document([make_finding(count=7)])).ok  # affected again: a new ticket
+        assert len(api.tickets) == 2
+    assert all(d.verified for d in api.received if d.method != "GET")
