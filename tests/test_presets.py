@@ -109,6 +109,10 @@ def check_teams(doc: dict[str, Any], body: dict[str, Any]) -> None:
 
 
 def check_opsgenie(doc: dict[str, Any], body: dict[str, Any]) -> None:
+    if doc.get("resolved"):  # the close-alert body
+        assert set(body) == {"source", "note"} and 0 < len(body["note"]) <= 25_000
+        assert 0 < len(body["source"]) <= 100
+        return
     assert 0 < len(body["message"]) <= 130 and 0 < len(body["alias"]) <= 512
     assert len(body["description"]) <= 15_000
     assert len(body["tags"]) <= 20 and all(0 < len(t) <= 50 for t in body["tags"])
@@ -280,10 +284,28 @@ def test_pagerduty_resolves_the_incident_its_trigger_opened() -> None:
     }
 
 
-def test_servicenow_and_opsgenie_use_the_dedupe_key() -> None:
-    doc = document()
-    assert PRESETS["servicenow"].payload(doc, CTX)["correlation_id"] == doc["dedupe_key"]
-    assert PRESETS["opsgenie"].payload(doc, CTX)["alias"] == doc["dedupe_key"]
+def test_servicenow_keys_the_item_and_an_update_raises_urgency_never_lowers_it() -> None:
+    from datetime import date
+
+    from notifiers.presets.servicenow import work_note
+
+    doc, update = document(), document([make_finding(count=40)])
+    correlation = PRESETS["servicenow"].payload(doc, CTX)["correlation_id"]
+    assert correlation == PRESETS["servicenow"].payload(update, CTX)["correlation_id"]
+    assert correlation == "firmwatch|ticketing|HSRC-202108-01"
+    listed = cve(severity="Medium", score=5.0, kev=date(2026, 11, 27))
+    kev = document([make_finding(cves=(listed,))])
+    assert work_note(kev, "2")["urgency"] == "1"
+    medium = document([make_finding(cves=(cve(severity="Medium", score=5.0),))])
+    assert "urgency" not in work_note(medium, "1") and work_note(medium, "3")["urgency"] == "2"
+
+
+def test_opsgenie_keys_the_item_not_the_revision() -> None:
+    doc, update = document(), document([make_finding(count=40)])
+    assert doc["dedupe_key"] != update["dedupe_key"]
+    alias = PRESETS["opsgenie"].payload(doc, CTX)["alias"]
+    assert alias == PRESETS["opsgenie"].payload(update, CTX)["alias"]
+    assert alias == "firmwatch|ticketing|HSRC-202108-01"
     assert PRESETS["opsgenie"].headers(CTX) == {"Authorization": "GenieKey ops@example.net:token"}
 
 

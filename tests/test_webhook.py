@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ import bot
 from bot.config import ConfigError, NetworkSettings, ReceiverSettings, Settings
 from notifiers.webhook import WebhookNotifier, build, preview, retry_after
 from tests.httpserver import LocalServer, Route
-from tests.webhook_docs import NOW, SECRET, document
+from tests.webhook_docs import NOW, SECRET, document, make_finding
 from tests.webhook_receiver import Answer, FakeTicketing, SignedReceiver
 
 _POOL: list[httpx.HTTPTransport] = []
@@ -311,3 +312,63 @@ def test_a_timeout_names_the_deadline_not_what_was_left_of_it(http_server: Local
     sender._clock = lambda: next(ticks)  # the notifier's injectable clock
     result = sender.send(document())
     assert not result.ok and (result.error or "").endswith("timed out after 0.3 s")
+
+
+def test_opsgenie_updates_and_closes_the_alert_its_first_create_opened() -> None:
+    """Opsgenie's Alert API (https://docs.opsgenie.com/docs/alert-api): ``alias`` is "the key
+    element of Alert De-Duplication ... there can be only one alert with open status with the
+    same alias", and Close Alert is ``POST /v2/alerts/:identifier/close?identifierType=alias``.
+    An alias per revision opened a second alert for every update and a third, "[RESOLVED]" one,
+    for the resolution, leaving the first open for ever."""
+    first = document()
+    update = document([make_finding(count=40)], changes=("36 more devices affected",))
+    resolved = document(resolved=True, resolution="fixed")
+    assert first["dedupe_key"] != update["dedupe_key"]
+    with SignedReceiver(Answer(202, b'{"result": "Request will be processed"}')) as api:
+        hook = notifier(api.url("/v2/alerts"), preset="opsgenie", auth_env="AUTH")
+        assert all(hook.send(doc).ok for doc in (first, update, resolved))
+    assert all(d.verified for d in api.received)
+    (alias,) = {d.payload["alias"] for d in api.received if d.path == "/v2/alerts"}
+    quoted = quote(alias, safe="")
+    assert [(d.method, d.path) for d in api.received] == [
+        ("POST", "/v2/alerts"),
+        ("POST", "/v2/alerts"),
+        ("POST", f"/v2/alerts/{quoted}/notes?identifierType=alias"),
+        ("POST", f"/v2/alerts/{quoted}/close?identifierType=alias"),
+    ]
+    note, close = api.received[2].payload, api.received[3].payload
+    assert "36 more devices affected" in note["note"]
+    assert close["source"] == "firmwatch/ticketing" and "RESOLVED" in close["note"]
+    auth = api.received[0].headers["authorization"]
+    assert auth == f"GenieKey {ENV['AUTH']}"
+
+
+@pytest.mark.parametrize("preset", ["jira", "servicenow"])
+def test_updates_and_resolutions_go_to_the_open_ticket_never_a_new_one(preset: str) -> None:
+    """Jira (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/
+    #api-rest-api-3-issue-issueidorkey-comment-post: "Adds a comment to an issue") and ServiceNow's
+    Table API (https://www.servicenow.com/docs/bundle/xanadu-api-reference/page/integrate/
+    inbound-rest/concept/c_TableAPI.html: "PATCH /now/table/{tableName}/{sys_id} Updates the
+    specified record") update a ticket in place. The ticket was found by the alert's dedupe key,
+    which changes with every revision: each update of an advisory and its resolution filed a
+    new ticket, and the first stayed open for ever."""
+    extra = {"preset": preset, "auth_env": "AUTH"} | (
+        {"project": "OPS"} if preset == "jira" else {}
+    )
+    first = document()
+    update = document([make_finding(count=40)], changes=("36 more devices affected",))
+    resolved = document(  # a resolution is an alert of its own: its own dedupe key and id
+        resolved=True, resolution="fixed", dedupe_key="ticketing|HSRC-202108-01|0", id="fw_r1"
+    )
+    with FakeTicketing() as api:
+        hook = notifier(api.url(""), **extra)
+        assert all(hook.send(doc).ok for doc in (first, update, update, resolved))
+        (ticket,) = api.tickets
+        notes = json.dumps(ticket["notes"])
+        assert "36 more devices affected" in notes and "RESOLVED" in notes
+        ticket["open"] = False  # closed by its assignee
+        assert hook.send(resolved).ok  # nothing open to resolve: nothing filed
+        assert len(api.tickets) == 1
+        assert hook.send(document([make_finding(count=7)])).ok  # affected again: a new ticket
+        assert len(api.tickets) == 2
+    assert all(d.verified for d in api.received if d.method != "GET")

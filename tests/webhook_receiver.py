@@ -110,7 +110,8 @@ class SignedReceiver(_Base):
 
 
 class FakeTicketing(_Base):
-    """Jira Cloud (search/jql, issue) and ServiceNow (table/incident) endpoints over one store.
+    """Jira Cloud (search/jql, issue, comment) and ServiceNow (table/incident: query, create,
+    update) endpoints over one store of tickets; a ticket is open until a test sets ``open`` false.
 
     ``slow_creates`` makes the first N creates answer only after ``delay`` seconds (after filing the
     ticket): the sender's deadline passes, as when a reply is lost, and it retries.
@@ -127,25 +128,54 @@ class FakeTicketing(_Base):
         if delivery.method != "GET" and not delivery.verified:
             return Answer(401, b'{"errorMessages": ["bad signature"]}')
         if path == "/rest/api/3/search/jql":
-            label = re.search(r'labels = "([^"]+)"', delivery.payload["jql"])
-            with self.lock:
-                found = [t for t in self.tickets if label and label[1] in t["labels"]]
-            return _json(200, {"issues": [{"key": t["key"]} for t in found][:1]})
+            return self._jira_search(delivery.payload["jql"])
         if path == "/api/now/table/incident" and delivery.method == "GET":
-            query = parse_qs(urlsplit(delivery.path).query)["sysparm_query"][0]
-            wanted = query.removeprefix("correlation_id=")
-            with self.lock:
-                rows = [t for t in self.tickets if t.get("correlation_id") == wanted]
-            return _json(200, {"result": [{"number": t["key"]} for t in rows][:1]})
+            return self._servicenow_query(parse_qs(urlsplit(delivery.path).query))
         if path in ("/rest/api/3/issue", "/api/now/table/incident"):
             fields = delivery.payload.get("fields", delivery.payload)
             with self.lock:
                 key = f"OPS-{len(self.tickets) + 1}"
-                self.tickets.append({"key": key, **fields, "labels": fields.get("labels", [])})
+                ticket = {"key": key, "sys_id": f"sys{len(self.tickets) + 1}", "open": True,
+                          "notes": [], **fields, "labels": fields.get("labels", [])}
+                self.tickets.append(ticket)
                 slow = self.slow_creates > 0
                 self.slow_creates -= 1
             return _json(201, {"key": key}, self.delay if slow else 0.0)
+        jira = re.fullmatch(r"/rest/api/3/issue/([^/]+)/comment", path)
+        servicenow = re.fullmatch(r"/api/now/table/incident/([^/]+)", path)
+        if jira and delivery.method == "POST":
+            return self._note("key", jira[1], delivery.payload["body"], {})
+        if servicenow and delivery.method == "PATCH":
+            changed = {k: v for k, v in delivery.payload.items() if k != "work_notes"}
+            return self._note("sys_id", servicenow[1], delivery.payload["work_notes"], changed)
         return Answer(404, b"no such endpoint")
+
+    def _jira_search(self, jql: str) -> Answer:
+        label = re.search(r'labels = "([^"]+)"', jql)
+        open_only = "statusCategory != Done" in jql
+        with self.lock:
+            found = [t for t in self.tickets if label and label[1] in t["labels"]
+                     and (t["open"] or not open_only)]
+        return _json(200, {"issues": [{"key": t["key"], "fields": {"labels": t["labels"]}}
+                                      for t in found][:1]})
+
+    def _servicenow_query(self, params: dict[str, list[str]]) -> Answer:
+        terms = dict(t.split("=", 1) for t in params["sysparm_query"][0].split("^"))
+        wanted = params.get("sysparm_fields", ["sys_id,number"])[0].split(",")
+        with self.lock:
+            rows = [t for t in self.tickets if t.get("correlation_id") == terms["correlation_id"]
+                    and (t["open"] or terms.get("active") != "true")]
+        names = {"number": "key"}
+        return _json(200, {"result": [{f: t.get(names.get(f, f)) for f in wanted}
+                                      for t in rows][:1]})
+
+    def _note(self, field: str, ident: str, note: Any, changed: dict[str, Any]) -> Answer:
+        with self.lock:
+            tickets = [t for t in self.tickets if t[field] == ident]
+            for t in tickets:
+                t["notes"].append(note)
+                t.update(changed)
+        return _json(201 if field == "key" else 200, {"ok": True}) if tickets else Answer(404)
 
 
 class _Server(ThreadingHTTPServer):
@@ -190,6 +220,6 @@ def _handler(server: _Base) -> type[BaseHTTPRequestHandler]:
             except (TimeoutError, ConnectionError):
                 self.close_connection = True
 
-        do_GET = do_POST = _serve
+        do_GET = do_POST = do_PATCH = do_PUT = _serve
 
     return Handler

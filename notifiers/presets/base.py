@@ -121,6 +121,11 @@ def item_key(doc: AlertDoc, ctx: Context, limit: int) -> str:
     return fit_id(f"firmwatch|{ctx.receiver}|{item.get('key', '')}", limit)
 
 
+def item_label(doc: AlertDoc, ctx: Context) -> str:
+    """A label/tag naming (receiver, item), the same for every revision: ``fw-item-`` + 24 hex."""
+    return "fw-item-" + hashlib.sha256(item_key(doc, ctx, 1_000).encode()).hexdigest()[:24]
+
+
 def is_resolved(doc: AlertDoc) -> bool:
     """True when the document says the item is over (withdrawn advisory, fleet fixed)."""
     return doc.get("resolved") is True

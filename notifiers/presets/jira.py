@@ -1,7 +1,10 @@
-"""Jira Cloud: create an issue, after a search that makes a retry find the first one.
+"""Jira Cloud: one issue per item, found by a search before anything is filed.
 
-The issue carries the label ``fw-<hash of the dedupe key>``; before creating, a JQL search for that
-label in the project returns the existing issue, so at-least-once delivery never files twice.
+The issue carries the labels ``fw-item-<hash of (receiver, item)>`` and ``fw-<hash of the dedupe
+key>`` of the alert that filed it. A JQL search for the item's label among the project's issues not
+done comes first: none found, the alert creates an issue (a resolution creates nothing); found, the
+alert is added to it as a comment instead of filing a second issue, unless the issue is this
+alert's own (a retry after a lost answer). Transitions are left to people: workflows differ.
 ``url`` is the site (``https://example.atlassian.net``); ``auth_env`` holds ``email:api-token``.
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import base64
 from typing import Any
+from urllib.parse import quote
 
 from bot.sources.fetcher import FetchResult
 from notifiers.base import AlertDoc
@@ -22,6 +26,8 @@ from notifiers.presets.base import (
     finding_body,
     finding_head,
     headline,
+    is_resolved,
+    item_label,
     line,
     reply,
     reply_json,
@@ -46,7 +52,7 @@ def headers(ctx: Context) -> dict[str, str]:
 
 def payload(doc: AlertDoc, ctx: Context) -> dict[str, Any]:
     """The issue-create body: project, type, summary, ADF description and labels."""
-    labels = ["firmwatch", dedupe_label(doc), f"severity-{severity(doc)}"]
+    labels = ["firmwatch", item_label(doc, ctx), dedupe_label(doc), f"severity-{severity(doc)}"]
     if urgent(doc):
         labels.append("kev")
     return {
@@ -61,17 +67,18 @@ def payload(doc: AlertDoc, ctx: Context) -> dict[str, Any]:
 
 
 def search(doc: AlertDoc, ctx: Context) -> dict[str, Any]:
-    """The JQL search for an issue already filed for this alert."""
+    """The JQL search for the item's issue that is not done yet."""
     project = ctx.options.get("project", "")
     return {
-        "jql": f'project = "{project}" AND labels = "{dedupe_label(doc)}"',
+        "jql": f'project = "{project}" AND labels = "{item_label(doc, ctx)}"'
+        " AND statusCategory != Done ORDER BY created DESC",
         "maxResults": 1,
-        "fields": ["key"],
+        "fields": ["key", "labels"],
     }
 
 
 def exchange(doc: AlertDoc, ctx: Context, call: Call) -> FetchResult:
-    """Search by the dedupe label; create only when nothing is found."""
+    """Search the item's open issue; comment the alert on it, or create one when there is none."""
     site = ctx.url.rstrip("/")
     found = call(Request("POST", site + SEARCH, search(doc, ctx)))
     if not 200 <= found.status < 300:
@@ -80,15 +87,25 @@ def exchange(doc: AlertDoc, ctx: Context, call: Call) -> FetchResult:
     issues = answer.get("issues") if isinstance(answer, dict) else None
     if not isinstance(issues, list):
         return reply(502, found.url, {"error": "the Jira search answered without an issue list"})
-    if issues:
-        return reply(200, found.url, {"existing": issues[0].get("key")})
-    return call(Request("POST", site + CREATE, payload(doc, ctx)))
+    if not issues:
+        if is_resolved(doc):
+            return reply(200, found.url, {"skipped": "no open issue to resolve"})
+        return call(Request("POST", site + CREATE, payload(doc, ctx)))
+    issue = issues[0] if isinstance(issues[0], dict) else {}
+    labels = (issue.get("fields") or {}).get("labels") or []
+    if dedupe_label(doc) in labels:  # this alert filed it
+        return reply(200, found.url, {"existing": issue.get("key")})
+    key = quote(str(issue.get("key") or issue.get("id") or ""), safe="")
+    comment = {"body": description(doc, head=headline(doc))}
+    return call(Request("POST", f"{site}{CREATE}/{key}/comment", comment))
 
 
-def description(doc: AlertDoc) -> dict[str, Any]:
-    """The description as an Atlassian Document Format document, within Jira's size limit."""
+def description(doc: AlertDoc, head: str = "") -> dict[str, Any]:
+    """The description (or, led by ``head``, a comment) as an Atlassian Document Format
+    document, within Jira's size limit."""
     budget = [DESCRIPTION]
-    content: list[dict[str, Any]] = [_para(doc.get("summary") or "", budget)]
+    content: list[dict[str, Any]] = [_para(head, budget)] if head else []
+    content.append(_para(doc.get("summary") or "", budget))
     item = doc.get("item") or {}
     link = web_url(item.get("url"))
     if link:
