@@ -68,6 +68,8 @@ def test_forged_or_stale_requests_are_refused(w: World, how: str) -> None:
     ("lookup", "Usage: `/firmware lookup MODEL [share]`"),
     ("upcoming never", "Usage: `/firmware upcoming [DAYS]`"),
     ("silence fleet=hq for ever", "expected a duration such as 2h, 7d or 2w (got 'ever')"),
+    ("unsilence ²", "Usage: `/firmware unsilence ID`"),  # str.isdigit() says yes, int() no
+    ("silence fleet=hq for 99999999999999999999w", "a silence lasts at most 365 days"),
 ])
 def test_help_and_bad_arguments_are_answered_in_the_ack(w: World, text: str, shown: str) -> None:
     status, ack, responses = w.command(text, user=PERSON)
