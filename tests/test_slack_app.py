@@ -14,6 +14,7 @@ from bot.config import ConfigError, Settings
 from bot.fleets import Fleet, make_group
 from bot.slack.app import build_app
 from bot.slack.subscriptions import subscribed_receivers, subscriptions
+from notifiers import health
 from tests.slackharness import SECRET, assert_fits, command_body, serving, signed, texts
 from tests.slackworld import ADMIN, GROUP_MEMBER, NOW, PERSON, World, world
 
@@ -159,6 +160,20 @@ def test_status_shows_sources_outbox_and_the_last_cycle(w: World) -> None:
     assert (":warning: *source:nvd* 2 failed, 1 missed of 42 runs (2 in a row):"
             " JobTimeout: took longer than 60 s") in answer
     assert "1 job running fine: deliver" in answer
+
+
+def test_status_says_which_receivers_wait_and_why(w: World) -> None:
+    """Alerts pile up as pending while a receiver is disabled (say its channel was archived)
+    or paused after a 429: status tells Slack users why, and how to resume."""
+    assert "waiting" not in texts(only(w.command("status")[2]))
+    health.disable(w.store, "alerts", "Slack refused the message (is_archived): the channel"
+                   " 'C0ALERTS1' is archived", NOW)
+    w.store.meta.put(health.PAUSED, {"ticketing": "2026-11-30T12:05:00+00:00"}, NOW)
+    answer = texts(only(w.command("status")[2]))
+    assert ("*alerts* disabled since 2026-11-30 12:00 UTC: Slack refused the message"
+            " (is_archived): the channel 'C0ALERTS1' is archived") in answer
+    assert "`firmwatch outbox enable alerts`" in answer
+    assert "*ticketing* paused until 2026-11-30 12:05 UTC" in answer
 
 
 def test_silences_are_added_listed_and_ended_by_admins(w: World) -> None:

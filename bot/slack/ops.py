@@ -24,6 +24,7 @@ from bot.slack.commands import USAGE, SilenceAdd, Subscribe, usage_line
 from bot.slack.env import Env
 from bot.slack.knowledge import CYCLE_KEY
 from bot.sources.health import SourceHealth, describe
+from notifiers import health
 from state.records import OUTBOX_STATUSES, Silence
 
 JOBS_KEY, LEADER_KEY = "scheduler.jobs", "scheduler.leader"  # written by bot.service.jobbook
@@ -76,13 +77,27 @@ def status_answer(env: Env, share: bool = False) -> Answer:
     outbox = " · ".join(f"{s} {counts.get(s, 0):,}" for s in OUTBOX_STATUSES)
     blocks = [header("firmwatch status"),
               list_section(f"Sources ({len(names)})", lines, "none configured", "more sources"),
-              section(f"*Outbox* {outbox}"),
+              section(f"*Outbox* {outbox}{waiting_text(env)}"),
               section(f"*Last cycle* {cycle_text(env.store.meta.get(CYCLE_KEY))}"),
               list_section("Scheduler", scheduler_lines(env.store.meta.get(JOBS_KEY),
                                                         env.store.meta.get(LEADER_KEY)),
                            "no scheduler has run yet (`firmwatch run` or `firmwatch worker`)",
                            "more jobs")]
     return Answer(f"outbox: {outbox}", blocks, share)
+
+
+def waiting_text(env: Env) -> str:
+    """The receivers whose alerts wait (disabled, or paused after a ``Retry-After``), and why."""
+    lines = [f"\n:no_entry: *{esc(name)}* disabled since"
+             f" {esc(str(off.get('since', '?'))[:16].replace('T', ' '))} UTC:"
+             f" {esc(clip(str(off.get('reason', '')), 300))} (fix it, then"
+             f" `firmwatch outbox enable {esc(name)}`)"
+             for name, off in sorted(health.disabled(env.store).items())
+             if isinstance(off, Mapping)]
+    paused = sorted(health.paused(env.store, env.now).items())
+    lines += [f"\n:hourglass: *{esc(name)}* paused until {_when(until)} (Slack or the receiver"
+              " asked to wait)" for name, until in paused]
+    return "".join(lines)
 
 
 def scheduler_lines(jobs: object, leader: object) -> list[str]:
