@@ -15,6 +15,9 @@ from tests.slackharness import actions_body, assert_fits, signed, texts
 from tests.slackworld import NOW, PERSON, World, world
 
 OTHER = "U0OTHER01"
+# Slack shows these in each reader's timezone (the fallback is UTC)
+NOW_SHOWN = "<!date^1796040000^{date_short_pretty} {time}|2026-11-30 12:00 UTC>"
+SEVEN_DAYS = "<!date^1796644800^{date_short_pretty} {time}|2026-12-07 12:00 UTC>"
 
 
 @pytest.fixture
@@ -49,7 +52,7 @@ def test_acknowledge_updates_the_message_once(w: World) -> None:
     (update,) = w.fake.api("chat.update")
     assert (update["channel"], update["ts"]) == ("C0ALERTS1", "1700000000.000100")
     assert status(update["blocks"]) == [
-        ":white_check_mark: Acknowledged by <@U0PEOPLE1> 2026-11-30 12:00 UTC"]
+        f":white_check_mark: Acknowledged by <@U0PEOPLE1> {NOW_SHOWN}"]
     assert buttons(update["blocks"]) == ["fw_ack", "fw_snooze", "fw_ticket"]
     assert_fits(update)
     state = w.store.acks.get(alert_id)
@@ -82,11 +85,11 @@ def test_snooze_offers_7_or_30_days_then_snoozes(w: World) -> None:
     w.click("fw_snooze_7d", alert_id, blocks=offered, wait_for="chat.update")
     done = w.fake.api("chat.update")[-1]["blocks"]
     assert buttons(done) == ["fw_ack", "fw_snooze", "fw_ticket"]
-    assert status(done) == [":zzz: Snoozed until 2026-12-07 12:00 UTC by <@U0PEOPLE1>"]
+    assert status(done) == [f":zzz: Snoozed until {SEVEN_DAYS} by <@U0PEOPLE1>"]
     state = w.store.acks.get(alert_id)
     assert state is not None and state.snoozed_until == NOW + timedelta(days=7)
     _, url = w.click("fw_snooze_7d", alert_id, blocks=offered, wait_for="respond")
-    assert "Already snoozed until 2026-12-07 12:00 UTC" in w.fake.responded(url)[0]["text"]
+    assert f"Already snoozed until {SEVEN_DAYS}" in w.fake.responded(url)[0]["text"]
     updates = len(w.fake.api("chat.update"))
     w.click("fw_snooze_30d", alert_id, user=OTHER, blocks=offered, wait_for="chat.update")
     assert len(w.fake.api("chat.update")) == updates + 1

@@ -173,14 +173,16 @@ def test_status_says_which_receivers_wait_and_why(w: World) -> None:
     assert ("*alerts* disabled since 2026-11-30 12:00 UTC: Slack refused the message"
             " (is_archived): the channel 'C0ALERTS1' is archived") in answer
     assert "`firmwatch outbox enable alerts`" in answer
-    assert "*ticketing* paused until 2026-11-30 12:05 UTC" in answer
+    assert ("*ticketing* paused until <!date^1796040300^{date_short_pretty} {time}|2026-11-30"
+            " 12:05 UTC>") in answer
 
 
 def test_silences_are_added_listed_and_ended_by_admins(w: World) -> None:
     added = texts(only(w.command('silence fleet=hq cve=cve-2021-36260 site="Site A" for 7d'
                                  " patch window")[2]))
     assert "Silence added: *#1* `fleet=hq cve=CVE-2021-36260 site=Site A`" in added
-    assert "until 2026-12-07 12:00 UTC by <@UADMIN01> — patch window" in added
+    assert ("until <!date^1796644800^{date_short_pretty} {time}|2026-12-07 12:00 UTC> by"
+            " <@UADMIN01> — patch window") in added
     (stored,) = w.store.silences.active(NOW)
     assert stored.matchers == [{"name": "fleet", "value": "hq"},
                                {"name": "cve", "value": "CVE-2021-36260"},

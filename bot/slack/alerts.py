@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import Settings
-from bot.slack.blocks import MAX_BLOCKS, Block, context, esc, who
+from bot.slack.blocks import MAX_BLOCKS, Block, context, esc, when, who
 from state import OutboxEntry
 from state.api import Store
 
@@ -87,7 +87,7 @@ def snooze(store: Store, alert_id: str, user: str, days: int, now: datetime) -> 
     until = now + timedelta(days=days)
     state = store.acks.get(alert_id)
     if state and state.snoozed_until and state.snoozed_until >= until - GRACE:
-        return Outcome(False, f"Already snoozed until {_day(state.snoozed_until)} by"
+        return Outcome(False, f"Already snoozed until {when(state.snoozed_until)} by"
                               f" {who(state.snoozed_by or '')}.")
     if not store.acks.snooze(alert_id, user, until, now):
         return Outcome(False, "Already snoozed at least that long.")
@@ -135,9 +135,9 @@ def status_parts(store: Store, alert_id: str, now: datetime) -> list[str]:
     state = store.acks.get(alert_id)
     if state and state.acked_at:
         parts.append(f":white_check_mark: Acknowledged by {who(state.acked_by or '')}"
-                     f" {_day(state.acked_at)}")
+                     f" {when(state.acked_at)}")
     if state and state.snoozed_until and state.is_snoozed(now):
-        parts.append(f":zzz: Snoozed until {_day(state.snoozed_until)} by"
+        parts.append(f":zzz: Snoozed until {when(state.snoozed_until)} by"
                      f" {who(state.snoozed_by or '')}")
     ticket = store.meta.get(TICKET_META + alert_id)
     if isinstance(ticket, dict):
@@ -207,7 +207,3 @@ def _snooze_elements(elements: list[Block], alert_id: str, expand: bool) -> list
 def _button(action_id: str, label: str, value: str) -> Block:
     return {"type": "button", "action_id": action_id, "value": value,
             "text": {"type": "plain_text", "text": label}}
-
-
-def _day(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
