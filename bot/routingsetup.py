@@ -94,6 +94,14 @@ class _StoredFacts(Mapping[str, Any]):
         return len(self._read())
 
 
+def last_alert_id(store: Store, receiver: str, item_key: str) -> str | None:
+    """The id of the last alert about the item to the receiver: the one whose acknowledgement
+    and snooze routing consults."""
+    value = store.meta.get(_key(receiver, item_key))
+    found = value.get("alert_id") if isinstance(value, dict) else None
+    return found if isinstance(found, str) else None
+
+
 def _key(receiver: str, item_key: str, prefix: str = MEMORY_PREFIX) -> str:
     return f"{prefix}{receiver}|{item_key}"
 

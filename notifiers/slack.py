@@ -47,6 +47,10 @@ ADVICE = {
     "missing_scope": "the app lacks the chat:write scope; add it and reinstall the app",
     "restricted_action": "the workspace does not let the app post in {channel!r}",
 }
+# Refusals of the token or the channel, not of one message: every alert to the receiver would be
+# refused the same way, so the receiver is disabled (its alerts wait for the fix, as for a webhook
+# answering 410) instead of each alert going to the dead letters.
+GONE = frozenset(ADVICE)
 
 
 class ChannelLimiter:
@@ -161,6 +165,7 @@ class SlackNotifier:
             ok=False,
             status=status,
             permanent=True,
+            disable=code in GONE,
             error=f"Slack refused the message ({code}): " + advice.format(channel=channel),
         )
 

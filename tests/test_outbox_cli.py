@@ -87,17 +87,17 @@ def test_dead_letters_are_listed_and_replayed(
     config: str, store_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entry_id = enqueue(store_url, "chat")
-    fake_slack.answer(Answer(error="channel_not_found"))
+    fake_slack.answer(Answer(error="invalid_blocks"))
     code, out, _ = cli(monkeypatch, config, "deliver", "--once")
     assert code == 0 and "dead 1" in out
     code, out, _ = cli(monkeypatch, config, "outbox")
     row = out.splitlines()[2]
     assert row.split()[:4] == [str(entry_id), "dead", "chat", "1"]
-    assert "channel_not_found" in row and "[CRITICAL] Command injection" in row
+    assert "invalid_blocks" in row and "[CRITICAL] Command injection" in row
     code, out, _ = cli(monkeypatch, config, "outbox", "--json")
     listed = json.loads(out)
     (entry,) = listed["entries"]
-    assert entry["status"] == "dead" and "channel_not_found" in entry["last_error"]
+    assert entry["status"] == "dead" and "invalid_blocks" in entry["last_error"]
     assert entry["payload"]["id"] == entry["alert_id"] and listed["counts"]["dead"] == 1
     code, out, _ = cli(monkeypatch, config, "outbox", "replay", str(entry_id))
     assert code == 0 and out.splitlines()[0] == f"entry {entry_id} to chat is due again"
@@ -141,6 +141,27 @@ def test_disabled_receivers_are_shown_and_enabled(
     assert "sent 1" in out
     code, _, err = cli(monkeypatch, config, "outbox", "enable", "nope")
     assert code == 1 and "no receiver named 'nope' (receivers: chat, ops)" in err
+
+
+def test_an_archived_channel_disables_its_receiver_and_its_alerts_wait(
+    config: str, store_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A channel archived (or the app removed from it, or the token revoked) refuses every
+    alert: the receiver is disabled and its alerts stay pending until it is enabled again,
+    rather than each going to the dead letters."""
+    first = enqueue(store_url, "chat")
+    second = enqueue(store_url, "chat", "HSRC-202109-01")
+    fake_slack.answer(Answer(error="is_archived"))
+    code, out, _ = cli(monkeypatch, config, "deliver", "--once")
+    assert code == 0 and "dead 0" in out
+    assert "receiver chat was disabled" in out
+    with open_store(store_url) as store:
+        assert [store.outbox.get(i).status for i in (first, second)] == ["retrying", "pending"]
+        assert "is_archived" in health.disabled(store)["chat"]["reason"]
+    code, out, _ = cli(monkeypatch, config, "outbox", "enable", "chat")
+    assert "2 waiting entries are due now" in out
+    code, out, _ = cli(monkeypatch, config, "deliver", "--once")
+    assert "sent 2" in out and len(fake_slack.posts()) == 2
 
 
 def test_notify_test_sends_a_sample_and_says_what_happened(

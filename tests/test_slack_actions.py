@@ -9,12 +9,18 @@ from typing import Any
 
 import pytest
 
+from bot.fleets import Fleet, make_group
 from bot.slack import alerts
 from notifiers.slackblocks import build_message
+from state.fleetsync import replace_fleet
 from tests.slackharness import actions_body, assert_fits, signed, texts
-from tests.slackworld import NOW, PERSON, World, world
+from tests.slackworld import NOW, PERSON, World, fill, world
 
 OTHER = "U0OTHER01"
+NVR, NVR_ADVISORY = "iDS-7716NXI-M4/X", "HSRC-202508-03"
+# Slack shows these in each reader's timezone (the fallback is UTC)
+NOW_SHOWN = "<!date^1796040000^{date_short_pretty} {time}|2026-11-30 12:00 UTC>"
+SEVEN_DAYS = "<!date^1796644800^{date_short_pretty} {time}|2026-12-07 12:00 UTC>"
 
 
 @pytest.fixture
@@ -49,7 +55,7 @@ def test_acknowledge_updates_the_message_once(w: World) -> None:
     (update,) = w.fake.api("chat.update")
     assert (update["channel"], update["ts"]) == ("C0ALERTS1", "1700000000.000100")
     assert status(update["blocks"]) == [
-        ":white_check_mark: Acknowledged by <@U0PEOPLE1> 2026-11-30 12:00 UTC"]
+        f":white_check_mark: Acknowledged by <@U0PEOPLE1> {NOW_SHOWN}"]
     assert buttons(update["blocks"]) == ["fw_ack", "fw_snooze", "fw_ticket"]
     assert_fits(update)
     state = w.store.acks.get(alert_id)
@@ -82,17 +88,43 @@ def test_snooze_offers_7_or_30_days_then_snoozes(w: World) -> None:
     w.click("fw_snooze_7d", alert_id, blocks=offered, wait_for="chat.update")
     done = w.fake.api("chat.update")[-1]["blocks"]
     assert buttons(done) == ["fw_ack", "fw_snooze", "fw_ticket"]
-    assert status(done) == [":zzz: Snoozed until 2026-12-07 12:00 UTC by <@U0PEOPLE1>"]
+    assert status(done) == [f":zzz: Snoozed until {SEVEN_DAYS} by <@U0PEOPLE1>"]
     state = w.store.acks.get(alert_id)
     assert state is not None and state.snoozed_until == NOW + timedelta(days=7)
     _, url = w.click("fw_snooze_7d", alert_id, blocks=offered, wait_for="respond")
-    assert "Already snoozed until 2026-12-07 12:00 UTC" in w.fake.responded(url)[0]["text"]
+    assert f"Already snoozed until {SEVEN_DAYS}" in w.fake.responded(url)[0]["text"]
     updates = len(w.fake.api("chat.update"))
     w.click("fw_snooze_30d", alert_id, user=OTHER, blocks=offered, wait_for="chat.update")
     assert len(w.fake.api("chat.update")) == updates + 1
     state = w.store.acks.get(alert_id)
     assert state is not None and (state.snoozed_until, state.snoozed_by) == (
         NOW + timedelta(days=30), OTHER)
+
+
+@pytest.mark.parametrize("action", ["fw_snooze_30d", "fw_ack"])
+def test_a_click_on_the_items_first_message_holds_its_later_updates(
+    w: World, tmp_path: Path, action: str
+) -> None:
+    """People click the thread's top message, not the update posted in its thread since: the
+    snooze (or acknowledgement) holds the item's next updates all the same."""
+    first = next(e for e in w.store.outbox.all(receiver="alerts")
+                 if e.payload["item"]["id"] == NVR_ADVISORY)
+    replace_fleet(w.store, Fleet("yard", receivers=("alerts",)),
+                  [make_group("yard", NVR, "V4.62.200", 3, "Gate")])
+    fill(tmp_path, w.store, w.settings)  # an update in the thread: "1 more device group"
+    assert len(updates_of(w)) == 2
+    assert first.alert_id is not None
+    w.click(action, first.alert_id, blocks=build_message(first.payload)["blocks"],
+            wait_for="chat.update")
+    replace_fleet(w.store, Fleet("yard", receivers=("alerts",)),
+                  [make_group("yard", NVR, "V4.62.200", 2, "Gate")])
+    fill(tmp_path, w.store, w.settings)  # a device fewer: no worse news
+    assert len(updates_of(w)) == 2
+
+
+def updates_of(w: World) -> list[str]:
+    return [e.payload["item"]["id"] for e in w.store.outbox.all(receiver="alerts")
+            if e.payload["item"]["id"] == NVR_ADVISORY]
 
 
 def test_a_snooze_select_works_in_one_step(w: World) -> None:

@@ -14,6 +14,7 @@ from bot.config import ConfigError, Settings
 from bot.fleets import Fleet, make_group
 from bot.slack.app import build_app
 from bot.slack.subscriptions import subscribed_receivers, subscriptions
+from notifiers import health
 from tests.slackharness import SECRET, assert_fits, command_body, serving, signed, texts
 from tests.slackworld import ADMIN, GROUP_MEMBER, NOW, PERSON, World, world
 
@@ -68,6 +69,8 @@ def test_forged_or_stale_requests_are_refused(w: World, how: str) -> None:
     ("lookup", "Usage: `/firmware lookup MODEL [share]`"),
     ("upcoming never", "Usage: `/firmware upcoming [DAYS]`"),
     ("silence fleet=hq for ever", "expected a duration such as 2h, 7d or 2w (got 'ever')"),
+    ("unsilence ²", "Usage: `/firmware unsilence ID`"),  # str.isdigit() says yes, int() no
+    ("silence fleet=hq for 99999999999999999999w", "a silence lasts at most 365 days"),
 ])
 def test_help_and_bad_arguments_are_answered_in_the_ack(w: World, text: str, shown: str) -> None:
     status, ack, responses = w.command(text, user=PERSON)
@@ -159,11 +162,27 @@ def test_status_shows_sources_outbox_and_the_last_cycle(w: World) -> None:
     assert "1 job running fine: deliver" in answer
 
 
+def test_status_says_which_receivers_wait_and_why(w: World) -> None:
+    """Alerts pile up as pending while a receiver is disabled (say its channel was archived)
+    or paused after a 429: status tells Slack users why, and how to resume."""
+    assert "waiting" not in texts(only(w.command("status")[2]))
+    health.disable(w.store, "alerts", "Slack refused the message (is_archived): the channel"
+                   " 'C0ALERTS1' is archived", NOW)
+    w.store.meta.put(health.PAUSED, {"ticketing": "2026-11-30T12:05:00+00:00"}, NOW)
+    answer = texts(only(w.command("status")[2]))
+    assert ("*alerts* disabled since 2026-11-30 12:00 UTC: Slack refused the message"
+            " (is_archived): the channel 'C0ALERTS1' is archived") in answer
+    assert "`firmwatch outbox enable alerts`" in answer
+    assert ("*ticketing* paused until <!date^1796040300^{date_short_pretty} {time}|2026-11-30"
+            " 12:05 UTC>") in answer
+
+
 def test_silences_are_added_listed_and_ended_by_admins(w: World) -> None:
     added = texts(only(w.command('silence fleet=hq cve=cve-2021-36260 site="Site A" for 7d'
                                  " patch window")[2]))
     assert "Silence added: *#1* `fleet=hq cve=CVE-2021-36260 site=Site A`" in added
-    assert "until 2026-12-07 12:00 UTC by <@UADMIN01> — patch window" in added
+    assert ("until <!date^1796644800^{date_short_pretty} {time}|2026-12-07 12:00 UTC> by"
+            " <@UADMIN01> — patch window") in added
     (stored,) = w.store.silences.active(NOW)
     assert stored.matchers == [{"name": "fleet", "value": "hq"},
                                {"name": "cve", "value": "CVE-2021-36260"},

@@ -78,16 +78,22 @@ def test_transient_failures_are_retried(
     assert result.error is not None and words in result.error
 
 
-@pytest.mark.parametrize(("code", "words"), [
-    ("channel_not_found", "the channel '#ops' does not exist or the app cannot see it"),
-    ("not_in_channel", "invite it with /invite @firmwatch"),
-    ("account_inactive", "deactivated"),
-    ("invalid_blocks", "api.slack.com/methods/chat.postMessage#errors"),
+@pytest.mark.parametrize(("code", "words", "gone"), [
+    ("channel_not_found", "the channel '#ops' does not exist or the app cannot see it", True),
+    ("not_in_channel", "invite it with /invite @firmwatch", True),
+    ("is_archived", "the channel '#ops' is archived", True),
+    ("account_inactive", "deactivated", True),
+    ("token_revoked", "install the app again", True),
+    ("invalid_blocks", "api.slack.com/methods/chat.postMessage#errors", False),
 ])
-def test_permanent_errors_say_what_to_fix(fake_slack: FakeSlack, code: str, words: str) -> None:
+def test_permanent_errors_say_what_to_fix(
+    fake_slack: FakeSlack, code: str, words: str, gone: bool
+) -> None:
+    """A refusal of the channel or the token (not of this message) disables the receiver, as
+    HTTP 410 does a webhook: its alerts wait for the fix instead of dying one by one."""
     fake_slack.answer(Answer(error=code))
     result = notifier(fake_slack).send(document())
-    assert not result.ok and result.permanent
+    assert not result.ok and result.permanent and result.disable is gone
     assert result.error is not None and code in result.error and words in result.error
 
 
@@ -98,6 +104,7 @@ def test_a_wrong_token_is_permanent_and_never_shown(
     wrong = "xoxb-wrong-token-value"
     result = notifier(fake_slack, {"SLACK_BOT_TOKEN": wrong}).send(document())
     assert result.permanent and result.error is not None and "invalid_auth" in result.error
+    assert result.disable
     shown = result.error + repr(notifier(fake_slack)) + caplog.text
     assert wrong not in shown and TOKEN not in shown
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,13 @@ def test_escaping_and_links() -> None:
     assert blocks.link("file:///etc/passwd", "local") == "local"
     assert blocks.link("https://x.example/a b", "spaced") == "spaced"
     assert blocks.who("U012ABC") == "<@U012ABC>" and blocks.who("alice <x>") == "alice &lt;x&gt;"
+
+
+def test_moments_are_shown_in_the_readers_timezone() -> None:
+    """Slack formats ``<!date^…>`` in each reader's timezone; the fallback is UTC."""
+    moment = datetime(2026, 11, 30, 23, 30, tzinfo=timezone(timedelta(hours=13)))  # Auckland
+    assert blocks.when(moment) == (
+        "<!date^1796034600^{date_short_pretty} {time}|2026-11-30 10:30 UTC>")
 
 
 def test_long_lists_end_with_how_many_more() -> None:

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import Settings
-from bot.slack.blocks import MAX_BLOCKS, Block, context, esc, who
+from bot.routingsetup import last_alert_id
+from bot.slack.blocks import MAX_BLOCKS, Block, context, esc, when, who
 from state import OutboxEntry
 from state.api import Store
 
@@ -73,10 +74,25 @@ def read_click(body: Mapping[str, Any]) -> Click | None:
                  blocks if isinstance(blocks, list) else [], str(message.get("text") or ""))
 
 
+def item_alerts(store: Store, alert_id: str) -> list[str]:
+    """Later alerts about the clicked alert's item to its receiver (an update posted in the
+    thread since): routing consults the last one, so a click on the first message holds it."""
+    later: list[str] = []
+    for entry in store.outbox.for_alert(alert_id):
+        item = (entry.payload.get("item") or {}).get("key")
+        last = last_alert_id(store, entry.receiver, item) if isinstance(item, str) else None
+        if last is not None and last not in (alert_id, *later):
+            later.append(last)
+    return later
+
+
 def acknowledge(store: Store, alert_id: str, user: str, now: datetime) -> Outcome:
-    """Acknowledge once; later clicks say who already did."""
-    if store.acks.ack(alert_id, user, now):
-        return Outcome(True)
+    """Acknowledge once (and the item's later alerts); later clicks say who already did."""
+    with store.transaction():
+        if store.acks.ack(alert_id, user, now):
+            for later in item_alerts(store, alert_id):
+                store.acks.ack(later, user, now)
+            return Outcome(True)
     state = store.acks.get(alert_id)
     by = who(state.acked_by or "") if state else "someone"
     return Outcome(False, f"Already acknowledged by {by}.")
@@ -87,10 +103,13 @@ def snooze(store: Store, alert_id: str, user: str, days: int, now: datetime) -> 
     until = now + timedelta(days=days)
     state = store.acks.get(alert_id)
     if state and state.snoozed_until and state.snoozed_until >= until - GRACE:
-        return Outcome(False, f"Already snoozed until {_day(state.snoozed_until)} by"
+        return Outcome(False, f"Already snoozed until {when(state.snoozed_until)} by"
                               f" {who(state.snoozed_by or '')}.")
-    if not store.acks.snooze(alert_id, user, until, now):
-        return Outcome(False, "Already snoozed at least that long.")
+    with store.transaction():
+        if not store.acks.snooze(alert_id, user, until, now):
+            return Outcome(False, "Already snoozed at least that long.")
+        for later in item_alerts(store, alert_id):
+            store.acks.snooze(later, user, until, now)
     return Outcome(True)
 
 
@@ -135,9 +154,9 @@ def status_parts(store: Store, alert_id: str, now: datetime) -> list[str]:
     state = store.acks.get(alert_id)
     if state and state.acked_at:
         parts.append(f":white_check_mark: Acknowledged by {who(state.acked_by or '')}"
-                     f" {_day(state.acked_at)}")
+                     f" {when(state.acked_at)}")
     if state and state.snoozed_until and state.is_snoozed(now):
-        parts.append(f":zzz: Snoozed until {_day(state.snoozed_until)} by"
+        parts.append(f":zzz: Snoozed until {when(state.snoozed_until)} by"
                      f" {who(state.snoozed_by or '')}")
     ticket = store.meta.get(TICKET_META + alert_id)
     if isinstance(ticket, dict):
@@ -207,7 +226,3 @@ def _snooze_elements(elements: list[Block], alert_id: str, expand: bool) -> list
 def _button(action_id: str, label: str, value: str) -> Block:
     return {"type": "button", "action_id": action_id, "value": value,
             "text": {"type": "plain_text", "text": label}}
-
-
-def _day(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 Block = dict[str, Any]
@@ -44,6 +45,13 @@ def link(url: str | None, label: str) -> str:
 def who(author: str) -> str:
     """A Slack user ID as a mention, anything else (e.g. a CLI user name) as plain text."""
     return f"<@{author}>" if _USER_ID.match(author) else esc(author or "someone")
+
+
+def when(moment: datetime) -> str:
+    """A moment as Slack shows it in each reader's own timezone and clock format ("Today
+    14:00"), with the UTC time as the fallback where Slack cannot format it."""
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:

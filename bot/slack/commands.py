@@ -18,6 +18,7 @@ MATCHERS = ("fleet", "model", "site", "kind", "item", "advisory", "cve")
 KINDS = ("advisory", "firmware", "lifecycle", "exploited")
 MAX_SILENCE = timedelta(days=365)
 MAX_DAYS = 3650
+MAX_ID_DIGITS = 18  # a silence number fits a 64-bit integer column
 DEFAULT_DAYS = 90
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$", re.I)
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'",
@@ -202,8 +203,9 @@ def _fleet(rest: list[str], share: bool) -> Command | Usage:
 def _upcoming(rest: list[str], share: bool) -> Command | Usage:
     if not rest:
         return Upcoming(DEFAULT_DAYS, share)
-    if len(rest) == 1 and rest[0].isdigit() and 1 <= int(rest[0]) <= MAX_DAYS:
-        return Upcoming(int(rest[0]), share)
+    days = _number(rest[0], len(str(MAX_DAYS))) if len(rest) == 1 else None
+    if days is not None and 1 <= days <= MAX_DAYS:
+        return Upcoming(days, share)
     return Usage(f"DAYS must be a whole number from 1 to {MAX_DAYS} (got {' '.join(rest)!r})",
                  "upcoming")
 
@@ -236,6 +238,8 @@ def _silence(rest: list[str], share: bool) -> Command | Usage:
         duration = parse_duration(words[0])
     except ValueError:
         return Usage(f"expected a duration such as 2h, 7d or 2w (got {words[0]!r})", "silence")
+    except OverflowError:  # more days than a timedelta holds
+        return Usage("a silence lasts at most 365 days", "silence")
     if duration > MAX_SILENCE:
         return Usage("a silence lasts at most 365 days", "silence")
     return SilenceAdd(tuple(matchers), duration, words[1].strip() if len(words) > 1 else "")
@@ -255,9 +259,15 @@ def _matcher_problem(name: str, value: str, seen: list[tuple[str, str]]) -> str 
     return None
 
 
+def _number(word: str, digits: int) -> int | None:
+    """A whole number of at most ``digits`` digits (any script's decimal digits), else None."""
+    return int(word) if word.isdecimal() and len(word) <= digits else None
+
+
 def _unsilence(rest: list[str], share: bool) -> Command | Usage:
-    if len(rest) == 1 and rest[0].lstrip("#").isdigit():
-        return Unsilence(int(rest[0].lstrip("#")))
+    found = _number(rest[0].lstrip("#"), MAX_ID_DIGITS) if len(rest) == 1 else None
+    if found is not None:
+        return Unsilence(found)
     return Usage("unsilence needs the silence's number (see `silences`)", "unsilence")
 
 

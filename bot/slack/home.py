@@ -20,6 +20,7 @@ from bot.slack.blocks import (
     list_section,
     plural,
     section,
+    when,
 )
 from bot.slack.env import Env
 from bot.slack.fleetviews import ModelGroup, stage_devices, stage_line
@@ -72,7 +73,7 @@ def home_view(env: Env) -> dict[str, Any]:
         list_section(f"Stage changes in the next {HOME_DAYS} days", change_lines, "none"),
         divider(),
         *status[1:],
-        context(f"updated {env.now.strftime('%Y-%m-%d %H:%M UTC')} · try"
+        context(f"updated {when(env.now)} · try"
                 f" `{env.settings.slack.command} help`"),
     ]
     return {"type": "home", "blocks": fit(blocks, HOME_BLOCKS)}

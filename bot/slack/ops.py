@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from bot.slack import subscriptions
@@ -18,12 +17,14 @@ from bot.slack.blocks import (
     note,
     plural,
     section,
+    when,
     who,
 )
 from bot.slack.commands import USAGE, SilenceAdd, Subscribe, usage_line
 from bot.slack.env import Env
 from bot.slack.knowledge import CYCLE_KEY
 from bot.sources.health import SourceHealth, describe
+from notifiers import health
 from state.records import OUTBOX_STATUSES, Silence
 
 JOBS_KEY, LEADER_KEY = "scheduler.jobs", "scheduler.leader"  # written by bot.service.jobbook
@@ -49,7 +50,7 @@ def silence_text(s: Silence) -> str:
     matchers = " ".join(f"{esc(m.get('name'))}={esc(m.get('value'))}" for m in s.matchers
                         if isinstance(m, dict)) or "(matches everything)"
     comment = f" — {esc(clip(s.comment, 200))}" if s.comment else ""
-    return (f"*#{s.id}* `{matchers}` until {_when(s.ends_at)} by {who(s.author)}{comment}")
+    return (f"*#{s.id}* `{matchers}` until {when(s.ends_at)} by {who(s.author)}{comment}")
 
 
 def silences_answer(env: Env, share: bool = False) -> Answer:
@@ -76,13 +77,27 @@ def status_answer(env: Env, share: bool = False) -> Answer:
     outbox = " · ".join(f"{s} {counts.get(s, 0):,}" for s in OUTBOX_STATUSES)
     blocks = [header("firmwatch status"),
               list_section(f"Sources ({len(names)})", lines, "none configured", "more sources"),
-              section(f"*Outbox* {outbox}"),
+              section(f"*Outbox* {outbox}{waiting_text(env)}"),
               section(f"*Last cycle* {cycle_text(env.store.meta.get(CYCLE_KEY))}"),
               list_section("Scheduler", scheduler_lines(env.store.meta.get(JOBS_KEY),
                                                         env.store.meta.get(LEADER_KEY)),
                            "no scheduler has run yet (`firmwatch run` or `firmwatch worker`)",
                            "more jobs")]
     return Answer(f"outbox: {outbox}", blocks, share)
+
+
+def waiting_text(env: Env) -> str:
+    """The receivers whose alerts wait (disabled, or paused after a ``Retry-After``), and why."""
+    lines = [f"\n:no_entry: *{esc(name)}* disabled since"
+             f" {esc(str(off.get('since', '?'))[:16].replace('T', ' '))} UTC:"
+             f" {esc(clip(str(off.get('reason', '')), 300))} (fix it, then"
+             f" `firmwatch outbox enable {esc(name)}`)"
+             for name, off in sorted(health.disabled(env.store).items())
+             if isinstance(off, Mapping)]
+    paused = sorted(health.paused(env.store, env.now).items())
+    lines += [f"\n:hourglass: *{esc(name)}* paused until {when(until)} (Slack or the receiver"
+              " asked to wait)" for name, until in paused]
+    return "".join(lines)
 
 
 def scheduler_lines(jobs: object, leader: object) -> list[str]:
@@ -164,7 +179,7 @@ def end_silence(env: Env, silence_id: int) -> Answer:
         return note(f"There is no silence #{silence_id} (see"
                     f" `{env.settings.slack.command} silences`).")
     if not env.store.silences.expire(silence_id, env.now):
-        return note(f"Silence #{silence_id} had already ended ({_when(found.ends_at)}).")
+        return note(f"Silence #{silence_id} had already ended ({when(found.ends_at)}).")
     return note(f":loud_sound: Silence #{silence_id} ended: {silence_text(found)}")
 
 
@@ -197,9 +212,5 @@ def refused(command: str, what: str) -> Answer:
     """The answer when someone who is not an admin tries to change something."""
     return note(f":lock: Only firmwatch admins may {what}. Ask an admin, or have one add your"
                 f" Slack user or group ID to `[slack] admins` in bot.toml ({esc(command)}).")
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
