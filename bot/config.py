@@ -37,6 +37,7 @@ CONFIG_ENV = "FIRMWATCH_CONFIG"
 
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_LONGEST = 100 * 366 * 86400  # seconds; far past any interval, and within what timedelta holds
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 # Everything between a URL's scheme:// and its last "@" could be credentials (a password may hold
@@ -66,6 +67,8 @@ def parse_duration(value: object) -> timedelta:
     seconds = sum(int(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
         raise ValueError("a duration must be longer than zero")
+    if seconds > _LONGEST:
+        raise ValueError("a duration must be shorter than 100 years")
     return timedelta(seconds=seconds)
 
 
