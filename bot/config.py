@@ -54,6 +54,10 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+class DurationTooLong(ValueError):
+    """A duration longer than any interval firmwatch takes (or a clock holds)."""
+
+
 def parse_duration(value: object) -> timedelta:
     """Parse ``"90s"``, ``"30m"``, ``"2h30m"``, ``"1d"`` or ``"1w"`` into a timedelta."""
     if isinstance(value, timedelta):
@@ -68,7 +72,7 @@ def parse_duration(value: object) -> timedelta:
     if seconds <= 0:
         raise ValueError("a duration must be longer than zero")
     if seconds > _LONGEST:
-        raise ValueError("a duration must be shorter than 100 years")
+        raise DurationTooLong("a duration must be shorter than 100 years")
     return timedelta(seconds=seconds)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.config import parse_duration
+from bot.config import DurationTooLong, parse_duration
 
 MATCHERS = ("fleet", "model", "site", "kind", "item", "advisory", "cve")
 KINDS = ("advisory", "firmware", "lifecycle", "exploited")
@@ -236,10 +236,10 @@ def _silence(rest: list[str], share: bool) -> Command | Usage:
         return Usage("`for` needs a duration such as 2h, 7d or 2w", "silence")
     try:
         duration = parse_duration(words[0])
+    except DurationTooLong:
+        return Usage("a silence lasts at most 365 days", "silence")
     except ValueError:
         return Usage(f"expected a duration such as 2h, 7d or 2w (got {words[0]!r})", "silence")
-    except OverflowError:  # more days than a timedelta holds
-        return Usage("a silence lasts at most 365 days", "silence")
     if duration > MAX_SILENCE:
         return Usage("a silence lasts at most 365 days", "silence")
     return SilenceAdd(tuple(matchers), duration, words[1].strip() if len(words) > 1 else "")
