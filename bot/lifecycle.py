@@ -75,10 +75,11 @@ def reminder_findings(
     findings: list[Finding] = []
     for group in groups:
         written = group.model
-        if written in dues:
-            due = dues[written]
-        else:
+        due = dues.get(written)
+        if due is None:
             due = dues[written] = _dues(written, ctx, leads, since)
+        if not due:  # most groups on most days
+            continue
         findings += [
             group_finding(
                 "lifecycle", group, d.model, d.item_key, "stage-change", d.reason,
@@ -102,24 +103,24 @@ def _dues(written: str, ctx: Context, leads: Sequence[int], since: date | None) 
         for day, stage in stage_changes(family_of(model).covered, launched, discontinued)
         if stage is not Stage.INTENSE  # launches are not changes
     ]
-    info = stage_on(family_of(model).covered, launched, discontinued, ctx.on)
-    found: list[_Due] = []
+    due: list[tuple[str, Stage, date, str]] = []  # item key, stage, day, reason
     missed = [(d, s) for d, s in changes if since is not None and since <= d < ctx.on]
     if missed and leads:
         day, stage = missed[-1]
-        found.append(_Due(model, _item_key(model, stage, day, leads[0]), stage, day,
-                          f"entered {stage.value} on {day.isoformat()}", info))
+        due.append((_item_key(model, stage, day, leads[0]), stage, day,
+                    f"entered {stage.value} on {day.isoformat()}"))
     nxt = next(((d, s) for d, s in changes if d >= ctx.on), None)
     if nxt is not None:
         day, stage = nxt
         left = (day - ctx.on).days
-        due = [n for n in leads if n >= left]
-        if due:
-            found.append(_Due(
-                model, _item_key(model, stage, day, due[0]), stage, day,
-                f"enters {stage.value} in {left} days" if left else "changes stage today", info,
-            ))
-    return found
+        reached = [n for n in leads if n >= left]
+        if reached:
+            due.append((_item_key(model, stage, day, reached[0]), stage, day,
+                        f"enters {stage.value} in {left} days" if left else "changes stage today"))
+    if not due:  # most models on most days: no stage worked out
+        return []
+    info = stage_on(family_of(model).covered, launched, discontinued, ctx.on)
+    return [_Due(model, key, stage, day, reason, info) for key, stage, day, reason in due]
 
 
 def _item_key(model: str, stage: Stage, day: date, lead: int) -> str:
