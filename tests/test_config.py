@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.config import ConfigError, Settings, config_path, load, parse, parse_duration, secret
+from bot.config import ConfigError, Settings, config_path, load, parse, secret
+from bot.configvalues import parse_duration
 from tests.conftest import case_id, load_cases
 
 ROOT = Path(__file__).parent.parent

@@ -6,7 +6,8 @@ import argparse
 from typing import TextIO
 
 from bot.commands.common import SubParsers, add_command, load_settings
-from bot.config import default_environ, listen_host
+from bot.config import default_environ
+from bot.configvalues import listen_host
 from bot.service.runner import Mode, run_service
 
 

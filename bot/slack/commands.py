@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.config import DurationTooLong, parse_duration
+from bot.configvalues import DurationTooLong, parse_duration
 
 MATCHERS = ("fleet", "model", "site", "kind", "item", "advisory", "cve")
 KINDS = ("advisory", "firmware", "lifecycle", "exploited")
