@@ -15,9 +15,13 @@ Pure code: text in, data out. Pattern grammar (advisory "Product Name" cells and
   An entry written wholly in lowercase carries no case signal, so there every wildcard
   position also accepts the letter X (``ds-2xd…`` still matches ``DS-2XD…``).
 * ``A/B`` parts: a part of digits (``DS-A71024/48/72R``) replaces that many trailing digits
-  of the first item and is a new list item; PoE/LTE parts (``/8P``, ``/16P``, ``/4G``) and
-  parts starting with a letter (``/X``, ``/SL``, ``/PA``) belong to the name; a part that is
-  a full model (``/DS-…``) is another item.
+  of the first item and is a new list item; text after the run's last number is shared, and
+  optional on the earlier items (``DS-A71024`` or ``DS-A71024R``; ``DS-A71024/48R-CVS`` covers
+  ``DS-A71024R-CVS``). PoE/LTE parts (``/8P``, ``/16P``, ``/4G``, ``/4P(B)``) and parts
+  starting with a letter (``/X``, ``/SL``, ``/PA``) belong to the name, except a part with
+  digits starting with the letter that starts the item's last segment: a sibling model in
+  place of that segment (``DS-K1T341A/K1T341B``, ``DS-K1T671/K5671``, ``-F72/F43``); a part
+  that is a full model (``/DS-…``) is another item.
 * Every bracket group is optional and may be written with or without its brackets:
   ``-LIZS(U)`` matches ``-LIZS``, ``-LIZSU`` and ``-LIZS(U)``. Lens specs like ``(2.8mm)``
   are dropped. ``… including(D)、(E)、(B)`` adds variants written on devices as a bracket
@@ -63,7 +67,8 @@ _SERIES = re.compile(r"\bseries\b", re.IGNORECASE)
 _HIKCENTRAL = re.compile(r"hikcentral", re.IGNORECASE)
 _PRODUCT = re.compile(r"(?:hik(?!vision)|ivms|hilook|hiwatch)", re.IGNORECASE)
 _FULL_MODEL = re.compile(r"[A-Za-z]{1,5}-[A-Za-z0-9]")
-_PORTS = re.compile(r"\d+[PG]", re.IGNORECASE)
+_PORTS = re.compile(r"\d+[PG](?:\([^()]*\))*", re.IGNORECASE)  # /8P, /4G, /4P(B)
+_SHARED = re.compile(r"[A-Za-z][A-Za-z0-9-]*")  # the name text after a listed number (72R)
 _EDGES = ("", "-", "/", "(", ")")
 _TAIL = r"(?:[-/(].*)?"
 _COUNT = re.compile(r"\d+(?:[-/(]|\Z)")  # digits ending a segment: a count (`_Compiled.counts`)
@@ -213,6 +218,8 @@ def _expand_slashes(text: str, raw: str) -> list[str]:
             current += ch
     parts.append(current)
     items, first = [parts[0]], parts[0]
+    numbered: list[int] = []  # items of the current run of number parts, without the shared text
+    shared = ""
     for part in parts[1:]:
         if not part:
             raise PatternError(f"cannot read {raw!r}: empty part between slashes")
@@ -224,10 +231,35 @@ def _expand_slashes(text: str, raw: str) -> list[str]:
             lead = re.match(r"\d+", part)
             if tail is None or lead is None:
                 raise PatternError(f"cannot read {raw!r}: {part!r} follows no number to replace")
+            if not numbered or items[numbered[-1]] is not items[-1]:
+                numbered = [len(items) - 1]
             items.append(first[: max(tail.start(), len(first) - lead.end())] + part)
+            shared = part[lead.end() :]
+            if shared:  # ``24/48/72R``: R names every item; earlier ones may be written without
+                if _SHARED.fullmatch(shared):
+                    for i in numbered:
+                        items[i] += f"({shared})"
+                numbered = []
+            else:
+                numbered.append(len(items) - 1)
+        elif _sibling(first, part):
+            items.append(first[: first.rindex("-") + 1] + part)
         else:
             items[-1] += "/" + part
     return items
+
+
+def _sibling(first: str, part: str) -> bool:
+    """Whether ``part`` names a sibling of ``first`` in place of its last segment.
+
+    ``DS-K1T341A/K1T341B``, ``DS-K1T671/K5671``, ``DS-K1T6QT-F72/F43``: the part starts with the
+    letter that starts the last segment and has digits; ``/X``, ``/SL``, ``/PA`` and ``/C36S80``
+    after ``-IZS`` stay in the name.
+    """
+    if "-" not in first or not part[0].isalpha() or not _DIGIT.search(part):
+        return False
+    segment = first[first.rindex("-") + 1 :]
+    return bool(segment) and segment[0].upper() == part[0].upper() and "(" not in part
 
 
 class _Compiled:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.finding import CveVerdict, Finding
-from bot.models import display_model
+from bot.models import display_model, normalize_model
 from bot.policy import DEFAULT_SEVERE_CVSS, SECURITY_ONLY_YEARS, Promise, Stage, add_years
+from bot.versions import is_customised
 
 _ENTERS = {
     Stage.DYNAMIC: "after that Hikvision fixes confirmed and potential risks until discontinuation",
@@ -36,12 +37,31 @@ class NoteFacts:
     count: int
     reason: str | None = None
     sites: tuple[str, ...] | None = None  # None: the finding's own
+    customised: tuple[str, ...] | None = None  # customised HikCentral builds; None: the finding's
 
     @classmethod
     def of(cls, findings: Sequence[Finding]) -> NoteFacts:
         """Sum up alike findings (same item, status, stage and promise) into one set of facts."""
         sites = tuple(dict.fromkeys(f.site for f in findings if f.site))
-        return cls(findings[0], sum(f.count for f in findings), shared_reason(findings), sites)
+        builds = tuple(dict.fromkeys(b for f in findings for b in customised_builds(f)))
+        return cls(
+            findings[0], sum(f.count for f in findings), shared_reason(findings), sites, builds
+        )
+
+
+def customised_builds(f: Finding) -> tuple[str, ...]:
+    """The finding's firmware when it is a customised HikCentral build (JKN, IPM, DZP), which
+    Hikvision asks to check with its local office before any upgrade."""
+    if f.firmware and normalize_model(f.model).startswith("HIKCENTRAL") and is_customised(
+        f.firmware
+    ):
+        return (f.firmware,)
+    return ()
+
+
+def _customised_note(builds: Sequence[str]) -> str:
+    noun = "Customised build" if len(builds) == 1 else "Customised builds"
+    return f"{noun} ({', '.join(builds)}): confirm with Hikvision before upgrading."
 
 
 def shared_reason(findings: Sequence[Finding]) -> str:
@@ -59,8 +79,10 @@ def risk_note(facts: NoteFacts, severe_cvss: float = DEFAULT_SEVERE_CVSS) -> str
     reason = f.reason if facts.reason is None else facts.reason
     if f.kind == "lifecycle":
         return _lifecycle(f, facts.count, (f.site,) if facts.sites is None else facts.sites)
+    builds = customised_builds(f) if facts.customised is None else facts.customised
     if f.kind == "firmware":
-        return _update(f, facts.count)
+        update = _update(f, facts.count)
+        return f"{update} {_customised_note(builds)}" if builds else update
     parts: list[str] = []
     if f.kev_since:
         parts.append(f"Exploited in the wild (CISA KEV since {f.kev_since.isoformat()}).")
@@ -72,6 +94,8 @@ def risk_note(facts: NoteFacts, severe_cvss: float = DEFAULT_SEVERE_CVSS) -> str
     worst = f.worst
     if worst and worst.cvss_version and not worst.cvss_version.startswith("3"):
         parts.append(f"(Scored with CVSS {worst.cvss_version}; the policy names CVSS 3.0.)")
+    if builds:
+        parts.append(_customised_note(builds))
     return " ".join(parts)
 
 

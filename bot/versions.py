@@ -379,7 +379,13 @@ def _normalise_phrase(text: str) -> str:
         text = _OPERATOR_RE.sub(r" \1 ", text)
     if "(" in text or ")" in text:
         text = _OPEN_RE.sub(" (", _CLOSE_RE.sub(")", text))
+        text = _TAG_RE.sub(r"\1 ", text)
     return _SPACES_RE.sub(" ", text).strip(" .,;")
+
+
+# The vendor's internal release tag after a version, in (full-width) brackets:
+# "V1.1.5402 build241014 (E2254P02)", read as "V1.1.5402 build241014".
+_TAG_RE = re.compile(r"(\d) \([a-z]\d+(?:[a-z]\d+)*\)")
 
 
 _PHRASE_SIGNS = {"\u2264": "<=", "\u2266": "<=", "\u2265": ">=", "\u3001": ","}
