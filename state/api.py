@@ -210,6 +210,8 @@ class MetaRepo(Protocol):
     def get(self, key: str, *, for_update: bool = False) -> Any:
         """The value, or None; ``for_update`` inside a transaction: until it ends, other
         transactions that read the key for update wait (a read-modify-write loses nothing)."""
+    def prefixed(self, prefix: str) -> dict[str, Any]:
+        """Every value whose key starts with ``prefix``, by key (one read for many keys)."""
     def put(self, key: str, value: Any, now: datetime) -> None: """Set a JSON value."""
     def delete(self, key: str) -> bool: """Remove a key."""
 

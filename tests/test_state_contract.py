@@ -232,6 +232,18 @@ def test_a_lifecycle_reminders_long_revision_is_stored(store: Store) -> None:
     assert got is not None and got.revision == key
 
 
+def test_meta_values_are_read_by_key_prefix(store: Store) -> None:
+    """``prefixed`` matches the prefix literally: ``_`` and ``%`` are no wildcards."""
+    for key in ("alerted:a|1", "alerted:b|2", "alerted-facts:a|1", "alertedX", "a_b:1", "aXb:1",
+                "100%:x", "100:x"):
+        store.meta.put(key, {"k": key}, T0)
+    assert store.meta.prefixed("alerted:") == {"alerted:a|1": {"k": "alerted:a|1"},
+                                               "alerted:b|2": {"k": "alerted:b|2"}}
+    assert list(store.meta.prefixed("a_b")) == ["a_b:1"]
+    assert list(store.meta.prefixed("100%")) == ["100%:x"]
+    assert store.meta.prefixed("nothing:") == {}
+
+
 def test_a_meta_key_naming_a_firmware_package_of_many_models_is_stored(store: Store) -> None:
     """A firmware release's item key lists its models, and the routing memory keys meta by
     receiver and item key: no length is safe.

@@ -191,6 +191,13 @@ class SqlMeta:
                 c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(f"meta:{key}")})
             return c.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
+    def prefixed(self, prefix: str) -> dict[str, Any]:
+        """Every value whose key starts with ``prefix``, by key."""
+        query = select(meta.c.key, meta.c.value).where(meta.c.key.startswith(prefix,
+                                                                              autoescape=True))
+        with self._db.unit() as c:
+            return {key: value for key, value in c.execute(query)}
+
     def put(self, key: str, value: Any, now: datetime) -> None:
         """Set a JSON value."""
         ins = self._db.insert(meta).values(key=key, value=value, updated_at=utc(now, "now"))

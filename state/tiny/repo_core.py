@@ -184,6 +184,13 @@ class TinyMeta:
             found = self._mem["meta"].find(key)
             return None if found is None else self._mem["meta"].fresh(found[0])["value"]
 
+    def prefixed(self, prefix: str) -> dict[str, Any]:
+        """Every value whose key starts with ``prefix``, by key."""
+        with self._mem.lock:
+            t = self._mem["meta"]
+            return {d["key"]: t.fresh(i)["value"] for i, d in t.docs.items()
+                    if d["key"].startswith(prefix)}
+
     def put(self, key: str, value: Any, now: datetime) -> None:
         """Set a JSON value."""
         doc = {"key": key, "value": value, "updated_at": to_text(now, "now")}
