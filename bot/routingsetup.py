@@ -48,17 +48,18 @@ class AlertMemory(Mapping[tuple[str, str], Previous]):
     def __len__(self) -> int:
         return sum(1 for v in self._cache.values() if v is not None)
 
-    def remember(self, alert: Alert, now: datetime) -> None:
-        """Record an alert as the last one for its (receiver, item)."""
-        value = {
-            "alert_id": alert.id,
-            "material": alert.material,
-            "at": now.isoformat(timespec="seconds"),
-        }
-        self._store.meta.put(_key(alert.receiver, alert.item.key), value, now)
-        self._store.meta.put(_key(alert.receiver, alert.item.key, FACTS_PREFIX),
-                             dict(alert.facts), now)
-        self._cache[(alert.receiver, alert.item.key)] = Previous(alert.material, alert.facts)
+    def remember(self, *alerts: Alert, now: datetime) -> None:
+        """Record each alert as the last one for its (receiver, item), in one store write."""
+        values: dict[str, Any] = {}
+        for alert in alerts:
+            values[_key(alert.receiver, alert.item.key)] = {
+                "alert_id": alert.id,
+                "material": alert.material,
+                "at": now.isoformat(timespec="seconds"),
+            }
+            values[_key(alert.receiver, alert.item.key, FACTS_PREFIX)] = dict(alert.facts)
+            self._cache[(alert.receiver, alert.item.key)] = Previous(alert.material, alert.facts)
+        self._store.meta.put_many(values, now)
 
     def _load(self, key: tuple[str, str]) -> Previous | None:
         if self._stored is None:

@@ -7,7 +7,7 @@ savepoints: an exception undoes the inner block only if caught outside it. Times
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -213,6 +213,8 @@ class MetaRepo(Protocol):
     def prefixed(self, prefix: str) -> dict[str, Any]:
         """Every value whose key starts with ``prefix``, by key (one read for many keys)."""
     def put(self, key: str, value: Any, now: datetime) -> None: """Set a JSON value."""
+    def put_many(self, values: Mapping[str, Any], now: datetime) -> None:
+        """``put`` for each key and value, in one write."""
     def delete(self, key: str) -> bool: """Remove a key."""
 
 

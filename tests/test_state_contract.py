@@ -244,6 +244,13 @@ def test_meta_values_are_read_by_key_prefix(store: Store) -> None:
     assert store.meta.prefixed("nothing:") == {}
 
 
+def test_meta_values_are_put_many_at_once(store: Store) -> None:
+    store.meta.put("a", 1, T0)
+    store.meta.put_many({"a": {"x": [1]}, "b": None, "c": "three"}, T0)
+    store.meta.put_many({}, T0)
+    assert [store.meta.get(k) for k in "abc"] == [{"x": [1]}, None, "three"]
+
+
 def test_a_meta_key_naming_a_firmware_package_of_many_models_is_stored(store: Store) -> None:
     """A firmware release's item key lists its models, and the routing memory keys meta by
     receiver and item key: no length is safe.

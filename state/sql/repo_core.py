@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -200,13 +200,20 @@ class SqlMeta:
 
     def put(self, key: str, value: Any, now: datetime) -> None:
         """Set a JSON value."""
-        ins = self._db.insert(meta).values(key=key, value=value, updated_at=utc(now, "now"))
+        self.put_many({key: value}, now)
+
+    def put_many(self, values: Mapping[str, Any], now: datetime) -> None:
+        """Set each key's JSON value: one executemany per chunk, not a round trip per key."""
+        at = utc(now, "now")
+        ins = self._db.insert(meta)
         stmt = ins.on_conflict_do_update(
             index_elements=["key"],
             set_={"value": ins.excluded.value, "updated_at": ins.excluded.updated_at},
         )
+        rows = [{"key": k, "value": v, "updated_at": at} for k, v in values.items()]
         with self._db.unit() as c:
-            c.execute(stmt)
+            for part in chunks(rows):
+                c.execute(stmt, part)
 
     def delete(self, key: str) -> bool:
         """Remove a key."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -193,10 +193,17 @@ class TinyMeta:
 
     def put(self, key: str, value: Any, now: datetime) -> None:
         """Set a JSON value."""
-        doc = {"key": key, "value": value, "updated_at": to_text(now, "now")}
+        self.put_many({key: value}, now)
+
+    def put_many(self, values: Mapping[str, Any], now: datetime) -> None:
+        """Set each key's JSON value (one file write)."""
+        stamp = to_text(now, "now")
         with self._mem.transaction():
-            found = self._mem["meta"].find(key)
-            self._mem.put("meta", doc, found[0] if found else None, copy=True)
+            t = self._mem["meta"]
+            for key, value in values.items():
+                found = t.find(key)
+                self._mem.put("meta", {"key": key, "value": value, "updated_at": stamp},
+                              found[0] if found else None, copy=True)
 
     def delete(self, key: str) -> bool:
         """Remove a key."""
