@@ -237,6 +237,7 @@ def _dispatch(
     severe = settings.policy.severe_cvss
     pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
     unheld = False
+    told: list[Alert] = []
     for alert in alerts:
         periods = pending.get(alert.receiver, {})
         if alert.resolved and not alert.digest:
@@ -254,7 +255,8 @@ def _dispatch(
             report.digested += 1
         elif store.outbox.enqueue(alert.receiver, alert.dedupe_key, doc, now, alert_id=alert.id):
             report.enqueued += 1
-        memory.remember(alert, now)
+        told.append(alert)
+    memory.remember(*told, now=now)
     if report.digested or unheld:
         left = {r: {p: held for p, held in ps.items() if held} for r, ps in pending.items()}
         store.meta.put(DIGEST_KEY, {r: ps for r, ps in left.items() if ps}, now)

@@ -1,9 +1,11 @@
 """Routing's inputs from settings and the store: fleets, routes, silences, alert memory.
 
 The memory of what was alerted is one meta value per (receiver, item): the alert id and the
-fingerprint of the material facts it carried, read lazily so a cycle touches only the pairs it
-routes. The facts themselves (one entry per device group: megabytes for a big estate's alert)
-are a second value, read only when the fingerprint differs and routing says what changed.
+fingerprint of the material facts it carried. A cycle routes every item with findings, so it
+asks about nearly every pair: all of them are read at the first question, with their acks, in
+two reads (not two per pair: thousands of round trips to PostgreSQL on every poll). The facts
+themselves (one entry per device group: megabytes for a big estate's alert) are a second value,
+read only when the fingerprint differs and routing says what changed.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any
 from bot.config import Settings
 from bot.routing import Alert, FleetRouting, Previous, Route, Routing, Silence
 from bot.slack.subscriptions import fleet_receivers
+from state import AlertState, Store
 from state import Silence as StoredSilence
-from state import Store
 
 MEMORY_PREFIX = "alerted:"
 FACTS_PREFIX = "alerted-facts:"
@@ -29,6 +31,8 @@ class AlertMemory(Mapping[tuple[str, str], Previous]):
     def __init__(self, store: Store) -> None:
         self._store = store
         self._cache: dict[tuple[str, str], Previous | None] = {}
+        self._stored: dict[str, Any] | None = None  # every remembered value, by meta key
+        self._states: dict[str, AlertState] = {}
 
     def __getitem__(self, key: tuple[str, str]) -> Previous:
         if key not in self._cache:
@@ -44,23 +48,28 @@ class AlertMemory(Mapping[tuple[str, str], Previous]):
     def __len__(self) -> int:
         return sum(1 for v in self._cache.values() if v is not None)
 
-    def remember(self, alert: Alert, now: datetime) -> None:
-        """Record an alert as the last one for its (receiver, item)."""
-        value = {
-            "alert_id": alert.id,
-            "material": alert.material,
-            "at": now.isoformat(timespec="seconds"),
-        }
-        self._store.meta.put(_key(alert.receiver, alert.item.key), value, now)
-        self._store.meta.put(_key(alert.receiver, alert.item.key, FACTS_PREFIX),
-                             dict(alert.facts), now)
-        self._cache[(alert.receiver, alert.item.key)] = Previous(alert.material, alert.facts)
+    def remember(self, *alerts: Alert, now: datetime) -> None:
+        """Record each alert as the last one for its (receiver, item), in one store write."""
+        values: dict[str, Any] = {}
+        for alert in alerts:
+            values[_key(alert.receiver, alert.item.key)] = {
+                "alert_id": alert.id,
+                "material": alert.material,
+                "at": now.isoformat(timespec="seconds"),
+            }
+            values[_key(alert.receiver, alert.item.key, FACTS_PREFIX)] = dict(alert.facts)
+            self._cache[(alert.receiver, alert.item.key)] = Previous(alert.material, alert.facts)
+        self._store.meta.put_many(values, now)
 
     def _load(self, key: tuple[str, str]) -> Previous | None:
-        value: dict[str, Any] | None = self._store.meta.get(_key(*key))
+        if self._stored is None:
+            self._stored = self._store.meta.prefixed(MEMORY_PREFIX)
+            self._states = self._store.acks.many(
+                v["alert_id"] for v in self._stored.values() if isinstance(v, dict))
+        value: dict[str, Any] | None = self._stored.get(_key(*key))
         if not value:
             return None
-        state = self._store.acks.get(value["alert_id"])
+        state = self._states.get(value["alert_id"])
         facts = value["facts"] if "facts" in value else _StoredFacts(self._store, _key(
             *key, FACTS_PREFIX))  # alerts remembered before the facts had their own value
         return Previous(

@@ -7,7 +7,7 @@ savepoints: an exception undoes the inner block only if caught outside it. Times
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -210,7 +210,11 @@ class MetaRepo(Protocol):
     def get(self, key: str, *, for_update: bool = False) -> Any:
         """The value, or None; ``for_update`` inside a transaction: until it ends, other
         transactions that read the key for update wait (a read-modify-write loses nothing)."""
+    def prefixed(self, prefix: str) -> dict[str, Any]:
+        """Every value whose key starts with ``prefix``, by key (one read for many keys)."""
     def put(self, key: str, value: Any, now: datetime) -> None: """Set a JSON value."""
+    def put_many(self, values: Mapping[str, Any], now: datetime) -> None:
+        """``put`` for each key and value, in one write."""
     def delete(self, key: str) -> bool: """Remove a key."""
 
 

@@ -273,18 +273,53 @@ def test_alert_memory_reads_an_alerts_facts_only_when_its_fingerprint_changed(
     """A big estate's alert carries megabytes of facts: an unchanged cycle does not read them."""
     (alert,) = route([(ITEM, [finding(site=s) for s in "ABC"])], Routing(FLEETS), NOW)
     with _memory_store(tmp_path) as store:
-        AlertMemory(store).remember(alert, NOW.replace(tzinfo=UTC))
+        AlertMemory(store).remember(alert, now=NOW.replace(tzinfo=UTC))
         read: list[str] = []
-        get = store.meta.get
+        get, prefixed = store.meta.get, store.meta.prefixed
         monkeypatch.setattr(store.meta, "get", lambda key: read.append(key) or get(key))
+        monkeypatch.setattr(store.meta, "prefixed", lambda p: read.append(p) or prefixed(p))
         memory = AlertMemory(store)
         again = route([(ITEM, [finding(site=s) for s in "ABC"])], Routing(FLEETS, previous=memory),
                       NOW)
-        assert again == [] and read == ["alerted:video|HSRC-202108-01"]
+        assert again == [] and read == ["alerted:"]
         changed = route([(ITEM, [finding(site=s) for s in "ABCD"])],
                         Routing(FLEETS, previous=memory), NOW)
         assert changed[0].changes == ("1 more device group affected",)
         assert read[-1] == "alerted-facts:video|HSRC-202108-01"
+
+
+def test_alert_memory_reads_every_remembered_pair_in_two_reads_and_writes_in_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cycle asks about every (receiver, item) it routes: the memory and its acks are read
+    once for all of them, and the cycle's alerts are remembered in one write, not one or two
+    store calls per pair (thousands of PostgreSQL round trips per poll)."""
+    items = [replace(ITEM, key=f"HSRC-2021{n:02d}-01") for n in range(1, 13)]
+    fleets = {f"f{n}": FleetRouting(f"f{n}", (f"r{n}",)) for n in range(5)}
+    found = [(item, [finding(fleet=f)._replace(item_key=item.key) for f in fleets])
+             for item in items]
+    alerts = route(found, Routing(fleets), NOW)
+    assert len(alerts) == 60
+    with _memory_store(tmp_path) as store:
+        writes: list[str] = []
+        for name in ("put", "put_many"):
+            real = getattr(store.meta, name)
+            monkeypatch.setattr(store.meta, name, lambda *a, _n=name, _f=real, **k:
+                                writes.append(_n) or _f(*a, **k))
+        AlertMemory(store).remember(*alerts, now=NOW.replace(tzinfo=UTC))
+        assert writes == ["put_many"]
+        store.acks.ack(alerts[0].id, "U1", NOW.replace(tzinfo=UTC))
+        reads: list[str] = []
+        for repo, name in ((store.meta, "get"), (store.meta, "prefixed"), (store.acks, "get"),
+                           (store.acks, "many")):
+            real = getattr(repo, name)
+            monkeypatch.setattr(repo, name, lambda *a, _n=name, _f=real: reads.append(_n)
+                                or _f(*a))
+        memory = AlertMemory(store)
+        assert route(found, Routing(fleets, previous=memory), NOW) == []
+        assert memory[(alerts[0].receiver, alerts[0].item.key)].acked
+        assert ("r9", items[0].key) not in memory
+        assert sorted(reads) == ["many", "prefixed"]
 
 
 def test_alert_memory_reads_facts_remembered_inside_the_alert_value(tmp_path: Path) -> None:

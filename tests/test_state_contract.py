@@ -232,6 +232,40 @@ def test_a_lifecycle_reminders_long_revision_is_stored(store: Store) -> None:
     assert got is not None and got.revision == key
 
 
+def test_meta_values_are_read_by_key_prefix(store: Store) -> None:
+    """``prefixed`` matches the prefix literally: ``_`` and ``%`` are no wildcards."""
+    for key in ("alerted:a|1", "alerted:b|2", "alerted-facts:a|1", "alertedX", "a_b:1", "aXb:1",
+                "100%:x", "100:x"):
+        store.meta.put(key, {"k": key}, T0)
+    assert store.meta.prefixed("alerted:") == {"alerted:a|1": {"k": "alerted:a|1"},
+                                               "alerted:b|2": {"k": "alerted:b|2"}}
+    assert list(store.meta.prefixed("a_b")) == ["a_b:1"]
+    assert list(store.meta.prefixed("100%")) == ["100%:x"]
+    assert store.meta.prefixed("nothing:") == {}
+
+
+def test_meta_values_are_put_many_at_once(store: Store) -> None:
+    store.meta.put("a", 1, T0)
+    store.meta.put_many({"a": {"x": [1]}, "b": None, "c": "three"}, T0)
+    store.meta.put_many({}, T0)
+    assert [store.meta.get(k) for k in "abc"] == [{"x": [1]}, None, "three"]
+
+
+def test_a_meta_key_naming_a_firmware_package_of_many_models_is_stored(store: Store) -> None:
+    """A firmware release's item key lists its models, and the routing memory keys meta by
+    receiver and item key: no length is safe.
+
+    PostgreSQL refused keys over 200 characters (``value too long for type character
+    varying(200)``), failing every cycle once a package applied to eight models was alerted.
+    """
+    models = ",".join(f"DS-2CD2762G3-{suffix}(O-STD)" for suffix in ("I", "ISU", "IU", "IW",
+                                                                      "IZHS", "LIS", "LISU"))
+    key = f"alerted-facts:ticketing|{models}|V5.8.29 build 260925|Firmware__V5.8.29_89.zip"
+    assert len(key) > 200
+    store.meta.put(key, {"material": "m1"}, T0)
+    assert store.meta.get(key) == {"material": "m1"}
+
+
 def test_findings(store: Store) -> None:
     f1 = FindingData("hq", "g1", "adv-1", "r1", {"stage": "dynamic"})
     f2 = FindingData("hq", "g2", "adv-1", "r1", {})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -191,15 +191,29 @@ class SqlMeta:
                 c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(f"meta:{key}")})
             return c.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
+    def prefixed(self, prefix: str) -> dict[str, Any]:
+        """Every value whose key starts with ``prefix``, by key."""
+        query = select(meta.c.key, meta.c.value).where(meta.c.key.startswith(prefix,
+                                                                              autoescape=True))
+        with self._db.unit() as c:
+            return {key: value for key, value in c.execute(query)}
+
     def put(self, key: str, value: Any, now: datetime) -> None:
         """Set a JSON value."""
-        ins = self._db.insert(meta).values(key=key, value=value, updated_at=utc(now, "now"))
+        self.put_many({key: value}, now)
+
+    def put_many(self, values: Mapping[str, Any], now: datetime) -> None:
+        """Set each key's JSON value: one executemany per chunk, not a round trip per key."""
+        at = utc(now, "now")
+        ins = self._db.insert(meta)
         stmt = ins.on_conflict_do_update(
             index_elements=["key"],
             set_={"value": ins.excluded.value, "updated_at": ins.excluded.updated_at},
         )
+        rows = [{"key": k, "value": v, "updated_at": at} for k, v in values.items()]
         with self._db.unit() as c:
-            c.execute(stmt)
+            for part in chunks(rows):
+                c.execute(stmt, part)
 
     def delete(self, key: str) -> bool:
         """Remove a key."""

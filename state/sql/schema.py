@@ -171,7 +171,7 @@ slack_messages = Table(
 
 meta = Table(
     "meta", metadata,
-    Column("key", String(200), primary_key=True),
+    Column("key", Text, primary_key=True),  # 0005
     Column("value", JsonType, nullable=True),
     _when("updated_at"),
 )

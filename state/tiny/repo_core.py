@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -184,12 +184,26 @@ class TinyMeta:
             found = self._mem["meta"].find(key)
             return None if found is None else self._mem["meta"].fresh(found[0])["value"]
 
+    def prefixed(self, prefix: str) -> dict[str, Any]:
+        """Every value whose key starts with ``prefix``, by key."""
+        with self._mem.lock:
+            t = self._mem["meta"]
+            return {d["key"]: t.fresh(i)["value"] for i, d in t.docs.items()
+                    if d["key"].startswith(prefix)}
+
     def put(self, key: str, value: Any, now: datetime) -> None:
         """Set a JSON value."""
-        doc = {"key": key, "value": value, "updated_at": to_text(now, "now")}
+        self.put_many({key: value}, now)
+
+    def put_many(self, values: Mapping[str, Any], now: datetime) -> None:
+        """Set each key's JSON value (one file write)."""
+        stamp = to_text(now, "now")
         with self._mem.transaction():
-            found = self._mem["meta"].find(key)
-            self._mem.put("meta", doc, found[0] if found else None, copy=True)
+            t = self._mem["meta"]
+            for key, value in values.items():
+                found = t.find(key)
+                self._mem.put("meta", {"key": key, "value": value, "updated_at": stamp},
+                              found[0] if found else None, copy=True)
 
     def delete(self, key: str) -> bool:
         """Remove a key."""
