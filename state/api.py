@@ -26,6 +26,7 @@ from state.records import (
     FleetTotals,
     ItemRevision,
     Json,
+    NewEntry,
     OutboxEntry,
     OutboxStatus,
     SeverityCount,
@@ -130,6 +131,9 @@ class OutboxRepo(Protocol):
         *, alert_id: str | None = None,
     ) -> int | None:
         """Add an entry due now; its id, or None when (receiver, dedupe_key) exists already."""
+    def enqueue_many(self, entries: Sequence[NewEntry], now: datetime) -> list[int | None]:
+        """``enqueue`` for each entry, in order, in one write: each one's id, or None when it
+        exists already (or came earlier in ``entries``)."""
     def claim(
         self, worker: str, now: datetime, *, lease: timedelta, limit: int = 10,
         receivers: Collection[str] | None = None,

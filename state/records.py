@@ -109,6 +109,15 @@ class Finding:
     updated_at: datetime
 
 
+class NewEntry(NamedTuple):
+    """An outbox entry to add (`OutboxRepo.enqueue_many`)."""
+
+    receiver: str
+    dedupe_key: str
+    payload: Json
+    alert_id: str | None = None
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     """An alert waiting for (or done with) delivery to one receiver."""

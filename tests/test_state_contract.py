@@ -15,6 +15,7 @@ from state import (
     FindingData,
     FindingStamp,
     FleetTotals,
+    NewEntry,
     Store,
     StoreError,
     UnknownFleet,
@@ -284,6 +285,24 @@ def test_findings(store: Store) -> None:
     assert store.findings.count() == 2 and store.findings.count("resolved") == 1
     assert len(store.findings.for_item("adv-1")) == 2
     assert [f.key for f in store.findings.for_fleet("hq", "resolved")] == [f2.key]
+
+
+def test_outbox_enqueues_many_in_order_and_dedupes_them(store: Store) -> None:
+    """A cycle queues its alerts in one write: new entries get ascending ids in the order given
+    (delivery order within an item follows them); one already there, or given twice, gets
+    None and stays as it was."""
+    old = store.outbox.enqueue("slack", "d0", {"n": 0}, T0, alert_id="a0")
+    assert old is not None
+    entries = [NewEntry("slack", f"d{n}", {"n": n}, f"a{n}") for n in range(250)]
+    entries.insert(3, NewEntry("slack", "d2", {"n": "again"}, "other"))
+    ids = store.outbox.enqueue_many(entries, T0 + timedelta(seconds=1))
+    assert ids[0] is None and ids[3] is None  # d0 was there; d2 came earlier in the batch
+    made = [i for i in ids if i is not None]
+    assert len(made) == 249 and made == sorted(made) and old not in made
+    by_id = {e.id: e for e in store.outbox.all(receiver="slack")}
+    assert by_id[ids[1]].dedupe_key == "d1" and by_id[ids[1]].alert_id == "a1"
+    assert by_id[ids[4]].payload == {"n": 3} and by_id[old].payload == {"n": 0}
+    assert store.outbox.enqueue_many([], T0) == []
 
 
 def test_outbox_dedupes_claims_and_records(store: Store) -> None:

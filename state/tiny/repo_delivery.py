@@ -11,6 +11,7 @@ from state.records import (
     Attempt,
     Delivery,
     Json,
+    NewEntry,
     OutboxEntry,
     OutboxStatus,
     clip,
@@ -46,16 +47,25 @@ class TinyOutbox:
         *, alert_id: str | None = None,
     ) -> int | None:
         """Add an entry due now; its id, or None when it exists already."""
+        return self.enqueue_many([NewEntry(receiver, dedupe_key, payload, alert_id)], now)[0]
+
+    def enqueue_many(self, entries: Sequence[NewEntry], now: datetime) -> list[int | None]:
+        """Add entries due now, in order, in one transaction; each one's id, or None when it
+        exists already or came earlier in ``entries``."""
         stamp = to_text(now, "now")
+        ids: list[int | None] = []
         with self._mem.transaction():
-            if self._mem["outbox"].find((receiver, dedupe_key)) is not None:
-                return None
-            doc = {"receiver": receiver, "dedupe_key": dedupe_key, "alert_id": alert_id,
-                   "payload": payload, "status": "pending", "attempts": 0,
-                   "next_attempt_at": stamp, "last_status": None, "last_error": None,
-                   "claimed_by": None, "claimed_until": None, "created_at": stamp,
-                   "updated_at": stamp, "sent_at": None}
-            return int(self._mem.put("outbox", doc, copy=True))
+            for e in entries:
+                if self._mem["outbox"].find((e.receiver, e.dedupe_key)) is not None:
+                    ids.append(None)
+                    continue
+                doc = {"receiver": e.receiver, "dedupe_key": e.dedupe_key,
+                       "alert_id": e.alert_id, "payload": e.payload, "status": "pending",
+                       "attempts": 0, "next_attempt_at": stamp, "last_status": None,
+                       "last_error": None, "claimed_by": None, "claimed_until": None,
+                       "created_at": stamp, "updated_at": stamp, "sent_at": None}
+                ids.append(int(self._mem.put("outbox", doc, copy=True)))
+        return ids
 
     def claim(
         self, worker: str, now: datetime, *, lease: timedelta, limit: int = 10,
