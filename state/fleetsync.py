@@ -21,6 +21,7 @@ from state.api import Store
 # Meta key: fleets whose device groups changed since a cycle last evaluated them, with when they
 # first did ({fleet: ISO time}); written here, cleared by the cycle (`evaluated`).
 UNEVALUATED_KEY = "fleets.unevaluated"
+NAMES_SHOWN = 10  # fleet names a summary line lists before counting the rest
 
 
 @dataclass
@@ -50,7 +51,9 @@ class FleetChanges:
         for label, names in (("new", self.fleets_added), ("updated", self.fleets_updated),
                              ("removed", self.fleets_removed)):
             if names:
-                parts.append(f"fleets {label}: {', '.join(names)}")
+                shown = ", ".join(names[:NAMES_SHOWN])
+                more = f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+                parts.append(f"fleets {label}: {shown}{more}")
         parts.append(f"device groups: {self.groups_added} added, {self.groups_updated} updated,"
                      f" {self.groups_removed} removed, {self.groups_unchanged} unchanged")
         if self.groups_declared:

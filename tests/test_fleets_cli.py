@@ -309,3 +309,14 @@ def test_reading_fleets_creates_no_store(
     code, out, err = run_cli(monkeypatch, "fleet", *command, "--config", str(config))
     assert (code, err) == (0, "") and ("declared" in out or "DS-2CD3321G2-I" in out)
     assert not (tmp_path / "state").exists()
+
+
+def test_an_import_of_many_fleets_names_ten_and_counts_the_rest(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = "".join(f"site-{i:03d},DS-2CD3321G2-I,V5.7.13,1,A\n" for i in range(200))
+    (tmp_path / "many.csv").write_text("fleet,model,firmware,count,site\n" + rows)
+    code, out, _ = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "many.csv"))
+    names = ", ".join(f"site-{i:03d}" for i in range(10))
+    assert code == 0 and out == (f"many.csv: fleets new: {names} and 190 more; device groups:"
+                                 " 200 added, 0 updated, 0 removed, 0 unchanged\n")
