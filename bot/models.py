@@ -487,7 +487,13 @@ def _rule(
 _NAMED = "named in Hikvision's LTS policy"
 _NOT_NAMED = "not in the LTS policy's covered families"
 _FAMILIES = (
-    _rule(r"HIK-?CENTRAL", "HikCentral VMS", True, False, f"HikCentral VMS is {_NAMED}."),
+    # HikCentral (Professional, -P, VMS) is the VMS the policy names; other HikCentral products
+    # (Master Lite, FocSign, Access Control, …) are taken as part of it, and say so.
+    _rule(r"HIK-?CENTRAL(?:-?(?:PROFESSIONAL|PRO|P|VMS))?(?:$|[^A-Z]|V\d)", "HikCentral VMS",
+          True, False, f"HikCentral VMS is {_NAMED}."),
+    _rule(r"HIK-?CENTRAL", "HikCentral VMS", True, True,
+          f"HikCentral VMS is {_NAMED}; this HikCentral product is taken to be part of it, "
+          "so coverage is inferred."),
     _rule(r"IDS-\d{4,5}NXI", "DeepinMind NVRs", True, False,
           f"iDS-…NXI… DeepinMind NVRs are {_NAMED}."),
     *(_rule(rf"IDS-2CD{d}", f"DS-2CD{d}xxx network cameras", True, True,
