@@ -13,13 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from bot.families import Family, family_of
 from bot.models import (
-    Family,
     ModelError,
     ModelPattern,
     PatternError,
     display_model,
-    family_of,
     normalize_model,
     parse_patterns,
 )
