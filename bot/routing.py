@@ -338,13 +338,33 @@ def _sorted_json(facts: Mapping[str, Any]) -> str:
     if type(facts) is not dict or not all(isinstance(key, str) for key in facts):
         return json.dumps(facts, sort_keys=True, default=str)  # not what facts_of makes
     encoded: dict[int, str] = {}  # id(entry): the entries are alive in facts meanwhile
+    rests: dict[tuple[object, ...], str] = {}  # entries but for their count (`_entry_json`)
     parts: list[str] = []
     for key, entry in sorted(facts.items()):  # keys are unique: only they are compared
         text = encoded.get(id(entry))
         if text is None:
-            text = encoded[id(entry)] = _ENCODER.encode(entry)
+            text = encoded[id(entry)] = _entry_json(entry, rests)
         parts.append(f"{_key_json(key)}: {text}")
     return "{" + ", ".join(parts) + "}"
+
+
+_FACT_NAMES = frozenset(("count", "cves", "fixed", "kev", "promise", "status", "update"))
+_REST_NAMES = ("status", "promise", "fixed", "update", "kev")  # text or None in facts_of's
+
+
+def _entry_json(entry: Any, rests: dict[tuple[object, ...], str]) -> str:
+    """An entry's sorted JSON. Entries as `facts_of` makes them mostly differ in their count
+    alone (a group's devices): the rest is encoded once per distinct rest and the count put
+    in front ("count" sorts first), as ``json.dumps`` would write it."""
+    if type(entry) is not dict or entry.keys() != _FACT_NAMES or type(entry["count"]) is not int:
+        return _ENCODER.encode(entry)
+    same = (*(entry[name] for name in _REST_NAMES), id(entry["cves"]))  # cves: alive in entry
+    rest = rests.get(same)
+    if rest is None:
+        if not all(value is None or type(value) is str for value in same[:-1]):
+            return _ENCODER.encode(entry)  # equal keys must mean equal text: texts only
+        rest = rests[same] = _ENCODER.encode({k: v for k, v in entry.items() if k != "count"})
+    return f'{{"count": {int.__repr__(entry["count"])}, {rest[1:]}'
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, default=str)  # json.dumps' own, made once

@@ -382,6 +382,38 @@ def test_the_fingerprint_is_that_of_the_facts_sorted_json(
     assert fingerprint(facts) == hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+_TEXT = st.one_of(st.none(), st.text(max_size=8))
+_FACT_ENTRIES = st.fixed_dictionaries({
+    "status": st.one_of(_TEXT, st.integers()),  # not text: encoded the ordinary way
+    "count": st.one_of(st.integers(), st.booleans()),
+    "promise": _TEXT,
+    "fixed": st.one_of(_TEXT, st.floats(allow_nan=False)),
+    "update": _TEXT,
+    "kev": st.one_of(_TEXT, st.dates()),
+    "cves": st.dictionaries(_KEYS, st.lists(st.one_of(st.none(), st.floats(allow_nan=False),
+                                                      st.text(max_size=4)), max_size=2)),
+})
+
+
+@given(
+    entries=st.lists(_FACT_ENTRIES, min_size=1, max_size=6),
+    picks=st.dictionaries(_KEYS, st.integers(min_value=0, max_value=5), max_size=10),
+    counts=st.lists(st.integers(), min_size=1, max_size=4),
+)
+def test_the_fingerprint_of_entries_shaped_as_facts_of_makes_them_is_the_sorted_json(
+    entries: list[dict[str, object]], picks: dict[str, int], counts: list[int]
+) -> None:
+    """Entries that differ in their count alone share the encoding of the rest: the text is
+    still ``json.dumps``'s, whatever the values (1 and 1.0 and True are not the same text)."""
+    made = [dict(e) for e in entries] + [{**entries[0], "count": c} for c in counts]
+    made += [{**entries[0], "cves": dict(entries[0]["cves"])}]  # equal, not the same, cves
+    made += [{**entries[0], "fixed": v} for v in (1, 1.0, True)]  # equal values, other texts
+    facts = {f"{n:03}": entry for n, entry in enumerate(made)}
+    facts |= {key: made[at % len(made)] for key, at in picks.items()}
+    blob = json.dumps(facts, sort_keys=True, default=str)
+    assert fingerprint(facts) == hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 class _MadeWhenRead(Sequence[Finding]):
     """Findings made each time they are read (as from a store cursor): those routed nowhere are
     freed at once, and a later finding's verdict tuple may take a freed one's address."""
