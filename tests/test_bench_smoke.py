@@ -34,3 +34,19 @@ def test_evaluate_benchmark_runs_on_small_numbers(
         assert label in printed
     assert figures["findings"] > 0 and figures["alerts"] > 0
     assert "0 alerts" in printed.split("route (next cycle")[1].splitlines()[0]
+
+
+def test_estate_benchmark_runs_whole_cycles_and_unchanged_ones_alert_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bench = load_bench("bench_estate")
+    store = f"tinydb:///{tmp_path / 'state.json'}"
+    figures = bench.main(["--groups", "3000", "--advisories", "30", "--releases", "60",
+                          "--fleets", "20", "--store", store])
+    printed = capsys.readouterr().out
+    for label in ("store filled", "first cycle", "unchanged", "one new advisory",
+                  "the largest fleet upgraded", "unchanged again", "peak memory"):
+        assert label in printed
+    assert figures["cycle_0_alerts"] > 0
+    assert figures["cycle_1_alerts"] == 0 and figures["cycle_4_alerts"] == 0
+    assert figures["cycle_3_resolved"] > 0  # its groups left their affected firmware
