@@ -71,6 +71,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 
 from bot.catalog import Catalog, CatalogEntry, ModelPattern, normalize_model, parse_patterns
 from bot.context import Context
@@ -567,7 +568,7 @@ def make_catalog(rng: random.Random, specs: list[ModelSpec]) -> Catalog:
         stop = spec.launched + timedelta(days=rng.randint(900, 2900))
         entries.append(CatalogEntry(spec.name, spec.launched, stop if stop < TODAY else None,
                                     "fleet import"))
-    for family, launched, stop in (
+    families: tuple[tuple[str, date, date | None], ...] = (
         ("DS-2CD3xx1G0", date(2017, 3, 1), date(2022, 6, 30)),
         ("DS-2CD3xx6G2", date(2020, 5, 1), None),
         ("DS-2CD3xx1G2", date(2020, 1, 15), date(2025, 1, 1)),
@@ -578,8 +579,9 @@ def make_catalog(rng: random.Random, specs: list[ModelSpec]) -> Catalog:
         ("DS-77xxNI-Ix", date(2018, 1, 1), None),
         ("DS-96xxxNI-Ix", date(2017, 5, 1), None),
         ("iDS-77xxNXI-Mx/X", date(2021, 4, 1), None),
-    ):
-        entries.append(CatalogEntry(family, launched, stop, "bot.toml"))
+    )
+    for family, launched, ended in families:
+        entries.append(CatalogEntry(family, launched, ended, "bot.toml"))
     seen: set[str] = set()
     unique = []
     for entry in entries:
@@ -731,9 +733,10 @@ def full_run(
             del found  # freed here, outside the timing
         with cycle.releases.running():
             fixes = AdvisoryFixes.for_releases(advisories, index, releases)
-            made = [release_findings(r, index, ctx, advisories, fixes) for r in releases]
-        cycle.release_findings = sum(map(len, made))
-        del made
+            found_per_release = [release_findings(r, index, ctx, advisories, fixes)
+                                 for r in releases]
+        cycle.release_findings = sum(map(len, found_per_release))
+        del found_per_release
         with cycle.reminders.running():
             cycle.reminder_findings = len(reminder_findings(groups, ctx))
     return cycle
@@ -853,11 +856,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
 
     # One new advisory on the built index (its texts new to the process), then each of a few as
     # the first advisory after an index build (nothing memoised on the index yet).
-    warm = [timed_ms(lambda a=a: advisory_findings(a, index, ctx, releases)) for a in fresh]
+    warm = [timed_ms(partial(advisory_findings, a, index, ctx, releases)) for a in fresh]
     cold: list[float] = []
     for advisory in fresh[:30]:  # each after re-deriving the index: a second or two apiece
         index.clear_caches()
-        cold.append(timed_ms(lambda a=advisory: advisory_findings(a, index, ctx, releases)))
+        cold.append(timed_ms(partial(advisory_findings, advisory, index, ctx, releases)))
     if warm:
         figures["new_median_ms"] = statistics.median(warm)
         figures["new_p99_ms"] = pct(warm, 0.99)

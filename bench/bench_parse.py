@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,7 @@ def advisory_feed(n: int) -> bytes:
         sn = f"HSRC-{200001 + i // 1000}-{i % 1000:03d}"  # distinct SN No. per entry
         entry = re.sub(r"HSRC-\d{6}-\d{2}", sn, items[i % len(items)])
         entry = entry.replace("</link>", f"-{i}</link>", 1)
-        entry = re.sub(r"CVE-(\d{4})-(\d{4,})",
-                       lambda m, i=i: f"CVE-{m[1]}-{int(m[2]) + i}", entry)
+        entry = re.sub(r"CVE-(\d{4})-(\d{4,})", partial(_shifted, by=i), entry)
         out.append(entry)
     return (head + "\n".join(out) + tail).encode()
 
@@ -50,6 +50,11 @@ def firmware_feed(n: int) -> bytes:
     out = [items[i % len(items)].replace(".zip", f"_{i}.zip").replace(".pak", f"_{i}.pak")
            .replace("<title>", f"<title>#{i} ") for i in range(n)]
     return (head + "\n".join(out) + tail).encode()
+
+
+def _shifted(m: re.Match[str], by: int) -> str:
+    """A CVE id with its number moved on by ``by`` (distinct CVEs per entry)."""
+    return f"CVE-{m[1]}-{int(m[2]) + by}"
 
 
 def timed(label: str, n: int, work: Callable[[], Any], target: float | None = None) -> float:

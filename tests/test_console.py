@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from bot.config import ReceiverSettings
 from notifiers import build_notifier
@@ -65,7 +66,7 @@ class _Broken(io.StringIO):
 
 def test_alerts_without_a_severity_say_what_they_are_not_none() -> None:
     base = sample_document("ops", NOW)
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"kind": "firmware", "severity": "none"}, "UPDATE"),
         ({"kind": "lifecycle", "severity": "none"}, "LIFECYCLE"),
         ({"kind": "advisory", "severity": "none", "resolved": True, "findings": []}, "RESOLVED"),

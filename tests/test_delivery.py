@@ -83,6 +83,7 @@ def test_retry_schedule_until_dead(store: Store) -> None:
             delay = entry.next_attempt_at - now
             assert EXPECTED[attempt] * 0.8 <= delay <= EXPECTED[attempt] * 1.2
             now = entry.next_attempt_at
+    assert entry is not None
     assert report.dead == 1 and entry.status == "dead" and entry.last_status == 500
     assert entry.last_error == "gave up after 8 attempts; last error: HTTP 500"
     assert len(a.sent) == 8

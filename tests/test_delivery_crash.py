@@ -28,8 +28,8 @@ def spawn(url: str, slack: FakeSlack, hours: int) -> subprocess.Popen[str]:
 def alert_id(body: dict[str, object]) -> str:
     blocks = body["blocks"]
     assert isinstance(blocks, list)
-    return next(e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
-                if e["action_id"] == "fw_ack")
+    return str(next(e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
+                    if e["action_id"] == "fw_ack"))
 
 
 def test_sigkill_at_random_moments_loses_nothing(store_url: str, fake_slack: FakeSlack) -> None:

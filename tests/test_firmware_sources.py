@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,7 @@ def test_parse_date(text: str, expected: date | None) -> None:
     assert parse_date(text) == expected
 
 
-def _read(text: str, links: list[tuple[str, str]] | None = None, **kw: str) -> tuple[str, ...]:
+def _read(text: str, links: list[tuple[str, str]] | None = None, **kw: Any) -> tuple[str, ...]:
     release, _ = read_package(text.splitlines(), links or [], **kw)
     return release.models
 

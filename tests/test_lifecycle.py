@@ -77,8 +77,9 @@ def test_a_stage_change_no_cycle_saw_is_told_by_the_next_one(
 ) -> None:
     found = reminder_findings(GROUPS, Context(CATALOG, on), leads, since)
     assert {f.item_key.rsplit(":", 1)[1]: f.reason for f in found} == reminders
+    assert all(f.change_on is not None for f in found)
     assert all(f.change_on == date(2027, 3, 1) and f.stage.value == "security-only" for f in found
-               if f.change_on < on)
+               if f.change_on is not None and f.change_on < on)
 
 
 def test_reminder_note() -> None:

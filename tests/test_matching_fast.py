@@ -431,8 +431,11 @@ def test_release_index_compares_the_next_cycles_releases_field_by_field_once(
     made = release_index(first)
     compared: list[int] = []
     eq = FirmwareRelease.__eq__
-    monkeypatch.setattr(FirmwareRelease, "__eq__",
-                        lambda a, b: compared.append(1) or eq(a, b))
+    def counted(a: FirmwareRelease, b: object) -> bool:
+        compared.append(1)
+        return eq(a, b)
+
+    monkeypatch.setattr(FirmwareRelease, "__eq__", counted)
     assert release_index(again) is made and compared
     compared.clear()
     for _ in range(3):
@@ -488,7 +491,7 @@ def test_promises_stay_right_when_other_contexts_push_the_stage_tables_out() -> 
               Group("g2", "f", "DS-2CD3143G2-I", "V5.5.0", 1, "s")]
     index = FleetIndex.build(groups)
     ctx = Context(Catalog([]), date(2026, 11, 28))
-    cves = [("CVE-2025-0001", 0, None)]
+    cves: list[tuple[str, int, date | None]] = [("CVE-2025-0001", 0, None)]
     one = _advisory("A1", [("DS-2CD3143G2-I", None, "below V5.5.800", "V5.5.801")], cves)
     both = _advisory(
         "A2", [("DS-2CD2143G2-I/DS-2CD3143G2-I", None, "below V5.5.800", "V5.5.801")], cves

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.finding import CveVerdict, Finding
+from bot.finding import CveVerdict, Finding, Kind
 from bot.policy import Promise, Stage
 from bot.routing import (
     FleetRouting,
@@ -46,13 +46,13 @@ def finding(
     severity: str = "Critical",
     stage: Stage = Stage.DYNAMIC,
     kev: date | None = None,
-    kind: str = "advisory",
+    kind: Kind = "advisory",
     count: int = 4,
 ) -> Finding:
     return Finding(
         key=f"{fleet}|{model}|{site}|{ITEM.key}",
         kind=kind,
-        fleet=fleet,  # type: ignore[arg-type]
+        fleet=fleet,
         group_key=f"{model}|{site}",
         model=model,
         firmware="V5.5.0",
@@ -276,8 +276,14 @@ def test_alert_memory_reads_an_alerts_facts_only_when_its_fingerprint_changed(
         AlertMemory(store).remember(alert, now=NOW.replace(tzinfo=UTC))
         read: list[str] = []
         get, prefixed = store.meta.get, store.meta.prefixed
-        monkeypatch.setattr(store.meta, "get", lambda key: read.append(key) or get(key))
-        monkeypatch.setattr(store.meta, "prefixed", lambda p: read.append(p) or prefixed(p))
+        def reading(real: Callable[[str], Any]) -> Callable[[str], Any]:
+            def call(key: str) -> Any:
+                read.append(key)
+                return real(key)
+            return call
+
+        monkeypatch.setattr(store.meta, "get", reading(get))
+        monkeypatch.setattr(store.meta, "prefixed", reading(prefixed))
         memory = AlertMemory(store)
         again = route([(ITEM, [finding(site=s) for s in "ABC"])], Routing(FLEETS, previous=memory),
                       NOW)
@@ -286,6 +292,14 @@ def test_alert_memory_reads_an_alerts_facts_only_when_its_fingerprint_changed(
                         Routing(FLEETS, previous=memory), NOW)
         assert changed[0].changes == ("1 more device group affected",)
         assert read[-1] == "alerted-facts:video|HSRC-202108-01"
+
+
+def _noting(log: list[str], name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    """``real``, noting ``name`` in ``log`` at each call."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        log.append(name)
+        return real(*args, **kwargs)
+    return call
 
 
 def test_alert_memory_reads_every_remembered_pair_in_two_reads_and_writes_in_one(
@@ -303,18 +317,14 @@ def test_alert_memory_reads_every_remembered_pair_in_two_reads_and_writes_in_one
     with _memory_store(tmp_path) as store:
         writes: list[str] = []
         for name in ("put", "put_many"):
-            real = getattr(store.meta, name)
-            monkeypatch.setattr(store.meta, name, lambda *a, _n=name, _f=real, **k:
-                                writes.append(_n) or _f(*a, **k))
+            monkeypatch.setattr(store.meta, name, _noting(writes, name, getattr(store.meta, name)))
         AlertMemory(store).remember(*alerts, now=NOW.replace(tzinfo=UTC))
         assert writes == ["put_many"]
         store.acks.ack(alerts[0].id, "U1", NOW.replace(tzinfo=UTC))
         reads: list[str] = []
         for repo, name in ((store.meta, "get"), (store.meta, "prefixed"), (store.acks, "get"),
                            (store.acks, "many")):
-            real = getattr(repo, name)
-            monkeypatch.setattr(repo, name, lambda *a, _n=name, _f=real: reads.append(_n)
-                                or _f(*a))
+            monkeypatch.setattr(repo, name, _noting(reads, name, getattr(repo, name)))
         memory = AlertMemory(store)
         assert route(found, Routing(fleets, previous=memory), NOW) == []
         assert memory[(alerts[0].receiver, alerts[0].item.key)].acked
@@ -401,7 +411,7 @@ _FACT_ENTRIES = st.fixed_dictionaries({
     counts=st.lists(st.integers(), min_size=1, max_size=4),
 )
 def test_the_fingerprint_of_entries_shaped_as_facts_of_makes_them_is_the_sorted_json(
-    entries: list[dict[str, object]], picks: dict[str, int], counts: list[int]
+    entries: list[dict[str, Any]], picks: dict[str, int], counts: list[int]
 ) -> None:
     """Entries that differ in their count alone share the encoding of the rest: the text is
     still ``json.dumps``'s, whatever the values (1 and 1.0 and True are not the same text)."""

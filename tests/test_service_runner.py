@@ -52,7 +52,8 @@ class FakeSocket:
     """Records what the runner does with a Socket Mode handler."""
 
     def __init__(self, app: App, token: str) -> None:
-        self.app, self.token, self.calls = app, token, []  # type: list[str]
+        self.app, self.token = app, token
+        self.calls: list[str] = []
 
     def connect(self) -> None:
         self.calls.append("connect")
@@ -93,7 +94,11 @@ def test_worker_mode_schedules_delivers_and_stops_cleanly(tmp_path: Path) -> Non
     service = build_service("worker", _loaded(tmp_path), environ={}, work=_work(delivered),
                             clock=lambda: T0)
     assert service.web is None and service.scheduler is not None
-    timer = threading.Timer(0, lambda: delivered.wait(WAIT) and service.request_stop("test"))
+    def stop_once_delivered() -> None:
+        if delivered.wait(WAIT):
+            service.request_stop("test")
+
+    timer = threading.Timer(0, stop_once_delivered)
     timer.start()
     assert service.run() == 0
     timer.join(WAIT)
@@ -169,7 +174,9 @@ def test_ports_come_from_the_flag_then_port_then_3000() -> None:
 def test_a_socket_mode_connection_that_fails_stops_the_process_cleanly(tmp_path: Path) -> None:
     class Refused(FakeSocket):
         def connect(self) -> None:
-            raise SlackApiError("invalid_auth xapp-1-secret-value", {"ok": False})
+            raise SlackApiError(  # type: ignore[no-untyped-call]  # slack_sdk's is untyped
+                "invalid_auth xapp-1-secret-value", {"ok": False}
+            )
 
     environ = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1-socket"}
     service = build_service("web", _loaded(tmp_path), environ=environ, port=0, build_slack=_app,

@@ -11,6 +11,7 @@ import pytest
 
 from bot.fleets import Fleet, make_group
 from bot.slack import alerts
+from bot.slack.blocks import Block
 from notifiers.slackblocks import build_message
 from state.fleetsync import replace_fleet
 from tests.slackharness import actions_body, assert_fits, signed, texts
@@ -181,7 +182,9 @@ def test_a_message_that_cannot_be_updated_is_reported_to_the_clicker(w: World) -
 
 
 def test_the_status_line_is_added_even_to_a_full_message() -> None:
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": str(i)}} for i in range(49)]
+    blocks: list[Block] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": str(i)}} for i in range(49)
+    ]
     blocks.append({"type": "actions", "elements": [
         {"type": "button", "action_id": "fw_ack", "value": "fw_abcdef0123"}]})
     out = alerts.rewrite(blocks, "fw_abcdef0123", ["done"])

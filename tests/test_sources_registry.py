@@ -41,7 +41,7 @@ def fetcher() -> Iterator[Fetcher]:
 
 
 def _feed(name: str, url: str, kind: str = "firmware") -> SourceSettings:
-    return SourceSettings(name=name, kind=kind, format="feed", url=url)
+    return SourceSettings.model_validate({"name": name, "kind": kind, "format": "feed", "url": url})
 
 
 def _poll(source: SourceSettings, fetcher: Fetcher) -> PollOutcome:

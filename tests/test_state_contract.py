@@ -16,6 +16,7 @@ from state import (
     FindingStamp,
     FleetTotals,
     NewEntry,
+    OutboxEntry,
     Store,
     StoreError,
     UnknownFleet,
@@ -299,7 +300,7 @@ def test_outbox_enqueues_many_in_order_and_dedupes_them(store: Store) -> None:
     assert ids[0] is None and ids[3] is None  # d0 was there; d2 came earlier in the batch
     made = [i for i in ids if i is not None]
     assert len(made) == 249 and made == sorted(made) and old not in made
-    by_id = {e.id: e for e in store.outbox.all(receiver="slack")}
+    by_id: dict[int | None, OutboxEntry] = {e.id: e for e in store.outbox.all(receiver="slack")}
     assert by_id[ids[1]].dedupe_key == "d1" and by_id[ids[1]].alert_id == "a1"
     assert by_id[ids[4]].payload == {"n": 3} and by_id[old].payload == {"n": 0}
     assert store.outbox.enqueue_many([], T0) == []

@@ -217,6 +217,7 @@ def test_rewrites_reuse_the_payload_text_and_the_file_stays_exact(tmp_path: Path
     payload = {"id": "fw_1", "text": 'quotes " and , "payload": inside', "list": [1, {"a": None}]}
     with TinyStore(path) as store:
         entry_id = store.outbox.enqueue("hook", "k1", payload, T0)
+        assert entry_id is not None
         store.outbox.claim("w1", T0, lease=timedelta(minutes=2))
         with pytest.raises(RuntimeError), store.transaction():  # undone: the text cache too
             store.outbox.record(entry_id, Attempt("sent", T0, "w1", 204))

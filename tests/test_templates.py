@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from bot.config import ConfigError, ReceiverSettings, Settings, load
+from bot.config import ConfigError, NetworkSettings, ReceiverSettings, Settings, load
 from notifiers.templates import TemplateProblem, UserTemplate
 from notifiers.webhook import build
 from tests.webhook_docs import SECRET, document
@@ -190,7 +191,9 @@ def test_the_verification_example_in_the_docs_works(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("FIRMWATCH_WEBHOOK_SECRET", SECRET)
     opened: list[object] = []
     seen: set[str] = set()
-    space = {"seen_before": seen.__contains__, "remember": seen.add, "open_ticket": opened.append}
+    space: dict[str, Any] = {
+        "seen_before": seen.__contains__, "remember": seen.add, "open_ticket": opened.append
+    }
     exec(_block("python"), space)
     with SignedReceiver(secret=SECRET) as server, httpx.HTTPTransport() as pool:
         settings = _config_plain(server.url())
@@ -207,4 +210,4 @@ def _config_plain(url: str) -> Settings:
     receiver = ReceiverSettings.model_validate(
         {"name": "t", "type": "webhook", "url": url, "secret_env": "HOOK_SECRET"}
     )
-    return Settings(network={"allow_hosts": ["127.0.0.1"]}, receivers=[receiver])
+    return Settings(network=NetworkSettings(allow_hosts=["127.0.0.1"]), receivers=[receiver])

@@ -300,6 +300,7 @@ def test_slack_events_answer_503_when_slack_is_not_configured(site: Site) -> Non
 def _signed(body: str, secret: str = SIGNING, age: int = 0) -> dict[str, str]:
     stamp = str(int(time.time()) - age)
     signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    assert signature is not None
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature,
             "Content-Type": "application/x-www-form-urlencoded"}
 

@@ -277,7 +277,7 @@ def test_url_from_the_environment_is_never_shown(signed: SignedReceiver) -> None
 
 @pytest.mark.parametrize("preset", ["jira", "servicenow"])
 def test_search_before_create_files_one_ticket_across_retries(preset: str) -> None:
-    extra = {"preset": preset, "auth_env": "AUTH"} | (
+    extra: dict[str, Any] = {"preset": preset, "auth_env": "AUTH"} | (
         {"project": "OPS"} if preset == "jira" else {}
     )
     doc = document()
@@ -352,7 +352,7 @@ def test_updates_and_resolutions_go_to_the_open_ticket_never_a_new_one(preset: s
     specified record") update a ticket in place. The ticket was found by the alert's dedupe key,
     which changes with every revision: each update of an advisory and its resolution filed a
     new ticket, and the first stayed open for ever."""
-    extra = {"preset": preset, "auth_env": "AUTH"} | (
+    extra: dict[str, Any] = {"preset": preset, "auth_env": "AUTH"} | (
         {"project": "OPS"} if preset == "jira" else {}
     )
     first = document()
