@@ -25,6 +25,11 @@ from bot.routing import Alert
 
 SCHEMA = "firmwatch.alert/1"
 
+# Why a resolved alert resolves (its one change, `bot.resolution`): nothing of the receiver is
+# affected any more, or what still is falls below the receiver's severity threshold.
+GONE = "no device group of this receiver is affected any more"
+BELOW = "the device groups still affected are below this receiver's severity threshold"
+
 ModelOf = Callable[[Finding], str]  # the model of a finding's device group, as shown
 
 
@@ -82,16 +87,25 @@ def alert_document(
             "devices": devices,
         },
         "findings": findings,
-        **(
-            {
-                "resolved": True,
-                "resolution": "fixed",
-                "summary": f"Resolved: {alert.item.vendor_id or alert.item.title} no longer"
-                f" affects any device of this receiver's fleets",
-            }
-            if alert.resolved
-            else {}
-        ),
+        **(_resolution(alert) if alert.resolved else {}),
+    }
+
+
+def _resolution(alert: Alert) -> dict[str, Any]:
+    """What a resolved alert says: over because nothing is affected, or because what still is
+    falls below the receiver's threshold (then it must not say nothing is affected)."""
+    label = alert.item.vendor_id or alert.item.title
+    if BELOW in alert.changes:
+        return {
+            "resolved": True,
+            "resolution": "below-threshold",
+            "summary": f"Resolved: the devices {label} still affects are below this receiver's"
+            " severity threshold",
+        }
+    return {
+        "resolved": True,
+        "resolution": "fixed",
+        "summary": f"Resolved: {label} no longer affects any device of this receiver's fleets",
     }
 
 

@@ -331,6 +331,26 @@ def test_a_resolution_does_not_say_nothing_is_affected_when_the_rest_is_below_a_
     ]
 
 
+def test_a_resolution_below_a_threshold_neither_says_fixed_nor_that_nothing_is_affected(
+    world: World,
+) -> None:
+    """The on-call engineer read "Resolved: HSRC-202508-03 no longer affects any device of this
+    receiver's fleets" (resolution "fixed") above "the device groups still affected are below
+    this receiver's severity threshold": hq's two NVRs were still affected."""
+    world.fleets = FLEETS + LAB
+    world.cycle()
+    picky = FLEETS.replace('receivers = ["ops"]', 'receivers = ["ops"]\nmin_severity = "high"', 1)
+    world.fleets = picky + LAB.replace('"V4.62.200"', '"V4.62.215"')
+    (done,) = world.cycle(NOW + timedelta(hours=1)).alerts
+    assert done["resolved"] is True and done["resolution"] == "below-threshold"
+    assert "no longer affects" not in done["summary"]
+    assert "below this receiver's severity threshold" in done["summary"]
+    world.fleets = picky.replace('"V4.62.200"', '"V4.62.215"') + LAB.replace(
+        '"V4.62.200"', '"V4.62.215"'
+    )
+    assert world.cycle(NOW + timedelta(hours=2)).alerts == []  # told once already
+
+
 def test_affected_again_after_a_resolution_is_enqueued_again(world: World) -> None:
     first = _alerts(world.cycle())["HSRC-202508-03"]
     upgraded = FLEETS.replace('firmware = "V4.62.200"', 'firmware = "V4.62.210 build 250812"')
