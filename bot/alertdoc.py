@@ -212,7 +212,14 @@ def digest_document(
     key = f"digest:{period}:{now.isoformat(timespec='seconds')}"  # a second run the same day too
     rank = ("none", "low", "medium", "high", "critical")
     severity = max((d.get("severity") or "none" for d in docs), key=rank.index, default="none")
-    findings = [f for d in docs for f in d["findings"]]
+    # Each finding says which alert's item it is about; the totals count a device group once
+    # though several of the alerts list it (an advisory and the update that fixes it).
+    findings = [{**f, "item": _about(d)} for d in docs for f in d["findings"]]
+    groups = {
+        (f["fleet"], g.get("model"), g.get("firmware"), g.get("site")): int(g.get("count") or 0)
+        for f in findings
+        for g in f["device_groups"]
+    }
     titles = [d["summary"] for d in docs]
     dedupe = f"{receiver}|{key}"
     return {
@@ -231,7 +238,8 @@ def digest_document(
             "key": key,
             "id": key,
             "kind": "digest",
-            "title": f"{period.capitalize()} digest for {day}: {len(docs)} alerts",
+            "title": f"{period.capitalize()} digest for {day}: {len(docs)} alert"
+            + ("" if len(docs) == 1 else "s"),
             "url": "",
             "revision": day,
         },
@@ -239,12 +247,18 @@ def digest_document(
         "summary": "; ".join(titles),
         "totals": {
             "fleets": len({f["fleet"] for f in findings}),
-            "device_groups": sum(len(f["device_groups"]) for f in findings),
-            "devices": sum(f["devices"] for f in findings),
+            "device_groups": len(groups),
+            "devices": sum(groups.values()),
         },
         "findings": findings,
         "alerts": [d["id"] for d in docs],
     }
+
+
+def _about(doc: dict[str, Any]) -> dict[str, Any]:
+    """The item a digest's finding is about, as its alert names it."""
+    item = doc.get("item") or {}
+    return {name: item.get(name) for name in ("key", "id", "title", "url")}
 
 
 def _cve(c: CveVerdict) -> dict[str, Any]:

@@ -19,12 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import pipeline
+from bot.alertdoc import digest_document
 from bot.cli import main
 from bot.config import Settings, parse
 from bot.pipeline import CYCLE_KEY, CycleReport, run_cycle, run_digest
 from bot.slack.alerts import ticket_dedupe_key
 from bot.slack.subscriptions import subscribe
 from bot.sources.fetcher import Fetcher
+from notifiers.console import render_text
+from notifiers.slackblocks import build_message
 from state import Store, open_store
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -450,6 +453,43 @@ def test_routes_thresholds_and_digests(world: World) -> None:
         (entry,) = store.outbox.all(receiver="planning")
         assert entry.payload["kind"] == "digest" and len(entry.payload["alerts"]) == 2
         assert run_digest(store, settings, NOW + timedelta(days=1)) == 0
+
+
+def test_a_digest_counts_each_device_once_and_says_what_each_finding_is_about(
+    world: World,
+) -> None:
+    """The planning channel's digest said "85 device(s) in 1 fleet(s)" for hq's 45 cameras:
+    the 40 at Site A were counted once for the advisory and again for the firmware update; and
+    its findings ("hq · affected · …") did not say which advisory or release each was about."""
+    world.extra = planning_route("daily")
+    world.cycle(on=date(2026, 11, 30))
+    with world.store() as store:
+        assert run_digest(store, world.config(), NOW + timedelta(days=1)) == 1
+        (entry,) = store.outbox.all(receiver="planning")
+    digest = entry.payload
+    assert digest["totals"] == {"fleets": 1, "device_groups": 2, "devices": 45}
+    about = {f["item"]["id"] for f in digest["findings"]}
+    assert about == {"HSRC-202109-01", "Firmware V5.9.72 build 260713"}
+    message = build_message(digest)
+    overview = [b for b in message["blocks"] if "fields" in b]
+    (stage,) = overview[0]["fields"]
+    assert "45 devices in 1 fleet" in stage["text"] and "85" not in stage["text"]
+    sections = [b["text"]["text"] for b in message["blocks"] if b.get("text", {}).get("text")]
+    heads = [s.splitlines()[0] for s in sections if s.startswith("*hq*")]
+    assert len(heads) == 3
+    assert all(" · affected · " not in h or "HSRC-202109-01" in h for h in heads)
+    assert all(" · update-available · " not in h or "Firmware V5.9.72" in h for h in heads)
+    text = render_text(digest)
+    assert "Fleet hq: affected" in text and "HSRC-202109-01" in text.split("Fleet hq:")[1]
+    one = digest_document("planning", "daily", [digest_doc_of(digest, 0)], NOW)
+    assert one["item"]["title"].endswith(": 1 alert")
+
+
+def digest_doc_of(digest: dict[str, Any], at: int) -> dict[str, Any]:
+    """An alert document made of one finding of a digest (for a digest of one alert)."""
+    finding = dict(digest["findings"][at])
+    finding.pop("item", None)
+    return {**digest, "kind": "advisory", "findings": [finding], "alerts": None}
 
 
 def test_a_receiver_told_of_an_item_at_once_and_by_a_digest_route_is_told_once(

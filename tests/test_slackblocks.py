@@ -77,7 +77,7 @@ def test_sample_alert_has_header_kev_badge_links_and_action_buttons() -> None:
     assert sb.KEV_BADGE in blocks[1]["text"]["text"]
     every_text = mrkdwn(message)
     assert "sample-fleet" in every_text and "HQ" in every_text and "Depot" in every_text
-    assert "*dynamic*\n15 device(s) in 1 fleet(s)" in every_text
+    assert "*dynamic*\n15 devices in 1 fleet" in every_text
     assert "Fixed in* V5.5.800 build 210628" in every_text
     assert "Exploited in the wild (CISA KEV since 2022-01-10)" in every_text  # the risk note
     actions = [b for b in blocks if b["type"] == "actions"]
