@@ -118,7 +118,7 @@ def summary(alert: Alert, devices: int) -> str:
         "advisory": "affected by",
         "exploited": "exposed to an exploited vulnerability in",
         "firmware": "can take",
-        "lifecycle": "change support stage:",
+        "lifecycle": "changes support stage:" if devices == 1 else "change support stage:",
     }[alert.kind]
     return f"{devices} {noun} in {where} {verb} {alert.item.vendor_id or alert.item.title}"
 

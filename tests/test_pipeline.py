@@ -1022,3 +1022,37 @@ def test_a_dry_run_on_a_new_setup_creates_no_store(world: World) -> None:
     assert main(["check", "--config", str(world.root / "bot.toml"), "--dry-run"], out=out) == 0
     assert "alerts: 4 would be sent" in out.getvalue()
     assert not (world.root / "state.json").exists()
+
+
+def test_a_reminder_for_one_device_reads_in_the_singular(world: World) -> None:
+    """The lab's one recorder was told "1 device in lab change support stage" and "1
+    DS-96064NI-I16 at Lab enter security-only on 2027-03-01"."""
+    world.fleets = FLEETS + """
+[[fleets]]
+name = "lab"
+receivers = ["ops"]
+
+[[fleets.devices]]
+model = "DS-96064NI-I16"
+firmware = "V4.30.100 build 240101"
+count = 1
+site = "Lab"
+
+[[catalog]]
+model = "DS-96064NI-I16"
+launched = 2019-01-15
+discontinued = 2027-03-01
+"""
+    day = datetime(2027, 2, 22, 9, tzinfo=UTC)
+    (reminder,) = [d for d in world.cycle(day).alerts if d["kind"] == "lifecycle"]
+    assert reminder["summary"].startswith("1 device in lab changes support stage")
+    (finding,) = reminder["findings"]
+    assert finding["risk_note"].startswith(
+        "1 DS-96064NI-I16 at Lab enters security-only on 2027-03-01:"
+    )
+    (entered,) = [
+        d for d in world.cycle(day + timedelta(days=7)).alerts if d["kind"] == "lifecycle"
+    ]
+    assert entered["findings"][0]["risk_note"].startswith(
+        "1 DS-96064NI-I16 at Lab entered security-only on 2027-03-01:"
+    )
