@@ -1056,3 +1056,22 @@ discontinued = 2027-03-01
     assert entered["findings"][0]["risk_note"].startswith(
         "1 DS-96064NI-I16 at Lab entered security-only on 2027-03-01:"
     )
+
+
+def test_a_reason_quoting_an_open_range_reads_as_english(world: World) -> None:
+    """The PTZ camera's reason read "firmware V5.6.0 is in below V5.6.820"."""
+    world.fleets = FLEETS + """
+[[fleets]]
+name = "ptz"
+receivers = ["ops"]
+
+[[fleets.devices]]
+model = "DS-2DF8442IXS-AELWY(T5)"
+firmware = "V5.6.0"
+count = 2
+site = "Gate"
+"""
+    cmd = _alerts(world.cycle())["HSRC-202109-01"]
+    (ptz,) = [f for f in cmd["findings"] if f["fleet"] == "ptz"]
+    assert ptz["reason"] == "firmware V5.6.0 is below V5.6.820"
+    assert ptz["device_groups"][0]["reason"] == "firmware V5.6.0 is below V5.6.820"
