@@ -28,6 +28,7 @@ SCHEMA = "firmwatch.alert/1"
 # Why a resolved alert resolves (its one change, `bot.resolution`): nothing of the receiver is
 # affected any more, or what still is falls below the receiver's severity threshold.
 GONE = "no device group of this receiver is affected any more"
+UPGRADED = "no device group of this receiver needs this update any more"  # a firmware release
 BELOW = "the device groups still affected are below this receiver's severity threshold"
 
 ModelOf = Callable[[Finding], str]  # the model of a finding's device group, as shown
@@ -101,6 +102,12 @@ def _resolution(alert: Alert) -> dict[str, Any]:
             "resolution": "below-threshold",
             "summary": f"Resolved: the devices {label} still affects are below this receiver's"
             " severity threshold",
+        }
+    if alert.item.kind == "firmware":  # an update, not a vulnerability: it affects nothing
+        return {
+            "resolved": True,
+            "resolution": "upgraded",
+            "summary": f"Resolved: no device of this receiver's fleets needs {label} any more",
         }
     return {
         "resolved": True,

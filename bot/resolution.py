@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.alertdoc import BELOW, GONE
+from bot.alertdoc import BELOW, GONE, UPGRADED
 from bot.evaluate import Evaluation
 from bot.routing import Alert, ItemHeader, Routing, receivers_of
 from bot.routingsetup import AlertMemory
@@ -45,7 +45,9 @@ def resolutions(
                 continue
             if muted is None:
                 muted = {r for f in left for r, _ in receivers_of(f, routing, thresholds=False)}
-            said = BELOW if receiver in muted else GONE
+            said = (
+                BELOW if receiver in muted else UPGRADED if header.kind == "firmware" else GONE
+            )
             alerts.append(
                 Alert(
                     receiver,

@@ -1075,3 +1075,25 @@ site = "Gate"
     (ptz,) = [f for f in cmd["findings"] if f["fleet"] == "ptz"]
     assert ptz["reason"] == "firmware V5.6.0 is below V5.6.820"
     assert ptz["device_groups"][0]["reason"] == "firmware V5.6.0 is below V5.6.820"
+
+
+def test_an_update_installed_everywhere_is_resolved_in_words_that_fit_an_update(
+    world: World,
+) -> None:
+    """Once hq ran V5.9.72 everywhere, the update's resolution said "Firmware V5.9.72 build
+    260713 no longer affects any device" and "no device group … is affected any more", as if
+    the release were a vulnerability."""
+    world.cycle()
+    world.fleets = FLEETS.replace('"V5.5.0 build 200911"', '"V5.9.72 build 260713"').replace(
+        '"V5.7.13 build 230822"', '"V5.9.72 build 260713"'
+    )
+    done = _alerts(world.cycle(NOW + timedelta(hours=1)))
+    update = done["Firmware V5.9.72 build 260713"]
+    assert update["resolved"] is True and update["resolution"] == "upgraded"
+    assert "affect" not in update["summary"] and "affected" not in " ".join(update["changes"])
+    assert update["summary"] == (
+        "Resolved: no device of this receiver's fleets needs Firmware V5.9.72 build 260713"
+        " any more"
+    )
+    advisory = done["HSRC-202109-01"]  # the advisory's own resolution keeps its words
+    assert advisory["resolution"] == "fixed" and "no longer affects" in advisory["summary"]
