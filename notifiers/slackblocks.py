@@ -80,7 +80,8 @@ def _summary(doc: AlertDoc) -> str:
     item: Mapping[str, Any] = doc.get("item") or {}
     facts = [link(item.get("url"), clip(_s(item.get("id")) or "item", 200))]
     if doc.get("score") is not None:
-        facts.append(f"CVSS {esc(_s(doc.get('cvss_version')))} {esc(_s(doc['score']))}".strip())
+        version = esc(_s(doc.get("cvss_version")))  # none for a digest: it sums up several
+        facts.append(" ".join(p for p in ("CVSS", version, esc(_s(doc["score"]))) if p))
     facts.append(esc(clip(_s(doc.get("kind")), 40)))
     lines.append(" · ".join(f for f in facts if f))
     return fit_lines(lines, SECTION_TEXT)
