@@ -25,6 +25,12 @@ from bot.routing import Alert
 
 SCHEMA = "firmwatch.alert/1"
 
+# Why a resolved alert resolves (its one change, `bot.resolution`): nothing of the receiver is
+# affected any more, or what still is falls below the receiver's severity threshold.
+GONE = "no device group of this receiver is affected any more"
+UPGRADED = "no device group of this receiver needs this update any more"  # a firmware release
+BELOW = "the device groups still affected are below this receiver's severity threshold"
+
 ModelOf = Callable[[Finding], str]  # the model of a finding's device group, as shown
 
 
@@ -82,16 +88,31 @@ def alert_document(
             "devices": devices,
         },
         "findings": findings,
-        **(
-            {
-                "resolved": True,
-                "resolution": "fixed",
-                "summary": f"Resolved: {alert.item.vendor_id or alert.item.title} no longer"
-                f" affects any device of this receiver's fleets",
-            }
-            if alert.resolved
-            else {}
-        ),
+        **(_resolution(alert) if alert.resolved else {}),
+    }
+
+
+def _resolution(alert: Alert) -> dict[str, Any]:
+    """What a resolved alert says: over because nothing is affected, or because what still is
+    falls below the receiver's threshold (then it must not say nothing is affected)."""
+    label = alert.item.vendor_id or alert.item.title
+    if BELOW in alert.changes:
+        return {
+            "resolved": True,
+            "resolution": "below-threshold",
+            "summary": f"Resolved: the devices {label} still affects are below this receiver's"
+            " severity threshold",
+        }
+    if alert.item.kind == "firmware":  # an update, not a vulnerability: it affects nothing
+        return {
+            "resolved": True,
+            "resolution": "upgraded",
+            "summary": f"Resolved: no device of this receiver's fleets needs {label} any more",
+        }
+    return {
+        "resolved": True,
+        "resolution": "fixed",
+        "summary": f"Resolved: {label} no longer affects any device of this receiver's fleets",
     }
 
 
@@ -104,7 +125,7 @@ def summary(alert: Alert, devices: int) -> str:
         "advisory": "affected by",
         "exploited": "exposed to an exploited vulnerability in",
         "firmware": "can take",
-        "lifecycle": "change support stage:",
+        "lifecycle": "changes support stage:" if devices == 1 else "change support stage:",
     }[alert.kind]
     return f"{devices} {noun} in {where} {verb} {alert.item.vendor_id or alert.item.title}"
 
@@ -198,7 +219,14 @@ def digest_document(
     key = f"digest:{period}:{now.isoformat(timespec='seconds')}"  # a second run the same day too
     rank = ("none", "low", "medium", "high", "critical")
     severity = max((d.get("severity") or "none" for d in docs), key=rank.index, default="none")
-    findings = [f for d in docs for f in d["findings"]]
+    # Each finding says which alert's item it is about; the totals count a device group once
+    # though several of the alerts list it (an advisory and the update that fixes it).
+    findings = [{**f, "item": _about(d)} for d in docs for f in d["findings"]]
+    groups = {
+        (f["fleet"], g.get("model"), g.get("firmware"), g.get("site")): int(g.get("count") or 0)
+        for f in findings
+        for g in f["device_groups"]
+    }
     titles = [d["summary"] for d in docs]
     dedupe = f"{receiver}|{key}"
     return {
@@ -217,7 +245,8 @@ def digest_document(
             "key": key,
             "id": key,
             "kind": "digest",
-            "title": f"{period.capitalize()} digest for {day}: {len(docs)} alerts",
+            "title": f"{period.capitalize()} digest for {day}: {len(docs)} alert"
+            + ("" if len(docs) == 1 else "s"),
             "url": "",
             "revision": day,
         },
@@ -225,12 +254,18 @@ def digest_document(
         "summary": "; ".join(titles),
         "totals": {
             "fleets": len({f["fleet"] for f in findings}),
-            "device_groups": sum(len(f["device_groups"]) for f in findings),
-            "devices": sum(f["devices"] for f in findings),
+            "device_groups": len(groups),
+            "devices": sum(groups.values()),
         },
         "findings": findings,
         "alerts": [d["id"] for d in docs],
     }
+
+
+def _about(doc: dict[str, Any]) -> dict[str, Any]:
+    """The item a digest's finding is about, as its alert names it."""
+    item = doc.get("item") or {}
+    return {name: item.get(name) for name in ("key", "id", "title", "url")}
 
 
 def _cve(c: CveVerdict) -> dict[str, Any]:

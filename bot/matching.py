@@ -723,6 +723,13 @@ def _per_firmware(firmwares: Firmwares, reason: Callable[[int], str]) -> Callabl
 
 
 def _inside_reason(version: object, described: str) -> str:
+    """Why a firmware is affected, in English whatever the rule's words (`VersionRange`,
+    `BuildDateRule`): "is below V5.6.820", "has a build date before …", "is in V5.5.800 and
+    earlier"."""
+    if described.startswith(("below ", "after ")):
+        return f"firmware {version} is {described}"
+    if described.startswith("build date "):
+        return f"firmware {version} has a {described}"
     return f"firmware {version} is in {described}"
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot.alertdoc import BELOW, GONE, UPGRADED
 from bot.evaluate import Evaluation
 from bot.routing import Alert, ItemHeader, Routing, receivers_of
 from bot.routingsetup import AlertMemory
 from state import Store
 
 RESOLVED = "resolved:"
-GONE = "no device group of this receiver is affected any more"
-BELOW = "the device groups still affected are below this receiver's severity threshold"
 
 
 def resolutions(
@@ -46,7 +45,9 @@ def resolutions(
                 continue
             if muted is None:
                 muted = {r for f in left for r, _ in receivers_of(f, routing, thresholds=False)}
-            said = BELOW if receiver in muted else GONE
+            said = (
+                BELOW if receiver in muted else UPGRADED if header.kind == "firmware" else GONE
+            )
             alerts.append(
                 Alert(
                     receiver,

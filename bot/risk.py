@@ -218,7 +218,7 @@ def _lifecycle(f: Finding, count: int, sites: Sequence[str]) -> str:
     if f.stage is to:  # told on the day, or after a day no cycle ran: the model has entered it
         verb, then = "entered", then.replace("after that", "since then", 1)
     else:
-        verb = "enter"
+        verb = "enters" if count == 1 else "enter"
     return f"{count} {model}{where} {verb} {to.value} on {when}: {then}.".replace(": .", ".")
 
 

@@ -384,7 +384,12 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
         for cve, (score, severity) in b["cves"].items():
             before = a["cves"].get(cve)
             if before and before[0] != score:
-                changes.append(f"{cve} score {before[0]} → {score} ({severity})")
+                if before[0] is None:  # first scored (NVD, or the vendor's revision)
+                    changes.append(f"{cve} scored {score} ({severity}); it had no score")
+                elif score is None:
+                    changes.append(f"{cve} score {before[0]} withdrawn: it has no score now")
+                else:
+                    changes.append(f"{cve} score {before[0]} → {score} ({severity})")
             elif before is None:
                 changes.append(f"{cve} added")
         for name, words in (

@@ -86,9 +86,13 @@ def _finding(f: Mapping[str, Any]) -> list[str]:
     stage = str(f.get("stage") or "unknown")
     if f.get("stage_ends"):
         stage += f" until {f['stage_ends']}"
-    lines = [
-        f"Fleet {f.get('fleet')}: {f.get('status')} · stage {stage} · {f.get('devices')} device(s)"
-    ]
+    devices = f.get("devices")
+    noun = "device" if devices == 1 else "devices"
+    lines = [f"Fleet {f.get('fleet')}: {f.get('status')} · stage {stage} · {devices} {noun}"]
+    about: Mapping[str, Any] = f.get("item") or {}  # a digest's: which item it is about
+    if about.get("id"):
+        title = f" ({about['title']})" if about.get("title") not in (None, about["id"]) else ""
+        lines.append(f"  About: {about['id']}{title}")
     for g in f.get("device_groups") or []:
         site = f" at {g['site']}" if g.get("site") else ""
         lines.append(

@@ -80,7 +80,8 @@ def _summary(doc: AlertDoc) -> str:
     item: Mapping[str, Any] = doc.get("item") or {}
     facts = [link(item.get("url"), clip(_s(item.get("id")) or "item", 200))]
     if doc.get("score") is not None:
-        facts.append(f"CVSS {esc(_s(doc.get('cvss_version')))} {esc(_s(doc['score']))}".strip())
+        version = esc(_s(doc.get("cvss_version")))  # none for a digest: it sums up several
+        facts.append(" ".join(p for p in ("CVSS", version, esc(_s(doc["score"]))) if p))
     facts.append(esc(clip(_s(doc.get("kind")), 40)))
     lines.append(" · ".join(f for f in facts if f))
     return fit_lines(lines, SECTION_TEXT)
@@ -88,21 +89,28 @@ def _summary(doc: AlertDoc) -> str:
 
 def _stage_fields(findings: Sequence[Mapping[str, Any]]) -> list[Block]:
     """Per stage: devices, fleets and sites (the overview before the detail)."""
-    devices: dict[str, int] = {}
+    groups: dict[str, dict[tuple[str, ...], int]] = {}  # a group listed twice counts once
     fleets: dict[str, set[str]] = {}
     sites: dict[str, set[str]] = {}
-    for f in findings:
+    for at, f in enumerate(findings):
         stage = _s(f.get("stage")) or "unknown"
-        devices[stage] = devices.get(stage, 0) + _int(f.get("devices"))
+        counted = groups.setdefault(stage, {})
+        listed = f.get("device_groups") or []
+        for g in listed:
+            names = ("model", "firmware", "site")
+            counted[(_s(f.get("fleet")), *(_s(g.get(n)) for n in names))] = _int(g.get("count"))
+        if not listed:
+            counted[(str(at),)] = _int(f.get("devices"))
         fleets.setdefault(stage, set()).add(_s(f.get("fleet")))
         sites.setdefault(stage, set()).update(
             _s(g.get("site")) for g in f.get("device_groups") or [] if g.get("site")
         )
     fields = []
-    for stage, count in devices.items():
+    for stage, counted in groups.items():
+        count, many = sum(counted.values()), len(fleets[stage])
         lines = [
             f"*{clip_esc(stage, 100)}*",
-            f"{count} device(s) in {len(fleets[stage])} fleet(s)",
+            f"{_plural(count, 'device')} in {_plural(many, 'fleet')}",
             "fleets: " + clip_esc(", ".join(sorted(fleets[stage])), 800),
         ]
         if sites[stage]:
@@ -118,11 +126,13 @@ def _finding(f: Mapping[str, Any]) -> str:
     stage = _s(f.get("stage"))
     if f.get("stage_ends"):
         stage += f" until {_s(f['stage_ends'])}"
+    about: Mapping[str, Any] = f.get("item") or {}  # a digest's: which item it is about
     head = [
         f"*{clip_esc(_s(f.get('fleet')), 200)}*",
+        link(about.get("url"), clip(_s(about.get("id")), 200)) if about.get("id") else "",
         clip_esc(_s(f.get("status")), 100),
         clip_esc(stage, 200),
-        f"{_int(f.get('devices'))} device(s)",
+        _plural(_int(f.get("devices")), "device"),
     ]
     lines = [" · ".join(h for h in head if h)]
     groups = [_group(g) for g in f.get("device_groups") or []]
@@ -231,6 +241,10 @@ def _title(doc: AlertDoc) -> str:
     item: Mapping[str, Any] = doc.get("item") or {}
     title = " ".join(_s(item.get("title")).split()) or _s(item.get("id")).strip()
     return title or "firmwatch alert"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _s(value: object) -> str:

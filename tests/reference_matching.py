@@ -353,7 +353,12 @@ def _judge(
             f"firmware {entry.version} has no build date to test against {rule.describe()}"
         )
     if inside:
-        return "affected", f"firmware {entry.version} is in {rule.describe()}"
+        words = rule.describe()
+        verb = (
+            "is" if words.startswith(("below ", "after "))
+            else "has a" if words.startswith("build date ") else "is in"
+        )
+        return "affected", f"firmware {entry.version} {verb} {words}"
     return None
 
 

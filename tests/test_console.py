@@ -22,7 +22,7 @@ def test_sample_alert_reads_top_down() -> None:
                         " Server of Some Hikvision Cameras (HSRC-202109-01)")
     assert lines[2] == "!! EXPLOITED IN THE WILD: listed in CISA KEV since 2022-01-10"
     text = "\n".join(lines)
-    assert "Fleet sample-fleet: affected · stage dynamic · 15 device(s)" in text
+    assert "Fleet sample-fleet: affected · stage dynamic · 15 devices" in text
     assert "  DS-2CD3321G2-I  V5.5.0 build 200101  x12 at HQ" in text
     assert "  Risk: Exploited in the wild (CISA KEV since 2022-01-10)." in text
     assert "  Fixed version: V5.5.800 build 210628" in text

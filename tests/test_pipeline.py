@@ -19,12 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import pipeline
+from bot.alertdoc import digest_document
 from bot.cli import main
 from bot.config import Settings, parse
 from bot.pipeline import CYCLE_KEY, CycleReport, run_cycle, run_digest
 from bot.slack.alerts import ticket_dedupe_key
 from bot.slack.subscriptions import subscribe
 from bot.sources.fetcher import Fetcher
+from notifiers.console import render_text
+from notifiers.slackblocks import build_message
 from state import Store, open_store
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -331,6 +334,26 @@ def test_a_resolution_does_not_say_nothing_is_affected_when_the_rest_is_below_a_
     ]
 
 
+def test_a_resolution_below_a_threshold_neither_says_fixed_nor_that_nothing_is_affected(
+    world: World,
+) -> None:
+    """The on-call engineer read "Resolved: HSRC-202508-03 no longer affects any device of this
+    receiver's fleets" (resolution "fixed") above "the device groups still affected are below
+    this receiver's severity threshold": hq's two NVRs were still affected."""
+    world.fleets = FLEETS + LAB
+    world.cycle()
+    picky = FLEETS.replace('receivers = ["ops"]', 'receivers = ["ops"]\nmin_severity = "high"', 1)
+    world.fleets = picky + LAB.replace('"V4.62.200"', '"V4.62.215"')
+    (done,) = world.cycle(NOW + timedelta(hours=1)).alerts
+    assert done["resolved"] is True and done["resolution"] == "below-threshold"
+    assert "no longer affects" not in done["summary"]
+    assert "below this receiver's severity threshold" in done["summary"]
+    world.fleets = picky.replace('"V4.62.200"', '"V4.62.215"') + LAB.replace(
+        '"V4.62.200"', '"V4.62.215"'
+    )
+    assert world.cycle(NOW + timedelta(hours=2)).alerts == []  # told once already
+
+
 def test_affected_again_after_a_resolution_is_enqueued_again(world: World) -> None:
     first = _alerts(world.cycle())["HSRC-202508-03"]
     upgraded = FLEETS.replace('firmware = "V4.62.200"', 'firmware = "V4.62.210 build 250812"')
@@ -430,6 +453,43 @@ def test_routes_thresholds_and_digests(world: World) -> None:
         (entry,) = store.outbox.all(receiver="planning")
         assert entry.payload["kind"] == "digest" and len(entry.payload["alerts"]) == 2
         assert run_digest(store, settings, NOW + timedelta(days=1)) == 0
+
+
+def test_a_digest_counts_each_device_once_and_says_what_each_finding_is_about(
+    world: World,
+) -> None:
+    """The planning channel's digest said "85 device(s) in 1 fleet(s)" for hq's 45 cameras:
+    the 40 at Site A were counted once for the advisory and again for the firmware update; and
+    its findings ("hq · affected · …") did not say which advisory or release each was about."""
+    world.extra = planning_route("daily")
+    world.cycle(on=date(2026, 11, 30))
+    with world.store() as store:
+        assert run_digest(store, world.config(), NOW + timedelta(days=1)) == 1
+        (entry,) = store.outbox.all(receiver="planning")
+    digest = entry.payload
+    assert digest["totals"] == {"fleets": 1, "device_groups": 2, "devices": 45}
+    about = {f["item"]["id"] for f in digest["findings"]}
+    assert about == {"HSRC-202109-01", "Firmware V5.9.72 build 260713"}
+    message = build_message(digest)
+    overview = [b for b in message["blocks"] if "fields" in b]
+    (stage,) = overview[0]["fields"]
+    assert "45 devices in 1 fleet" in stage["text"] and "85" not in stage["text"]
+    sections = [b["text"]["text"] for b in message["blocks"] if b.get("text", {}).get("text")]
+    heads = [s.splitlines()[0] for s in sections if s.startswith("*hq*")]
+    assert len(heads) == 3
+    assert all(" · affected · " not in h or "HSRC-202109-01" in h for h in heads)
+    assert all(" · update-available · " not in h or "Firmware V5.9.72" in h for h in heads)
+    text = render_text(digest)
+    assert "Fleet hq: affected" in text and "HSRC-202109-01" in text.split("Fleet hq:")[1]
+    one = digest_document("planning", "daily", [digest_doc_of(digest, 0)], NOW)
+    assert one["item"]["title"].endswith(": 1 alert")
+
+
+def digest_doc_of(digest: dict[str, Any], at: int) -> dict[str, Any]:
+    """An alert document made of one finding of a digest (for a digest of one alert)."""
+    finding = dict(digest["findings"][at])
+    finding.pop("item", None)
+    return {**digest, "kind": "advisory", "findings": [finding], "alerts": None}
 
 
 def test_a_receiver_told_of_an_item_at_once_and_by_a_digest_route_is_told_once(
@@ -962,3 +1022,78 @@ def test_a_dry_run_on_a_new_setup_creates_no_store(world: World) -> None:
     assert main(["check", "--config", str(world.root / "bot.toml"), "--dry-run"], out=out) == 0
     assert "alerts: 4 would be sent" in out.getvalue()
     assert not (world.root / "state.json").exists()
+
+
+def test_a_reminder_for_one_device_reads_in_the_singular(world: World) -> None:
+    """The lab's one recorder was told "1 device in lab change support stage" and "1
+    DS-96064NI-I16 at Lab enter security-only on 2027-03-01"."""
+    world.fleets = FLEETS + """
+[[fleets]]
+name = "lab"
+receivers = ["ops"]
+
+[[fleets.devices]]
+model = "DS-96064NI-I16"
+firmware = "V4.30.100 build 240101"
+count = 1
+site = "Lab"
+
+[[catalog]]
+model = "DS-96064NI-I16"
+launched = 2019-01-15
+discontinued = 2027-03-01
+"""
+    day = datetime(2027, 2, 22, 9, tzinfo=UTC)
+    (reminder,) = [d for d in world.cycle(day).alerts if d["kind"] == "lifecycle"]
+    assert reminder["summary"].startswith("1 device in lab changes support stage")
+    (finding,) = reminder["findings"]
+    assert finding["risk_note"].startswith(
+        "1 DS-96064NI-I16 at Lab enters security-only on 2027-03-01:"
+    )
+    (entered,) = [
+        d for d in world.cycle(day + timedelta(days=7)).alerts if d["kind"] == "lifecycle"
+    ]
+    assert entered["findings"][0]["risk_note"].startswith(
+        "1 DS-96064NI-I16 at Lab entered security-only on 2027-03-01:"
+    )
+
+
+def test_a_reason_quoting_an_open_range_reads_as_english(world: World) -> None:
+    """The PTZ camera's reason read "firmware V5.6.0 is in below V5.6.820"."""
+    world.fleets = FLEETS + """
+[[fleets]]
+name = "ptz"
+receivers = ["ops"]
+
+[[fleets.devices]]
+model = "DS-2DF8442IXS-AELWY(T5)"
+firmware = "V5.6.0"
+count = 2
+site = "Gate"
+"""
+    cmd = _alerts(world.cycle())["HSRC-202109-01"]
+    (ptz,) = [f for f in cmd["findings"] if f["fleet"] == "ptz"]
+    assert ptz["reason"] == "firmware V5.6.0 is below V5.6.820"
+    assert ptz["device_groups"][0]["reason"] == "firmware V5.6.0 is below V5.6.820"
+
+
+def test_an_update_installed_everywhere_is_resolved_in_words_that_fit_an_update(
+    world: World,
+) -> None:
+    """Once hq ran V5.9.72 everywhere, the update's resolution said "Firmware V5.9.72 build
+    260713 no longer affects any device" and "no device group … is affected any more", as if
+    the release were a vulnerability."""
+    world.cycle()
+    world.fleets = FLEETS.replace('"V5.5.0 build 200911"', '"V5.9.72 build 260713"').replace(
+        '"V5.7.13 build 230822"', '"V5.9.72 build 260713"'
+    )
+    done = _alerts(world.cycle(NOW + timedelta(hours=1)))
+    update = done["Firmware V5.9.72 build 260713"]
+    assert update["resolved"] is True and update["resolution"] == "upgraded"
+    assert "affect" not in update["summary"] and "affected" not in " ".join(update["changes"])
+    assert update["summary"] == (
+        "Resolved: no device of this receiver's fleets needs Firmware V5.9.72 build 260713"
+        " any more"
+    )
+    advisory = done["HSRC-202109-01"]  # the advisory's own resolution keeps its words
+    assert advisory["resolution"] == "fixed" and "no longer affects" in advisory["summary"]

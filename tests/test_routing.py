@@ -177,6 +177,22 @@ def test_cosmetic_revision_does_not_realert_but_a_score_change_does() -> None:
     assert alerts[0].changes == ("CVE-2021-36260 score 9.8 → 10.0 (Critical)",)
 
 
+def test_a_first_score_says_the_cve_had_none_rather_than_none_arrow() -> None:
+    """An advisory first alerted without a score (NVD had not scored it) was updated with
+    "CVE-2021-36260 score None → 9.8 (Critical)"."""
+    unscored = finding()._replace(
+        cves=(CveVerdict("CVE-2021-36260", "affected", Promise.UNKNOWN),)
+    )
+    previous = _previous([unscored])
+    (alert,) = route([(ITEM, [finding()])], Routing(FLEETS, previous=previous), NOW)
+    assert "None" not in " ".join(alert.changes)
+    assert "CVE-2021-36260 scored 9.8 (Critical); it had no score" in alert.changes
+    back = {("video", ITEM.key): Previous(alert.material, alert.facts)}
+    (again,) = route([(ITEM, [unscored])], Routing(FLEETS, previous=back), NOW)
+    assert "CVE-2021-36260 score 9.8 withdrawn: it has no score now" in again.changes
+    assert "None" not in " ".join(again.changes)
+
+
 def test_kev_listing_escalates_even_an_acked_alert() -> None:
     previous = _previous([finding()], acked=True)
     assert route([(ITEM, [finding(count=5)])], Routing(FLEETS, previous=previous), NOW) == []

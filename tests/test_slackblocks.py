@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.alertdoc import digest_document
 from notifiers import mrkdwn as md
 from notifiers import slackblocks as sb
 from notifiers.sample import sample_document
@@ -77,7 +78,7 @@ def test_sample_alert_has_header_kev_badge_links_and_action_buttons() -> None:
     assert sb.KEV_BADGE in blocks[1]["text"]["text"]
     every_text = mrkdwn(message)
     assert "sample-fleet" in every_text and "HQ" in every_text and "Depot" in every_text
-    assert "*dynamic*\n15 device(s) in 1 fleet(s)" in every_text
+    assert "*dynamic*\n15 devices in 1 fleet" in every_text
     assert "Fixed in* V5.5.800 build 210628" in every_text
     assert "Exploited in the wild (CISA KEV since 2022-01-10)" in every_text  # the risk note
     actions = [b for b in blocks if b["type"] == "actions"]
@@ -182,3 +183,12 @@ def test_any_document_yields_blocks_within_every_limit(doc: dict[str, Any]) -> N
         for e in block.get("elements", []):
             if e.get("action_id") in ("fw_ack", "fw_snooze", "fw_ticket"):
                 assert e["value"] == doc["id"]
+
+
+def test_a_digest_with_a_score_but_no_single_cvss_version_reads_cvss_score() -> None:
+    """The planning channel's digest read "digest:daily:… · CVSS  9.8 · digest" (two spaces:
+    a digest sums up several alerts, so it has a top score but no one CVSS version)."""
+    digest = digest_document("planning", "daily", [sample_document("planning", NOW)], NOW)
+    assert digest["cvss_version"] is None and digest["score"] is not None
+    text = mrkdwn(sb.build_message(digest))
+    assert "CVSS  " not in text and f"CVSS {digest['score']}" in text
