@@ -377,8 +377,10 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
     added = [k for k in new if k not in old]
     if added:
         changes.append(f"{len(added)} more device group{'s' if len(added) > 1 else ''} affected")
-    for key in new.keys() & old.keys():
-        a, b = old[key], new[key]
+    for key, b in new.items():  # in the facts' order (sorted keys): the same words every run
+        a = old.get(key)
+        if a is None:
+            continue
         if b["kev"] and not a["kev"]:
             changes.append(f"listed in CISA KEV on {b['kev']}")
         for cve, (score, severity) in b["cves"].items():

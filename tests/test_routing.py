@@ -24,6 +24,7 @@ from bot.routing import (
     Route,
     Routing,
     Silence,
+    describe_changes,
     facts_of,
     fingerprint,
     receivers_of,
@@ -308,6 +309,19 @@ def test_alert_memory_reads_an_alerts_facts_only_when_its_fingerprint_changed(
                         Routing(FLEETS, previous=memory), NOW)
         assert changed[0].changes == ("1 more device group affected",)
         assert read[-1] == "alerted-facts:video|HSRC-202108-01"
+
+
+def test_what_changed_comes_in_the_same_order_on_every_run() -> None:
+    """The lines follow the facts' keys (their sorted order), not a set's hash order, which
+    differs from one process to the next: the same change reads the same in every run."""
+    def entry(score: float, count: int) -> dict[str, Any]:
+        return {"status": "affected", "count": count, "promise": "yes", "fixed": None,
+                "update": None, "kev": None, "cves": {f"CVE-2025-{score:.0f}": [score, "High"]}}
+
+    keys = [f"fleet|{n:02}|HSRC-1" for n in range(8)]
+    old = {k: entry(n + 1, 10) for n, k in enumerate(keys)}
+    new = {k: entry(n + 1, 10 + n) for n, k in enumerate(keys)}
+    assert describe_changes(old, new) == [f"device count: 10 → {10 + n}" for n in range(1, 8)]
 
 
 def _noting(log: list[str], name: str, real: Callable[..., Any]) -> Callable[..., Any]:
