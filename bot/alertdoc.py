@@ -19,9 +19,10 @@ from typing import Any
 
 from bot.finding import CveVerdict, Finding
 from bot.models import ModelError, display_model
-from bot.policy import DEFAULT_SEVERE_CVSS
+from bot.policy import DEFAULT_SEVERE_CVSS, Promise
 from bot.risk import NoteFacts, risk_note
 from bot.routing import Alert
+from bot.verdicts import STATUS_RANK
 
 SCHEMA = "firmwatch.alert/1"
 
@@ -56,7 +57,10 @@ def alert_document(
 ) -> dict[str, Any]:
     """The JSON-ready document of one alert; ``models`` gives each device group's model as its
     fleet registered it (``DeviceGroup.model_as_written``)."""
-    findings = [_finding(group, severe_cvss, models) for group in group_findings(alert.findings)]
+    findings = [
+        _finding(group, severe_cvss, models)
+        for group in sorted(group_findings(alert.findings), key=_urgency)
+    ]
     devices = sum(f.count for f in alert.findings)
     worst = max((f.worst for f in alert.findings if f.worst), key=_score, default=None)
     kev = min((f.kev_since for f in alert.findings if f.kev_since), default=None)
@@ -151,6 +155,19 @@ def group_findings(findings: Sequence[Finding]) -> list[list[Finding]]:
         )
         groups.setdefault(key, []).append(f)
     return list(groups.values())
+
+
+# No fix will come first (isolate or replace), then a fix only if severe, part of one, unknown.
+_PROMISE_RANK = {Promise.NO: 0, Promise.ONLY_IF_SEVERE: 1, Promise.PARTIAL: 2,
+                 Promise.UNKNOWN: 3, Promise.YES: 4}
+
+
+def _urgency(group: list[Finding]) -> tuple[int, int, int, str]:
+    """Most urgent first, where a long alert is cut short (Slack): affected before possibly
+    affected before review needed, no fix coming before a fix, more devices before fewer."""
+    f = group[0]
+    return (STATUS_RANK.get(f.status, len(STATUS_RANK)), _PROMISE_RANK.get(f.fix_promised, 3),
+            -sum(g.count for g in group), f.fleet)
 
 
 def _finding(group: list[Finding], severe_cvss: float, models: ModelOf) -> dict[str, Any]:

@@ -163,3 +163,17 @@ def test_a_lifecycle_note_names_every_site_of_its_groups_and_the_model_as_the_ve
     assert entry["risk_note"].startswith(
         "5 iDS-7716NXI-M4/X at Site A and Site B enter security-only on 2027-03-01"
     )
+
+
+def test_entries_come_most_urgent_first_where_a_long_alert_is_cut_short() -> None:
+    """Slack shows an alert's first entries: affected before possibly affected, no fix coming
+    before a fix, more devices before fewer (they came in advisory-row order)."""
+    fixable = _finding("A", "V5.4.0", "r", model="DS-2CD2143G2-I", count=2)
+    none_coming = _finding("B", "V5.4.0", "r", model="DS-2CD3021G0-I", count=1)._replace(
+        fix_promised=Promise.NO, stage=Stage.END_OF_SUPPORT)
+    possibly = _finding("C", None, "firmware not known", status="possibly-affected",
+                        model="DS-7608NI-I2", count=90)
+    bigger = _finding("D", "V5.4.0", "r", model="DS-2CD2347G2-L", count=30)._replace(
+        fixed_version="V5.7.13")  # its own entry
+    doc = _document([possibly, fixable, none_coming, bigger])
+    assert [e["device_groups"][0]["site"] for e in doc["findings"]] == ["B", "D", "A", "C"]
