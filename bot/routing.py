@@ -295,7 +295,9 @@ def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:
     out once per tuple, and findings with equal facts share one entry. The entries and their
     sub-dicts are shared; treat them as read-only.
     """
-    by_cves: dict[int, tuple[dict[str, list[Any]], str | None]] = {}  # id(f.cves): alive here
+    # id(f.cves) (alive here): the CVEs' scores, the earliest KEV listing, and each CVE's
+    # listing when several are listed (one more listed is news: `describe_changes`)
+    by_cves: dict[int, tuple[dict[str, list[Any]], str | None, dict[str, str]]] = {}
     entries: dict[tuple[object, ...], dict[str, Any]] = {}
     facts: dict[str, Any] = {}
     for f in sorted(findings, key=_by_key):
@@ -305,9 +307,11 @@ def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:
             shared = by_cves.get(id(f.cves))
             if shared is None:
                 kev = f.kev_since
+                listed = {c.id: c.kev_added.isoformat() for c in f.cves if c.kev_added}
                 shared = by_cves[id(f.cves)] = (
                     {c.id: [c.score, c.severity] for c in f.cves},
                     kev.isoformat() if kev else None,
+                    listed if len(listed) > 1 else {},  # one: "kev" says it (as it always did)
                 )
             entry = entries[same] = {
                 "status": f.status,
@@ -318,6 +322,8 @@ def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:
                 "kev": shared[1],
                 "cves": shared[0],
             }
+            if shared[2]:
+                entry["kev_cves"] = shared[2]
         facts[f.key] = entry
     return facts
 
@@ -361,6 +367,8 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
         a, b = old[key], new[key]
         if b["kev"] and not a["kev"]:
             changes.append(f"listed in CISA KEV on {b['kev']}")
+        elif b["kev"]:
+            changes += [f"{cve} listed in CISA KEV on {day}" for cve, day in _newly_listed(a, b)]
         for cve, (score, severity) in b["cves"].items():
             before = a["cves"].get(cve)
             if before and before[0] != score:
@@ -377,6 +385,15 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
             if a[name] != b[name]:
                 changes.append(f"{words}: {a[name] or 'none'} → {b[name] or 'none'}")
     return sorted(set(changes), key=changes.index)
+
+
+def _newly_listed(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """CVEs listed in KEV since the old facts, when the old facts had one listed already
+    (each CVE's listing is kept when several are: ``kev_cves``; one alone is ``kev``)."""
+    before: Mapping[str, str] = old.get("kev_cves") or {}
+    if not before and old["kev"]:  # exactly one was listed, on that day
+        before = {cve: day for cve, day in new.get("kev_cves", {}).items() if day == old["kev"]}
+    return [(cve, day) for cve, day in new.get("kev_cves", {}).items() if cve not in before]
 
 
 def _alert(
@@ -398,7 +415,7 @@ def _alert(
         if previous.snoozed_until and now < previous.snoozed_until:
             return None
         changes = tuple(describe_changes(previous.facts, facts))
-        escalated = any(c.startswith("listed in CISA KEV") for c in changes)
+        escalated = any("listed in CISA KEV" in c for c in changes)
         if previous.acked and not (escalated or _worse(previous.facts, facts)):
             return None
         if escalated:
