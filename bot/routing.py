@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
@@ -231,8 +231,9 @@ def route(
                 held, found = per_receiver.get(receiver, (digest, []))
                 found.append(f)
                 per_receiver[receiver] = (_sooner(held, digest), found)
+        present = _Present(findings)
         for receiver, (digest, found) in per_receiver.items():
-            alert = _alert(receiver, digest, item, found, routing, now)
+            alert = _alert(receiver, digest, item, found, routing, now, present)
             if alert is not None:
                 alerts.append(alert)
     return alerts
@@ -357,12 +358,22 @@ _ENCODER = json.JSONEncoder(sort_keys=True, default=str)  # json.dumps' own, mad
 _key_json = encode_basestring_ascii  # how json.dumps writes a key (ensure_ascii)
 
 
-def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """What changed between two sets of material facts, in words."""
+def describe_changes(
+    old: Mapping[str, Any], new: Mapping[str, Any], present: Mapping[str, Set[str]] | None = None
+) -> list[str]:
+    """What changed between two sets of material facts, in words.
+
+    ``present`` maps each finding the item still has (before silences and routing) to its
+    CVEs: device groups and CVEs that left the facts but not the item (silenced, routed
+    elsewhere, below a threshold) are no news; without it, every one that left is.
+    """
     changes: list[str] = []
     added = [k for k in new if k not in old]
     if added:
         changes.append(f"{len(added)} more device group{'s' if len(added) > 1 else ''} affected")
+    gone = [k for k in old if k not in new and (present is None or k not in present)]
+    if gone:  # upgraded past the fix, removed from the fleet, no longer named by the item
+        changes.append(f"{len(gone)} device group{'s' if len(gone) > 1 else ''} no longer affected")
     for key in new.keys() & old.keys():
         a, b = old[key], new[key]
         if b["kev"] and not a["kev"]:
@@ -375,6 +386,11 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
                 changes.append(f"{cve} score {before[0]} → {score} ({severity})")
             elif before is None:
                 changes.append(f"{cve} added")
+        changes += [
+            f"{cve} no longer applies"
+            for cve in a["cves"]
+            if cve not in b["cves"] and (present is None or cve not in present.get(key, ()))
+        ]
         for name, words in (
             ("fixed", "fixed version"),
             ("promise", "fix promise"),
@@ -396,6 +412,29 @@ def _newly_listed(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[
     return [(cve, day) for cve, day in new.get("kev_cves", {}).items() if cve not in before]
 
 
+class _Present(Mapping[str, Set[str]]):
+    """An item's findings by key, each with its CVEs (before silences and routing); worked out
+    when first read: only an alert whose facts changed asks."""
+
+    def __init__(self, findings: Iterable[Finding]) -> None:
+        self._findings = findings
+        self._cves: dict[str, Set[str]] | None = None
+
+    def _read(self) -> dict[str, Set[str]]:
+        if self._cves is None:
+            self._cves = {f.key: {c.id for c in f.cves} for f in self._findings}
+        return self._cves
+
+    def __getitem__(self, key: str) -> Set[str]:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+
 def _alert(
     receiver: str,
     digest: str | None,
@@ -403,6 +442,7 @@ def _alert(
     found: list[Finding],
     routing: Routing,
     now: datetime,
+    present: Mapping[str, Set[str]] | None = None,
 ) -> Alert | None:
     facts = facts_of(found)
     material = fingerprint(facts)
@@ -414,7 +454,7 @@ def _alert(
             return None
         if previous.snoozed_until and now < previous.snoozed_until:
             return None
-        changes = tuple(describe_changes(previous.facts, facts))
+        changes = tuple(describe_changes(previous.facts, facts, present))
         escalated = any("listed in CISA KEV" in c for c in changes)
         if previous.acked and not (escalated or _worse(previous.facts, facts)):
             return None

@@ -12,8 +12,12 @@ from typing import Any
 
 import pytest
 
-from tests.test_pipeline import NOW, World
+from tests.test_pipeline import FLEETS, NOW, World, _alerts, _edit, _relist
 
+NVR_PAGE = (
+    "hikvision/en/support/cybersecurity/security-advisory/"
+    "multiple-vulnerabilities-in-some-hikvision-storage-products-and-deepinmind-nvrs/index.html"
+)
 # A storage array on a build the advisory's rows name for both of its CVEs.
 STORAGE = """
 [[receivers]]
@@ -67,3 +71,56 @@ def test_a_second_cve_of_an_advisory_listed_in_kev_escalates_the_alert(world: Wo
     assert escalated["kind"] == "exploited"
     assert escalated["changes"] == ["CVE-2025-39251 listed in CISA KEV on 2026-11-29"]
     assert world.cycle(NOW + timedelta(hours=2)).alerts == []  # said once
+
+
+def test_a_cve_the_vendor_takes_off_the_devices_is_said(world: World) -> None:
+    """The vendor corrects the advisory: CVE-2025-39250 (9.8) no longer names the storage array,
+    CVE-2025-39251 (5.3) still does. The alert's severity falls from critical to medium and
+    the update says why; a CVE that a silence hides, by contrast, is not news."""
+    world.fleets = STORAGE
+    first = _storage_alert(world.cycle().alerts)
+    assert first["severity"] == "critical"
+    _edit(world.sources / NVR_PAGE, "<td>DS-A71024/48/72R</td>", "<td>DS-A71048</td>")
+    _relist(world, "2025-09-02", "2026-11-30")
+    (revised,) = world.cycle(NOW + timedelta(hours=1)).alerts
+    assert revised["severity"] == "medium"
+    assert revised["changes"] == ["CVE-2025-39250 no longer applies"]
+
+    _edit(world.sources / NVR_PAGE, "<td>DS-A71048</td>", "<td>DS-A71024/48/72R</td>")
+    _relist(world, "2026-11-30", "2026-12-01")
+    (again,) = world.cycle(NOW + timedelta(hours=2)).alerts
+    assert again["changes"] == ["CVE-2025-39250 added"] and again["severity"] == "critical"
+    with world.store() as store:
+        store.silences.add([{"name": "cve", "value": "CVE-2025-39250"}],
+                           ends_at=NOW + timedelta(days=30), author="U1", comment="accepted",
+                           now=NOW)
+    assert world.cycle(NOW + timedelta(hours=3)).alerts == []
+    # A device group the silence leaves alone is news, and still not the silenced CVE.
+    world.fleets = STORAGE + STORAGE.split("[[fleets]]")[1].replace('"dc"', '"dc2"').replace(
+        '"DC"', '"DC2"').join(["[[fleets]]", ""])
+    (dc2,) = world.cycle(NOW + timedelta(hours=4)).alerts
+    assert dc2["changes"] == ["1 more device group affected"]
+
+
+def test_devices_no_longer_affected_while_others_still_are_are_told(world: World) -> None:
+    """Two NVR groups share the alert; one is upgraded past the fix: the receiver hears that one
+    group is no longer affected (the other still is, so the item is not resolved)."""
+    site_d = FLEETS.replace("[[catalog]]", (
+        '[[fleets.devices]]\nmodel = "iDS-7716NXI-M4/X"\nfirmware = "V4.50.000"\ncount = 4\n'
+        'site = "Site D"\n\n[[catalog]]'), 1)
+    world.fleets = site_d
+    first = _alerts(world.cycle())["HSRC-202508-03"]
+    assert first["totals"]["devices"] == 6
+    world.fleets = site_d.replace('"V4.50.000"', '"V4.62.210 build 250812"')
+    report = world.cycle(NOW + timedelta(hours=1))
+    (partly,) = report.alerts
+    assert report.findings["resolved"] == 1
+    assert partly["item"]["id"] == "HSRC-202508-03" and "resolved" not in partly
+    assert partly["changes"] == ["1 device group no longer affected"]
+    assert partly["totals"]["devices"] == 2
+    # The remaining group moves to other affected firmware: both halves are said.
+    world.fleets = site_d.replace('"V4.50.000"', '"V4.62.210 build 250812"').replace(
+        'firmware = "V4.62.200"', 'firmware = "V4.62.100"')
+    (moved,) = world.cycle(NOW + timedelta(hours=2)).alerts
+    assert moved["changes"] == ["1 more device group affected", "1 device group no longer affected"]
+    assert world.cycle(NOW + timedelta(hours=3)).alerts == []
