@@ -124,3 +124,28 @@ def test_devices_no_longer_affected_while_others_still_are_are_told(world: World
     (moved,) = world.cycle(NOW + timedelta(hours=2)).alerts
     assert moved["changes"] == ["1 more device group affected", "1 device group no longer affected"]
     assert world.cycle(NOW + timedelta(hours=3)).alerts == []
+
+
+HIKCENTRAL = "improper-authorization-vulnerability-in-hikcentral-products/index.html"
+
+
+def test_an_advisory_without_an_sn_no_keeps_its_identity_when_its_link_gains_a_query(
+    world: World,
+) -> None:
+    """The HikCentral advisory shows no SN No.: its page is its identity. The listing's link to
+    it gains a query string (a language parameter): the same advisory, not a second one."""
+    world.fleets = FLEETS.replace("[[catalog]]", (
+        '[[fleets.devices]]\nmodel = "HikCentral Professional"\nfirmware = "2.5.0.20230101"\n'
+        'count = 1\nsite = "HQ"\n\n[[catalog]]'), 1)
+    first = world.cycle()
+    (hikcentral,) = [d for d in first.alerts if "hikcentral" in d["item"]["key"]]
+    assert hikcentral["item"]["key"].endswith(HIKCENTRAL)
+    listing = world.sources / "hikvision" / "listing.html"
+    _edit(listing, f'{HIKCENTRAL}"', f'{HIKCENTRAL}?lang=en"')
+    _edit(listing, f'{HIKCENTRAL}"', f'{HIKCENTRAL}?lang=en"')
+    _relist(world, "2024-06-14", "2026-11-30")
+    report = world.cycle(NOW + timedelta(hours=1))
+    assert report.alerts == [] and report.items["new"] == 0
+    with world.store() as store:
+        assert store.items.count("advisory") == 4
+        assert store.findings.count("open") == first.findings["open"]
