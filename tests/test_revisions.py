@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_pipeline import FLEETS, NOW, World, _alerts, _edit, _relist
+from bot.pipeline import run_digest
+from tests.test_pipeline import FLEETS, NOW, World, _alerts, _edit, _relist, planning_route
 
 NVR_PAGE = (
     "hikvision/en/support/cybersecurity/security-advisory/"
@@ -149,3 +150,39 @@ def test_an_advisory_without_an_sn_no_keeps_its_identity_when_its_link_gains_a_q
     with world.store() as store:
         assert store.items.count("advisory") == 4
         assert store.findings.count("open") == first.findings["open"]
+
+
+def test_a_digest_says_what_changed_in_the_items_it_lists_again(world: World) -> None:
+    """planning hears of security-only models through a daily digest. An item it was told of in
+    one digest is revised: the next digest says what changed, as an immediate alert would. An
+    item revised before its first digest went out is news as it is: nothing 'changed' for a
+    receiver that never heard of it."""
+    world.extra = planning_route("daily")
+    day = date(2026, 11, 30)
+    assert world.cycle(on=day).digested == 2
+    with world.store() as store:
+        assert run_digest(store, world.config(), NOW + timedelta(hours=1)) == 1
+    world.fleets = FLEETS.replace("count = 40", "count = 41")
+    world.cycle(NOW + timedelta(hours=2), on=day)
+    world.fleets = FLEETS.replace("count = 40", "count = 42")
+    world.cycle(NOW + timedelta(hours=3), on=day)  # revised again before the digest
+    with world.store() as store:
+        assert run_digest(store, world.config(), NOW + timedelta(days=1)) == 1
+        second = max(store.outbox.all(receiver="planning"), key=lambda e: e.id).payload
+    assert sorted(second["changes"]) == [
+        "Firmware V5.9.72 build 260713: device count: 40 → 41",
+        "Firmware V5.9.72 build 260713: device count: 41 → 42",
+        "HSRC-202109-01: device count: 40 → 41",
+        "HSRC-202109-01: device count: 41 → 42",
+    ]
+
+    # A new receiver's first digest: revised before it went out, still its first news.
+    world.extra = planning_route("daily").replace('"planning"]', '"planning", "late"]') + (
+        '[[receivers]]\nname = "late"\ntype = "console"\n')
+    assert world.cycle(NOW + timedelta(days=1, hours=1), on=day).digested == 2
+    world.fleets = FLEETS.replace("count = 40", "count = 43")
+    world.cycle(NOW + timedelta(days=1, hours=2), on=day)
+    with world.store() as store:
+        assert run_digest(store, world.config(), NOW + timedelta(days=2)) == 2
+        (first,) = store.outbox.all(receiver="late")
+    assert first.payload["changes"] == []
