@@ -267,7 +267,8 @@ def digest_document(
             "url": "",
             "revision": day,
         },
-        "changes": [],
+        # what changed in the items it lists again (each alert's own changes, led by its item)
+        "changes": [f"{d['item']['id']}: {c}" for d in docs for c in d.get("changes") or ()],
         "summary": "; ".join(titles),
         "totals": {
             "fleets": len({f["fleet"] for f in findings}),

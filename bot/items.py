@@ -241,6 +241,26 @@ def canonical_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, query, ""))
 
 
+# The path of a page on the vendor's site that is one advisory (any regional copy): its slug
+# names it, so a query string on a link to it never makes it another advisory.
+ADVISORY_PATH = re.compile(
+    r"/support/cybersecurity/security-advisory/(?!index\.html?$)[^/]+(?:/|/index\.html?)?$",
+    re.IGNORECASE,
+)
+
+
+def advisory_key(url: str) -> str:
+    """The key of an advisory that shows no vendor ID (SN No.): its canonical URL, without the
+    query string when the URL is a vendor advisory page (``ADVISORY_PATH``): a link that gains
+    ``?lang=en`` still leads to the same advisory. Elsewhere (a mirror's ``view?id=12``) the
+    query may be what names the page, and stays."""
+    canonical = canonical_url(url)
+    parts = urlsplit(canonical)
+    if parts.query and ADVISORY_PATH.search(parts.path):
+        return urlunsplit(parts._replace(query=""))
+    return canonical
+
+
 def normalize_text(text: str) -> str:
     """Collapse whitespace (including non-breaking and full-width spaces)."""
     return " ".join(text.replace("\u3000", " ").replace("\xa0", " ").split())

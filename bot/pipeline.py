@@ -243,6 +243,10 @@ def _dispatch(
         periods = pending.get(alert.receiver, {})
         if alert.resolved and not alert.digest:
             alert = replace(alert, digest=_held_in(periods, alert.item.key))
+        replaced = [d for held in periods.values() for d in held
+                    if d["item"]["key"] == alert.item.key]
+        if replaced and not alert.resolved:
+            alert = replace(alert, changes=_since_told(replaced, alert.changes))
         if not alert.digest:
             alert = _unsent(store, alert, memory)
         doc = alert_document(alert, now, severe, models)
@@ -263,6 +267,17 @@ def _dispatch(
     if report.digested or unheld:
         left = {r: {p: held for p, held in ps.items() if held} for r, ps in pending.items()}
         store.meta.put(DIGEST_KEY, {r: ps for r, ps in left.items() if ps}, now)
+
+
+def _since_told(
+    replaced: Sequence[Mapping[str, Any]], changes: Sequence[str]
+) -> tuple[str, ...]:
+    """What changed since the receiver last heard of an item whose alert is still held for a
+    digest (and is replaced): the held alert's changes, then these; nothing when the held one
+    was its first alert of the item (it never heard of what these changed from)."""
+    if any(not d["changes"] and not d.get("resolved") for d in replaced):
+        return ()
+    return tuple(dict.fromkeys([c for d in replaced for c in d["changes"]] + list(changes)))
 
 
 def _held_in(periods: Mapping[str, Sequence[Mapping[str, Any]]], item_key: str) -> str | None:

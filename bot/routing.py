@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
@@ -231,8 +231,9 @@ def route(
                 held, found = per_receiver.get(receiver, (digest, []))
                 found.append(f)
                 per_receiver[receiver] = (_sooner(held, digest), found)
+        present = _Present(findings)
         for receiver, (digest, found) in per_receiver.items():
-            alert = _alert(receiver, digest, item, found, routing, now)
+            alert = _alert(receiver, digest, item, found, routing, now, present)
             if alert is not None:
                 alerts.append(alert)
     return alerts
@@ -295,7 +296,9 @@ def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:
     out once per tuple, and findings with equal facts share one entry. The entries and their
     sub-dicts are shared; treat them as read-only.
     """
-    by_cves: dict[int, tuple[dict[str, list[Any]], str | None]] = {}  # id(f.cves): alive here
+    # id(f.cves) (alive here): the CVEs' scores, the earliest KEV listing, and each CVE's
+    # listing when several are listed (one more listed is news: `describe_changes`)
+    by_cves: dict[int, tuple[dict[str, list[Any]], str | None, dict[str, str]]] = {}
     entries: dict[tuple[object, ...], dict[str, Any]] = {}
     facts: dict[str, Any] = {}
     for f in sorted(findings, key=_by_key):
@@ -305,9 +308,11 @@ def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:
             shared = by_cves.get(id(f.cves))
             if shared is None:
                 kev = f.kev_since
+                listed = {c.id: c.kev_added.isoformat() for c in f.cves if c.kev_added}
                 shared = by_cves[id(f.cves)] = (
                     {c.id: [c.score, c.severity] for c in f.cves},
                     kev.isoformat() if kev else None,
+                    listed if len(listed) > 1 else {},  # one: "kev" says it (as it always did)
                 )
             entry = entries[same] = {
                 "status": f.status,
@@ -318,6 +323,8 @@ def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:
                 "kev": shared[1],
                 "cves": shared[0],
             }
+            if shared[2]:
+                entry["kev_cves"] = shared[2]
         facts[f.key] = entry
     return facts
 
@@ -371,18 +378,30 @@ _ENCODER = json.JSONEncoder(sort_keys=True, default=str)  # json.dumps' own, mad
 _key_json = encode_basestring_ascii  # how json.dumps writes a key (ensure_ascii)
 
 
-def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """What changed between two sets of material facts, in words."""
+def describe_changes(
+    old: Mapping[str, Any], new: Mapping[str, Any], present: Mapping[str, Set[str]] | None = None
+) -> list[str]:
+    """What changed between two sets of material facts, in words.
+
+    ``present`` maps each finding the item still has (before silences and routing) to its
+    CVEs: device groups and CVEs that left the facts but not the item (silenced, routed
+    elsewhere, below a threshold) are no news; without it, every one that left is.
+    """
     changes: list[str] = []
     added = [k for k in new if k not in old]
     if added:
         changes.append(f"{len(added)} more device group{'s' if len(added) > 1 else ''} affected")
+    gone = [k for k in old if k not in new and (present is None or k not in present)]
+    if gone:  # upgraded past the fix, removed from the fleet, no longer named by the item
+        changes.append(f"{len(gone)} device group{'s' if len(gone) > 1 else ''} no longer affected")
     for key, b in new.items():  # in the facts' order (sorted keys): the same words every run
         a = old.get(key)
         if a is None:
             continue
         if b["kev"] and not a["kev"]:
             changes.append(f"listed in CISA KEV on {b['kev']}")
+        elif b["kev"]:
+            changes += [f"{cve} listed in CISA KEV on {day}" for cve, day in _newly_listed(a, b)]
         for cve, (score, severity) in b["cves"].items():
             before = a["cves"].get(cve)
             if before and before[0] != score:
@@ -394,6 +413,11 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
                     changes.append(f"{cve} score {before[0]} → {score} ({severity})")
             elif before is None:
                 changes.append(f"{cve} added")
+        changes += [
+            f"{cve} no longer applies"
+            for cve in a["cves"]
+            if cve not in b["cves"] and (present is None or cve not in present.get(key, ()))
+        ]
         for name, words in (
             ("fixed", "fixed version"),
             ("promise", "fix promise"),
@@ -406,6 +430,38 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
     return sorted(set(changes), key=changes.index)
 
 
+def _newly_listed(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """CVEs listed in KEV since the old facts, when the old facts had one listed already
+    (each CVE's listing is kept when several are: ``kev_cves``; one alone is ``kev``)."""
+    before: Mapping[str, str] = old.get("kev_cves") or {}
+    if not before and old["kev"]:  # exactly one was listed, on that day
+        before = {cve: day for cve, day in new.get("kev_cves", {}).items() if day == old["kev"]}
+    return [(cve, day) for cve, day in new.get("kev_cves", {}).items() if cve not in before]
+
+
+class _Present(Mapping[str, Set[str]]):
+    """An item's findings by key, each with its CVEs (before silences and routing); worked out
+    when first read: only an alert whose facts changed asks."""
+
+    def __init__(self, findings: Iterable[Finding]) -> None:
+        self._findings = findings
+        self._cves: dict[str, Set[str]] | None = None
+
+    def _read(self) -> dict[str, Set[str]]:
+        if self._cves is None:
+            self._cves = {f.key: {c.id for c in f.cves} for f in self._findings}
+        return self._cves
+
+    def __getitem__(self, key: str) -> Set[str]:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+
 def _alert(
     receiver: str,
     digest: str | None,
@@ -413,6 +469,7 @@ def _alert(
     found: list[Finding],
     routing: Routing,
     now: datetime,
+    present: Mapping[str, Set[str]] | None = None,
 ) -> Alert | None:
     facts = facts_of(found)
     material = fingerprint(facts)
@@ -424,8 +481,8 @@ def _alert(
             return None
         if previous.snoozed_until and now < previous.snoozed_until:
             return None
-        changes = tuple(describe_changes(previous.facts, facts))
-        escalated = any(c.startswith("listed in CISA KEV") for c in changes)
+        changes = tuple(describe_changes(previous.facts, facts, present))
+        escalated = any("listed in CISA KEV" in c for c in changes)
         if previous.acked and not (escalated or _worse(previous.facts, facts)):
             return None
         if escalated:

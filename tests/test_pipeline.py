@@ -584,8 +584,13 @@ def test_an_item_resolved_before_its_digest_went_out_is_listed_resolved_in_the_d
     assert world.cycle(on=date(2026, 11, 30)).digested == 2
     world.fleets = FLEETS.replace("V5.5.0 build 200911", "V5.9.72 build 260713")  # upgraded
     report = world.cycle(NOW + timedelta(hours=1), on=date(2026, 11, 30))
-    (resolved,) = [d for d in report.alerts if d["receivers"] == ["planning"]]
+    held = {d["item"]["id"]: d for d in report.alerts if d["receivers"] == ["planning"]}
+    resolved = held.pop("HSRC-202109-01")
     assert resolved["resolved"] and resolved["digest"] == "weekly"
+    # Site B can still take the update Site A took: held as it is now (planning never heard
+    # of Site A's devices: nothing "changed" for it).
+    ((update, changes),) = [(d["totals"]["devices"], d["changes"]) for d in held.values()]
+    assert (update, changes) == (5, [])
     with world.store() as store:
         assert store.outbox.all(receiver="planning") == []  # nothing told before the digest
         assert run_digest(store, world.config(), NOW + timedelta(days=7)) == 1

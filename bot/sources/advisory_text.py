@@ -26,6 +26,7 @@ from bot.items import (
     CveInfo,
     CvssScore,
     ScoreError,
+    advisory_key,
     canonical_url,
     find_cves,
     normalize_text,
@@ -118,7 +119,7 @@ def extract_with_warnings(
     updated = _labelled(lines, "updated")
     if updated is None and revisions and (first is None or max(revisions) > first):
         updated = max(revisions)
-    key = vendor_id or canonical_url(url)
+    key = vendor_id or advisory_key(url)
     advisory = Advisory(
         key=key,
         title=name or key,

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from bot.config import SourceSettings
-from bot.items import Advisory, canonical_url, normalize_text
+from bot.items import ADVISORY_PATH, Advisory, canonical_url, normalize_text
 from bot.netguard import redact_url
 from bot.sources.advisory_text import extract_with_warnings
 from bot.sources.base import REQUEST_URL, CutOffError, Link, ParseError, ParseResult
@@ -31,10 +31,6 @@ from bot.sources.fetcher import FetchResult
 from bot.sources.html_text import cut_off, find_date
 from bot.sources.paging import next_page, on_site
 
-_ADVISORY_PATH = re.compile(
-    r"/support/cybersecurity/security-advisory/(?!index\.html?$)[^/]+(?:/|/index\.html?)?$",
-    re.IGNORECASE,
-)
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (b"\xfe\xff", "utf-16"))
@@ -160,7 +156,7 @@ def _refuse_cut_off(html: str, url: str) -> None:
 def _advisory_url(href: str, base: str) -> str | None:
     """The canonical URL of an advisory detail link on the listing's site, else None."""
     url = on_site(href, base)
-    if url is None or not _ADVISORY_PATH.search(urlsplit(url).path):
+    if url is None or not ADVISORY_PATH.search(urlsplit(url).path):
         return None
     return canonical_url(url)
 
