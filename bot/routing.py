@@ -137,6 +137,15 @@ class Previous:
     facts: Mapping[str, Any]
     acked: bool = False
     snoozed_until: datetime | None = None
+    alerted_at: datetime | None = None  # when it was alerted (None: not known)
+
+    def snooze_over(self, now: datetime) -> bool:
+        """A snooze of this alert ended by ``now`` and nothing was alerted since: the receiver
+        is reminded once (a snooze defers an alert, unlike an ack, which settles it)."""
+        until = self.snoozed_until
+        if until is None or now < until or self.acked:
+            return False
+        return self.alerted_at is None or self.alerted_at < until
 
 
 @dataclass(frozen=True)
@@ -478,7 +487,12 @@ def _alert(
     kind: AlertKind = found[0].kind
     if previous is not None:
         if previous.material == material:
-            return None
+            if not previous.snooze_over(now):
+                return None
+            assert previous.snoozed_until is not None
+            over = previous.snoozed_until.date().isoformat()
+            changes = (f"snoozed until {over}: nothing has changed since",)
+            return Alert(receiver, kind, item, tuple(found), material, facts, changes, digest)
         if previous.snoozed_until and now < previous.snoozed_until:
             return None
         changes = tuple(describe_changes(previous.facts, facts, present))

@@ -72,11 +72,13 @@ class AlertMemory(Mapping[tuple[str, str], Previous]):
         state = self._states.get(value["alert_id"])
         facts = value["facts"] if "facts" in value else _StoredFacts(self._store, _key(
             *key, FACTS_PREFIX))  # alerts remembered before the facts had their own value
+        at = value.get("at")
         return Previous(
             value["material"],
             facts,
             acked=bool(state and state.acked_by),
             snoozed_until=state.snoozed_until if state else None,
+            alerted_at=datetime.fromisoformat(at) if isinstance(at, str) else None,
         )
 
 

@@ -422,6 +422,29 @@ def test_acked_alert_is_not_repeated_for_a_device_count_change(world: World) -> 
     assert "HSRC-202109-01" not in _alerts(report)
 
 
+def test_a_snooze_that_ends_with_nothing_changed_reminds_once(world: World) -> None:
+    """A snooze holds an alert for a while, it does not close it: when it ends and the devices
+    are still affected, the receiver hears of the item again, once (as PagerDuty and Opsgenie
+    re-notify a snoozed incident)."""
+    first = _alerts(world.cycle())["HSRC-202109-01"]
+    with world.store() as store:
+        store.acks.snooze(first["id"], "U1", NOW + timedelta(days=7), NOW)
+    assert "HSRC-202109-01" not in _alerts(world.cycle(NOW + timedelta(days=6)))
+    reminder = _alerts(world.cycle(NOW + timedelta(days=7, hours=1)))["HSRC-202109-01"]
+    assert reminder["changes"] == ["snoozed until 2026-12-07: nothing has changed since"]
+    assert reminder["id"] != first["id"] and reminder["findings"] == first["findings"]
+    assert "HSRC-202109-01" not in _alerts(world.cycle(NOW + timedelta(days=7, hours=2)))
+    assert "HSRC-202109-01" not in _alerts(world.cycle(NOW + timedelta(days=9)))
+
+
+def test_an_acknowledged_alert_whose_snooze_ends_stays_quiet(world: World) -> None:
+    first = _alerts(world.cycle())["HSRC-202109-01"]
+    with world.store() as store:
+        store.acks.snooze(first["id"], "U1", NOW + timedelta(days=7), NOW)
+        store.acks.ack(first["id"], "U2", NOW)
+    assert "HSRC-202109-01" not in _alerts(world.cycle(NOW + timedelta(days=8)))
+
+
 def test_a_stage_change_on_a_day_no_cycle_ran_is_told_by_the_next_cycle(world: World) -> None:
     # DS-2CD3321G2-I (discontinued 2024-06-30) leaves security-only on 2029-06-30, a day the
     # service was down: the next cycle says so, once.

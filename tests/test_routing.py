@@ -226,6 +226,22 @@ def test_snooze_holds_changes_until_it_ends() -> None:
     assert alerts[0].changes == ("device count: 4 → 9",)
 
 
+def test_a_snooze_that_ended_reminds_only_if_nothing_was_alerted_since() -> None:
+    ended = NOW - timedelta(hours=1)
+    items = [(ITEM, [finding()])]
+    for kw, reminded in (
+        ({"snoozed_until": ended}, True),  # when it was alerted is not known: before the snooze
+        ({"snoozed_until": ended, "alerted_at": NOW - timedelta(days=7)}, True),
+        ({"snoozed_until": ended, "alerted_at": ended}, False),  # the reminder, or a change
+        ({"snoozed_until": NOW + timedelta(hours=1)}, False),  # not over yet
+        ({"snoozed_until": ended, "acked": True}, False),  # settled
+        ({}, False),
+    ):
+        alerts = route(items, Routing(FLEETS, previous=_previous([finding()], **kw)), NOW)
+        assert [a.changes for a in alerts] == (
+            [("snoozed until 2026-11-28: nothing has changed since",)] if reminded else []), kw
+
+
 def test_digest_route_marks_alerts_for_the_digest() -> None:
     routes = [Route("weekly", ("managers",), digest="weekly")]
     alerts = route([(ITEM, [finding()])], Routing(FLEETS, routes), NOW)
