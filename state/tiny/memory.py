@@ -40,12 +40,14 @@ class MemTable:
     """One table: documents by id, JSON text per document, and its indexes."""
 
     def __init__(
-        self, name: str, spec: TableSpec, docs: dict[str, Doc], body: str | None = None
+        self, name: str, spec: TableSpec, docs: dict[str, Doc], body: bytes | None = None
     ) -> None:
         self.name = name
         self.spec = spec
         self.docs = docs
-        self.body = body  # the table's JSON while it is unchanged (from the file, or last write)
+        # The table's JSON, encoded, while it is unchanged (from the file, or the last write):
+        # a commit encodes only the tables it changed, not the whole file again.
+        self.body = body
         self.texts: dict[str, str] = {}
         self.blobs: dict[str, tuple[object, str, int]] = {}  # id → (blob, text, where in it)
         self.by_key: dict[Hashable, str] = {}
@@ -202,19 +204,21 @@ class Memory:
                 n += 1
         return n
 
-    def parts(self) -> Iterator[str]:
-        """The database as TinyDB JSON, one table per line, from cached table and document text."""
-        yield "{"
+    def parts(self) -> Iterator[bytes]:
+        """The database as TinyDB JSON in UTF-8, one table per line, from cached table and
+        document text."""
+        yield b"{"
         for n, (name, t) in enumerate(self.tables.items()):
             if t.body is None:
-                t.body = "{" + ",".join(f'"{i}":{t.text(i)}' for i in t.docs) + "}"
-            yield f"{',' if n else ''}\n{dumps(name)}:"
+                text = "{" + ",".join(f'"{i}":{t.text(i)}' for i in t.docs) + "}"
+                t.body = text.encode("utf-8")
+            yield f"{',' if n else ''}\n{dumps(name)}:".encode()
             yield t.body
-        yield "\n}\n"
+        yield b"\n}\n"
 
-    def serialize(self) -> str:
-        """The whole file as one string."""
-        return "".join(self.parts())
+    def serialize(self) -> bytes:
+        """The whole file."""
+        return b"".join(self.parts())
 
     def _require_transaction(self) -> None:
         if self._depth == 0:

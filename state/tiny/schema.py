@@ -79,7 +79,7 @@ def migrate(data: Data, storage: AtomicJSONStorage, *, existed: bool) -> tuple[i
     return before, SCHEMA_VERSION
 
 
-def build_tables(data: Data, texts: dict[str, str]) -> dict[str, MemTable]:
+def build_tables(data: Data, texts: dict[str, bytes]) -> dict[str, MemTable]:
     """Indexed tables over the (migrated) data; unknown tables are kept as they are.
 
     ``texts`` holds each table's JSON as read from the file, reused until the table changes.

@@ -35,7 +35,7 @@ class AtomicJSONStorage(Storage):
         self._lock.acquire()
         self._data: Data | None = None
         self._loaded = False
-        self.table_texts: dict[str, str] = {}
+        self.table_texts: dict[str, bytes] = {}
         self.reads = 0
         self.writes = 0
         self._remove_stale_temp_files()
@@ -54,9 +54,9 @@ class AtomicJSONStorage(Storage):
 
     def write_text(self, text: str) -> None:
         """Replace the file with ``text`` atomically."""
-        self.write_parts([text])
+        self.write_parts([text.encode("utf-8")])
 
-    def write_parts(self, parts: Iterable[str]) -> None:
+    def write_parts(self, parts: Iterable[bytes]) -> None:
         """Replace the file with the parts: temp file, fsync, rename over, fsync the folder."""
         tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
         mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o600
@@ -64,7 +64,7 @@ class AtomicJSONStorage(Storage):
         try:
             with os.fdopen(fd, "wb") as fh:
                 for part in parts:
-                    fh.write(part.encode("utf-8"))
+                    fh.write(part)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
@@ -137,15 +137,18 @@ def _check_shape(data: object) -> None:
                 raise ValueError(f"table {name!r} has a bad document {doc_id!r}")
 
 
-def _table_lines(raw: bytes, data: Data) -> dict[str, str]:
-    """Each table's JSON text when the file has our one-table-per-line layout, else nothing."""
-    lines = raw.decode("utf-8").split("\n")
-    if lines[0] != "{" or lines[-2:] != ["}", ""] or len(lines) != len(data) + 3:
+def _table_lines(raw: bytes, data: Data) -> dict[str, bytes]:
+    """Each table's JSON (UTF-8) when the file has our one-table-per-line layout, else nothing.
+
+    JSON text holds no raw newline, and UTF-8 none inside a character: the file's lines are
+    its tables' lines."""
+    lines = raw.split(b"\n")
+    if lines[0] != b"{" or lines[-2:] != [b"}", b""] or len(lines) != len(data) + 3:
         return {}
-    texts: dict[str, str] = {}
+    texts: dict[str, bytes] = {}
     for name, line in zip(data, lines[1:-2], strict=True):
-        head = json.dumps(name, ensure_ascii=False) + ":"
+        head = (json.dumps(name, ensure_ascii=False) + ":").encode("utf-8")
         if not line.startswith(head):
             return {}
-        texts[name] = line[len(head):].removesuffix(",")
+        texts[name] = line[len(head):].removesuffix(b",")
     return texts

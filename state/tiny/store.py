@@ -38,7 +38,7 @@ class TinyStore:
             same = self.schema_before == self.schema_version
             self._mem = Memory(storage, build_tables(data, storage.table_texts if same else {}))
             if raw is None or self.schema_before != self.schema_version:
-                storage.write_text(self._mem.serialize())
+                storage.write_parts([self._mem.serialize()])
             opened = True
         except OSError as exc:
             raise _cannot_open(path, exc) from None
