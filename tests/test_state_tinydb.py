@@ -283,3 +283,25 @@ def test_a_state_path_that_cannot_be_a_file_is_a_clear_error(tmp_path: Path, whe
     assert (where == "a folder") == path.is_dir()  # nothing was moved or replaced
     if where != "a folder":
         assert (tmp_path / "plain").read_text() == "not a folder"
+
+
+def test_groups_listed_again_reflect_every_write_and_rollback(tmp_path: Path) -> None:
+    """Groups are made once per document and reused while it stands: an update, a removal and
+    a rolled-back unit of work each show in the next listing."""
+    with TinyStore(tmp_path / "s.json") as store:
+        with store.transaction():
+            store.fleets.put(Fleet("hq"))
+            store.fleets.put_groups([make_group("hq", "DS-2CD3321G2-I", "V5.7.13", 40, "A"),
+                                     make_group("hq", "DS-2CD2143G2-I", "V5.7.13", 3, "B")])
+        first = store.fleets.groups()
+        assert store.fleets.groups() == first and store.fleets.groups()[0] is first[0]
+        store.fleets.put_groups([make_group("hq", "DS-2CD3321G2-I", "V5.7.13", 41, "A")])
+        assert [g.count for g in store.fleets.groups()] == [3, 41]
+        assert [g.count for g in store.fleets.groups("hq")] == [3, 41]
+        with pytest.raises(RuntimeError), store.transaction():
+            store.fleets.put_groups([make_group("hq", "DS-2CD3321G2-I", "V5.7.13", 99, "A")])
+            assert [g.count for g in store.fleets.groups()] == [3, 99]
+            raise RuntimeError("undone")
+        assert [g.count for g in store.fleets.groups()] == [3, 41]
+        store.fleets.remove_groups([first[0].key])
+        assert [g.model for g in store.fleets.groups()] == ["DS-2CD3321G2-I"]
