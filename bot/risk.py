@@ -131,8 +131,8 @@ def _promise(f: Finding, count: int, threshold: float) -> str:
             "dates to the catalog."
         )
     return (
-        f"{unknown}, so whether Hikvision will fix this cannot be said. Add the dates to the "
-        "catalog."
+        f"{unknown}, so whether Hikvision will fix this cannot be said. Restrict network access "
+        f"to {_these(count)} meanwhile, and add the dates to the catalog."
     )
 
 
