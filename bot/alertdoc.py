@@ -125,11 +125,12 @@ def summary(alert: Alert, devices: int) -> str:
     fleets = sorted({f.fleet for f in alert.findings})
     where = fleets[0] if len(fleets) == 1 else f"{len(fleets)} fleets"
     noun = "device" if devices == 1 else "devices"
+    if alert.kind == "lifecycle":  # its title says which stage, and when
+        return f"{devices} {noun} in {where}: {alert.item.title}"
     verb = {
         "advisory": "affected by",
         "exploited": "exposed to an exploited vulnerability in",
         "firmware": "can take",
-        "lifecycle": "changes support stage:" if devices == 1 else "change support stage:",
     }[alert.kind]
     return f"{devices} {noun} in {where} {verb} {alert.item.vendor_id or alert.item.title}"
 

@@ -1073,7 +1073,9 @@ discontinued = 2027-03-01
 """
     day = datetime(2027, 2, 22, 9, tzinfo=UTC)
     (reminder,) = [d for d in world.cycle(day).alerts if d["kind"] == "lifecycle"]
-    assert reminder["summary"].startswith("1 device in lab changes support stage")
+    assert reminder["summary"] == (
+        "1 device in lab: DS-96064NI-I16 enters security-only on 2027-03-01"
+    )
     (finding,) = reminder["findings"]
     assert finding["risk_note"].startswith(
         "1 DS-96064NI-I16 at Lab enters security-only on 2027-03-01:"
