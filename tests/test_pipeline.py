@@ -7,7 +7,6 @@ import io
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
@@ -140,12 +139,17 @@ def _source(name: str, kind: str, fmt: str, path: Path) -> str:
     )
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def sample_world(root: Path) -> World:
+    """A World on copies of the bundled sample sources under ``root``."""
     samples = resources.files("bot").joinpath("samples/sources")
     with resources.as_file(samples) as path:
-        shutil.copytree(path, tmp_path / "sources")
-    yield World(tmp_path)
+        shutil.copytree(path, root / "sources")
+    return World(root)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return sample_world(tmp_path)
 
 
 def _alerts(report: CycleReport, kind: str | None = None) -> dict[str, dict[str, Any]]:

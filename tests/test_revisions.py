@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from datetime import date, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.pipeline import run_digest
-from tests.test_pipeline import FLEETS, NOW, World, _alerts, _edit, _relist, planning_route
+from tests.test_pipeline import (
+    FLEETS,
+    NOW,
+    World,
+    _alerts,
+    _edit,
+    _relist,
+    planning_route,
+    sample_world,
+)
 
 NVR_PAGE = (
     "hikvision/en/support/cybersecurity/security-advisory/"
@@ -38,11 +44,8 @@ site = "DC"
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    samples = resources.files("bot").joinpath("samples/sources")
-    with resources.as_file(samples) as path:
-        shutil.copytree(path, tmp_path / "sources")
-    yield World(tmp_path)
+def world(tmp_path: Path) -> World:
+    return sample_world(tmp_path)
 
 
 def _list_in_kev(world: World, cve: str, day: str) -> None:
