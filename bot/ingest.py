@@ -2,11 +2,11 @@
 is unhealthy.
 
 A copy read under a key the store does not hold is first matched to the stored item it is, if any
-(`bot.identity`: a package whose model list grew), and takes that item's key. A poll's items are
-stored one copy per key, as `bot.precedence` chooses among the stored copy and the copies the
-sources read; each source's health and cursor are stored with notes on copies not kept. Sources
-that became unhealthy or recovered are told to ``[policy] source_receivers``
-(`bot.sourcenotice`) through the outbox.
+(`bot.identity`: a package whose model list grew, an advisory now showing its SN No.), and takes
+that item's key. A poll's items are stored one copy per key, as `bot.precedence` chooses among
+the stored copy and the copies the sources read; each source's health and cursor are stored with
+notes on copies not kept. Sources that became unhealthy or recovered are told to
+``[policy] source_receivers`` (`bot.sourcenotice`) through the outbox.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from bot.config import parse
-from bot.identity import aliases, same_package
-from bot.items import FirmwareRelease
+from bot.identity import aliases, same_advisory, same_package
+from bot.items import Advisory, FirmwareRelease
 from bot.pipeline import CycleReport, run_cycle
 from bot.sources.fetcher import Fetcher
 from state import Store, open_store
@@ -211,6 +211,44 @@ def test_a_package_whose_applied_to_list_gains_a_model_is_the_same_item(site: Si
     assert third.alerts == [] and third.items == {"new": 0, "revised": 0}
 
 
+def test_an_advisory_that_gains_an_sn_no_keeps_its_identity(site: Site) -> None:
+    """The HikCentral advisory showed no SN No. (its page was its key); a revision shows
+    HSRC-202406-05. It alerted again as a new advisory and the old item's findings stayed open.
+    Now it is the same item, shown with its vendor ID from then on."""
+    first = site.cycle()
+    (hikcentral,) = [d for d in first.alerts if "hikcentral" in d["item"]["key"]]
+    key = hikcentral["item"]["key"]
+    assert key.endswith(HIKCENTRAL) and hikcentral["item"]["id"] == key
+    with site.store() as store:
+        open_before = {f.key for f in store.findings.all(state="open")}
+
+    site.edit(HIKCENTRAL, "<p>Edited by HSRC</p>", "<p>SN No. HSRC-202406-05</p>\n"
+              "      <p>Edited by HSRC</p>")
+    site.edit(HIKCENTRAL, "<p>V1.0 2024-06-14 Initial release</p>",
+              "<p>V1.0 2024-06-14 Initial release</p>\n<p>V1.1 2024-07-01 Added the SN No.</p>")
+    site.edit("listing.html", '<p class="advisory-item__date">2024-06-14',
+              '<p class="advisory-item__date">2024-07-01')
+    second = site.cycle(NOW + timedelta(hours=1))
+    assert second.alerts == []
+    assert second.items == {"new": 0, "revised": 1}
+    assert second.findings["resolved"] == 0
+    with site.store() as store:
+        assert store.items.get("HSRC-202406-05") is None
+        stored = store.items.get(key)
+        assert stored is not None and stored.data["vendor_id"] == "HSRC-202406-05"
+        assert store.items.count("advisory") == 4
+        assert {f.key for f in store.findings.all(state="open")} == open_before
+    assert site.cycle(NOW + timedelta(hours=2)).alerts == []
+
+    # The platform is upgraded: the resolution names the advisory by its vendor ID.
+    site.fleets = FLEETS.replace('"2.5.0.20230101"', '"2.6.0.20240511"')
+    (done,) = [d for d in site.cycle(NOW + timedelta(hours=3)).alerts
+               if d["item"]["kind"] == "advisory"]
+    assert done["resolved"] is True and done["item"] == dict(
+        done["item"], key=key, id="HSRC-202406-05"
+    )
+
+
 def _release(version: str, models: tuple[str, ...], url: str | None) -> FirmwareRelease:
     return FirmwareRelease(f"{','.join(models)}|{version}", "t", models, version, download_url=url)
 
@@ -254,3 +292,30 @@ def test_a_new_copy_takes_the_key_of_the_package_it_is() -> None:
     assert aliases({grown.key: [grown], other.key: [other]}, [stored]) == {grown.key: stored.key}
     # Two sources' first copies of one package, nothing stored: one item, the first key.
     assert aliases({stored.key: [stored], grown.key: [grown]}, []) == {grown.key: stored.key}
+
+
+def _advisory(url: str, vendor_id: str | None) -> Advisory:
+    return Advisory(vendor_id or url, "t", url, vendor_id)
+
+
+PAGE = "https://www.hikvision.com/en/support/cybersecurity/security-advisory/some-advisory/"
+SAME_ADVISORY = [
+    ("the page shows an SN No. now", _advisory(PAGE, None), _advisory(PAGE, "HSRC-202406-05"),
+     True),
+    ("the same SN No. on a mirror's page", _advisory("https://m.example/a?id=1", "HSRC-202406-05"),
+     _advisory(PAGE, "HSRC-202406-05"), True),
+    ("the same page with a query string", _advisory(PAGE + "?lang=en", None),
+     _advisory(PAGE, "HSRC-202406-05"), True),
+    ("two SN Nos. on one page are two advisories", _advisory(PAGE, "HSRC-202406-04"),
+     _advisory(PAGE, "HSRC-202406-05"), False),
+    ("another page, no SN No.", _advisory(PAGE, None),
+     _advisory(PAGE.replace("some-advisory", "another"), "HSRC-202406-05"), False),
+]
+
+
+@pytest.mark.parametrize(("why", "a", "b", "same"), SAME_ADVISORY,
+                         ids=[case[0] for case in SAME_ADVISORY])
+def test_what_makes_two_copies_the_same_advisory(
+    why: str, a: Advisory, b: Advisory, same: bool
+) -> None:
+    assert same_advisory(a, b) is same and same_advisory(b, a) is same
