@@ -249,6 +249,58 @@ def test_an_advisory_that_gains_an_sn_no_keeps_its_identity(site: Site) -> None:
     )
 
 
+def test_a_newer_release_supersedes_the_older_ones_update_available(site: Site) -> None:
+    """V5.9.80 comes out for the same cameras: the groups that needed V5.9.72 need V5.9.80
+    instead. V5.9.72's "update available" findings were left open beside V5.9.80's (one per
+    newer release); now they are closed as superseded, in words that say so."""
+    site.packages = [V5972]
+    site.cycle()
+    v5980 = package("V5.9.80 build 261020", G2,
+                    "https://firmware.example.net/ipc-g2/V5.9.80/digicap.dav",
+                    released="2026-11-20")
+    site.packages = [V5972, v5980]
+    second = site.cycle(NOW + timedelta(hours=1))
+    assert _firmware(second) == [
+        ("ops", "Firmware V5.9.72 build 260713 resolved"),
+        ("ops", "Firmware V5.9.80 build 261020"),
+    ]
+    (old,) = [d for d in second.alerts if d.get("resolved")]
+    assert old["resolution"] == "superseded"
+    assert old["changes"] == ["superseded by Firmware V5.9.80 build 261020"]
+    assert old["summary"] == (
+        "Resolved: Firmware V5.9.72 build 260713 is superseded by Firmware V5.9.80 build 261020"
+        " for the devices that needed it"
+    )
+    (new,) = [d for d in second.alerts if d["kind"] == "firmware" and not d.get("resolved")]
+    # Firmware is cumulative: what V5.9.72 fixed, V5.9.80 fixes too.
+    assert all("CVE-2024-47485" in f["resolves"] for f in new["findings"])
+    opened = _open_firmware(site)
+    assert list(opened.values()) == [{"Site A", "Site B"}]
+    assert site.cycle(NOW + timedelta(hours=2)).alerts == []
+
+
+def test_a_backlog_of_superseded_releases_seen_first_alerts_only_the_newest(site: Site) -> None:
+    """The first cycle reads an index of old packages for the same cameras: one "update
+    available" per release used to go out. Only the newest applicable one is alerted; the
+    older ones are already superseded and make no finding. Supersession is per model: the lab's
+    camera, which only the oldest package names, is still told of that one."""
+    site.packages = [
+        package("V5.7.15 build 250101", [*G2, "DS-2CD3341G2-I"],
+                "https://firmware.example.net/ipc-g2/V5.7.15/digicap.dav", released="2025-01-13"),
+        V5972,
+        package("V5.8.7 build 260330", G2,
+                "https://firmware.example.net/ipc-g2/Firmware__V5.8.7_260330_S3000712757.zip",
+                released="2026-03-30"),
+    ]
+    first = site.cycle()
+    assert _firmware(first) == [
+        ("lab-team", "Firmware V5.7.15 build 250101"), ("ops", "Firmware V5.9.72 build 260713")
+    ]
+    opened = _open_firmware(site)
+    assert sorted(opened.values(), key=len) == [{"Lab"}, {"Site A", "Site B"}]
+    assert site.cycle(NOW + timedelta(hours=1)).alerts == []
+
+
 def _release(version: str, models: tuple[str, ...], url: str | None) -> FirmwareRelease:
     return FirmwareRelease(f"{','.join(models)}|{version}", "t", models, version, download_url=url)
 
