@@ -31,6 +31,16 @@ SCHEMA = "firmwatch.alert/1"
 GONE = "no device group of this receiver is affected any more"
 UPGRADED = "no device group of this receiver needs this update any more"  # a firmware release
 BELOW = "the device groups still affected are below this receiver's severity threshold"
+# A firmware release a newer one supersedes for the devices that needed it: "superseded by
+# Firmware V5.9.80 build 261020" (`superseded_by`).
+SUPERSEDED = "superseded by "
+
+
+def superseded_by(labels: Sequence[str]) -> str:
+    """The change of a release's resolution when newer releases supersede it."""
+    named = list(labels)
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return SUPERSEDED + listed
 
 ModelOf = Callable[[Finding], str]  # the model of a finding's device group, as shown
 
@@ -106,6 +116,13 @@ def _resolution(alert: Alert) -> dict[str, Any]:
             "resolution": "below-threshold",
             "summary": f"Resolved: the devices {label} still affects are below this receiver's"
             " severity threshold",
+        }
+    newer = next((c for c in alert.changes if c.startswith(SUPERSEDED)), None)
+    if alert.item.kind == "firmware" and newer is not None:  # install the newer one instead
+        return {
+            "resolved": True,
+            "resolution": "superseded",
+            "summary": f"Resolved: {label} is {newer} for the devices that needed it",
         }
     if alert.item.kind == "firmware":  # an update, not a vulnerability: it affects nothing
         return {

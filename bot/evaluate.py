@@ -21,7 +21,7 @@ from bot.indexviews import GroupLike
 from bot.items import Advisory, ExploitSignal, FirmwareRelease, Item, ScoreRecord
 from bot.lifecycle import reminder_findings
 from bot.matching import FleetIndex, gc_paused
-from bot.releasefindings import release_findings
+from bot.releasefindings import release_outcome
 from bot.releaseindex import release_index
 from bot.routing import ItemHeader
 
@@ -57,9 +57,12 @@ class Knowledge:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Findings per item, each with the header its alerts show."""
+    """Findings per item, each with the header its alerts show; and the firmware releases that
+    newer ones supersede for device groups they would have been found for (release key -> the
+    superseding releases' labels, ``Firmware V…``)."""
 
     items: list[tuple[ItemHeader, list[Finding]]]
+    superseded: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def findings(self) -> list[Finding]:
@@ -86,13 +89,18 @@ def evaluate(
             if batched:  # routing reads every finding, several times: made once here
                 items.append((advisory_header(advisory), list(batched)))
         fixes = AdvisoryFixes.for_releases(advisories, index, known.releases)
+        superseded: dict[str, tuple[str, ...]] = {}
         for release in known.releases:
-            found = release_findings(release, index, ctx, advisories, fixes)
-            if found:
-                items.append((release_header(release), found))
+            outcome = release_outcome(release, index, ctx, advisories, fixes, lookup)
+            if outcome.findings:
+                items.append((release_header(release), outcome.findings))
+            if outcome.superseded_by:
+                superseded[release.key] = tuple(
+                    release_label(r) for r in outcome.superseded_by
+                )
         for key, found in _by_item(reminder_findings(groups, ctx, reminder_days, since)).items():
             items.append((lifecycle_header(key, found[0]), found))
-    return Evaluation(items)
+    return Evaluation(items, superseded)
 
 
 def advisory_header(advisory: Advisory) -> ItemHeader:
@@ -115,8 +123,13 @@ def release_header(release: FirmwareRelease) -> ItemHeader:
         release.title or f"Firmware {release.version}",
         release.notes_url or release.download_url or "",
         release.revision,
-        f"Firmware {release.version}",
+        release_label(release),
     )
+
+
+def release_label(release: FirmwareRelease) -> str:
+    """A release's short label in alerts: ``Firmware V5.9.72 build 260713``."""
+    return f"Firmware {release.version}"
 
 
 def lifecycle_header(key: str, finding: Finding) -> ItemHeader:

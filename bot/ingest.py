@@ -1,21 +1,24 @@
 """Ingest: what the sources said, into the store (one copy per item key) and told when a source
 is unhealthy.
 
-A poll's items are stored one copy per key, as `bot.precedence` chooses among the stored copy and
-the copies the sources read; each source's health and cursor are stored with notes on copies not
-kept. Sources that became unhealthy or recovered are told to ``[policy] source_receivers``
-(`bot.sourcenotice`) through the outbox.
+A copy read under a key the store does not hold is first matched to the stored item it is, if any
+(`bot.identity`: a package whose model list grew, an advisory now showing its SN No.), and takes
+that item's key. A poll's items are stored one copy per key, as `bot.precedence` chooses among
+the stored copy and the copies the sources read; each source's health and cursor are stored with
+notes on copies not kept. Sources that became unhealthy or recovered are told to
+``[policy] source_receivers`` (`bot.sourcenotice`) through the outbox.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from bot.config import Settings
+from bot.identity import aliases
 from bot.items import Item, from_dict, to_json_dict
 from bot.precedence import Choice, PassedOver, Standing, choose
 from bot.sourcenotice import Noticed, SourceView, notices
@@ -58,6 +61,7 @@ def store_outcomes(
             origin[id(item)] = name
     passed: dict[str, list[PassedOver]] = {}
     held = store.items.current_revisions(copies)
+    copies = _identified(store, copies, held, origin)
     for key, found in copies.items():
         choice, record = _choice(store, key, found, held.get(key), standing)
         for p in choice.passed_over:
@@ -81,6 +85,38 @@ def store_outcomes(
             else f"{len(outcome.items)} items"
         ) + _not_stored(passed.get(name, []))
     return ingested
+
+
+def _identified(
+    store: Store, copies: dict[str, list[Item]], held: dict[str, str], origin: dict[int, str]
+) -> dict[str, list[Item]]:
+    """The copies by the key of the item each is (`bot.identity.aliases`): a copy under a key not
+    stored that is a stored item (or another new copy's item) takes that key. ``held`` gains the
+    stored revisions of the keys taken; ``origin`` the copies made."""
+    unknown = {
+        key: found
+        for key, found in copies.items()
+        if key not in held and found[0].kind in ("advisory", "firmware")
+    }
+    if not unknown:
+        return copies
+    kinds = sorted({found[0].kind for found in unknown.values()})
+    stored = [s for kind in kinds for s in store.items.all(kind)]
+    stored.sort(key=lambda s: s.last_seen, reverse=True)  # the latest seen first
+    renamed = aliases(unknown, [from_dict(dict(s.data)) for s in stored])
+    if not renamed:
+        return copies
+    out: dict[str, list[Item]] = {}
+    for key, found in copies.items():
+        target = renamed.get(key, key)
+        for copy in found:
+            if target != key:
+                moved = replace(copy, key=target)
+                origin[id(moved)] = origin[id(copy)]
+                copy = moved
+            out.setdefault(target, []).append(copy)
+    held.update(store.items.current_revisions(set(renamed.values()) - held.keys()))
+    return out
 
 
 def _choice(

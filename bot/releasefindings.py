@@ -1,8 +1,15 @@
-"""Firmware release findings: "update available" for groups of a release's exact models (pure)."""
+"""Firmware release findings: "update available" for groups of a release's exact models (pure).
+
+Given every release known (``releases``), a group is told of the newest release for its model
+only: an older one is superseded for it (a careful analyst would not send a site to install a
+release a newer one replaces), and the newest says it resolves what the releases it supersedes for
+the group listed too (firmware is cumulative: versions are ordered, and a fix stays fixed).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bot.context import Context, stage_of
 from bot.finding import Finding, copied, new_finding
@@ -10,8 +17,18 @@ from bot.fixes import AdvisoryFixes
 from bot.indexviews import Indexed
 from bot.items import Advisory, FirmwareRelease
 from bot.matching import FleetIndex
+from bot.releaseindex import ReleaseIndex, newest
 from bot.rows import FIRMWARE_NOT_KNOWN, patterns_of
-from bot.versions import VersionError, parse_version
+from bot.versions import Version, VersionError, parse_version
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    """A release's findings, and the newer releases that supersede it for the device groups it
+    would otherwise be found for (they get those releases' findings instead)."""
+
+    findings: list[Finding]
+    superseded_by: tuple[FirmwareRelease, ...] = ()
 
 
 def release_findings(
@@ -21,7 +38,21 @@ def release_findings(
     advisories: Sequence[Advisory],
     fixes: AdvisoryFixes | None = None,
 ) -> list[Finding]:
-    """ "Update available" findings for groups of the release's exact models on older firmware.
+    """ "Update available" findings for groups of the release's exact models on older firmware
+    (every one: no other release is looked at; see `release_outcome`)."""
+    return release_outcome(release, index, ctx, advisories, fixes).findings
+
+
+def release_outcome(
+    release: FirmwareRelease,
+    index: FleetIndex,
+    ctx: Context,
+    advisories: Sequence[Advisory],
+    fixes: AdvisoryFixes | None = None,
+    releases: ReleaseIndex | None = None,
+) -> ReleaseOutcome:
+    """ "Update available" findings for groups of the release's exact models on older firmware,
+    but (given every release known, ``releases``) not for groups whose model has a newer release.
 
     ``fixes`` are the advisories' fixes for (at least) the release's models: made once for all
     the releases of a cycle (`AdvisoryFixes.for_releases`), else here for this release.
@@ -29,7 +60,9 @@ def release_findings(
     try:
         version = parse_version(release.version)
     except VersionError:
-        return []
+        return ReleaseOutcome([])
+    newer: dict[str, FirmwareRelease | None] = {}  # per model: the newest release, if newer
+    superseding: dict[str, FirmwareRelease] = {}
     if fixes is None:
         fixes = AdvisoryFixes.for_releases(advisories, index, [release])
     findings: list[Finding] = []
@@ -42,12 +75,20 @@ def release_findings(
     likes: dict[tuple[str, tuple[str, ...]], Finding] = {}  # the first, with what it resolves
     for entry in match_release(release, index):
         model = entry.model
+        if releases is not None:
+            if model not in newer:
+                newer[model] = _newer(releases, model, version)
+            if (later := newer[model]) is not None:
+                superseding.setdefault(later.key, later)
+                continue
         firmware = entry.version_problem or id(entry.version)
         shape = shapes.get((model, firmware))
         if shape is not None:  # the same firmware string: the same reason too
             findings.append(copied(shape, entry.group, release.key))
             continue
         resolves = fixes.resolves(version, model, entry.version) + release.cves
+        if releases is not None:
+            resolves += _carried(releases, model, entry.version, version, resolves)
         reason = _reason(release, entry)
         first = firsts.get(model)
         if first is None:
@@ -71,7 +112,32 @@ def release_findings(
             finding = copied(like, entry.group, release.key, reason)
         shapes[model, firmware] = finding
         findings.append(finding)
-    return findings
+    return ReleaseOutcome(findings, tuple(superseding.values()))
+
+
+def _newer(releases: ReleaseIndex, model: str, version: Version) -> FirmwareRelease | None:
+    """The newest release for exactly this model, when it is newer than ``version``."""
+    found = newest(releases.candidates(model))
+    return found[1] if found is not None and found[0] > version else None
+
+
+def _carried(
+    releases: ReleaseIndex,
+    model: str,
+    current: Version | None,
+    version: Version,
+    said: tuple[str, ...],
+) -> tuple[str, ...]:
+    """The CVEs listed by the model's releases this one supersedes for a group on ``current``
+    (newer than it, older than ``version``; any older one when ``current`` is not known) that
+    ``said`` does not name yet."""
+    carried = [
+        cve
+        for v, older in releases.candidates(model)
+        if v < version and (current is None or current < v)
+        for cve in older.cves
+    ]
+    return tuple(c for c in dict.fromkeys(carried) if c not in said)
 
 
 def _reason(release: FirmwareRelease, entry: Indexed) -> str:

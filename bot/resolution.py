@@ -4,14 +4,16 @@ When a cycle resolves findings (devices upgraded or removed, an advisory withdra
 each receiver that was alerted about the item and would now get no finding of it receives one
 ``resolved`` alert, so PagerDuty can resolve its incident and people can close their tickets. It
 says why: no device group of the receiver is affected any more, or those still affected are below
-its severity threshold (which a threshold raised in the same cycle does).
+its severity threshold (which a threshold raised in the same cycle does), or, for a firmware
+release, that a newer release supersedes it for the devices that needed it (they are told of that
+one instead).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.alertdoc import BELOW, GONE, UPGRADED
+from bot.alertdoc import BELOW, GONE, UPGRADED, superseded_by
 from bot.evaluate import Evaluation
 from bot.routing import Alert, ItemHeader, Routing, receivers_of
 from bot.routingsetup import AlertMemory
@@ -45,8 +47,15 @@ def resolutions(
                 continue
             if muted is None:
                 muted = {r for f in left for r, _ in receivers_of(f, routing, thresholds=False)}
+            newer = evaluation.superseded.get(key) if header.kind == "firmware" else None
             said = (
-                BELOW if receiver in muted else UPGRADED if header.kind == "firmware" else GONE
+                BELOW
+                if receiver in muted
+                else superseded_by(newer)
+                if newer
+                else UPGRADED
+                if header.kind == "firmware"
+                else GONE
             )
             alerts.append(
                 Alert(
