@@ -45,7 +45,8 @@ Measured (wall time and this process's CPU time): the index build; the full re-e
 ``evaluate`` runs it, with the collector paused: the time inside ``advisories_findings`` for every
 advisory (rows judged 256 advisories at a time; findings counted by status per batch, every field
 worked out, the per-group objects not made), then every release's "update available" findings (what
-each resolves worked out once for the cycle, `AdvisoryFixes`; each finding made) and the lifecycle
+each resolves worked out once for the cycle, `AdvisoryFixes`; a group told of its model's newest
+release only, as `release_outcome`; each finding made) and the lifecycle
 reminders over every device group; first in the process (every product cell and wording parsed once)
 and again as the next cycle of a long-running process would (a new index and catalog, texts already
 parsed), with the share spent judging the rows; what making every finding object would add (a sample
@@ -81,7 +82,7 @@ from bot.fleets import DeviceGroup
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
 from bot.lifecycle import reminder_findings
 from bot.matching import FleetIndex, RowMatch, RowSpans, gc_paused
-from bot.releasefindings import release_findings
+from bot.releasefindings import release_outcome
 from bot.releaseindex import release_index
 
 TODAY = date(2026, 11, 28)
@@ -733,8 +734,10 @@ def full_run(
             del found  # freed here, outside the timing
         with cycle.releases.running():
             fixes = AdvisoryFixes.for_releases(advisories, index, releases)
-            found_per_release = [release_findings(r, index, ctx, advisories, fixes)
-                                 for r in releases]
+            found_per_release = [  # as `evaluate`: only the newest release for each model
+                release_outcome(r, index, ctx, advisories, fixes, lookup).findings
+                for r in releases
+            ]
         cycle.release_findings = sum(map(len, found_per_release))
         del found_per_release
         with cycle.reminders.running():
@@ -748,7 +751,8 @@ def show_cycle(label: str, cycle: Cycle, note: str) -> None:
     line(label, str(cycle), f"target < {FULL_TARGET_S:.0f} s: {met}{note}")
     line("    advisories", str(cycle.advisories), f"({len(cycle.counts):,}, findings in batches)")
     line("    firmware releases", str(cycle.releases),
-         f"({cycle.release_findings:,} update-available findings, each made)")
+         f"({cycle.release_findings:,} update-available findings, each made; newest release"
+         " per model)")
     line("    lifecycle reminders", str(cycle.reminders),
          f"({cycle.reminder_findings:,} findings over every device group)")
 
