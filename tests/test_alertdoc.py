@@ -3,16 +3,24 @@ README's description of it."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.alertdoc import alert_document, digest_document
+from bot.alertdoc import (
+    BELOW,
+    GONE,
+    UPGRADED,
+    alert_document,
+    digest_document,
+    superseded_by,
+)
 from bot.finding import CveVerdict, Finding
 from bot.policy import Promise, Stage
-from bot.routing import FleetRouting, ItemHeader, Routing, route
+from bot.routing import Alert, AlertKind, FleetRouting, ItemHeader, Routing, route
 from bot.rows import read_firmware
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -177,3 +185,71 @@ def test_entries_come_most_urgent_first_where_a_long_alert_is_cut_short() -> Non
         fixed_version="V5.7.13")  # its own entry
     doc = _document([possibly, fixable, none_coming, bigger])
     assert [e["device_groups"][0]["site"] for e in doc["findings"]] == ["B", "D", "A", "C"]
+
+
+WEBHOOKS = README.parent / "docs" / "webhooks.md"
+SCHEMA = README.parent / "docs" / "webhook-payload.schema.json"
+SOURCE_RESOLUTIONS = {"recovered", "not-watched"}  # source-health notices (bot.sourcenotice)
+
+
+def _resolved_documents() -> dict[str, dict[str, Any]]:
+    """A resolved document of each kind `bot.resolution` makes, by the reason it gives."""
+    advisory = ItemHeader("HSRC-202109-01", "advisory", "Command injection", "", "r1",
+                          "HSRC-202109-01")
+    release = ItemHeader("DS-2CD3321G2-I|V5.9.72 build 260713|IPC.zip", "firmware",
+                         "Firmware V5.9.72", "", "r1", "Firmware V5.9.72 build 260713")
+    newer = superseded_by(["Firmware V5.9.80 build 261020"])
+    cases: list[tuple[str, AlertKind, ItemHeader]] = [
+        (GONE, "advisory", advisory),
+        (BELOW, "advisory", advisory),
+        (UPGRADED, "firmware", release),
+        (newer, "firmware", release),
+    ]
+    return {
+        why: alert_document(Alert("ops", kind, header, (), "resolved:x", {}, (why,),
+                                  resolved=True), NOW)
+        for why, kind, header in cases
+    }
+
+
+def _quoted(text: str) -> set[str]:
+    return set(re.findall(r'"([a-z][a-z-]*)"', text)) - {"resolved", "resolution"}
+
+
+def test_the_docs_name_every_resolution_firmwatch_sends_and_no_other() -> None:
+    """An integrator reads the resolution values off webhooks.md, the schema and the README:
+    they named "withdrawn", which nothing sends, and must gain any value the code adds."""
+    sent = {doc["resolution"] for doc in _resolved_documents().values()}
+    assert sent == {"fixed", "upgraded", "superseded", "below-threshold"}
+    paragraph = WEBHOOKS.read_text(encoding="utf-8").split("**Resolution.**", 1)[1]
+    assert _quoted(paragraph.split("\n\n", 1)[0]) == sent
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    described = schema["$defs"]["alertDocument"]["properties"]["resolution"]["description"]
+    assert _quoted(described) == sent | SOURCE_RESOLUTIONS
+    states = set(schema["$defs"]["source"]["properties"]["state"]["enum"])
+    assert SOURCE_RESOLUTIONS | {"failing"} == states
+    section = README.read_text(encoding="utf-8").split("### The alert document", 1)[1]
+    (row,) = [line for line in section.splitlines() if line.startswith("| `resolved`")]
+    named = set(re.findall(r"`([a-z][a-z-]*)`", row.split("|")[2])) - {"true"}
+    assert named == sent | SOURCE_RESOLUTIONS
+
+
+def test_a_resolved_document_lists_nothing_and_the_readme_quotes_its_words() -> None:
+    docs = _resolved_documents()
+    for doc in docs.values():
+        assert doc["resolved"] is True and doc["findings"] == []
+        assert doc["totals"] == {"fleets": 0, "device_groups": 0, "devices": 0}
+    superseded = next(d for d in docs.values() if d["resolution"] == "superseded")
+    quote = re.search(r'resolved as `superseded` \("([^"]+)"\)',
+                      " ".join(README.read_text(encoding="utf-8").split()))
+    assert quote is not None and quote[1] in superseded["summary"]
+    assert superseded["changes"] == ["superseded by Firmware V5.9.80 build 261020"]
+
+
+def test_the_readme_names_every_key_of_a_digest_finding() -> None:
+    """Digest findings carry the item they are about (`item`: key, id, title, url)."""
+    _, entry = _readme_keys()
+    doc = _document([_finding("Site A", "V5.4.0", "firmware V5.4.0 is in V5.5.800 and earlier")])
+    (finding,) = digest_document("ops", "daily", [doc], NOW)["findings"]
+    assert set(finding) <= entry, set(finding) - entry
+    assert set(finding["item"]) <= entry, set(finding["item"]) - entry
