@@ -138,6 +138,7 @@ class Previous:
     acked: bool = False
     snoozed_until: datetime | None = None
     alerted_at: datetime | None = None  # when it was alerted (None: not known)
+    kev_each: bool = True  # the facts keep each CVE's KEV listing (b48b3a5's kept the first)
 
     def snooze_over(self, now: datetime) -> bool:
         """A snooze of this alert ended by ``now`` and nothing was alerted since: the receiver
@@ -388,13 +389,17 @@ _key_json = encode_basestring_ascii  # how json.dumps writes a key (ensure_ascii
 
 
 def describe_changes(
-    old: Mapping[str, Any], new: Mapping[str, Any], present: Mapping[str, Set[str]] | None = None
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    present: Mapping[str, Set[str]] | None = None,
+    since: datetime | None = None,
 ) -> list[str]:
     """What changed between two sets of material facts, in words.
 
     ``present`` maps each finding the item still has (before silences and routing) to its
     CVEs: device groups and CVEs that left the facts but not the item (silenced, routed
-    elsewhere, below a threshold) are no news; without it, every one that left is.
+    elsewhere, below a threshold) are no news; without it, every one that left is. ``since``
+    is when old facts that kept no CVE's own KEV listing were alerted (`_newly_listed`).
     """
     changes: list[str] = []
     added = [k for k in new if k not in old]
@@ -410,7 +415,9 @@ def describe_changes(
         if b["kev"] and not a["kev"]:
             changes.append(f"listed in CISA KEV on {b['kev']}")
         elif b["kev"]:
-            changes += [f"{cve} listed in CISA KEV on {day}" for cve, day in _newly_listed(a, b)]
+            changes += [
+                f"{cve} listed in CISA KEV on {day}" for cve, day in _newly_listed(a, b, since)
+            ]
         for cve, (score, severity) in b["cves"].items():
             before = a["cves"].get(cve)
             if before and before[0] != score:
@@ -439,12 +446,23 @@ def describe_changes(
     return sorted(set(changes), key=changes.index)
 
 
-def _newly_listed(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _newly_listed(
+    old: Mapping[str, Any], new: Mapping[str, Any], since: datetime | None = None
+) -> list[tuple[str, str]]:
     """CVEs listed in KEV since the old facts, when the old facts had one listed already
-    (each CVE's listing is kept when several are: ``kev_cves``; one alone is ``kev``)."""
+    (each CVE's listing is kept when several are: ``kev_cves``; one alone is ``kev``).
+
+    Facts alerted before ``kev_cves`` existed kept the earliest listing alone, however many
+    CVEs were listed: a CVE the old facts named, listed before the day they were alerted
+    (``since``), was listed then too, and is no news."""
     before: Mapping[str, str] = old.get("kev_cves") or {}
-    if not before and old["kev"]:  # exactly one was listed, on that day
-        before = {cve: day for cve, day in new.get("kev_cves", {}).items() if day == old["kev"]}
+    if not before and old["kev"]:  # one was listed on that day (or, stored before, several)
+        told = since.date().isoformat() if since is not None else ""
+        before = {
+            cve: day
+            for cve, day in new.get("kev_cves", {}).items()
+            if day == old["kev"] or (day < told and cve in old["cves"])
+        }
     return [(cve, day) for cve, day in new.get("kev_cves", {}).items() if cve not in before]
 
 
@@ -495,7 +513,8 @@ def _alert(
             return Alert(receiver, kind, item, tuple(found), material, facts, changes, digest)
         if previous.snoozed_until and now < previous.snoozed_until:
             return None
-        changes = tuple(describe_changes(previous.facts, facts, present))
+        since = None if previous.kev_each else previous.alerted_at
+        changes = tuple(describe_changes(previous.facts, facts, present, since))
         escalated = any("listed in CISA KEV" in c for c in changes)
         if previous.acked and not (escalated or _worse(previous.facts, facts)):
             return None

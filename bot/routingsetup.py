@@ -56,6 +56,7 @@ class AlertMemory(Mapping[tuple[str, str], Previous]):
                 "alert_id": alert.id,
                 "material": alert.material,
                 "at": now.isoformat(timespec="seconds"),
+                "kev_each": True,  # the facts keep each CVE's KEV listing (`Previous.kev_each`)
             }
             values[_key(alert.receiver, alert.item.key, FACTS_PREFIX)] = dict(alert.facts)
             self._cache[(alert.receiver, alert.item.key)] = Previous(alert.material, alert.facts)
@@ -79,6 +80,7 @@ class AlertMemory(Mapping[tuple[str, str], Previous]):
             acked=bool(state and state.acked_by),
             snoozed_until=state.snoozed_until if state else None,
             alerted_at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+            kev_each=bool(value.get("kev_each")),
         )
 
 

@@ -554,3 +554,29 @@ def test_findings_of_other_models_sharing_verdicts_keep_their_own_fields_when_a_
         ("DS-2CD3321G2-I", Stage.DYNAMIC, "V5.5.800", None),
         ("DS-2CD3026G2-IS", Stage.SECURITY_ONLY, "V5.7.3", "https://x/fw.zip"),
     ]
+
+
+def test_cves_listed_in_kev_before_an_upgrade_are_not_told_again(tmp_path: Path) -> None:
+    """b48b3a5 remembered only a finding's earliest KEV listing ("kev"), not each CVE's
+    ("kev_cves"): its alert about two CVEs listed on different days is not escalated again
+    after the upgrade as though the later listing were news; one listed after it was, is."""
+    both = finding(kev=date(2022, 1, 10))._replace(cves=(
+        finding(kev=date(2022, 1, 10)).cves[0],
+        CveVerdict("CVE-2021-99999", "affected", Promise.YES, 8.8, "High", "3.1",
+                   kev_added=date(2023, 5, 2)),
+    ))
+    facts = facts_of([both])
+    assert "kev_cves" in facts[both.key]
+    old = {key: {k: v for k, v in entry.items() if k != "kev_cves"}  # as b48b3a5 stored them
+           for key, entry in facts.items()}
+    for alerted, told in (("2024-03-01T09:00:00+00:00", []),
+                          ("2023-01-01T09:00:00+00:00", ["2023-05-02"])):
+        with _memory_store(tmp_path / alerted[:4]) as store, store.transaction():
+            store.meta.put_many({  # the values b48b3a5's AlertMemory.remember wrote
+                f"alerted:video|{ITEM.key}": {
+                    "alert_id": "fw_old", "material": fingerprint(old), "at": alerted},
+                f"alerted-facts:video|{ITEM.key}": old,
+            }, NOW.replace(tzinfo=UTC))
+            alerts = route([(ITEM, [both])], Routing(FLEETS, previous=AlertMemory(store)), NOW)
+        assert [c for a in alerts for c in a.changes] == [
+            f"CVE-2021-99999 listed in CISA KEV on {day}" for day in told]
