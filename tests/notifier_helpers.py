@@ -10,17 +10,10 @@ from typing import Any
 
 from bot.alertdoc import alert_document
 from bot.config import Settings
+from bot.facts import facts_of, fingerprint
 from bot.finding import CveVerdict, Finding
 from bot.policy import Promise, Stage
-from bot.routing import (
-    FleetRouting,
-    ItemHeader,
-    Previous,
-    Routing,
-    facts_of,
-    fingerprint,
-    route,
-)
+from bot.routing import FleetRouting, ItemHeader, Previous, Routing, route
 from notifiers.base import AlertDoc, SendResult, Thread
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)

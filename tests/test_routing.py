@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.facts import describe_changes, facts_of, fingerprint
 from bot.finding import CveVerdict, Finding, Kind
 from bot.policy import Promise, Stage
 from bot.routing import (
@@ -24,9 +25,6 @@ from bot.routing import (
     Route,
     Routing,
     Silence,
-    describe_changes,
-    facts_of,
-    fingerprint,
     receivers_of,
     route,
 )
