@@ -212,6 +212,12 @@ class FleetSettings(Section):
     kinds: list[AlertKind] = ["advisory", "firmware", "lifecycle"]
     devices: list[DeviceSettings] = []
 
+    @model_validator(mode="after")
+    def _applies(self) -> FleetSettings:
+        if self.min_severity != "none" and "advisory" not in self.kinds:
+            raise ValueError(_NO_ADVISORY_THRESHOLD.format(self.min_severity))
+        return self
+
 
 class RouteSettings(Section):
     """One ``[[routes]]`` entry: extra receivers for findings that match every matcher given.
@@ -230,6 +236,30 @@ class RouteSettings(Section):
     kev: bool | None = None
     min_severity: Severity = "none"
     digest: Literal["daily", "weekly"] | None = None
+
+    @model_validator(mode="after")
+    def _can_match(self) -> RouteSettings:
+        """Matchers that only an advisory can meet, on a route whose kinds exclude advisories."""
+        if not self.kinds or "advisory" in self.kinds:
+            return self
+        problems = []
+        if self.kev:
+            problems.append(
+                'kev: only advisories are listed in CISA KEV, and kinds does not list "advisory":'
+                " this route would never match; add it to kinds or remove kev (got True)"
+            )
+        if self.min_severity != "none":
+            problems.append(_NO_ADVISORY_THRESHOLD.format(self.min_severity))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+# A threshold that would be ignored: firmware updates and lifecycle reminders carry no severity.
+_NO_ADVISORY_THRESHOLD = (
+    'min_severity: a severity threshold applies to advisories only, and kinds does not list'
+    ' "advisory": add it to kinds or remove min_severity (got {!r})'
+)
 
 
 class CatalogSettings(Section):

@@ -148,6 +148,70 @@ def test_config_check_reports_typo_and_bad_value(tmp_path: Path) -> None:
     ]
 
 
+MSP_ROUTING = """
+[schedule]
+timezone = "Europe/Paris"
+digest_at = "07:30"
+[[receivers]]
+name = "cust-a"
+type = "console"
+[[receivers]]
+name = "noc"
+type = "console"
+min_severity = "medium"
+[[receivers]]
+name = "a-hq"
+type = "console"
+[[receivers]]
+name = "unused"
+type = "console"
+[[fleets]]
+name = "acme"
+receivers = ["cust-a"]
+tags = ["gold", "eu"]
+kinds = ["advisory"]
+min_severity = "high"
+[[fleets]]
+name = "bravo"
+tags = ["silver"]
+[[routes]]
+name = "noc-firmware"
+receivers = ["noc"]
+kinds = ["firmware"]
+fleet_tags = ["gld"]
+digest = "weekly"
+[[routes]]
+name = "hq"
+receivers = ["a-hq"]
+sites = ["HQ"]
+kev = true
+"""
+
+
+def test_config_routing_says_who_gets_what(tmp_path: Path) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text(MSP_ROUTING)
+    code, out, _ = run("config", "routing", "--config", str(path))
+    assert code == 0
+    assert out.splitlines() == [
+        f"{path}: who gets what",
+        "digests go out at 07:30 Europe/Paris (weekly ones on Mondays); a receiver's own"
+        " min_severity applies last; silences, acks and snoozes apart",
+        "cust-a (console)",
+        "  fleet acme: advisory · advisories of severity high and above · at once",
+        "noc (console, min severity medium)",
+        "  route noc-firmware: kinds firmware · fleets tagged gld · weekly digest",
+        "a-hq (console)",
+        "  route hq: every kind · sites HQ · listed in CISA KEV · at once",
+        "unused (console)",
+        "  nothing: no fleet or route in this file names it",
+        "warning: route noc-firmware: no fleet declared here has the tag 'gld' (only a fleet"
+        " created through the API with it matches)",
+        "warning: route hq: sites HQ match those sites in every fleet; add fleets or fleet_tags"
+        " to keep it to one customer's",
+    ]
+
+
 def test_config_check_missing_file(tmp_path: Path) -> None:
     code, _, err = run("config", "check", "--config", str(tmp_path / "missing.toml"))
     assert code == 2

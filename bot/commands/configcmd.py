@@ -41,6 +41,18 @@ def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_config_routing(args: argparse.Namespace, out: TextIO) -> int:
+    """Show who gets what: per receiver, the fleets and routes that send to it (the file only)."""
+    from bot.routingplan import explain
+
+    loaded = load_settings(args.config)
+    if not loaded.found:
+        raise ConfigError([f"{loaded.path}: file not found"])
+    out.write(f"{loaded.path}: who gets what\n")
+    out.write("".join(f"{line}\n" for line in explain(loaded.settings)))
+    return EXIT_OK
+
+
 def check_signing_secrets(settings: Settings, environ: Mapping[str, str], filename: str) -> None:
     """ConfigError for every webhook signing secret that is set but unusable (as `notify test`
     and delivery would find it); an unset one is reported where it is used."""
@@ -66,6 +78,7 @@ def register(sub: SubParsers) -> None:
     config = sub.add_parser("config", help="Work with bot.toml.")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
     add_command(config_sub, "check", cmd_config_check)
+    add_command(config_sub, "routing", cmd_config_routing)
 
 
 def _plural(noun: str, n: int) -> str:
