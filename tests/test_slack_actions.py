@@ -143,6 +143,7 @@ def test_open_ticket_copies_the_alert_to_the_ticket_receiver_once(w: World) -> N
     (ticket,) = w.store.outbox.all(receiver="ticketing")
     assert ticket.dedupe_key == "ticketing|" + original.dedupe_key.removeprefix("alerts|")
     assert ticket.payload["receivers"] == ["ticketing"] and ticket.payload["id"] == ticket.alert_id
+    assert ticket.payload["ticket_for"] == original.receiver  # whose ticket: presets key by it
     assert ticket.payload["findings"] == original.payload["findings"]
     assert ticket.status == "pending"
     assert status(w.fake.api("chat.update")[-1]["blocks"]) == [

@@ -344,6 +344,27 @@ def test_opsgenie_updates_and_closes_the_alert_its_first_create_opened() -> None
 
 
 @pytest.mark.parametrize("preset", ["jira", "servicenow"])
+def test_tickets_opened_from_two_customers_channels_stay_two_tickets(preset: str) -> None:
+    """An MSP's customers each open a ticket from their own channel about one advisory: the
+    second went into the first customer's ticket as a comment, its fleet and devices with it.
+    A ticket is keyed by whose alert it is (``ticket_for``) too."""
+    extra: dict[str, Any] = {"preset": preset, "auth_env": "AUTH"} | (
+        {"project": "OPS"} if preset == "jira" else {}
+    )
+    acme = document([make_finding(fleet="acme")], ticket_for="acme-alerts")
+    bravo = document([make_finding(fleet="bravo")], ticket_for="bravo-alerts")
+    acme_again = document([make_finding(fleet="acme", count=9)], ticket_for="acme-alerts",
+                          changes=("device count: 4 → 9",))
+    with FakeTicketing() as api:
+        hook = notifier(api.url(""), **extra)
+        assert all(hook.send(doc).ok for doc in (acme, bravo, acme_again))
+        assert len(api.tickets) == 2
+        first, second = api.tickets
+        assert "bravo" not in json.dumps(first) and "acme" not in json.dumps(second)
+        assert "device count: 4 → 9" in json.dumps(first["notes"], ensure_ascii=False)
+
+
+@pytest.mark.parametrize("preset", ["jira", "servicenow"])
 def test_updates_and_resolutions_go_to_the_open_ticket_never_a_new_one(preset: str) -> None:
     """Jira (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/
     #api-rest-api-3-issue-issueidorkey-comment-post: "Adds a comment to an issue") and ServiceNow's

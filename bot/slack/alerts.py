@@ -137,7 +137,10 @@ def open_ticket(
     if existing is not None:
         return Outcome(False, f"A ticket for this alert {_already(existing)} {esc(receiver)}.")
     ticket_id = "fw_" + hashlib.sha256(dedupe.encode()).hexdigest()[:24]
-    payload = {**source.payload, "id": ticket_id, "dedupe_key": dedupe, "receivers": [receiver]}
+    # ticket_for: whose alert it is. Presets key the ticket by it too, so tickets opened from
+    # two customers' channels about one advisory stay two tickets, not one with both in it.
+    payload = {**source.payload, "id": ticket_id, "dedupe_key": dedupe, "receivers": [receiver],
+               "ticket_for": source.receiver}
     with store.transaction():
         if store.outbox.enqueue(receiver, dedupe, payload, now, alert_id=ticket_id) is None:
             found = store.outbox.find(receiver, dedupe)

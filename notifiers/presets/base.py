@@ -116,9 +116,12 @@ def dedupe_label(doc: AlertDoc) -> str:
 
 
 def item_key(doc: AlertDoc, ctx: Context, limit: int) -> str:
-    """A key for (receiver, item), the same for every revision and for the resolution."""
+    """A key for (receiver, item), the same for every revision and for the resolution; for a
+    ticket opened from Slack, for (receiver, the alert's own receiver, item): tickets opened
+    from two channels (an MSP's customers) about one item are two tickets."""
     item = doc.get("item") or {}
-    return fit_id(f"firmwatch|{ctx.receiver}|{item.get('key', '')}", limit)
+    scope = f"{ctx.receiver}|{doc['ticket_for']}" if doc.get("ticket_for") else ctx.receiver
+    return fit_id(f"firmwatch|{scope}|{item.get('key', '')}", limit)
 
 
 def item_label(doc: AlertDoc, ctx: Context) -> str:
