@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from bot.config import FleetSettings, RouteSettings, Settings
 
-_ALL_KINDS = ["advisory", "firmware", "lifecycle"]
-
 
 def explain(settings: Settings) -> list[str]:
     """One block per receiver (what it gets from which fleet or route), then the warnings."""
