@@ -1,0 +1,71 @@
+"""Slack Connect: people of another workspace in a shared channel get a refusal, not the fleets.
+
+The app's own workspace is the team ``auth.test`` names (the fake answers :data:`TEAM`); a
+request whose user belongs to another team is refused unless ``[slack] external_teams`` lists
+that team (or its Enterprise Grid org).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, parse
+from tests.slackharness import TEAM, texts
+from tests.slackworld import PERSON, World, world
+
+CUSTOMER = "T0CUSTOMR"  # a customer's workspace, connected to an MSP's channel
+REFUSAL = "answers members of the workspace it is installed in only"
+
+
+@pytest.fixture
+def w(tmp_path: Path) -> Iterator[World]:
+    """The app over a store filled by one cycle of the bundled samples."""
+    with world(tmp_path, slack='ticket_receiver = "ticketing"\n') as running:
+        yield running
+
+
+@pytest.mark.parametrize("text", ["fleets", "fleet hq", "lookup DS-2CD3321G2-I",
+                                  "advisory HSRC-202109-01", "status", "upcoming 3650",
+                                  "silences", "help", "subscribe hq"])
+def test_a_user_of_another_workspace_is_refused_without_data(w: World, text: str) -> None:
+    status, ack, responses = w.command(text, user=PERSON, team=CUSTOMER, channel="C0SHARED1")
+    assert status == 200 and responses == []
+    assert ack["response_type"] == "ephemeral"
+    shown = texts(ack)
+    assert REFUSAL in shown
+    for secret in ("hq", "branch", "Site A", "Depot", "alerts", "40 devices", "Outbox"):
+        assert secret not in shown
+    assert w.store.meta.get("slack.subscriptions") is None
+
+
+def test_the_same_command_from_the_own_workspace_still_answers(w: World) -> None:
+    _, ack, responses = w.command("fleets", user=PERSON, team=TEAM, channel="C0SHARED1")
+    assert ack is None and "*hq*: 42 devices" in texts(responses[0])
+
+
+def test_a_workspace_listed_in_external_teams_is_answered(tmp_path: Path) -> None:
+    with world(tmp_path, slack=f'external_teams = ["{CUSTOMER}"]\n') as w:
+        _, ack, responses = w.command("fleets", user=PERSON, team=CUSTOMER)
+        assert ack is None and "*hq*: 42 devices" in texts(responses[0])
+        _, ack, _ = w.command("fleets", user=PERSON, team="T0SOMEONE")
+        assert REFUSAL in texts(ack)
+
+
+def test_the_home_tab_of_a_user_of_another_workspace_shows_no_fleets(w: World) -> None:
+    assert w.event({"type": "app_home_opened", "user": PERSON, "user_team": CUSTOMER,
+                    "channel": "D0HOME", "tab": "home", "event_ts": "1700000000.1"}) == 200
+    assert w.fake.wait(lambda: len(w.fake.api("views.publish")) == 1)
+    (call,) = w.fake.api("views.publish")
+    shown = texts(call["view"])
+    assert call["user_id"] == PERSON and REFUSAL in shown
+    assert "All fleets" not in shown and "branch" not in shown and "Outbox" not in shown
+
+
+def test_external_teams_takes_workspace_ids_only() -> None:
+    assert parse('[slack]\nexternal_teams = ["T0CUSTOMR"]\n', "bot.toml").slack.external_teams == [
+        CUSTOMER]
+    with pytest.raises(ConfigError, match="external_teams"):
+        parse('[slack]\nexternal_teams = ["acme.slack.com"]\n', "bot.toml")
