@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, parse
+from notifiers.slackblocks import build_message
 from tests.slackharness import TEAM, texts
 from tests.slackworld import PERSON, World, world
 
@@ -69,3 +70,39 @@ def test_external_teams_takes_workspace_ids_only() -> None:
         CUSTOMER]
     with pytest.raises(ConfigError, match="external_teams"):
         parse('[slack]\nexternal_teams = ["acme.slack.com"]\n', "bot.toml")
+
+
+@pytest.mark.parametrize("action", ["fw_ack", "fw_snooze", "fw_snooze_7d", "fw_ticket"])
+def test_buttons_clicked_by_a_user_of_another_workspace_change_nothing(w: World, action: str
+                                                                       ) -> None:
+    """An alert posted to a shared channel: the customer's people see it, but acknowledging,
+    snoozing or ticketing it changes the operator's alerting and files into its ticketing."""
+    entry = next(e for e in w.store.outbox.all() if e.payload["item"]["id"] == "HSRC-202109-01")
+    assert entry.alert_id is not None
+    blocks = build_message(entry.payload)["blocks"]
+    status, url = w.click(action, entry.alert_id, blocks=blocks, team=CUSTOMER,
+                          wait_for="respond")
+    assert status == 200
+    (note,) = w.fake.responded(url)
+    assert REFUSAL in note["text"] and note["response_type"] == "ephemeral"
+    assert note.get("replace_original") is False
+    assert w.store.acks.get(entry.alert_id) is None
+    assert w.store.outbox.all(receiver="ticketing") == []
+    assert w.fake.api("chat.update") == []
+
+
+def test_buttons_clicked_by_a_listed_workspace_act(tmp_path: Path) -> None:
+    with world(tmp_path, slack=f'external_teams = ["{CUSTOMER}"]\n') as w:
+        entry = next(e for e in w.store.outbox.all()
+                     if e.payload["item"]["id"] == "HSRC-202109-01")
+        assert entry.alert_id is not None
+        blocks = build_message(entry.payload)["blocks"]
+        w.click("fw_ack", entry.alert_id, blocks=blocks, team=CUSTOMER, wait_for="chat.update")
+        state = w.store.acks.get(entry.alert_id)
+        assert state is not None and state.acked_by == PERSON
+
+
+def test_a_link_button_clicked_from_another_workspace_gets_no_note(w: World) -> None:
+    w.click("fw_link_0", "", team=CUSTOMER)
+    w.command("status")  # a later request: the click has been handled by then
+    assert [c for c in w.fake.calls if c.method == "respond" and REFUSAL in str(c.data)] == []
