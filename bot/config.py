@@ -288,6 +288,9 @@ class SlackSettings(Section):
     admins: list[Annotated[str, Field(pattern=r"^[UWS][A-Z0-9]{2,}$")]] = []
     api_base_url: SourceUrl | None = None
     ticket_receiver: Name | None = None
+    # Slack Connect: other workspaces (T…) whose members may use the command, the buttons and the
+    # Home tab; everyone else outside the app's own workspace is refused (bot/slack/tenancy.py).
+    external_teams: list[Annotated[str, Field(pattern=r"^T[A-Z0-9]{2,}$")]] = []
 
 
 class ScheduleSettings(Section):

@@ -244,10 +244,12 @@ def _utf8(body: bytes) -> bool:
 
 
 def command_body(text: str, response_url: str, *, user: str = "UADMIN01",
-                 channel: str = "C0OPS0001", command: str = "/firmware") -> bytes:
-    """A slash command invocation as Slack posts it (form-encoded)."""
+                 channel: str = "C0OPS0001", command: str = "/firmware",
+                 team: str = TEAM) -> bytes:
+    """A slash command invocation as Slack posts it (form-encoded); ``team`` other than
+    :data:`TEAM`: a user of another workspace in a Slack Connect channel."""
     return urlencode({
-        "token": "legacy-unused", "team_id": TEAM, "team_domain": "test",
+        "token": "legacy-unused", "team_id": team, "team_domain": "test",
         "channel_id": channel, "channel_name": "ops", "user_id": user, "user_name": "someone",
         "command": command, "text": text, "api_app_id": "A0FIRMW", "is_enterprise_install":
         "false", "response_url": response_url, "trigger_id": "1.2.3",
@@ -257,8 +259,9 @@ def command_body(text: str, response_url: str, *, user: str = "UADMIN01",
 def actions_body(action_id: str, value: str, response_url: str, *, user: str = "U0PEOPLE1",
                  blocks: list[dict[str, Any]] | None = None, channel: str = "C0ALERTS1",
                  ts: str = "1700000000.000100", kind: str = "button",
-                 text: str = "alert") -> bytes:
-    """A ``block_actions`` payload for a click on an alert message (form-encoded)."""
+                 text: str = "alert", team: str = TEAM) -> bytes:
+    """A ``block_actions`` payload for a click on an alert message (form-encoded); ``team``
+    other than :data:`TEAM`: a user of another workspace in a Slack Connect channel."""
     action: dict[str, Any] = {"action_id": action_id, "block_id": "fw_actions", "type": kind,
                               "action_ts": "1700000001.000000"}
     if kind == "static_select":
@@ -267,8 +270,8 @@ def actions_body(action_id: str, value: str, response_url: str, *, user: str = "
     else:
         action["value"] = value
     payload = {
-        "type": "block_actions", "team": {"id": TEAM, "domain": "test"},
-        "user": {"id": user, "username": "someone", "team_id": TEAM},
+        "type": "block_actions", "team": {"id": team, "domain": "test"},
+        "user": {"id": user, "username": "someone", "team_id": team},
         "api_app_id": "A0FIRMW", "token": "legacy-unused", "trigger_id": "1.2.3",
         "container": {"type": "message", "message_ts": ts, "channel_id": channel,
                       "is_ephemeral": False},

@@ -25,6 +25,7 @@ from bot.sources.fetcher import Fetcher
 from state import Store, open_store
 from tests.slackharness import (
     SECRET,
+    TEAM,
     TOKEN,
     AppServer,
     FakeSlack,
@@ -114,12 +115,12 @@ class World:
     fake: FakeSlack
     server: AppServer
 
-    def command(self, text: str, *, user: str = ADMIN, channel: str = "C0OPS0001"
-                ) -> tuple[int, Any, list[dict[str, Any]]]:
+    def command(self, text: str, *, user: str = ADMIN, channel: str = "C0OPS0001",
+                team: str = TEAM) -> tuple[int, Any, list[dict[str, Any]]]:
         """Send ``/firmware TEXT``; (status, ack body, response_url posts once there is one)."""
         url = self.fake.response_url()
         body = command_body(text, url, user=user, channel=channel,
-                            command=self.settings.slack.command)
+                            command=self.settings.slack.command, team=team)
         status, raw = self.server.post(body, signed(body))
         ack = _json(raw)
         if ack:  # answered in the ack: nothing else comes
@@ -128,12 +129,13 @@ class World:
 
     def click(self, action_id: str, value: str, *, user: str = PERSON,
               blocks: list[dict[str, Any]] | None = None, kind: str = "button",
-              wait_for: str | None = None) -> tuple[int, str]:
+              wait_for: str | None = None, team: str = TEAM) -> tuple[int, str]:
         """Click a button on an alert message; waits for ``wait_for`` (a Web API method or
         ``respond``) to be called once more."""
         url = self.fake.response_url()
         before = len(self.fake.api(wait_for)) if wait_for and wait_for != "respond" else 0
-        body = actions_body(action_id, value, url, user=user, blocks=blocks, kind=kind)
+        body = actions_body(action_id, value, url, user=user, blocks=blocks, kind=kind,
+                            team=team)
         status, _ = self.server.post(body, signed(body))
         if wait_for == "respond":
             self.fake.wait_response(url)

@@ -53,6 +53,7 @@ from bot.slack.ops import (
     status_answer,
 )
 from bot.slack.permissions import Admins
+from bot.slack.tenancy import workspace_guard
 from state.api import Store
 from state.errors import StoreError
 
@@ -87,7 +88,9 @@ class Deps:
 
 
 def register(app: App, deps: Deps) -> None:
-    """Add the slash command, the alert buttons and the Home tab to ``app``."""
+    """Add the slash command, the alert buttons and the Home tab to ``app``; users of other
+    workspaces (Slack Connect) are refused before any of them runs (:mod:`bot.slack.tenancy`)."""
+    app.use(workspace_guard(deps.settings.slack.external_teams))
     app.command(deps.settings.slack.command)(ack=_ack_command(deps), lazy=[_answer(deps)])
     app.action(alerts.ACTION_IDS)(ack=_ack_click, lazy=[_click(deps)])
     app.action(LINK_BUTTONS)(_ack_click)  # the alert's URL buttons: Slack wants a 200 only
