@@ -215,7 +215,9 @@ def fix_promise(
 
 
 def combine(promises: Iterable[Promise]) -> Promise:
-    """Fold per-CVE promises into one for an advisory: yes, no, partial or unknown."""
+    """Fold per-CVE promises into one for an advisory: yes, no, partial or unknown (also
+    promises already folded, such as several device groups' for one advisory: a partial one
+    keeps the result partial)."""
     seen = set(promises)
     if not seen:
         return Promise.UNKNOWN
@@ -223,7 +225,7 @@ def combine(promises: Iterable[Promise]) -> Promise:
         return Promise.YES
     if seen == {Promise.NO}:
         return Promise.NO
-    if Promise.YES in seen:
+    if Promise.YES in seen or Promise.PARTIAL in seen:
         return Promise.PARTIAL
     return Promise.UNKNOWN if Promise.UNKNOWN in seen else Promise.NO
 

@@ -58,6 +58,11 @@ def test_unknown_launch_but_not_discontinued_still_promises_fixes() -> None:
         ([Promise.UNKNOWN, Promise.NO], Promise.UNKNOWN),
         ([Promise.YES, Promise.UNKNOWN], Promise.PARTIAL),
         ([], Promise.UNKNOWN),
+        # several device groups' promises (each already folded over its CVEs): partial stays so
+        ([Promise.PARTIAL], Promise.PARTIAL),
+        ([Promise.PARTIAL, Promise.PARTIAL], Promise.PARTIAL),
+        ([Promise.PARTIAL, Promise.NO], Promise.PARTIAL),
+        ([Promise.PARTIAL, Promise.YES], Promise.PARTIAL),
     ],
 )
 def test_combine_per_cve_promises(promises: list[Promise], expected: Promise) -> None:

@@ -13,9 +13,10 @@ from bot.catalog import Catalog
 from bot.fleets import Fleet, make_group
 from bot.items import Advisory, AffectedRow, CveInfo, CvssScore, to_json_dict
 from bot.modelcard import model_card
+from bot.policy import Promise
 from bot.slack.fleetviews import open_item_lines
 from bot.slack.knowledge import ItemIndex
-from bot.slack.lookup import advisory_line
+from bot.slack.lookup import Exposure, advisory_line
 from state.fleetsync import replace_fleet
 from tests.slackharness import assert_fits, texts
 from tests.slackworld import NOW, PERSON, World, fill, world
@@ -119,3 +120,10 @@ def test_an_advisory_without_sn_no_is_named_by_its_title() -> None:
     card = model_card(NVR, Catalog([]), NOW.date())
     shown = advisory_line(nameless, index.severity[key], card, None, False)
     assert "file:" not in shown and "Some Made-Up Products" in shown, shown
+
+
+def test_devices_with_a_partial_promise_are_said_to_have_one() -> None:
+    """A security-only group with a severe and a mild CVE of one advisory: the card's
+    "fix promised" says partial, as the alert does (not "no")."""
+    assert Exposure(promises=[Promise.PARTIAL]).promise is Promise.PARTIAL
+    assert Exposure(promises=[Promise.PARTIAL, Promise.NO]).promise is Promise.PARTIAL
