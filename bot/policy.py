@@ -105,16 +105,20 @@ def stage_on(
         return StageInfo(Stage.UNKNOWN, discontinued, nxt, reason)
     dynamic_from = add_years(launched, INTENSE_YEARS)
     if on < dynamic_from:
+        # before a launch still ahead, the model enters intense at launch: say so
+        ahead = f"not launched yet: launch on {launched.isoformat()}, intense from then"
         if discontinued is not None and discontinued <= dynamic_from:
             return StageInfo(
                 Stage.INTENSE,
                 discontinued,
                 Stage.SECURITY_ONLY,
-                "within 2 years of launch; discontinued before the 2 years end",
+                ahead if on < launched
+                else "within 2 years of launch; discontinued before the 2 years end",
                 launched,
             )
         return StageInfo(
-            Stage.INTENSE, dynamic_from, Stage.DYNAMIC, "within 2 years of launch", launched
+            Stage.INTENSE, dynamic_from, Stage.DYNAMIC,
+            ahead if on < launched else "within 2 years of launch", launched
         )
     if discontinued is None:
         return StageInfo(

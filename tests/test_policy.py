@@ -32,6 +32,8 @@ def test_stage_on(case: dict[str, Any]) -> None:
     assert info.stage == Stage(case["stage"])
     assert info.ends == case.get("ends")
     assert (info.next_stage.value if info.next_stage else None) == case.get("next")
+    if "reason" in case:
+        assert info.reason == case["reason"]
 
 
 @pytest.mark.parametrize("case", PROMISES, ids=case_id)
