@@ -41,6 +41,7 @@ from bot.configvalues import (
     TimeZone,
     hide_credentials,
 )
+from bot.models import ModelPattern, PatternError
 
 DEFAULT_PATH = "bot.toml"
 CONFIG_ENV = "FIRMWATCH_CONFIG"
@@ -331,7 +332,7 @@ class Settings(Section):
     @model_validator(mode="after")
     def _references(self) -> Settings:
         problems = _reference_problems(
-            self.model_dump(include=set(_NAMED) | {"slack", "policy"})
+            self.model_dump(include=set(_NAMED) | {"slack", "policy", "catalog"})
         )
         if problems:
             raise ValueError("\n".join(problems))
@@ -359,6 +360,7 @@ def _reference_problems(data: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{section}[{i}].name: duplicate name (got {name!r})")
             if isinstance(name, str):
                 seen.add(name)
+    problems += _catalog_twice(entries("catalog"))
     receivers = {n for e in entries("receivers") if isinstance(n := e.get("name"), str)}
     named: list[tuple[str, object]] = []  # (where, a receiver's name) wherever one is named
     for section in ("fleets", "routes"):
@@ -375,6 +377,26 @@ def _reference_problems(data: Mapping[str, Any]) -> list[str]:
                   slack.get("ticket_receiver") if isinstance(slack, Mapping) else None))
     problems += [f"{where}: no [[receivers]] entry has this name (got {name!r})"
                  for where, name in named if isinstance(name, str) and name not in receivers]
+    return problems
+
+
+def _catalog_twice(entries: list[Mapping[str, Any]]) -> list[str]:
+    """``[[catalog]]`` entries naming a model (or pattern) an earlier one names: the earlier
+    would silently win, so they are refused, as a catalog file's repeated lines are."""
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        model = entry.get("model")
+        if not isinstance(model, str) or not model.strip():
+            continue
+        try:
+            key = ModelPattern(model).as_model() or model
+        except PatternError:
+            continue  # the catalog itself reports it
+        if key in seen:
+            problems.append(f"catalog[{i}].model: the same model as catalog[{seen[key]}]"
+                            f" (got {model!r})")
+        seen.setdefault(key, i)
     return problems
 
 

@@ -105,16 +105,20 @@ def stage_on(
         return StageInfo(Stage.UNKNOWN, discontinued, nxt, reason)
     dynamic_from = add_years(launched, INTENSE_YEARS)
     if on < dynamic_from:
+        # before a launch still ahead, the model enters intense at launch: say so
+        ahead = f"not launched yet: launch on {launched.isoformat()}, intense from then"
         if discontinued is not None and discontinued <= dynamic_from:
             return StageInfo(
                 Stage.INTENSE,
                 discontinued,
                 Stage.SECURITY_ONLY,
-                "within 2 years of launch; discontinued before the 2 years end",
+                ahead if on < launched
+                else "within 2 years of launch; discontinued before the 2 years end",
                 launched,
             )
         return StageInfo(
-            Stage.INTENSE, dynamic_from, Stage.DYNAMIC, "within 2 years of launch", launched
+            Stage.INTENSE, dynamic_from, Stage.DYNAMIC,
+            ahead if on < launched else "within 2 years of launch", launched
         )
     if discontinued is None:
         return StageInfo(
@@ -215,7 +219,9 @@ def fix_promise(
 
 
 def combine(promises: Iterable[Promise]) -> Promise:
-    """Fold per-CVE promises into one for an advisory: yes, no, partial or unknown."""
+    """Fold per-CVE promises into one for an advisory: yes, no, partial or unknown (also
+    promises already folded, such as several device groups' for one advisory: a partial one
+    keeps the result partial)."""
     seen = set(promises)
     if not seen:
         return Promise.UNKNOWN
@@ -223,7 +229,7 @@ def combine(promises: Iterable[Promise]) -> Promise:
         return Promise.YES
     if seen == {Promise.NO}:
         return Promise.NO
-    if Promise.YES in seen:
+    if Promise.YES in seen or Promise.PARTIAL in seen:
         return Promise.PARTIAL
     return Promise.UNKNOWN if Promise.UNKNOWN in seen else Promise.NO
 

@@ -159,10 +159,15 @@ def _security_only(f: Finding, count: int, threshold: float) -> str:
     if f.fix_promised in (Promise.YES, Promise.PARTIAL):
         if f.fix_promised is Promise.YES:
             whom = f"severe issues like this one (CVSS {_score(worst)})"
-        else:
+        else:  # a CVE with no score yet is neither promised a fix nor denied one
             yes = _ids(c for c in f.cves if c.promise is Promise.YES)
-            no = _ids((c for c in f.cves if c.promise is not Promise.YES), threshold)
-            whom = f"{yes} but not for {no}"
+            denied = [c for c in f.cves if c.promise is Promise.NO]
+            whom = f"{yes} but not for {_ids(denied, threshold)}" if denied else yes
+            pending = [c.id for c in f.cves if c.promise is Promise.UNKNOWN]
+            if pending:
+                verb, them = ("has", "it") if len(pending) == 1 else ("have", "them")
+                whom += (f"; {_joined(pending)} {verb} no CVSS score yet, so whether Hikvision "
+                         f"promises a fix for {them} cannot be said")
         promise = (
             f"Security-only support {_until(f.stage_ends)}: Hikvision promises a fix for {whom}."
         )
@@ -247,6 +252,11 @@ def _these(count: int) -> str:
 
 def _them(count: int) -> str:
     return "it" if count == 1 else "them"
+
+
+def _joined(ids: Sequence[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``."""
+    return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
 
 
 def _ids(verdicts: Iterable[CveVerdict], below: float | None = None) -> str:

@@ -119,6 +119,17 @@ def test_lookup_text_card_names_the_source_of_its_dates() -> None:
             ["lookup", "X", "--launched", "2024-01-01", "--discontinued", "2023-01-01"],
             "--discontinued: before --launched",
         ),
+        # one date given, the other from the catalog: they must not contradict either
+        (
+            ["lookup", "DS-2CD7326G0-IZS", "--launched", "2023-01-01"],
+            "--launched: 2023-01-01 is after the discontinuation date 2021-11-26"
+            " (from extra.csv line 2)",
+        ),
+        (
+            ["lookup", "DS-2CD7326G0-IZS", "--discontinued", "2014-01-01"],
+            "--discontinued: 2014-01-01 is before the launch date 2014-09-01"
+            " (from extra.csv line 2)",
+        ),
     ],
 )
 def test_lookup_refuses_malformed_input(argv: list[str], message: str) -> None:

@@ -32,6 +32,8 @@ def test_stage_on(case: dict[str, Any]) -> None:
     assert info.stage == Stage(case["stage"])
     assert info.ends == case.get("ends")
     assert (info.next_stage.value if info.next_stage else None) == case.get("next")
+    if "reason" in case:
+        assert info.reason == case["reason"]
 
 
 @pytest.mark.parametrize("case", PROMISES, ids=case_id)
@@ -58,6 +60,11 @@ def test_unknown_launch_but_not_discontinued_still_promises_fixes() -> None:
         ([Promise.UNKNOWN, Promise.NO], Promise.UNKNOWN),
         ([Promise.YES, Promise.UNKNOWN], Promise.PARTIAL),
         ([], Promise.UNKNOWN),
+        # several device groups' promises (each already folded over its CVEs): partial stays so
+        ([Promise.PARTIAL], Promise.PARTIAL),
+        ([Promise.PARTIAL, Promise.PARTIAL], Promise.PARTIAL),
+        ([Promise.PARTIAL, Promise.NO], Promise.PARTIAL),
+        ([Promise.PARTIAL, Promise.YES], Promise.PARTIAL),
     ],
 )
 def test_combine_per_cve_promises(promises: list[Promise], expected: Promise) -> None:

@@ -107,6 +107,9 @@ def test_note_is_consistent(
         assert not re.search(r"supports this model until \d", note), note
         assert "active fixes until" in note, note
     assert not re.search(r"\)\s*\(CVSS", note), note  # one parenthetical per score
+    for c in f.cves:  # a CVE with no score yet is neither promised a fix nor denied one
+        if c.promise is Promise.UNKNOWN:
+            assert not re.search(rf"not for [^.;]*{c.id}", note), note
     if f.stage is not Stage.NOT_COVERED or fixed:  # the not-covered note has no step
         assert any(a in lower for a in _ACTIONS), note
 

@@ -4,18 +4,20 @@ device counts after a fleet is registered, and models shown as the vendor writes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.catalog import Catalog
+from bot.catalog import Catalog, CatalogEntry
 from bot.fleets import Fleet, make_group
 from bot.items import Advisory, AffectedRow, CveInfo, CvssScore, to_json_dict
 from bot.modelcard import model_card
+from bot.policy import Promise
 from bot.slack.fleetviews import open_item_lines
 from bot.slack.knowledge import ItemIndex
-from bot.slack.lookup import advisory_line
+from bot.slack.lookup import Exposure, advisory_line, card_text
 from state.fleetsync import replace_fleet
 from tests.slackharness import assert_fits, texts
 from tests.slackworld import NOW, PERSON, World, fill, world
@@ -119,3 +121,17 @@ def test_an_advisory_without_sn_no_is_named_by_its_title() -> None:
     card = model_card(NVR, Catalog([]), NOW.date())
     shown = advisory_line(nameless, index.severity[key], card, None, False)
     assert "file:" not in shown and "Some Made-Up Products" in shown, shown
+
+
+def test_devices_with_a_partial_promise_are_said_to_have_one() -> None:
+    """A security-only group with a severe and a mild CVE of one advisory: the card's
+    "fix promised" says partial, as the alert does (not "no")."""
+    assert Exposure(promises=[Promise.PARTIAL]).promise is Promise.PARTIAL
+    assert Exposure(promises=[Promise.PARTIAL, Promise.NO]).promise is Promise.PARTIAL
+
+
+def test_card_of_a_model_not_launched_yet_says_when_its_stage_starts() -> None:
+    """A launch still ahead: the stage starts on it ("from"), it has not been so "since"."""
+    catalog = Catalog([CatalogEntry("DS-2CD3321G2-I", date(2027, 1, 10), None, "t")])
+    shown = card_text(model_card("DS-2CD3321G2-I", catalog, date(2026, 11, 28)))
+    assert "*intense* from 2027-01-10 (not launched yet), dynamic from 2029-01-10" in shown, shown

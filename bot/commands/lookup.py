@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TextIO
 
-from bot.catalog import CatalogEntry, ModelError
+from bot.catalog import CatalogEntry, Lifecycle, ModelError
 from bot.commands.common import (
     EXIT_OK,
     SubParsers,
@@ -48,12 +48,32 @@ def cmd_lookup(args: argparse.Namespace, out: TextIO) -> int:
         )
     except ModelError as exc:
         raise UsageError(f"MODEL: {exc}") from None
+    _refuse_contradiction(card.launched, card.discontinued, launched,
+                          catalog.lookup(card.model))
     if args.json:
         json.dump(card.to_dict(), out, indent=2, ensure_ascii=False)
         out.write("\n")
     else:
         out.write(render_card(card) + "\n")
     return EXIT_OK
+
+
+def _refuse_contradiction(
+    launched: date | None,
+    discontinued: date | None,
+    launched_flag: date | None,
+    known: Lifecycle | None,
+) -> None:
+    """Refuse a date given on the command line (``--launched`` when ``launched_flag`` is set,
+    else ``--discontinued``) that contradicts the catalog's other one, as the catalog refuses
+    an entry discontinued before its launch."""
+    if not (launched and discontinued and discontinued < launched) or known is None:
+        return
+    if launched_flag is not None:
+        raise UsageError(f"--launched: {launched.isoformat()} is after the discontinuation date"
+                         f" {discontinued.isoformat()} (from {known.source})")
+    raise UsageError(f"--discontinued: {discontinued.isoformat()} is before the launch date"
+                     f" {launched.isoformat()} (from {known.source})")
 
 
 def register(sub: SubParsers) -> None:

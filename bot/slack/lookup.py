@@ -156,7 +156,9 @@ def card_text(card: ModelCard) -> str:
     if card.inferred:
         coverage += " (family inferred)"
     stage = f"*{info.stage.value}*"
-    if info.since:
+    if info.since and info.since > card.on:  # a launch still ahead
+        stage += f" from {info.since.isoformat()} (not launched yet)"
+    elif info.since:
         stage += f" since {info.since.isoformat()}"
     if info.next_stage:
         stage += (f", {info.next_stage.value} from {info.ends.isoformat()}" if info.ends
