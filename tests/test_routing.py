@@ -77,6 +77,23 @@ FLEETS = {
 }
 
 
+def test_an_advisory_not_scored_yet_passes_severity_thresholds() -> None:
+    """Its severity is unknown, not low: a branch that hears only of high and above must not
+    miss a new advisory because NVD has not scored it yet (nor one whose second CVE is not)."""
+    unscored = finding(fleet="branch")._replace(cves=(
+        CveVerdict("CVE-2026-1", "affected", Promise.UNKNOWN, None, None, None),))
+    medium = finding(fleet="branch", score=5.3, severity="Medium")
+    mixed = medium._replace(cves=medium.cves + unscored.cves)
+    receivers = {
+        name: [a.receiver for a in route([(ITEM, [f])], Routing(FLEETS), NOW)]
+        for name, f in (("unscored", unscored), ("medium", medium), ("mixed", mixed))
+    }
+    assert receivers == {"unscored": ["branch-ops"], "medium": [], "mixed": ["branch-ops"]}
+    by_receiver = Routing(FLEETS, receiver_min_severity={"video": "critical"})
+    assert [a.receiver for a in route([(ITEM, [unscored._replace(fleet="hq")])], by_receiver,
+                                      NOW)] == ["video"]
+
+
 def test_one_alert_per_item_per_receiver_lists_every_group() -> None:
     findings = [finding(site="A"), finding(site="B"), finding(fleet="branch")]
     alerts = route([(ITEM, findings)], Routing(FLEETS), NOW)
