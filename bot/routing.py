@@ -367,8 +367,7 @@ def _severity(f: Finding) -> str:
 
 def _meets(f: Finding, minimum: str) -> bool:
     """Thresholds apply to advisories; firmware and lifecycle findings carry no severity. A CVE
-    not scored yet may be severe: its advisory passes every threshold until it is scored (then,
-    below the threshold, the receiver is told it resolved as below its threshold)."""
+    not scored yet may be severe: its advisory passes every threshold until it is scored."""
     if f.kind != "advisory" or minimum == "none":
         return True
     if any(c.score is None for c in f.cves):

@@ -189,3 +189,26 @@ def test_a_digest_says_what_changed_in_the_items_it_lists_again(world: World) ->
         assert run_digest(store, world.config(), NOW + timedelta(days=2)) == 2
         (first,) = store.outbox.all(receiver="late")
     assert first.payload["changes"] == []
+
+
+def test_an_unscored_cve_passes_a_threshold_until_its_score_falls_below_it(world: World) -> None:
+    """A fleet that hears only of high and above, with the critical CVE silenced: the other CVE
+    has no score yet, so it may be severe and is told; scored 5.3 later, it is below the
+    threshold and nothing more is sent about it."""
+    world.fleets = STORAGE.replace('receivers = ["ops"]',
+                                   'receivers = ["ops"]\nmin_severity = "high"')
+    scored = ("<p><strong>CVE-2025-39251:</strong></p>\n      <p>Base score: 5.3</p>\n"
+              "      <p>Vector: CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N</p>")
+    _edit(world.sources / NVR_PAGE, scored, "<p><strong>CVE-2025-39251:</strong></p>")
+    with world.store() as store:
+        store.silences.add([{"name": "cve", "value": "CVE-2025-39250"}],
+                           ends_at=NOW + timedelta(days=30), author="U1", comment="accepted",
+                           now=NOW)
+    first = _storage_alert(world.cycle().alerts)
+    assert [(c["id"], c["score"]) for c in first["findings"][0]["cves"]] == [
+        ("CVE-2025-39251", None)]
+    _edit(world.sources / NVR_PAGE, "<p><strong>CVE-2025-39251:</strong></p>", scored)
+    _relist(world, "2025-09-02", "2026-11-30")
+    assert world.cycle(NOW + timedelta(hours=1)).alerts == []
+    with world.store() as store:  # still open: the score only put it below the threshold
+        assert store.findings.count("open") == 1
