@@ -20,7 +20,7 @@ from typing import Any
 from bot.finding import CveVerdict, Finding
 from bot.models import ModelError, display_model
 from bot.policy import DEFAULT_SEVERE_CVSS, Promise
-from bot.risk import NoteFacts, risk_note
+from bot.risk import NoteFacts, joined, risk_note
 from bot.routing import Alert
 from bot.verdicts import STATUS_RANK
 
@@ -38,9 +38,7 @@ SUPERSEDED = "superseded by "
 
 def superseded_by(labels: Sequence[str]) -> str:
     """The change of a release's resolution when newer releases supersede it."""
-    named = list(labels)
-    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-    return SUPERSEDED + listed
+    return SUPERSEDED + joined(list(labels))
 
 ModelOf = Callable[[Finding], str]  # the model of a finding's device group, as shown
 

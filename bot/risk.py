@@ -166,7 +166,7 @@ def _security_only(f: Finding, count: int, threshold: float) -> str:
             pending = [c.id for c in f.cves if c.promise is Promise.UNKNOWN]
             if pending:
                 verb, them = ("has", "it") if len(pending) == 1 else ("have", "them")
-                whom += (f"; {_joined(pending)} {verb} no CVSS score yet, so whether Hikvision "
+                whom += (f"; {joined(pending)} {verb} no CVSS score yet, so whether Hikvision "
                          f"promises a fix for {them} cannot be said")
         promise = (
             f"Security-only support {_until(f.stage_ends)}: Hikvision promises a fix for {whom}."
@@ -214,8 +214,7 @@ def _lifecycle(f: Finding, count: int, sites: Sequence[str]) -> str:
     if len(named) > _SITES_NAMED:
         where = f" at {len(named)} sites"
     elif named:
-        where = " at " + (" and ".join(named) if len(named) < 3 else
-                          ", ".join(named[:-1]) + " and " + named[-1])
+        where = " at " + joined(named)
     else:
         where = ""
     model = display_model(f.model)
@@ -254,9 +253,9 @@ def _them(count: int) -> str:
     return "it" if count == 1 else "them"
 
 
-def _joined(ids: Sequence[str]) -> str:
+def joined(names: Sequence[str]) -> str:
     """``A``, ``A and B``, ``A, B and C``."""
-    return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _ids(verdicts: Iterable[CveVerdict], below: float | None = None) -> str:

@@ -159,9 +159,8 @@ def _finding(f: Mapping[str, Any]) -> str:
 def _group(g: Mapping[str, Any]) -> str:
     where = f" @ {clip_esc(_s(g.get('site')), 100)}" if g.get("site") else ""
     firmware = clip_esc(_s(g.get("firmware")) or "firmware unknown", 100)
-    count = _int(g.get("count"))
-    noun = "device" if count == 1 else "devices"
-    return f"• {clip_esc(_s(g.get('model')), 100)} {firmware}: {count} {noun}{where}"
+    devices = _plural(_int(g.get("count")), "device")
+    return f"• {clip_esc(_s(g.get('model')), 100)} {firmware}: {devices}{where}"
 
 
 def _cve(c: Mapping[str, Any]) -> str:
