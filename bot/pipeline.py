@@ -241,20 +241,22 @@ def _dispatch(
     queued: list[NewEntry] = []
     for alert in alerts:
         periods = pending.get(alert.receiver, {})
-        if alert.resolved and not alert.digest:
-            alert = replace(alert, digest=_held_in(periods, alert.item.key))
-        replaced = [d for held in periods.values() for d in held
+        # the receiver's alerts about this item still held for a digest, with their digest
+        held_now = [(period, d) for period, held in periods.items() for d in held
                     if d["item"]["key"] == alert.item.key]
+        if alert.resolved and not alert.digest:  # waits where the item is held, if it is
+            alert = replace(alert, digest=held_now[0][0] if held_now else None)
+        replaced = [d for _, d in held_now]
         if replaced and not alert.resolved:
             alert = replace(alert, changes=_since_told(replaced, alert.changes))
         if not alert.digest:
             alert = _unsent(store, alert, memory)
         doc = alert_document(alert, now, severe, models)
         report.alerts.append(doc)
-        for held in periods.values():
-            kept = [d for d in held if d["item"]["key"] != alert.item.key]
-            unheld |= len(kept) < len(held)
-            held[:] = kept
+        if held_now:  # listed once per receiver: this alert takes the held one's place
+            unheld = True
+            for held in periods.values():
+                held[:] = [d for d in held if d["item"]["key"] != alert.item.key]
         if alert.digest:
             pending.setdefault(alert.receiver, {}).setdefault(alert.digest, []).append(doc)
             report.digested += 1
@@ -278,14 +280,6 @@ def _since_told(
     if any(not d["changes"] and not d.get("resolved") for d in replaced):
         return ()
     return tuple(dict.fromkeys([c for d in replaced for c in d["changes"]] + list(changes)))
-
-
-def _held_in(periods: Mapping[str, Sequence[Mapping[str, Any]]], item_key: str) -> str | None:
-    """The digest (period) that holds an alert about the item, if one does."""
-    for period, held in periods.items():
-        if any(d["item"]["key"] == item_key for d in held):
-            return period
-    return None
 
 
 class RegisteredModels:
