@@ -36,19 +36,16 @@ def aliases(unknown: Mapping[str, Sequence[Item]], known: Sequence[Item]) -> dic
     matches: list the most recently seen first), else an earlier key of ``unknown`` itself (two
     sources' first copies of one package). Keys that are new items are left out."""
     found: dict[str, str] = {}
-    firsts: list[Item] = []  # a copy of each unknown key kept as a new item
-    index = _Index(known)
+    index, firsts = _Index(known), _Index(())  # firsts: the copies of keys kept as new items
     for key, copies in unknown.items():
         target = next((t for c in copies if (t := index.find(c)) is not None), None)
         if target is None:
-            target = next(
-                (f.key for c in copies for f in firsts if f.kind == c.kind and same_item(f, c)),
-                None,
-            )
+            target = next((t for c in copies if (t := firsts.find(c)) is not None), None)
         if target is not None and target != key:
             found[key] = target
         else:
-            firsts.extend(copies)
+            for copy in copies:
+                firsts.add(copy)
     return found
 
 
@@ -105,21 +102,31 @@ def _same_version(a: str, b: str) -> bool:
 
 
 class _Index:
-    """Known advisories by vendor ID and page, known packages by version: the few candidates
-    a copy is compared with."""
+    """Known advisories by vendor ID and page, known packages by version and what
+    `same_package` compares (download URL, file name, models): the few candidates a copy is
+    compared with, in the order they were indexed."""
 
     def __init__(self, known: Sequence[Item]) -> None:
         self.by_id: dict[str, list[Advisory]] = {}
         self.by_page: dict[str, list[Advisory]] = {}
-        self.by_version: dict[str, list[FirmwareRelease]] = {}
+        # (version, what, value) -> (order, package): "url" and "name" of packages with a
+        # download URL, "bare" models of those without, "any" models of every package
+        self.packages: dict[tuple[str, str, str], list[tuple[int, FirmwareRelease]]] = {}
+        self.added = 0
         for item in known:
-            if isinstance(item, Advisory):
-                if item.vendor_id:
-                    self.by_id.setdefault(item.vendor_id.upper(), []).append(item)
-                if item.url:
-                    self.by_page.setdefault(advisory_key(item.url), []).append(item)
-            elif isinstance(item, FirmwareRelease):
-                self.by_version.setdefault(_version_key(item.version), []).append(item)
+            self.add(item)
+
+    def add(self, item: Item) -> None:
+        """Index one more item (a later candidate than those before it)."""
+        if isinstance(item, Advisory):
+            if item.vendor_id:
+                self.by_id.setdefault(item.vendor_id.upper(), []).append(item)
+            if item.url:
+                self.by_page.setdefault(advisory_key(item.url), []).append(item)
+        elif isinstance(item, FirmwareRelease):
+            self.added += 1
+            for key in _package_keys(item, own=True):
+                self.packages.setdefault(key, []).append((self.added, item))
 
     def find(self, copy: Item) -> str | None:
         """The key of the first known item the copy is, else None."""
@@ -130,8 +137,24 @@ class _Index:
             if copy.url:
                 candidates += self.by_page.get(advisory_key(copy.url), [])
         elif isinstance(copy, FirmwareRelease):
-            candidates += self.by_version.get(_version_key(copy.version), [])
+            found = {n: p for key in _package_keys(copy, own=False)
+                     for n, p in self.packages.get(key, ())}
+            candidates += [found[n] for n in sorted(found)]
         return next((c.key for c in candidates if same_item(c, copy)), None)
+
+
+def _package_keys(package: FirmwareRelease, own: bool) -> list[tuple[str, str, str]]:
+    """Where a package is indexed (``own``), or where to look for those it may be
+    (`same_package`): the same download URL or file name; else, one of the two without a
+    download URL, a model in common."""
+    version, url = _version_key(package.version), package.download_url
+    by_file = [(version, "url", canonical_url(url))] if url else []
+    if url and names_version(name := file_name(url), package.version):  # else no package's
+        by_file.append((version, "name", name))
+    if own:
+        return by_file + [(version, "any", m) for m in package.models] + (
+            [] if url else [(version, "bare", m) for m in package.models])
+    return by_file + [(version, "bare" if url else "any", m) for m in package.models]
 
 
 def _version_key(version: str) -> str:
