@@ -7,7 +7,6 @@ in the file: keys ending in ``_env`` name the environment variable that holds th
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -24,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.configerrors import describe
 from bot.configvalues import (
     AlertKind,
     AllowedHost,
@@ -39,7 +39,6 @@ from bot.configvalues import (
     StateUrlText,
     TimeOfDay,
     TimeZone,
-    hide_credentials,
 )
 from bot.models import ModelPattern, PatternError
 
@@ -440,7 +439,7 @@ def parse(text: str, filename: str) -> Settings:
         return Settings.model_validate(raw)
     except ValidationError as exc:
         # A bad value stops pydantic before the cross-references; check them on the raw data.
-        lines = _describe(exc, raw)
+        lines = describe(exc, Settings)
         lines += [p for p in _reference_problems(raw) if p not in lines]
         raise ConfigError([f"{filename}: {line}" for line in lines]) from None
 
@@ -458,68 +457,3 @@ def secret(settings_key: str, env_name: str, environ: Mapping[str, str]) -> str:
 def default_environ() -> Mapping[str, str]:
     """The process environment, for the CLI edge to pass in."""
     return os.environ
-
-
-def _describe(exc: ValidationError, raw: Mapping[str, Any]) -> list[str]:
-    lines: list[str] = []
-    for error in exc.errors(include_url=False):
-        loc = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        path = _key_path(loc)
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key" + _suggestion(loc)
-        elif error["type"] == "missing":
-            lines.append(f"{path}: required key is missing")
-            continue
-        got = _show(error.get("input"), secret_like=_secret_like(loc))
-        for part in message.split("\n"):
-            if "(got" in part:
-                # the validator named its own key and value: "key: text (got VALUE)"
-                key, _, rest = part.partition(": ")
-                prefix = f"{path}.{key}" if path else key
-                lines.append(f"{prefix}: {rest}" if rest else f"{path}: {part}")
-            else:
-                lines.append(f"{path}: {part} (got {got})")
-    return lines
-
-
-def _key_path(loc: list[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _suggestion(loc: list[int | str]) -> str:
-    model: type[BaseModel] | None = Settings
-    for part in loc[:-1]:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        model = _model_of(field.annotation) if field else None
-    if model is None:
-        return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found:
-            return found
-    return None
-
-
-def _secret_like(loc: list[int | str]) -> bool:
-    key = str(loc[-1]) if loc else ""
-    return bool(re.search(r"(token|secret|password|passwd|apikey|api_key|_env)$", key, re.I))
-
-
-def _show(value: object, *, secret_like: bool = False) -> str:
-    if secret_like:
-        return "a value that is not shown, in case it is a secret"
-    text = repr(hide_credentials(value) if isinstance(value, str) else value)
-    return text if len(text) <= 80 else text[:77] + "..."
