@@ -325,9 +325,27 @@ class _Compiled:
         return key in self.heads
 
 
+# An entry that is one plain model number in capitals (``DS-2CD2143G2-IS``, ``iDS-7716NXI``):
+# no wildcard, bracket, slash, space or doubled hyphen, a digit, a letter first and last a
+# letter or digit. Over a third of a big feed's entries; `_compile` reads them in one step.
+_PLAIN_MODEL = re.compile(
+    r"(?!HIK|IVMS|HILOOK|HIWATCH|.*SERIES)(?:iDS-|[A-Z])(?:[A-Z.+_]|-(?!-))*\d"
+    r"(?:[A-Z0-9.+_]|-(?!-))*(?<=[A-Z0-9+_])"
+)
+
+
 @lru_cache(maxsize=1 << 16)  # one entry per distinct product entry of every advisory and release
 def _compile(raw: str) -> _Compiled:
     """Parse one entry; raise PatternError when it cannot be understood."""
+    text = raw.strip(_TRIM)
+    if _PLAIN_MODEL.fullmatch(text) and len(text) > 3:
+        key = text.upper()  # what `_read` gives for such an entry
+        return _Compiled(f"(?:{re.escape(key)})", key, 0, key, frozenset((key,)), True)
+    return _read(raw)
+
+
+def _read(raw: str) -> _Compiled:
+    """`_compile` of any entry, read part by part."""
     text = _clean(raw).strip(_TRIM)
     variants: list[str] = []
     # The regexes below run only when their cue is there: most entries are one plain word.

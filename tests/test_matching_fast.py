@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import random
+import re
 import weakref
 from collections import Counter
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ from bot.findings import advisories_findings, advisory_findings
 from bot.fixes import AdvisoryFixes
 from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
 from bot.matching import FleetIndex, match_advisory
-from bot.models import _compile
+from bot.models import _PLAIN_MODEL, PatternError, _compile, _read
 from bot.releasefindings import match_release, release_findings
 from bot.releaseindex import release_for, release_index
 from bot.rows import resolves
@@ -317,6 +318,40 @@ def test_optional_brackets_are_listed_in_full() -> None:
     wild = _compile("DS-2CD21x3G2-I(S)")
     assert wild.listed and len(wild.heads) == 30
     assert not _compile("DS-2CD2143G2-I(1x)").listed  # a run at a segment end: 1 or more digits
+
+
+_ENTRY_PARTS = st.sampled_from(
+    ["DS-", "iDS-", "ids-", "HIK", "IVMS-", "2CD", "2143", "G2", "-", "--", "-I", "S", "x", "X",
+     "(C)", "/SL", ".", "+", "_", " ", "SERIES", "-SERIES-", "\u2013", "\u00b7", "9", "A", "mm"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(_ENTRY_PARTS, min_size=1, max_size=8))
+def test_plain_entries_read_in_one_step_as_part_by_part(parts: list[str]) -> None:
+    """`_compile` reads a plain model number in one step; what it gives is what reading it
+    part by part (`_read`) gives, and any other entry is read part by part."""
+    raw = "".join(parts)
+    try:
+        slow = _read(raw)
+    except PatternError as exc:
+        with pytest.raises(PatternError, match=re.escape(str(exc))):
+            _compile.__wrapped__(raw)
+        return
+    fast = _compile.__wrapped__(raw)
+    assert [getattr(fast, a) for a in _COMPILED] == [getattr(slow, a) for a in _COMPILED]
+
+
+_COMPILED = ("_body", "counts", "heads", "lengths", "listed", "model", "prefix", "wildcards")
+
+
+def test_plain_entries_are_those_of_one_model_number() -> None:
+    taken = ["DS-2CD2143G2-IS", "iDS-7716NXI-M4", "DS-K1T341AM", "DS-3E0105P-E", "DS-2CD2.1+_9"]
+    left = ["DS-2CD2xx3G2", "DS-2CD2143G2-I(S)", "DS-7608NI-I2/8P", "HIKCENTRAL-2", "DS--2CD1",
+            "DS-2CD2143G2-", "ds-2cd2143g2", "DS-2CD2143G2 series", "DS-SERIES-2", "IVMS-4200",
+            "DS-CAM", "DS-2CD2143G2."]
+    assert [t for t in taken if not _PLAIN_MODEL.fullmatch(t)] == []
+    assert [t for t in left if _PLAIN_MODEL.fullmatch(t)] == []
 
 
 @settings(max_examples=300, deadline=None)
