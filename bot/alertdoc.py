@@ -17,8 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from bot.finding import CveVerdict, Finding
-from bot.models import ModelError, display_model
+from bot.finding import CveVerdict, Finding, vendor_model
 from bot.policy import DEFAULT_SEVERE_CVSS, Promise
 from bot.risk import NoteFacts, joined, risk_note
 from bot.routing import Alert
@@ -43,13 +42,6 @@ def superseded_by(labels: Sequence[str]) -> str:
 ModelOf = Callable[[Finding], str]  # the model of a finding's device group, as shown
 
 
-def vendor_model(f: Finding) -> str:
-    """A finding's model as the vendor writes it (``iDS-…``): for want of the fleet registry's
-    model as registered (`alert_document`)."""
-    try:
-        return display_model(f.model)
-    except ModelError:
-        return f.model
 
 
 def key_model(f: Finding) -> str:

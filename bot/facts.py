@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from bot.finding import Finding
+from bot.finding import Finding, vendor_model
+from bot.risk import joined
 
 
 def facts_of(findings: Sequence[Finding]) -> dict[str, Any]:
@@ -107,11 +109,28 @@ _ENCODER = json.JSONEncoder(sort_keys=True, default=str)  # json.dumps' own, mad
 _key_json = encode_basestring_ascii  # how json.dumps writes a key (ensure_ascii)
 
 
+def group_labels(findings: Sequence[Finding]) -> dict[str, str]:
+    """How what-changed lines name an alert's device groups, by finding key: ``MODEL at SITE``,
+    with the fleet when the alert spans several, and the firmware where two would read alike."""
+    several = len({f.fleet for f in findings}) > 1
+    labels = {
+        f.key: " ".join(filter(None, (vendor_model(f), f"at {f.site}" if f.site else "")))
+        + (f" ({f.fleet})" if several else "")
+        for f in findings
+    }
+    seen = Counter(labels.values())
+    for f in findings:
+        if seen[labels[f.key]] > 1:
+            labels[f.key] += f" on {f.firmware or 'unknown firmware'}"
+    return labels
+
+
 def describe_changes(
     old: Mapping[str, Any],
     new: Mapping[str, Any],
     present: Mapping[str, Set[str]] | None = None,
     since: datetime | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> list[str]:
     """What changed between two sets of material facts, in words.
 
@@ -119,18 +138,25 @@ def describe_changes(
     CVEs: device groups and CVEs that left the facts but not the item (silenced, routed
     elsewhere, below a threshold) are no news; without it, every one that left is. ``since``
     is when old facts that kept no CVE's own KEV listing were alerted (`_newly_listed`).
+    ``labels`` (`group_labels` of the new facts' findings) name the device groups that are new
+    and those whose own fields changed: always for a device count, otherwise when not every
+    group changed alike.
     """
     changes: list[str] = []
     added = [k for k in new if k not in old]
     if added:
-        changes.append(f"{len(added)} more device group{'s' if len(added) > 1 else ''} affected")
+        changes.append(f"{len(added)} more device group{'s' if len(added) > 1 else ''} affected"
+                       + (f": {_named(added, labels)}" if labels else ""))
     gone = [k for k in old if k not in new and (present is None or k not in present)]
     if gone:  # upgraded past the fix, removed from the fleet, no longer named by the item
         changes.append(f"{len(gone)} device group{'s' if len(gone) > 1 else ''} no longer affected")
+    fields: dict[str, list[str]] = {}  # a field's change in words -> the groups it changed in
+    common = 0
     for key, b in new.items():  # in the facts' order (sorted keys): the same words every run
         a = old.get(key)
         if a is None:
             continue
+        common += 1
         if b["kev"] and not a["kev"]:
             changes.append(f"listed in CISA KEV on {b['kev']}")
         elif b["kev"]:
@@ -161,8 +187,25 @@ def describe_changes(
             ("update", "available update"),
         ):
             if a[name] != b[name]:
-                changes.append(f"{words}: {a[name] or 'none'} → {b[name] or 'none'}")
+                line = f"{words}: {a[name] or 'none'} → {b[name] or 'none'}"
+                changes.append(line)
+                fields.setdefault(line, []).append(key)
+    if labels:  # name the groups a field changed in, unless it changed alike in every group
+        named = {
+            line: f"{line} ({_named(keys, labels)})"
+            for line, keys in fields.items()
+            if line.startswith("device count") or len(keys) < common
+        }
+        changes = [named.get(line, line) for line in changes]
     return sorted(set(changes), key=changes.index)
+
+
+def _named(keys: Sequence[str], labels: Mapping[str, str], most: int = 3) -> str:
+    """The device groups of these finding keys, by label: the first few, then how many more."""
+    names = list(dict.fromkeys(labels.get(k, "a device group") for k in keys))
+    if len(names) > most:
+        names = [*names[:most], f"{len(names) - most} more"]
+    return joined(names)
 
 
 def _newly_listed(

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alertdoc import alert_document, digest_document, finding_record, vendor_model
+from bot.alertdoc import alert_document, digest_document, finding_record
 from bot.catalog import Catalog
 from bot.config import Settings
 from bot.context import Context
 from bot.evaluate import Evaluation, Knowledge, evaluate
-from bot.finding import Finding
+from bot.finding import Finding, vendor_model
 from bot.fleets import DeviceGroup, declared_fleets
 from bot.ingest import store_outcomes, tell_source_health
 from bot.items import Item, from_dict

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.facts import Present, describe_changes, facts_of, fingerprint, worse
+from bot.facts import Present, describe_changes, facts_of, fingerprint, group_labels, worse
 from bot.finding import CveVerdict, Finding
 from bot.policy import Promise, Stage, combine
 from bot.verdicts import STATUS_RANK
@@ -323,7 +323,9 @@ def _alert(
         if previous.snoozed_until and now < previous.snoozed_until:
             return None
         since = None if previous.kev_each else previous.alerted_at
-        changes = tuple(describe_changes(previous.facts, facts, present, since))
+        changes = tuple(
+            describe_changes(previous.facts, facts, present, since, group_labels(found))
+        )
         escalated = any("listed in CISA KEV" in c for c in changes)
         if previous.acked and not (escalated or worse(previous.facts, facts)):
             return None

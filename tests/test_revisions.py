@@ -103,7 +103,7 @@ def test_a_cve_the_vendor_takes_off_the_devices_is_said(world: World) -> None:
     world.fleets = STORAGE + STORAGE.split("[[fleets]]")[1].replace('"dc"', '"dc2"').replace(
         '"DC"', '"DC2"').join(["[[fleets]]", ""])
     (dc2,) = world.cycle(NOW + timedelta(hours=4)).alerts
-    assert dc2["changes"] == ["1 more device group affected"]
+    assert dc2["changes"] == ["1 more device group affected: DS-A71024 at DC2 (dc2)"]
 
 
 def test_devices_no_longer_affected_while_others_still_are_are_told(world: World) -> None:
@@ -126,7 +126,8 @@ def test_devices_no_longer_affected_while_others_still_are_are_told(world: World
     world.fleets = site_d.replace('"V4.50.000"', '"V4.62.210 build 250812"').replace(
         'firmware = "V4.62.200"', 'firmware = "V4.62.100"')
     (moved,) = world.cycle(NOW + timedelta(hours=2)).alerts
-    assert moved["changes"] == ["1 more device group affected", "1 device group no longer affected"]
+    assert moved["changes"] == ["1 more device group affected: iDS-7716NXI-M4/X at Site B",
+                                "1 device group no longer affected"]
     assert world.cycle(NOW + timedelta(hours=3)).alerts == []
 
 
@@ -173,10 +174,10 @@ def test_a_digest_says_what_changed_in_the_items_it_lists_again(world: World) ->
         assert run_digest(store, world.config(), NOW + timedelta(days=1)) == 1
         second = max(store.outbox.all(receiver="planning"), key=lambda e: e.id).payload
     assert sorted(second["changes"]) == [
-        "Firmware V5.9.72 build 260713: device count: 40 → 41",
-        "Firmware V5.9.72 build 260713: device count: 41 → 42",
-        "HSRC-202109-01: device count: 40 → 41",
-        "HSRC-202109-01: device count: 41 → 42",
+        "Firmware V5.9.72 build 260713: device count: 40 → 41 (DS-2CD3321G2-I at Site A)",
+        "Firmware V5.9.72 build 260713: device count: 41 → 42 (DS-2CD3321G2-I at Site A)",
+        "HSRC-202109-01: device count: 40 → 41 (DS-2CD3321G2-I at Site A)",
+        "HSRC-202109-01: device count: 41 → 42 (DS-2CD3321G2-I at Site A)",
     ]
 
     # A new receiver's first digest: revised before it went out, still its first news.

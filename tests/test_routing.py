@@ -225,7 +225,7 @@ def test_newly_affected_device_groups_alert_even_after_an_ack() -> None:
     grown = [finding(), finding(fleet="branch", site="B"), finding(site="C")]
     alerts = {a.receiver: a for a in route([(ITEM, grown)], Routing(FLEETS, previous=previous),
                                            NOW)}
-    assert alerts["video"].changes == ("1 more device group affected",)
+    assert alerts["video"].changes == ("1 more device group affected: DS-2CD3321G2-I at C",)
     assert route([(ITEM, [finding(count=5)])], Routing(FLEETS, previous=previous), NOW) == []
     # Half the devices moved to other firmware, still affected: a new group, no more devices.
     moved = finding(count=2)._replace(key="hq|other-firmware|A|" + ITEM.key, firmware="V5.5.1")
@@ -233,12 +233,39 @@ def test_newly_affected_device_groups_alert_even_after_an_ack() -> None:
     assert route([(ITEM, split)], Routing(FLEETS, previous=previous), NOW) == []
 
 
+def test_what_changed_names_the_device_groups_it_changed_in() -> None:
+    """Two groups whose device counts both went 4 -> 5 read as one line, "device count: 4 → 5":
+    which groups changed, and that two did, was lost; so was which groups were new."""
+    previous = _previous([finding(site="A"), finding(site="B"), finding(site="C")])
+    now = [finding(site="A", count=5), finding(site="B", count=5), finding(site="C"),
+           finding(site="D")]
+    (alert,) = route([(ITEM, now)], Routing(FLEETS, previous=previous), NOW)
+    assert alert.changes == (
+        "1 more device group affected: DS-2CD3321G2-I at D",
+        "device count: 4 → 5 (DS-2CD3321G2-I at A and DS-2CD3321G2-I at B)",
+    )
+    # A change every group shares is said once, without names; groups of several fleets are
+    # named with their fleet, and many are counted rather than listed.
+    fleets = {**FLEETS, "lab": FleetRouting("lab", ("video",))}
+    (first,) = route([(ITEM, [finding(site=s) for s in "ABCDE"] + [finding(fleet="lab")])],
+                     Routing(fleets), NOW)
+    previous = {("video", ITEM.key): Previous(first.material, first.facts)}
+    later = [finding(site=s, count=9, score=10.0) for s in "ABCDE"]
+    (alert,) = route([(ITEM, [*later, finding(fleet="lab", score=10.0)])],
+                     Routing(fleets, previous=previous), NOW)
+    assert alert.changes == (
+        "CVE-2021-36260 score 9.8 → 10.0 (Critical)",
+        "device count: 4 → 9 (DS-2CD3321G2-I at A (hq), DS-2CD3321G2-I at B (hq),"
+        " DS-2CD3321G2-I at C (hq) and 2 more)",
+    )
+
+
 def test_snooze_holds_changes_until_it_ends() -> None:
     previous = _previous([finding()], snoozed_until=NOW + timedelta(days=7))
     items = [(ITEM, [finding(count=9)])]
     assert route(items, Routing(FLEETS, previous=previous), NOW) == []
     alerts = route(items, Routing(FLEETS, previous=previous), NOW + timedelta(days=8))
-    assert alerts[0].changes == ("device count: 4 → 9",)
+    assert alerts[0].changes == ("device count: 4 → 9 (DS-2CD3321G2-I at A)",)
 
 
 def test_a_snooze_that_ended_reminds_only_if_nothing_was_alerted_since() -> None:
@@ -338,7 +365,7 @@ def test_alert_memory_reads_an_alerts_facts_only_when_its_fingerprint_changed(
         assert again == [] and read == ["alerted:"]
         changed = route([(ITEM, [finding(site=s) for s in "ABCD"])],
                         Routing(FLEETS, previous=memory), NOW)
-        assert changed[0].changes == ("1 more device group affected",)
+        assert changed[0].changes == ("1 more device group affected: DS-2CD3321G2-I at D",)
         assert read[-1] == "alerted-facts:video|HSRC-202108-01"
 
 
@@ -403,7 +430,7 @@ def test_alert_memory_reads_facts_remembered_inside_the_alert_value(tmp_path: Pa
         memory = AlertMemory(store)
         changed = route([(ITEM, [finding(site=s) for s in "ABC"])],
                         Routing(FLEETS, previous=memory), NOW)
-        assert changed[0].changes == ("1 more device group affected",)
+        assert changed[0].changes == ("1 more device group affected: DS-2CD3321G2-I at C",)
 
 
 def test_findings_sharing_verdicts_are_routed_by_their_own_fleet_site_and_stage() -> None:
