@@ -148,7 +148,10 @@ DeviceModel = Annotated[str, Field(min_length=1), AfterValidator(_device_model)]
 Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
 Severity = Literal["none", "low", "medium", "high", "critical"]
 AlertKind = Literal["advisory", "firmware", "lifecycle"]
-StageName = Literal["intense", "dynamic", "security-only", "end-of-support", "not-covered"]
+# A route's stages; "unknown" is a model the catalog has no dates for (its promise unknown).
+StageName = Literal[
+    "intense", "dynamic", "security-only", "end-of-support", "not-covered", "unknown"
+]
 
 
 _HOST_NAME = re.compile(r"^(?=.{1,253}\.?$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"

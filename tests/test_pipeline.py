@@ -482,6 +482,22 @@ def test_routes_thresholds_and_digests(world: World) -> None:
         assert run_digest(store, settings, NOW + timedelta(days=1)) == 0
 
 
+def test_a_route_for_models_of_unknown_stage_hears_of_them_alone(world: World) -> None:
+    """Models the catalog has no dates for (their promise unknown) can go to the people who keep
+    the catalog: ``stages = ["unknown"]`` was refused by config check."""
+    world.extra = """
+[[routes]]
+name = "catalog-gaps"
+receivers = ["planning"]
+stages = ["unknown"]
+"""
+    report = world.cycle(on=date(2026, 11, 30))
+    to_planning = [d for d in report.alerts if "planning" in d["receivers"]]
+    assert {d["item"]["id"] for d in to_planning} == {"HSRC-202412-02"}
+    (finding,) = to_planning[0]["findings"]
+    assert finding["stage"] == "unknown" and finding["device_groups"][0]["site"] == "Site C"
+
+
 def test_a_digest_counts_each_device_once_and_says_what_each_finding_is_about(
     world: World,
 ) -> None:
