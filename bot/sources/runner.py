@@ -8,7 +8,9 @@ A detail page that cannot be fetched or read, or that looks cut off (CutOffError
 would read as a shorter, wrong advisory), is a warning: nothing of it is stored and it is tried
 again next poll, while the source's other pages are read. A cut-off first listing or feed page,
 or any cut-off API page, fails the whole poll; a later listing page that cannot be fetched or read
-is a warning, and the listing is read again next poll.
+is a warning, and the listing is read again next poll. A listing that links no pages at all, where
+the last good poll read some, fails the poll too: it is a layout change or a challenge page, not
+a vendor that withdrew every advisory.
 """
 
 from __future__ import annotations
@@ -197,6 +199,8 @@ def _poll(
     else:
         pages_read = _listing_pages(parsed, first.url, fetcher, parser, source, headers)
     items, follow, complete = pages_read.items, pages_read.follow, not pages_read.left
+    if detail_parser is not None and not follow and cursor.pages:
+        raise _Fault(_emptied(first.url, len(cursor.pages)), first.status)
     warnings += pages_read.warnings
     pages, detail_items, notes, left = _follow(
         follow, first.url, fetcher, cursor, source, detail_parser
@@ -401,6 +405,15 @@ def _refresh(
     if warnings:
         health = replace(health, warnings=[*health.warnings, *warnings])
     return replace(outcome, items=items, cursor=replace(cursor, read_on=read_on), health=health)
+
+
+def _emptied(url: str, known: int) -> str:
+    """Why a listing that links no pages, where the last good poll read some, fails the poll."""
+    return (
+        f"the listing {redact_url(url)} links no pages, where the last good poll read {known}:"
+        " the site may have changed its layout or answered with another page (a challenge,"
+        f" an error or a login page){_CUT_OFF}"
+    )
 
 
 def _about(url: str, warning: str) -> str:
