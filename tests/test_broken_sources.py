@@ -7,6 +7,7 @@ that the source recovers by itself once it is healthy again.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -67,3 +68,20 @@ def test_a_listing_that_stops_linking_advisories_fails_and_recovers_without_rere
     assert all(len(site.server.requests_to(page)) == 1 for page in PAGES)
     with site.store() as store:
         assert {f.key for f in store.findings.all(state="open")} == open_before
+
+
+def test_a_catalog_served_gzip_d_under_another_type_is_read(site: Site) -> None:
+    kev = (SAMPLES / "kev.json").read_bytes()
+    packed = gzip.compress(kev)
+    site.server.route(
+        "/kev.json",
+        Route(body=kev),
+        Route(body=packed, headers={"Content-Type": "application/octet-stream"}),
+        Route(body=packed, headers={"Content-Type": "text/html"}, gzip=True),  # gzip'd twice
+    )
+    assert site.cycle(NOW).sources["kev"] == "2 items"
+    for hour in (1, 2):
+        report = site.cycle(NOW + timedelta(hours=hour))
+        assert report.sources["kev"] == "2 items"
+        assert report.items == {"new": 0, "revised": 0} and report.alerts == []
+    assert site.health("kev")["consecutive_failures"] == 0

@@ -190,6 +190,28 @@ def test_decoded_size_counts_not_compressed_size(
         fetcher.fetch(url)
 
 
+def test_a_body_gzip_d_without_saying_so_or_twice_is_inflated_within_the_cap(
+    http_server: LocalServer, fetcher: Fetcher, tmp_path: Path
+) -> None:
+    body = b'{"vulnerabilities": []}' + b" " * 5000
+    packed = gzip.compress(body)
+    octets = {"Content-Type": "application/octet-stream"}  # a .json.gz served as it is stored
+    undeclared = http_server.route("/kev.json", Route(body=packed, headers=octets))
+    assert fetcher.fetch(undeclared).body == body
+    twice = http_server.route("/twice", Route(body=packed, gzip=True))  # a CDN gzips it again
+    assert fetcher.fetch(twice).body == body
+    (tmp_path / "index.json").write_bytes(packed)
+    assert fetcher.fetch((tmp_path / "index.json").as_uri()).body == body
+    bomb = http_server.route("/bomb", Route(body=gzip_bomb(64 * MIB), headers=octets))
+    with pytest.raises(FetchError, match=r"body larger than 1\.0 MiB"):
+        fetcher.fetch(bomb)
+    cut = http_server.route("/cut", Route(body=packed[: len(packed) // 2], headers=octets))
+    with pytest.raises(FetchError, match="gzip'd body is cut off"):
+        fetcher.fetch(cut)
+    junk = b"\x1f\x8b\x08 not really gzip"
+    assert fetcher.fetch(http_server.route("/junk", Route(body=junk))).body == junk
+
+
 def test_broken_gzip_and_unknown_encoding(http_server: LocalServer, fetcher: Fetcher) -> None:
     bad = http_server.route("/bad", Route(body=b"not gzip", headers={"Content-Encoding": "gzip"}))
     with pytest.raises(FetchError, match="cannot decode the gzip body"):

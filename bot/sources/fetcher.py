@@ -41,6 +41,7 @@ MAX_REDIRECTS = 3
 DNS_TTL = 2.0  # seconds a DNS answer is reused (every attempt still judges the addresses)
 CONNECT_TIMEOUT = 10.0
 _REDIRECTS = {301, 302, 303, 307, 308}
+_GZIP_MAGIC = b"\x1f\x8b\x08"  # a gzip member (deflate): no text format starts so
 
 
 class FetchError(Exception):
@@ -263,7 +264,9 @@ class Fetcher:
         if status >= 400:
             raise FetchError(f"HTTP {status} {response.reason_phrase}".rstrip(), status)
         not_modified = status == 304
-        body = b"" if not_modified else self._read_body(response, headers, deadline)
+        body = b"" if not_modified else self._gunzipped(
+            self._read_body(response, headers, deadline)
+        )
         return FetchResult(
             url=target.url,
             status=status,
@@ -319,8 +322,25 @@ class Fetcher:
             raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from None
         if len(body) > self.max_bytes:
             raise self._too_large()
+        body = self._gunzipped(body)
         headers["content-length"] = str(len(body))
         return FetchResult(url, 200, body, headers, tag, headers["last-modified"], False)
+
+    def _gunzipped(self, body: bytes) -> bytes:
+        """A body still gzip'd after its Content-Encoding was undone (a file served gzip'd under
+        another type, or gzip'd twice by a CDN), inflated within the size cap; else ``body``."""
+        if not body.startswith(_GZIP_MAGIC):
+            return body
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = inflate.decompress(body, self.max_bytes + 1)
+        except zlib.error:
+            return body  # not gzip after all: the parser says what the body is not
+        if len(out) > self.max_bytes or inflate.unconsumed_tail:
+            raise self._too_large()
+        if not inflate.eof:
+            raise FetchError("the gzip'd body is cut off (it ends before its gzip stream does)")
+        return out
 
     def _timed_out(self, total: float | None = None) -> FetchError:
         seconds = _seconds(self.total if total is None else total)
