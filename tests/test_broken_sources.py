@@ -31,7 +31,9 @@ def site(http_server: LocalServer, tmp_path: Path) -> Iterator[Site]:
     for page in PAGES:
         http_server.route(page, Route(body=(HIK / page.lstrip("/")).read_bytes(), headers=HTML))
     kev = http_server.route("/kev.json", Route(body=(SAMPLES / "kev.json").read_bytes()))
-    listing = http_server.url("/listing.html")
+    listing = http_server.route(
+        "/listing.html", Route(body=HIK.joinpath("listing.html").read_bytes(), headers=HTML)
+    )
     sources = NOTICES + _source("hik", "advisory", "hikvision-html", listing)
     sources += _source("kev", "exploited", "kev-json", kev)
     yield Site(http_server, tmp_path, sources)
