@@ -108,6 +108,25 @@ def test_304_without_validators_keeps_the_ones_sent(
 
 
 @pytest.mark.parametrize(
+    ("status", "retry_after", "words"),
+    [
+        (429, "3600", "HTTP 429 Too Many Requests (the server asks to wait 3600 s before asking"
+         " again)"),
+        (503, "Wed, 02 Dec 2026 10:00:00 GMT", "HTTP 503 Service Unavailable (the server asks to"
+         " wait until 2026-12-02T10:00:00+00:00 before asking again)"),
+        (403, "soon\x1b[31m", "HTTP 403 Forbidden"),  # nothing unreadable is repeated
+    ],
+)  # fmt: skip
+def test_an_error_says_how_long_the_server_asks_to_wait(
+    http_server: LocalServer, fetcher: Fetcher, status: int, retry_after: str, words: str
+) -> None:
+    url = http_server.route("/busy", Route(status, b"slow down", {"Retry-After": retry_after}))
+    with pytest.raises(FetchError) as caught:
+        fetcher.fetch(url)
+    assert (str(caught.value), caught.value.status) == (words, status)
+
+
+@pytest.mark.parametrize(
     ("status", "words"), [(404, "HTTP 404 Not Found"), (500, "HTTP 500 Internal Server Error")]
 )
 def test_error_status(http_server: LocalServer, fetcher: Fetcher, status: int, words: str) -> None:

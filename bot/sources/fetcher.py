@@ -14,7 +14,8 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import formatdate
+from datetime import UTC
+from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
@@ -262,7 +263,8 @@ class Fetcher:
         status = response.status_code
         headers = {k.lower(): v for k, v in response.headers.items()}
         if status >= 400:
-            raise FetchError(f"HTTP {status} {response.reason_phrase}".rstrip(), status)
+            wait = _asked_to_wait(headers.get("retry-after", ""))
+            raise FetchError(f"HTTP {status} {response.reason_phrase}".rstrip() + wait, status)
         not_modified = status == 304
         body = b"" if not_modified else self._gunzipped(
             self._read_body(response, headers, deadline)
@@ -476,6 +478,21 @@ def _pinned(scheme: str, address: str, port: int, host: str, url: str) -> tuple[
     default_port = 443 if scheme == "https" else 80
     name = f"[{host}]" if ":" in host else host
     return pinned, name if port == default_port else f"{name}:{port}"
+
+
+def _asked_to_wait(value: str) -> str:
+    """A ``Retry-After`` (seconds or an HTTP date) in words for the error, else nothing."""
+    value = value.strip()
+    if value.isdigit() and len(value) <= 9:
+        return f" (the server asks to wait {int(value)} s before asking again)"
+    try:
+        until = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    moment = until.astimezone(UTC).isoformat(timespec="seconds")
+    return f" (the server asks to wait until {moment} before asking again)"
 
 
 def _seconds(value: object) -> str:
