@@ -108,6 +108,25 @@ def test_304_without_validators_keeps_the_ones_sent(
 
 
 @pytest.mark.parametrize(
+    ("status", "retry_after", "words"),
+    [
+        (429, "3600", "HTTP 429 Too Many Requests (the server asks to wait 3600 s before asking"
+         " again)"),
+        (503, "Wed, 02 Dec 2026 10:00:00 GMT", "HTTP 503 Service Unavailable (the server asks to"
+         " wait until 2026-12-02T10:00:00+00:00 before asking again)"),
+        (403, "soon\x1b[31m", "HTTP 403 Forbidden"),  # nothing unreadable is repeated
+    ],
+)  # fmt: skip
+def test_an_error_says_how_long_the_server_asks_to_wait(
+    http_server: LocalServer, fetcher: Fetcher, status: int, retry_after: str, words: str
+) -> None:
+    url = http_server.route("/busy", Route(status, b"slow down", {"Retry-After": retry_after}))
+    with pytest.raises(FetchError) as caught:
+        fetcher.fetch(url)
+    assert (str(caught.value), caught.value.status) == (words, status)
+
+
+@pytest.mark.parametrize(
     ("status", "words"), [(404, "HTTP 404 Not Found"), (500, "HTTP 500 Internal Server Error")]
 )
 def test_error_status(http_server: LocalServer, fetcher: Fetcher, status: int, words: str) -> None:
@@ -188,6 +207,28 @@ def test_decoded_size_counts_not_compressed_size(
     url = http_server.route("/gz", Route(body=packed, headers={"Content-Encoding": "gzip"}))
     with pytest.raises(FetchError, match="body larger than"):
         fetcher.fetch(url)
+
+
+def test_a_body_gzip_d_without_saying_so_or_twice_is_inflated_within_the_cap(
+    http_server: LocalServer, fetcher: Fetcher, tmp_path: Path
+) -> None:
+    body = b'{"vulnerabilities": []}' + b" " * 5000
+    packed = gzip.compress(body)
+    octets = {"Content-Type": "application/octet-stream"}  # a .json.gz served as it is stored
+    undeclared = http_server.route("/kev.json", Route(body=packed, headers=octets))
+    assert fetcher.fetch(undeclared).body == body
+    twice = http_server.route("/twice", Route(body=packed, gzip=True))  # a CDN gzips it again
+    assert fetcher.fetch(twice).body == body
+    (tmp_path / "index.json").write_bytes(packed)
+    assert fetcher.fetch((tmp_path / "index.json").as_uri()).body == body
+    bomb = http_server.route("/bomb", Route(body=gzip_bomb(64 * MIB), headers=octets))
+    with pytest.raises(FetchError, match=r"body larger than 1\.0 MiB"):
+        fetcher.fetch(bomb)
+    cut = http_server.route("/cut", Route(body=packed[: len(packed) // 2], headers=octets))
+    with pytest.raises(FetchError, match="gzip'd body is cut off"):
+        fetcher.fetch(cut)
+    junk = b"\x1f\x8b\x08 not really gzip"
+    assert fetcher.fetch(http_server.route("/junk", Route(body=junk))).body == junk
 
 
 def test_broken_gzip_and_unknown_encoding(http_server: LocalServer, fetcher: Fetcher) -> None:

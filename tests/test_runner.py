@@ -495,6 +495,28 @@ def test_silently_revised_detail_page_is_found_within_a_week(
     assert [i.key for i in last.items] == [http_server.url("/c")]
 
 
+def test_pages_that_keep_failing_to_re_read_do_not_hold_back_the_other_stale_pages(
+    http_server: LocalServer, fetcher: Fetcher
+) -> None:
+    listing = http_server.route("/list", Route(body=b"link /a m\nlink /b m\nlink /c m",
+                                               etag='"L1"'))
+    http_server.route("/a", Route(body=b"advisory A"), Route(404, b"gone"))
+    http_server.route("/b", Route(body=b"advisory B"), Route(body=b"<html>Just a moment</html>"))
+    http_server.route("/c", Route(body=b"advisory C"), Route(body=b"advisory C, revised"))
+    source = _source(listing, "hik", "hikvision-html")
+    outcome = _poll(source, fetcher, detail_parser=detail_parser)
+    found: list[str] = []
+    for day in (8, 9, 10):  # /a and /b are the stalest pages on every one of these polls
+        outcome = poll(source, fetcher, outcome.cursor, outcome.health,
+                       NOW + timedelta(days=day), parsers=PARSERS, detail_parser=detail_parser)
+        found += [i.title for i in outcome.items if isinstance(i, Advisory)]
+        retried = [w for w in outcome.health.warnings if w.startswith("re-reading")]
+        assert retried == [f"re-reading {http_server.url('/a')}: HTTP 404 Not Found; will retry"
+                           " next poll", f"re-reading {http_server.url('/b')}: not an advisory"
+                           " page; will retry next poll"]  # once each, however many polls
+    assert found == ["C, revised"]  # /c's silent revision is found on the first of them
+
+
 def test_a_cut_off_listing_fails_the_poll_and_keeps_the_cursor(
     http_server: LocalServer, fetcher: Fetcher
 ) -> None:

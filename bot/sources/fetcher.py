@@ -14,7 +14,8 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import formatdate
+from datetime import UTC
+from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
@@ -41,6 +42,7 @@ MAX_REDIRECTS = 3
 DNS_TTL = 2.0  # seconds a DNS answer is reused (every attempt still judges the addresses)
 CONNECT_TIMEOUT = 10.0
 _REDIRECTS = {301, 302, 303, 307, 308}
+_GZIP_MAGIC = b"\x1f\x8b\x08"  # a gzip member (deflate): no text format starts so
 
 
 class FetchError(Exception):
@@ -261,9 +263,12 @@ class Fetcher:
         status = response.status_code
         headers = {k.lower(): v for k, v in response.headers.items()}
         if status >= 400:
-            raise FetchError(f"HTTP {status} {response.reason_phrase}".rstrip(), status)
+            wait = _asked_to_wait(headers.get("retry-after", ""))
+            raise FetchError(f"HTTP {status} {response.reason_phrase}".rstrip() + wait, status)
         not_modified = status == 304
-        body = b"" if not_modified else self._read_body(response, headers, deadline)
+        body = b"" if not_modified else self._gunzipped(
+            self._read_body(response, headers, deadline)
+        )
         return FetchResult(
             url=target.url,
             status=status,
@@ -319,8 +324,25 @@ class Fetcher:
             raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from None
         if len(body) > self.max_bytes:
             raise self._too_large()
+        body = self._gunzipped(body)
         headers["content-length"] = str(len(body))
         return FetchResult(url, 200, body, headers, tag, headers["last-modified"], False)
+
+    def _gunzipped(self, body: bytes) -> bytes:
+        """A body still gzip'd after its Content-Encoding was undone (a file served gzip'd under
+        another type, or gzip'd twice by a CDN), inflated within the size cap; else ``body``."""
+        if not body.startswith(_GZIP_MAGIC):
+            return body
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = inflate.decompress(body, self.max_bytes + 1)
+        except zlib.error:
+            return body  # not gzip after all: the parser says what the body is not
+        if len(out) > self.max_bytes or inflate.unconsumed_tail:
+            raise self._too_large()
+        if not inflate.eof:
+            raise FetchError("the gzip'd body is cut off (it ends before its gzip stream does)")
+        return out
 
     def _timed_out(self, total: float | None = None) -> FetchError:
         seconds = _seconds(self.total if total is None else total)
@@ -456,6 +478,21 @@ def _pinned(scheme: str, address: str, port: int, host: str, url: str) -> tuple[
     default_port = 443 if scheme == "https" else 80
     name = f"[{host}]" if ":" in host else host
     return pinned, name if port == default_port else f"{name}:{port}"
+
+
+def _asked_to_wait(value: str) -> str:
+    """A ``Retry-After`` (seconds or an HTTP date) in words for the error, else nothing."""
+    value = value.strip()
+    if value.isdigit() and len(value) <= 9:
+        return f" (the server asks to wait {int(value)} s before asking again)"
+    try:
+        until = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    moment = until.astimezone(UTC).isoformat(timespec="seconds")
+    return f" (the server asks to wait until {moment} before asking again)"
 
 
 def _seconds(value: object) -> str:

@@ -18,6 +18,7 @@ from bot.items import ExploitSignal, normalize_text
 from bot.sources.base import ParseError, ParseResult
 
 VENDOR = "hikvision"
+REQUIRED = ("cveID", "vendorProject")  # fields every entry of the catalog has
 _CVE_ID = re.compile(r"^CVE-\d{4}-\d{4,}$", re.IGNORECASE)
 
 
@@ -38,6 +39,7 @@ def read_catalog(body: bytes, source: str = "") -> tuple[list[ExploitSignal], li
         raise ParseError(
             f"not the CISA KEV catalog: missing the 'vulnerabilities' list (got {got or 'nothing'})"
         )
+    _refuse_renamed(data["vulnerabilities"])
     signals: dict[str, ExploitSignal] = {}
     warnings: list[str] = []
     skipped = 0
@@ -57,6 +59,20 @@ def read_catalog(body: bytes, source: str = "") -> tuple[list[ExploitSignal], li
             continue
         signals[cve] = _signal(entry, cve, source, warnings)
     return list(signals.values()), warnings, skipped
+
+
+def _refuse_renamed(entries: list[Any]) -> None:
+    """ParseError when no entry carries a field every KEV entry has: the catalog's format changed
+    (each Hikvision entry would be skipped in silence, or all read as other vendors')."""
+    objects = [entry for entry in entries if isinstance(entry, dict)]
+    for key in REQUIRED:
+        if objects and not any(key in entry for entry in objects):
+            keys = sorted({str(k) for entry in objects[:100] for k in entry})
+            shown = ", ".join(keys[:12]) + (", …" if len(keys) > 12 else "")
+            raise ParseError(
+                f"not the CISA KEV catalog as firmwatch reads it: no entry has {key!r} (the"
+                f" entries have {shown or 'no keys'}); the catalog's format may have changed"
+            )
 
 
 def _signal(entry: dict[str, Any], cve: str, source: str, warnings: list[str]) -> ExploitSignal:

@@ -8,7 +8,9 @@ A detail page that cannot be fetched or read, or that looks cut off (CutOffError
 would read as a shorter, wrong advisory), is a warning: nothing of it is stored and it is tried
 again next poll, while the source's other pages are read. A cut-off first listing or feed page,
 or any cut-off API page, fails the whole poll; a later listing page that cannot be fetched or read
-is a warning, and the listing is read again next poll.
+is a warning, and the listing is read again next poll. A listing that links no pages at all, where
+the last good poll read some, fails the poll too: it is a layout change or a challenge page, not
+a vendor that withdrew every advisory.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from bot.items import Item, canonical_url
 from bot.netguard import redact_url
 from bot.sources.base import REQUEST_URL, CutOffError, Link, Parser, ParseResult
 from bot.sources.fetcher import Fetcher, FetchError, FetchResult
-from bot.sources.health import SourceHealth, record_failure, record_success
+from bot.sources.health import SourceHealth, record_failure, record_success, with_warnings
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ MAX_LISTING_PAGES = 50  # pages of a listing or a paged feed read in one poll
 MAX_DETAIL_PAGES = 50  # detail pages read per poll; the rest wait for the next polls
 REFRESH_AFTER = timedelta(days=7)  # a detail page unread this long is read again
 REFRESH_PER_POLL = 2  # at most this many such re-reads per poll
+REFRESH_TRIES = 2 * REFRESH_PER_POLL  # ... trying at most this many (past pages that fail)
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _WINDOW_KEYS = ("lastModStartDate", "lastModEndDate")
 _BUGS = (ArithmeticError, AttributeError, LookupError, OSError, RuntimeError, TypeError, ValueError)
@@ -197,6 +200,8 @@ def _poll(
     else:
         pages_read = _listing_pages(parsed, first.url, fetcher, parser, source, headers)
     items, follow, complete = pages_read.items, pages_read.follow, not pages_read.left
+    if detail_parser is not None and not follow and cursor.pages:
+        raise _Fault(_emptied(first.url, len(cursor.pages)), first.status)
     warnings += pages_read.warnings
     pages, detail_items, notes, left = _follow(
         follow, first.url, fetcher, cursor, source, detail_parser
@@ -375,6 +380,8 @@ def _refresh(
 
     A vendor may revise an advisory page without changing what the listing shows; this finds
     such silent revisions within about REFRESH_AFTER, at REFRESH_PER_POLL extra requests a poll.
+    A page that cannot be re-read is tried again next poll, and the next stale pages are tried
+    in its place (up to REFRESH_TRIES), so pages that keep failing never hold the others back.
     """
     cursor = outcome.cursor
     today = now.date().isoformat()
@@ -388,7 +395,10 @@ def _refresh(
     due = (now - REFRESH_AFTER).date().isoformat()
     stale = sorted((read_on.get(k, ""), k) for k in cursor.pages if read_on.get(k, "") <= due)
     items, warnings = list(outcome.items), []
-    for _, key in stale[:REFRESH_PER_POLL]:
+    done = 0
+    for _, key in stale[:REFRESH_TRIES]:  # a page that keeps failing holds no other one back
+        if done == REFRESH_PER_POLL:
+            break
         try:
             page = fetcher.fetch(key)
             detail = detail_parser(page, Link(key, marker=cursor.pages[key]), source)
@@ -397,10 +407,18 @@ def _refresh(
             continue
         items += detail.items
         read_on[key] = today
-    health = outcome.health
-    if warnings:
-        health = replace(health, warnings=[*health.warnings, *warnings])
+        done += 1
+    health = with_warnings(outcome.health, warnings)  # a 304 keeps the last ones: no repeats
     return replace(outcome, items=items, cursor=replace(cursor, read_on=read_on), health=health)
+
+
+def _emptied(url: str, known: int) -> str:
+    """Why a listing that links no pages, where the last good poll read some, fails the poll."""
+    return (
+        f"the listing {redact_url(url)} links no pages, where the last good poll read {known}:"
+        " the site may have changed its layout or answered with another page (a challenge,"
+        f" an error or a login page){_CUT_OFF}"
+    )
 
 
 def _about(url: str, warning: str) -> str:
