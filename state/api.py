@@ -202,8 +202,10 @@ class AckRepo(Protocol):
 class SlackRepo(Protocol):
     """The first Slack message of each alert (channel, ts)."""
 
-    def remember(self, alert_id: str, channel: str, ts: str, now: datetime) -> SlackRef:
-        """Store the reference unless one exists; the stored (first) one."""
+    def remember(
+        self, alert_id: str, channel: str, ts: str, now: datetime, *, replace: bool = False
+    ) -> SlackRef:
+        """Store the reference unless one exists (``replace``: in any case); the stored one."""
     def get(self, alert_id: str) -> SlackRef | None: """The alert's message."""
     def by_message(self, channel: str, ts: str) -> SlackRef | None: """The alert of a message."""
 
