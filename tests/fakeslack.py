@@ -2,7 +2,8 @@
 
 It checks the Bearer token, records every call's JSON or form body, answers ``chat.postMessage``
 with a fresh ``ts`` and can be scripted to answer 429 with ``Retry-After``, 500, an error code, or
-to drop the connection; ``refused`` answers an error for a channel (by ID, #name → C+NAME). Use the ``fake_slack`` fixture (or ``FakeSlack()`` as a context manager).
+to drop the connection; ``refused`` refuses a channel (by ID; ``#name`` is ``CNAME``) with an
+error code. Use the ``fake_slack`` fixture (or ``FakeSlack()`` as a context manager).
 """
 
 from __future__ import annotations
