@@ -113,12 +113,15 @@ def deliver_due(
     """
     report = DeliveryReport()
     owned: Mapping[str, Notifier] = {}
+    settings = with_subscriptions(settings, store)  # channels subscribed in Slack
     if notifiers is None:
-        settings = with_subscriptions(settings, store)  # channels subscribed in Slack
         names = set(receivers) if receivers is not None else None
         built, problems = build_notifiers(settings, environ, names)
         report.waiting.update(problems)
         notifiers = owned = built
+    if receivers is None:
+        known = {r.name for r in settings.receivers} | set(notifiers)
+        report.waiting.update(health.unconfigured(store, known))
     off, held = health.disabled(store), health.paused(store, now)
     active: list[str] = []
     for name in notifiers:

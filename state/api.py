@@ -158,6 +158,8 @@ class OutboxRepo(Protocol):
     ) -> list[OutboxEntry]:
         """Entries by id (filtered)."""
     def counts(self) -> dict[OutboxStatus, int]: """Entries per status (all four keys)."""
+    def unsent_by_receiver(self) -> dict[str, int]:
+        """Pending and retrying entries per receiver (receivers with none left out)."""
     def next_due(self) -> datetime | None: """When the earliest pending or retrying entry is due."""
     def prune_sent(self, before: datetime) -> int: """Delete entries sent before a time."""
 
