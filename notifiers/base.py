@@ -34,7 +34,8 @@ class SendResult:
     ``ok`` is success (2xx only). Otherwise ``retry_after`` (seconds, from ``Retry-After``) asks for
     a later retry no sooner than that, ``permanent`` means retrying cannot help (the entry goes
     dead), and ``disable`` means the receiver itself is gone (HTTP 410) and must be switched off.
-    ``thread`` is the message a first Slack post created, for later updates to reply to.
+    ``thread`` is the message a first Slack post created, for later updates to reply to;
+    ``new_thread`` says a reply could not go into the item's thread and started a new one there.
     """
 
     ok: bool
@@ -44,6 +45,7 @@ class SendResult:
     permanent: bool = False
     disable: bool = False
     thread: Thread | None = None
+    new_thread: bool = False
 
 
 def headline(doc: AlertDoc) -> str:

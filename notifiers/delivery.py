@@ -113,12 +113,15 @@ def deliver_due(
     """
     report = DeliveryReport()
     owned: Mapping[str, Notifier] = {}
+    settings = with_subscriptions(settings, store)  # channels subscribed in Slack
     if notifiers is None:
-        settings = with_subscriptions(settings, store)  # channels subscribed in Slack
         names = set(receivers) if receivers is not None else None
         built, problems = build_notifiers(settings, environ, names)
         report.waiting.update(problems)
         notifiers = owned = built
+    if receivers is None:
+        known = {r.name for r in settings.receivers} | set(notifiers)
+        report.waiting.update(health.unconfigured(store, known))
     off, held = health.disabled(store), health.paused(store, now)
     active: list[str] = []
     for name in notifiers:
@@ -288,6 +291,7 @@ class _Pass:
         at = self.now()
         duration = int((self.clock() - started) * 1000)
         refs: list[tuple[str, Thread]] = []
+        moved: tuple[tuple[str, Thread], ...] = ()
         if result.ok and result.thread is not None and key is not None:
             alert_id = str(entry.alert_id or doc.get("id") or "")
             refs += [(alert_id, result.thread)] if alert_id else []
@@ -295,8 +299,12 @@ class _Pass:
                 refs.append((key, result.thread))
                 with self.lock:
                     self.threads.setdefault(key, result.thread)
+            elif result.new_thread:  # the old thread's channel refused it: later updates
+                moved = ((key, result.thread),)  # reply to the new first message
+                with self.lock:
+                    self.threads[key] = result.thread
         attempt = attempt_for(result, entry.attempts, at, self.worker, self.rng.uniform, duration)
-        self.recorder.add(Pending(entry.id, attempt, tuple(refs)))
+        self.recorder.add(Pending(entry.id, attempt, tuple(refs), moved))
         if attempt.outcome != "sent":
             log.warning("delivery to %s failed (entry %s, attempt %s): %s", entry.receiver,
                         entry.id, entry.attempts + 1, attempt.error)

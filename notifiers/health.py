@@ -11,6 +11,7 @@ A receiver that is disabled is announced to the Slack receivers of the fleets th
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +50,18 @@ def paused(store: Store, now: datetime) -> dict[str, datetime]:
     """Receivers waiting for a ``Retry-After`` to pass at ``now``."""
     value: dict[str, str] = store.meta.get(PAUSED) or {}
     return {k: when for k, v in value.items() if (when := from_text(v)) > now}
+
+
+def unconfigured(store: Store, known: Collection[str]) -> dict[str, str]:
+    """Receivers with unsent entries that are not ``known`` (renamed or removed in bot.toml, a
+    channel unsubscribed), with what that means: nothing can send their alerts."""
+    out = {}
+    for name, n in sorted(store.outbox.unsent_by_receiver().items()):
+        if name not in known:
+            out[name] = (f"no receiver named {name!r} in bot.toml or among the channels"
+                         f" subscribed in Slack; its {n} alert{'s wait' if n != 1 else ' waits'}"
+                         " until one is")
+    return out
 
 
 def disable(store: Store, name: str, reason: str, now: datetime) -> bool:

@@ -22,11 +22,13 @@ log = logging.getLogger("firmwatch.delivery")
 
 @dataclass(frozen=True)
 class Pending:
-    """An attempt to record, with the Slack references to remember (key → message)."""
+    """An attempt to record, with the Slack references to remember (key → message) and those
+    that replace what is remembered (an item's thread started anew)."""
 
     entry_id: int
     attempt: Attempt
     refs: tuple[tuple[str, Thread], ...] = ()
+    moved: tuple[tuple[str, Thread], ...] = ()
 
 
 class Recorder:
@@ -67,6 +69,9 @@ class Recorder:
                     for item in items:
                         for key, ref in item.refs:
                             self.store.slack.remember(key, ref.channel, ref.ts, item.attempt.at)
+                        for key, ref in item.moved:
+                            self.store.slack.remember(key, ref.channel, ref.ts, item.attempt.at,
+                                                      replace=True)
                     self.store.outbox.record_many([(i.entry_id, i.attempt) for i in items])
             except StoreError:
                 with self._lock:  # keep them for the next try; the leases still hold

@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from http.client import HTTPException
 from typing import Any
 
@@ -51,6 +52,10 @@ ADVICE = {
 # refused the same way, so the receiver is disabled (its alerts wait for the fix, as for a webhook
 # answering 410) instead of each alert going to the dead letters.
 GONE = frozenset(ADVICE)
+# Refusals of a channel. A reply goes to the channel of its item's first message, which may not be
+# the receiver's channel any more (archived, deleted, the app removed, the receiver moved): the
+# reply is then posted to the receiver's channel as a new first message instead.
+CHANNEL_GONE = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 
 
 class ChannelLimiter:
@@ -112,42 +117,53 @@ class SlackNotifier:
         )
 
     def send(self, doc: AlertDoc, *, thread: Thread | None = None) -> SendResult:
-        """Post the alert (as a reply when ``thread`` is given); never raises for Slack's faults."""
+        """Post the alert (as a reply when ``thread`` is given); never raises for Slack's faults.
+
+        A reply the thread's channel refuses (archived, deleted, the app not in it) is posted to
+        the receiver's channel as a new first message (``new_thread``)."""
         message = build_message(doc)
-        channel = thread.channel if thread else self.channel
         args: dict[str, Any] = {
-            "channel": channel,
             "text": message["text"],
             "blocks": message["blocks"],
             "unfurl_links": False,
             "unfurl_media": False,
         }
-        if thread is not None:
-            args["thread_ts"] = thread.ts
-            args["reply_broadcast"] = doc.get("kind") == "exploited"
+        if thread is None:
+            return self._post(args, self.channel)[0]
+        broadcast = doc.get("kind") == "exploited"
+        reply = {**args, "thread_ts": thread.ts, "reply_broadcast": broadcast}
+        result, code = self._post(reply, thread.channel)
+        if code not in CHANNEL_GONE or thread.channel == self.channel:
+            return result
+        fresh, _ = self._post(args, self.channel)
+        return replace(fresh, new_thread=fresh.ok)
+
+    def _post(self, args: dict[str, Any], channel: str) -> tuple[SendResult, str | None]:
+        """One ``chat.postMessage`` to ``channel``; the result and Slack's error code if any."""
         self.limiter.wait(channel)
         try:
-            response = self.client.chat_postMessage(**args)
+            response = self.client.chat_postMessage(channel=channel, **args)
         except SlackApiError as exc:
             return self._failed(exc, channel)
         except (OSError, HTTPException) as exc:  # refused, reset, timed out, cut short
-            return SendResult(
-                ok=False,
-                error=f"cannot reach Slack at {self._where()}: {type(exc).__name__}: {_words(exc)}",
-            )
+            error = f"cannot reach Slack at {self._where()}: {type(exc).__name__}: {_words(exc)}"
+            return SendResult(ok=False, error=error), None
         except SlackClientError as exc:
-            return SendResult(ok=False, permanent=True, error=f"Slack client error: {exc}")
+            return SendResult(ok=False, permanent=True, error=f"Slack client error: {exc}"), None
         posted = Thread(str(response.get("channel") or channel), str(response.get("ts") or ""))
-        return SendResult(
-            ok=True, status=response.status_code, thread=posted if posted.ts else None
-        )
+        thread = posted if posted.ts else None
+        return SendResult(ok=True, status=response.status_code, thread=thread), None
 
-    def _failed(self, exc: SlackApiError, channel: str) -> SendResult:
+    def _failed(self, exc: SlackApiError, channel: str) -> tuple[SendResult, str]:
         status = exc.response.status_code
         data = exc.response.data if isinstance(exc.response.data, dict) else {}
         code = str(data.get("error") or f"HTTP {status}")
+        return self._judge(status, code, exc.response.headers, channel), code
+
+    def _judge(self, status: int, code: str, headers: Any, channel: str) -> SendResult:
+        """Retry, rate limit, or refusal (disabling the receiver when it refuses them all)."""
         if status == 429 or code in ("ratelimited", "rate_limited"):
-            asked = _seconds(exc.response.headers)
+            asked = _seconds(headers)
             wait = DEFAULT_RETRY_AFTER if asked is None else asked
             self.limiter.hold(channel, wait)
             return SendResult(

@@ -158,6 +158,8 @@ class OutboxRepo(Protocol):
     ) -> list[OutboxEntry]:
         """Entries by id (filtered)."""
     def counts(self) -> dict[OutboxStatus, int]: """Entries per status (all four keys)."""
+    def unsent_by_receiver(self) -> dict[str, int]:
+        """Pending and retrying entries per receiver (receivers with none left out)."""
     def next_due(self) -> datetime | None: """When the earliest pending or retrying entry is due."""
     def prune_sent(self, before: datetime) -> int: """Delete entries sent before a time."""
 
@@ -202,8 +204,10 @@ class AckRepo(Protocol):
 class SlackRepo(Protocol):
     """The first Slack message of each alert (channel, ts)."""
 
-    def remember(self, alert_id: str, channel: str, ts: str, now: datetime) -> SlackRef:
-        """Store the reference unless one exists; the stored (first) one."""
+    def remember(
+        self, alert_id: str, channel: str, ts: str, now: datetime, *, replace: bool = False
+    ) -> SlackRef:
+        """Store the reference unless one exists (``replace``: in any case); the stored one."""
     def get(self, alert_id: str) -> SlackRef | None: """The alert's message."""
     def by_message(self, channel: str, ts: str) -> SlackRef | None: """The alert of a message."""
 

@@ -2,7 +2,8 @@
 
 It checks the Bearer token, records every call's JSON or form body, answers ``chat.postMessage``
 with a fresh ``ts`` and can be scripted to answer 429 with ``Retry-After``, 500, an error code, or
-to drop the connection. Use the ``fake_slack`` fixture (or ``FakeSlack()`` as a context manager).
+to drop the connection; ``refused`` refuses a channel (by ID; ``#name`` is ``CNAME``) with an
+error code. Use the ``fake_slack`` fixture (or ``FakeSlack()`` as a context manager).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class FakeSlack:
     token: str = TOKEN
     calls: list[Call] = field(default_factory=list)
     script: list[Answer] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # channel ID -> error, after the script
 
     def __post_init__(self) -> None:
         self._lock = threading.Condition()
@@ -87,15 +89,16 @@ class FakeSlack:
 
     def _take(self, call: Call) -> tuple[Answer, dict[str, Any]]:
         with self._lock:
-            answer = self.script.pop(0) if self.script else Answer()
+            channel = str(call.body.get("channel", ""))
+            channel = "C" + channel.lstrip("#").upper() if channel.startswith("#") else channel
+            refused = self.refused.get(channel)
+            answer = self.script.pop(0) if self.script else Answer(error=refused)
             if call.headers.get("authorization") != f"Bearer {self.token}":
                 answer = Answer(error="invalid_auth")
             ok = answer.status == 200 and answer.error is None and not answer.drop
             reply: dict[str, Any] = {"ok": ok}
             if ok and call.method == "chat.postMessage":
                 n = len(self.posts()) + 1
-                channel = str(call.body.get("channel", ""))
-                channel = "C" + channel.lstrip("#").upper() if channel.startswith("#") else channel
                 reply.update(channel=channel, ts=f"{1_700_000_000 + n}.{n:06d}")
                 call.body["ts"] = reply["ts"]
             elif not ok:

@@ -22,7 +22,7 @@ from notifiers.slack import ChannelLimiter
 from state import Attempt, Store
 from tests.fakeslack import TOKEN, FakeSlack
 from tests.httpserver import LocalServer, Route
-from tests.notifier_helpers import NOW, FakeNotifier, document, kev_update, settings
+from tests.notifier_helpers import NOW, FakeNotifier, document, finding, kev_update, settings
 from tests.test_schedule import EXPECTED
 
 FAIL = SendResult(ok=False, status=500, error="HTTP 500")
@@ -338,6 +338,43 @@ def test_slack_updates_are_threaded_under_the_first_message(
     assert ref is not None and ref.ts == posts[0].body["ts"]
     reply = store.slack.get(update["id"])
     assert reply is not None and reply.ts == posts[2].body["ts"]
+
+
+def test_an_update_whose_thread_is_in_a_refused_channel_starts_a_new_one_in_the_receivers(
+    store: Store, fake_slack: FakeSlack
+) -> None:
+    """The item's first message is in #ops; #ops is archived and the receiver moves to
+    #new-ops. The update is posted there as a new first message (and the next one replies to
+    it) instead of the old thread's channel disabling the receiver again on every enable."""
+
+    def config(channel: str) -> Any:
+        return settings({"name": "chat", "type": "slack", "channel": channel},
+                        network={"allow_hosts": ["127.0.0.1"]},
+                        slack={"api_base_url": fake_slack.url})
+
+    def deliver(channel: str, at: timedelta) -> Any:
+        built, _ = build_notifiers(config(channel), {"SLACK_BOT_TOKEN": TOKEN})
+        built["chat"].limiter = ChannelLimiter(0)  # type: ignore[attr-defined]
+        return deliver_due(store, config(channel), NOW + at, worker="w", notifiers=built)
+
+    enqueue(store, "chat", document("chat", "HSRC-1"))
+    assert deliver("#ops", timedelta(0)).sent == 1
+    fake_slack.refused["COPS"] = "is_archived"
+    enqueue(store, "chat", kev_update("chat", "HSRC-1"))
+    enqueue(store, "chat", document("chat", "HSRC-2"))
+    report = deliver("#new-ops", timedelta(minutes=1))
+    assert (report.sent, report.disabled, health.disabled(store)) == (2, [], {})
+    enqueue(store, "chat", document("chat", "HSRC-1", [finding("HSRC-1", count=9)],
+                                    previous=[finding("HSRC-1")]))
+    assert deliver("#new-ops", timedelta(minutes=2)).sent == 1
+    posts = [(p.body["channel"], p.body.get("thread_ts")) for p in fake_slack.posts()]
+    restarted = fake_slack.posts()[1].body["ts"]
+    assert posts == [("#ops", None), ("#new-ops", None), ("#new-ops", None),
+                     ("CNEW-OPS", restarted)]
+    fake_slack.refused["CNEW-OPS"] = "is_archived"  # the receiver's own channel: disabled
+    enqueue(store, "chat", kev_update("chat", "HSRC-2"))
+    assert deliver("#new-ops", timedelta(minutes=3)).disabled == ["chat"]
+    assert "'#new-ops' is archived" in health.disabled(store)["chat"]["reason"]
 
 
 def test_receivers_that_cannot_be_built_wait_untouched(store: Store) -> None:

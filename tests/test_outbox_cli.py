@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.slack.subscriptions import subscribe
 from notifiers import health
 from state import open_store
 from tests.fakeslack import TOKEN, Answer, FakeSlack
@@ -105,6 +106,26 @@ def test_dead_letters_are_listed_and_replayed(
     assert len(fake_slack.posts()) == 1
     code, _, err = cli(monkeypatch, config, "outbox", "replay", "999")
     assert code == 1 and "no outbox entry with id 999" in err
+
+
+def test_deliver_sends_to_subscribed_channels_and_names_receivers_it_cannot_send_to(
+    config: str, store_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A channel subscribed with /firmware subscribe is a receiver as `firmwatch check` and the
+    service deliver to it; `firmwatch deliver` too. Alerts to a receiver that is no longer
+    configured (renamed in bot.toml, a channel unsubscribed) are named, not left silently."""
+    with open_store(store_url) as store:
+        subscribe(store, "hq", "C0SUBSCRIBED", NOW)
+    enqueue(store_url, "slack:C0SUBSCRIBED")
+    enqueue(store_url, "pager")
+    code, out, _ = cli(monkeypatch, config, "deliver", "--once")
+    assert code == 0 and "sent 1" in out
+    assert [p.body["channel"] for p in fake_slack.posts()] == ["C0SUBSCRIBED"]
+    assert ("receiver pager waits: no receiver named 'pager' in bot.toml or among the channels"
+            " subscribed in Slack; its 1 alert waits until one is") in out
+    code, out, _ = cli(monkeypatch, config, "outbox")
+    assert ("receiver pager is not configured: no receiver named 'pager' in bot.toml or among"
+            " the channels subscribed in Slack; its 1 alert waits until one is") in out
 
 
 def test_an_entry_a_worker_holds_says_so_and_until_when(

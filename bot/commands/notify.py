@@ -21,6 +21,7 @@ from bot.commands.common import (
 )
 from bot.commands.db import open_configured_store
 from bot.config import ConfigError, ReceiverSettings, Settings, default_environ
+from bot.slack.subscriptions import with_subscriptions
 from notifiers import Notifier, build_notifier, build_notifiers
 from notifiers.console import ConsoleNotifier
 from notifiers.delivery import DeliveryReport, deliver_due, worker_name
@@ -76,6 +77,12 @@ def cmd_deliver(args: argparse.Namespace, out: TextIO) -> int:
     worker = worker_name()
     with open_configured_store(loaded) as store, _stop_on_signals(stop):
         while True:
+            settings = with_subscriptions(loaded.settings, store)  # channels subscribed in Slack
+            new = {r.name for r in settings.receivers} - set(built) - set(problems)
+            if new:  # built once each, like the configured ones
+                more, failed = configured_notifiers(settings, out, new)
+                built.update(more)
+                problems.update(failed)
             report = deliver_due(store, settings, datetime.now(UTC), worker=worker,
                                  notifiers=built, stop=stop)
             report.waiting.update(problems)

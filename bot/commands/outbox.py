@@ -17,6 +17,8 @@ from bot.commands.common import (
 )
 from bot.commands.db import open_configured_store, store_to_read
 from bot.commands.notify import configured_notifiers, print_report
+from bot.config import Settings
+from bot.slack.subscriptions import with_subscriptions
 from notifiers import health
 from notifiers.delivery import deliver_due, worker_name
 from state import OutboxEntry, Store, StoreError
@@ -70,8 +72,10 @@ def _table(rows: list[list[str]]) -> str:
                    for r in rows)
 
 
-def _receiver_lines(store: Store, now: datetime) -> list[str]:
-    lines = []
+def _receiver_lines(store: Store, settings: Settings, now: datetime) -> list[str]:
+    known = {r.name for r in with_subscriptions(settings, store).receivers}
+    lines = [f"receiver {name} is not configured: {why}"
+             for name, why in health.unconfigured(store, known).items()]
     for name, why in sorted(health.disabled(store).items()):
         lines.append(f"receiver {name} is DISABLED since {why.get('since', '?')[:19]}:"
                      f" {why.get('reason', '')}; its alerts wait."
@@ -86,7 +90,8 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     wanted = args.status or list(UNSENT)
     statuses = list(OUTBOX_STATUSES) if "all" in wanted else wanted
     now = datetime.now(UTC)
-    with store_to_read(load_settings(args.config)) as store:  # creates no store
+    loaded = load_settings(args.config)
+    with store_to_read(loaded) as store:  # creates no store
         entries = store.outbox.all(statuses=statuses, receiver=args.receiver)
         counts = store.outbox.counts()
         if args.json:
@@ -95,7 +100,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
                        "entries": [_entry_dict(e) for e in entries]}, out, indent=2)
             out.write("\n")
             return EXIT_OK
-        notes = _receiver_lines(store, now)
+        notes = _receiver_lines(store, loaded.settings, now)
     out.write("outbox: " + " · ".join(f"{counts[s]} {s}" for s in OUTBOX_STATUSES) + "\n")
     for line in notes:
         out.write(line + "\n")
@@ -131,11 +136,12 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
             return EXIT_OK
         if args.later:
             return EXIT_OK
-        built, problems = configured_notifiers(loaded.settings, out, {entry.receiver})
+        settings = with_subscriptions(loaded.settings, store)
+        built, problems = configured_notifiers(settings, out, {entry.receiver})
         if entry.receiver in problems or entry.receiver not in built:
             raise CommandFailed(problems.get(entry.receiver)
                                 or f"no [[receivers]] entry named {entry.receiver!r}")
-        report = deliver_due(store, loaded.settings, now, worker=worker_name(), notifiers=built,
+        report = deliver_due(store, settings, now, worker=worker_name(), notifiers=built,
                              receivers={entry.receiver})
         print_report(report, out)
         after = store.outbox.get(entry.id)

@@ -87,8 +87,10 @@ def fleets_of(store: Store, channel: str) -> list[str]:
 
 
 def with_subscriptions(settings: Settings, store: Store) -> Settings:
-    """The settings plus one slack receiver per subscribed channel (for routing and delivery)."""
-    extra = subscribed_receivers(store)
+    """The settings plus one slack receiver per subscribed channel (for routing and delivery);
+    settings that have them already are returned as they are."""
+    have = {r.name for r in settings.receivers}
+    extra = [r for r in subscribed_receivers(store) if r.name not in have]
     if not extra:
         return settings
     return settings.model_copy(update={"receivers": [*settings.receivers, *extra]})

@@ -230,6 +230,13 @@ class SqlOutbox:
             found = {status: int(n) for status, n in c.execute(q)}
         return {s: found.get(s, 0) for s in OUTBOX_STATUSES}
 
+    def unsent_by_receiver(self) -> dict[str, int]:
+        """Pending and retrying entries per receiver."""
+        q = (select(outbox.c.receiver, func.count()).where(outbox.c.status.in_(_DUE))
+             .group_by(outbox.c.receiver))
+        with self._db.unit() as c:
+            return {receiver: int(n) for receiver, n in c.execute(q)}
+
     def next_due(self) -> datetime | None:
         """When the earliest pending or retrying entry is due."""
         q = select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status.in_(_DUE))

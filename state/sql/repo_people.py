@@ -121,13 +121,18 @@ class SqlSlack:
     def __init__(self, db: SqlDb) -> None:
         self._db = db
 
-    def remember(self, alert_id: str, channel: str, ts: str, now: datetime) -> SlackRef:
-        """Store the reference unless one exists; the stored one."""
+    def remember(
+        self, alert_id: str, channel: str, ts: str, now: datetime, *, replace: bool = False
+    ) -> SlackRef:
+        """Store the reference unless one exists (``replace``: in any case); the stored one."""
         t = slack_messages
+        row = {"alert_id": alert_id, "channel": channel, "ts": ts, "posted_at": utc(now, "now")}
+        stmt = self._db.insert(t).values(row)
         with self._db.unit() as c:
-            c.execute(self._db.insert(t).values(alert_id=alert_id, channel=channel, ts=ts,
-                                                posted_at=utc(now, "now"))
-                      .on_conflict_do_nothing(index_elements=["alert_id"]))
+            if replace:
+                c.execute(stmt.on_conflict_do_update(index_elements=["alert_id"], set_=row))
+            else:
+                c.execute(stmt.on_conflict_do_nothing(index_elements=["alert_id"]))
             return SlackRef(*c.execute(select(t).where(t.c.alert_id == alert_id)).one())
 
     def get(self, alert_id: str) -> SlackRef | None:

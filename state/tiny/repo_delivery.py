@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
@@ -189,6 +190,12 @@ class TinyOutbox:
         with self._mem.lock:
             groups = self._mem["outbox"].by_group["status"]
             return {s: len(groups.get(s, ())) for s in OUTBOX_STATUSES}
+
+    def unsent_by_receiver(self) -> dict[str, int]:
+        """Pending and retrying entries per receiver."""
+        with self._mem.lock:
+            t = self._mem["outbox"]
+            return dict(Counter(t.docs[i]["receiver"] for s in _DUE for i in t.ids_in("status", s)))
 
     def next_due(self) -> datetime | None:
         """When the earliest pending or retrying entry is due."""

@@ -134,15 +134,17 @@ class TinySlack:
     def __init__(self, mem: Memory) -> None:
         self._mem = mem
 
-    def remember(self, alert_id: str, channel: str, ts: str, now: datetime) -> SlackRef:
-        """Store the reference unless one exists; the stored one."""
+    def remember(
+        self, alert_id: str, channel: str, ts: str, now: datetime, *, replace: bool = False
+    ) -> SlackRef:
+        """Store the reference unless one exists (``replace``: in any case); the stored one."""
         with self._mem.transaction():
             found = self._mem["slack_messages"].find(alert_id)
-            if found is not None:
+            if found is not None and not replace:
                 return _ref(found[1])
             doc = {"alert_id": alert_id, "channel": channel, "ts": ts,
                    "posted_at": to_text(utc(now), "now")}
-            self._mem.put("slack_messages", doc)
+            self._mem.put("slack_messages", doc, None if found is None else found[0])
             return _ref(doc)
 
     def get(self, alert_id: str) -> SlackRef | None:
