@@ -127,7 +127,10 @@ def _choice(
         return Choice(copies[0], False, ()), None
     record = None if held is None else store.items.get(key)
     stored = None if record is None else from_dict(dict(record.data))
-    return choose(stored, copies, standing), record
+    earlier: set[str] = set()
+    if stored is not None and any(c.source == stored.source for c in copies):
+        earlier = {r.revision for r in store.items.revisions(key)} - {stored.revision}
+    return choose(stored, copies, standing, earlier), record
 
 
 def _not_stored(passed: list[PassedOver], shown: int = 3) -> str:

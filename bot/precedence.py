@@ -5,7 +5,10 @@ firmware feed may list the same package. Without a rule the copies overwrite eac
 store, an older copy rolls a revision back, and every overwrite alerts as a revision. The rule
 (docs/sources.md, "When two sources carry the same item"):
 
-1. A source's own new copy replaces the copy it stored before (the vendor may correct itself).
+1. A source's own new copy replaces the copy it stored before (the vendor may correct itself),
+   unless it is a revision stored before that is older than the stored copy: a return to an
+   earlier revision with an earlier date is a stale copy (a cache or a second server serving an
+   old page), and taking it would flip between the two on every poll, each flip a revision.
 2. A copy from another source replaces the kept one only when it is newer: by its ``freshness``
    (an advisory's update date, else its release date; a firmware release's date; an NVD record's
    last modification, else its publication; a KEV entry's date added). An undated copy is older
@@ -18,7 +21,7 @@ store, an older copy rolls a revision back, and every overwrite alerts as a revi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -27,7 +30,7 @@ from bot.config import SourceSettings
 from bot.items import Advisory, ExploitSignal, FirmwareRelease, Item, ScoreRecord
 
 VENDOR_FORMATS = frozenset({"hikvision-html"})  # the vendor's own pages
-Why = Literal["older", "vendor", "kept", "first", "earlier"]
+Why = Literal["older", "vendor", "kept", "first", "earlier", "stale"]
 _VENDOR, _CONFIGURED, _UNKNOWN = 2, 1, 0
 
 
@@ -79,6 +82,8 @@ class PassedOver:
             "kept": f"{other} is as new and its source's copy is the one stored",
             "first": f"{other} is as new and its source comes first in the configuration",
             "earlier": f"{other} is as new and was read first",
+            "stale": f"this copy ({mine}) is an earlier revision, older than the one stored"
+            f" ({theirs}): a cache or a second server may be serving an old page",
         }[self.why]
         return f"{self.copy.key}: this copy is not stored: {reason}"
 
@@ -92,8 +97,14 @@ class Choice:
     passed_over: tuple[PassedOver, ...]
 
 
-def choose(stored: Item | None, copies: Sequence[Item], standing: Standing) -> Choice:
-    """Apply the rule to one item key: its stored copy (if any) and this cycle's copies of it.
+def choose(
+    stored: Item | None,
+    copies: Sequence[Item],
+    standing: Standing,
+    earlier: Collection[str] = (),
+) -> Choice:
+    """Apply the rule to one item key: its stored copy (if any) and this cycle's copies of it;
+    ``earlier`` are the revisions of the item stored before the stored copy.
 
     ``copies`` must not be empty. Each passed-over copy that differs from the kept one is
     reported, so its source's health can say why it was not stored.
@@ -102,17 +113,31 @@ def choose(stored: Item | None, copies: Sequence[Item], standing: Standing) -> C
         raise ValueError("choose needs at least one copy read this cycle")
     own = [c for c in copies if stored is not None and c.source == stored.source]
     held = stored.revision if stored is not None else None
+    stale = {id(c) for c in own if stored is not None and _stale(c, stored, earlier)}
+    own = [c for c in own if id(c) not in stale]  # a return to an earlier, older revision
     # The stored copy's source speaks for it: its newest copy, the stored content at a tie.
     base = max(own, key=lambda c: (_fresh(c), c.revision == held)) if own else stored
-    others = sorted((c for c in copies if c is not base), key=lambda c: standing.place(c.source))
+    others = sorted(
+        (c for c in copies if c is not base and id(c) not in stale),
+        key=lambda c: standing.place(c.source),
+    )
     contenders = [base, *others] if base is not None else others
     kept = max(contenders, key=lambda c: (_fresh(c), standing.rank(c.source)))
     passed = tuple(
-        PassedOver(c, kept, _why(c, kept, base, standing))
+        PassedOver(c, kept, "stale" if id(c) in stale else _why(c, kept, base, standing))
         for c in copies
         if c is not kept and c.revision != kept.revision
     )
     return Choice(kept, kept is stored, passed)
+
+
+def _stale(copy: Item, stored: Item, earlier: Collection[str]) -> bool:
+    """Whether a copy from the stored copy's source is an earlier revision, older than it."""
+    return (
+        copy.revision != stored.revision
+        and copy.revision in earlier
+        and _fresh(copy) < _fresh(stored)
+    )
 
 
 def _why(copy: Item, kept: Item, base: Item | None, standing: Standing) -> Why:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.httpserver import LocalServer, Route
-from tests.test_cutoff import HIK, HTML, NOW, PAGES, SAMPLES, Site, _source
+from tests.test_cutoff import HIK, HTML, NOW, NVR, PAGES, SAMPLES, Site, _source
 
 JS_LISTING = (
     b"<!DOCTYPE html><html><head><title>Security Advisory | Hikvision</title></head><body>"
@@ -87,3 +87,37 @@ def test_a_catalog_served_gzip_d_under_another_type_is_read(site: Site) -> None:
         assert report.sources["kev"] == "2 items"
         assert report.items == {"new": 0, "revised": 0} and report.alerts == []
     assert site.health("kev")["consecutive_failures"] == 0
+
+
+def test_a_page_served_by_two_servers_at_two_revisions_alerts_its_revision_once(
+    site: Site,
+) -> None:
+    """A second server (a CDN edge, a cache) keeps serving the page as it was before its revision:
+    each poll that met the old copy stored it back, and the next one the new copy, each flip a
+    revision that alerted again (four alerts in four cycles)."""
+    listing = HIK.joinpath("listing.html").read_bytes()
+    page = HIK.joinpath(NVR.lstrip("/")).read_bytes()
+    revised_listing = listing.replace(b"2024-12-10", b"2024-12-20")
+    revised = page.replace(b"V4.76.010 build241203", b"V4.76.012 build241220").replace(
+        b"<tr><td>V1.0</td><td>2024-12-10</td><td>Initial release</td></tr>",
+        b"<tr><td>V1.0</td><td>2024-12-10</td><td>Initial release</td></tr>"
+        b"<tr><td>V1.1</td><td>2024-12-20</td><td>Fixed version updated</td></tr>",
+    )
+    old, new = Route(body=page, headers=HTML), Route(body=revised, headers=HTML)
+    site.server.route(NVR, old, new, old, new, old)
+    old_listing, new_listing = Route(body=listing, headers=HTML), Route(body=revised_listing,
+                                                                        headers=HTML)
+    site.server.route("/listing.html", old_listing, new_listing, old_listing, new_listing,
+                      old_listing)
+    site.cycle(NOW)
+    (revision,) = site.cycle(NOW + timedelta(hours=1)).alerts
+    assert revision["item"]["id"] == "HSRC-202412-02"
+    assert any("V4.76.012" in c for c in revision["changes"])
+    for hours in (2, 3, 4):
+        report = site.cycle(NOW + timedelta(hours=hours))
+        assert report.alerts == [], hours
+    warnings = " ".join(site.health("hik")["warnings"])
+    assert "an earlier revision, older than the one stored" in warnings
+    with site.store() as store:
+        stored = store.items.get("HSRC-202412-02")
+        assert stored is not None and "V4.76.012" in str(stored.data)

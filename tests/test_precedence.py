@@ -75,7 +75,8 @@ def _run(case: dict[str, Any]) -> tuple[Item | None, list[Item], Choice]:
     kind = case.get("kind", "advisory")
     stored = _copy(kind, case["stored"]) if "stored" in case else None
     copies = [_copy(kind, c) for c in case["copies"]]
-    return stored, copies, choose(stored, copies, STANDING)
+    earlier = {_copy(kind, c).revision for c in case.get("earlier", [])}
+    return stored, copies, choose(stored, copies, STANDING, earlier)
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
