@@ -3,7 +3,8 @@
 Every request carries ``webhook-id`` (the alert's dedupe key, the same on every retry),
 ``webhook-timestamp`` and ``webhook-signature: v1,…`` made with the receiver's ``whsec_`` secret.
 An attempt has one total deadline (15 s). Success is 2xx only; a redirect is never followed; 410
-disables the receiver; 408, 425, 429, 5xx and network errors are retried (429 and 503 honour
+disables the receiver, and so do 401, 403, 404, 301 and 308 from the configured URL itself (its
+alerts wait for the fix); 408, 425, 429, 5xx and network errors are retried (429 and 503 honour
 ``Retry-After``); any other 4xx is permanent. The address guard checks the URL when the notifier is
 built and the resolved address before every attempt. Secrets never appear in errors.
 """
@@ -39,6 +40,16 @@ DEADLINE = 15.0
 MAX_REPLY = 64 * 1024
 MAX_RETRY_AFTER = 24 * 3600.0
 _RETRIED = {408, 425, 429}
+# Answers of the configured URL itself that no alert gets past until someone fixes the receiver
+# (a deleted Discord, Slack or Teams webhook answers 404; a rotated secret 401): the receiver is
+# disabled and its alerts wait, rather than each going to the dead letters. Presets' follow-up
+# calls (a ticket looked up by URL) answering so are about one alert: dead-lettered.
+_REFUSED = {
+    401: "the endpoint refuses the signature or credentials: check secret_env or auth_env",
+    403: "the endpoint refuses the signature or credentials: check secret_env or auth_env",
+    404: "the endpoint is not found: the webhook was deleted or its URL is wrong",
+}
+_WAITS = "; the receiver is disabled and its alerts wait: fix it, then `firmwatch outbox enable`"
 
 
 def build(
@@ -238,9 +249,14 @@ class WebhookNotifier:
                 f"{self._where()}: HTTP {status} redirect{' to ' + target if target else ''}"
                 " not followed; configure the final URL"
             )
+            if status in (301, 308) and reply.url == self._ctx.url:
+                return SendResult(False, status, error + _WAITS, permanent=True, disable=True)
             return SendResult(False, status, error, permanent=status in (301, 308))
         if status == 410:
             error += " (the endpoint is gone: the receiver is disabled)"
+            return SendResult(False, status, error, permanent=True, disable=True)
+        if status in _REFUSED and reply.url == self._ctx.url:  # the endpoint, not one payload
+            error += f" ({_REFUSED[status]}){_WAITS}"
             return SendResult(False, status, error, permanent=True, disable=True)
         after = retry_after(reply.headers.get("retry-after"), self._wall())
         if status in _RETRIED or status >= 500:

@@ -116,6 +116,34 @@ def test_410_disables_the_receiver() -> None:
     assert not result.ok and result.disable and result.permanent and result.status == 410
 
 
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_an_endpoint_that_refuses_every_alert_disables_the_receiver(status: int) -> None:
+    """A deleted webhook (404), a rotated secret (401) or revoked permissions (403) sent each
+    alert to the dead letters one by one: the receiver is disabled and its alerts wait."""
+    with SignedReceiver(Answer(status, b"unknown webhook")) as server:
+        result = notifier(server.url()).send(document())
+    assert not result.ok and result.disable and result.status == status
+    assert "the receiver is disabled and its alerts wait" in (result.error or "")
+
+
+def test_an_endpoint_moved_for_good_disables_the_receiver(http_server: LocalServer) -> None:
+    target = http_server.route("/target", Route(200))
+    for status in (301, 308):
+        http_server.route(f"/moved-{status}", Route(status, redirect=target))
+        result = notifier(http_server.url(f"/moved-{status}")).send(document())
+        assert result.disable and "configure the final URL" in (result.error or "")
+    assert http_server.requests_to("/target") == []
+
+
+def test_a_follow_up_call_answering_404_is_about_one_alert(http_server: LocalServer) -> None:
+    """A preset's calls to other URLs than the configured one (Jira's search under its base
+    URL) answering 404 dead-letter that alert alone; the receiver stays on."""
+    http_server.route("/jira/rest/api/3/search/jql", Route(404, body=b"no such project"))
+    hook = notifier(http_server.url("/jira"), preset="jira", auth_env="AUTH", project="OPS")
+    result = hook.send(document())
+    assert result.permanent and not result.disable and result.status == 404
+
+
 @pytest.mark.parametrize(
     ("answer", "permanent", "after"),
     [
