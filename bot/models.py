@@ -329,7 +329,7 @@ class _Compiled:
 # no wildcard, bracket, slash, space or doubled hyphen, a digit, a letter first and last a
 # letter or digit. Over a third of a big feed's entries; `_compile` reads them in one step.
 _PLAIN_MODEL = re.compile(
-    r"(?!HIK|IVMS|HILOOK|HIWATCH|.*SERIES)(?:iDS-|[A-Z])(?:[A-Z.+_]|-(?!-))*\d"
+    r"(?!HIK|IVMS|HILOOK|HIWATCH|.*SERIES|.*--)(?:iDS-|[A-Z])(?:[A-Z.+_]|-(?!-))*\d"
     r"(?:[A-Z0-9.+_]|-(?!-))*(?<=[A-Z0-9+_])"
 )
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.catalog import Catalog, CatalogEntry, ModelPattern, normalize_model
@@ -328,6 +328,7 @@ _ENTRY_PARTS = st.sampled_from(
 
 @settings(max_examples=500, deadline=None)
 @given(parts=st.lists(_ENTRY_PARTS, min_size=1, max_size=8))
+@example(parts=["iDS-", "-", "2CD"])  # "iDS--2CD": the doubled hyphen spans "iDS-"
 def test_plain_entries_read_in_one_step_as_part_by_part(parts: list[str]) -> None:
     """`_compile` reads a plain model number in one step; what it gives is what reading it
     part by part (`_read`) gives, and any other entry is read part by part."""
@@ -349,6 +350,7 @@ def test_plain_entries_are_those_of_one_model_number() -> None:
     taken = ["DS-2CD2143G2-IS", "iDS-7716NXI-M4", "DS-K1T341AM", "DS-3E0105P-E", "DS-2CD2.1+_9"]
     left = ["DS-2CD2xx3G2", "DS-2CD2143G2-I(S)", "DS-7608NI-I2/8P", "HIKCENTRAL-2", "DS--2CD1",
             "DS-2CD2143G2-", "ds-2cd2143g2", "DS-2CD2143G2 series", "DS-SERIES-2", "IVMS-4200",
+            "iDS--2CD1",
             "DS-CAM", "DS-2CD2143G2."]
     assert [t for t in taken if not _PLAIN_MODEL.fullmatch(t)] == []
     assert [t for t in left if _PLAIN_MODEL.fullmatch(t)] == []
