@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.catalog import CatalogEntry
-from bot.fleets import DeclaredFleet, DeviceGroup, Fleet, FleetError, FleetFile, Origin
+from bot.fleets import (
+    DeclaredFleet,
+    DeviceGroup,
+    Fleet,
+    FleetError,
+    FleetFile,
+    Origin,
+    same_devices,
+)
 from state.api import Store
 
 # Meta key: fleets whose device groups changed since a cycle last evaluated them, with when they
@@ -130,13 +138,15 @@ def _apply_groups(
 ) -> None:
     """Write ``by_fleet``'s groups as ``origin``'s (a group of the same key changes hands, except
     that an import leaves a group bot.toml lists as it is); with ``replace``, remove that origin's
-    groups of those fleets that are not given."""
+    groups of those fleets that are not given. A group whose firmware is a stored group's version
+    written differently is that group: it keeps the stored spelling, and so its key and findings."""
     put: list[DeviceGroup] = []
     gone: list[str] = []
     touched: list[str] = []  # fleets whose groups change: not evaluated until the next cycle
     for name, groups in by_fleet.items():
         before = len(put) + len(gone)
         current = {g.key: g for g in store.fleets.groups(name)}
+        groups = _as_stored(groups, current)
         for g in groups:
             g = g if g.origin == origin else dataclasses.replace(g, origin=origin)
             old = current.get(g.key)
@@ -159,6 +169,17 @@ def _apply_groups(
     changes.groups_removed += store.fleets.remove_groups(gone)
     if touched:
         _mark(store, touched)
+
+
+def _as_stored(groups: list[DeviceGroup], current: Mapping[str, DeviceGroup]) -> list[DeviceGroup]:
+    """``groups``, each new key whose devices a stored group already is (the same version written
+    differently) taking the stored group's firmware as written."""
+    alike = {same_devices(g): g for g in current.values()}
+    out = []
+    for g in groups:
+        old = None if g.key in current else alike.get(same_devices(g))
+        out.append(g if old is None else dataclasses.replace(g, firmware=old.firmware))
+    return out
 
 
 def unevaluated(store: Store) -> dict[str, str]:

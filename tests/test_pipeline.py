@@ -309,6 +309,19 @@ def test_upgrading_a_fleet_resolves_its_findings(world: World) -> None:
     assert advisory is not None and advisory.data["vendor_id"] == "HSRC-202508-03"
 
 
+def test_the_same_firmware_written_another_way_alerts_nothing(world: World) -> None:
+    """A fleet rewritten with each version spelled differently (as another export writes it) is
+    the same devices: nothing is resolved or alerted again, and no group is counted twice."""
+    first = world.cycle()
+    world.fleets = FLEETS.replace('"V5.5.0 build 200911"', '"V5.5.0build200911"').replace(
+        '"V5.7.13 build 230822"', '"V5.7.13_230822"')
+    report = world.cycle(NOW + timedelta(hours=1))
+    assert report.alerts == [] and report.findings == {"open": first.findings["open"],
+                                                       "resolved": 0}
+    with world.store() as store:
+        assert store.fleets.totals()["hq"].devices == 50
+
+
 LAB = """
 [[fleets]]
 name = "lab"
