@@ -21,6 +21,7 @@ from bot import pipeline
 from bot.alertdoc import digest_document
 from bot.cli import main
 from bot.config import Settings, parse
+from bot.fleets import parse_fleet_csv
 from bot.pipeline import CYCLE_KEY, CycleReport, run_cycle, run_digest
 from bot.slack.alerts import ticket_dedupe_key
 from bot.slack.subscriptions import subscribe
@@ -28,6 +29,7 @@ from bot.sources.fetcher import Fetcher
 from notifiers.console import render_text
 from notifiers.slackblocks import build_message
 from state import Store, open_store
+from state.fleetsync import import_fleets
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 FLEETS = """
@@ -333,6 +335,24 @@ firmware = "V4.62.200"
 count = 1
 site = "Lab"
 """
+
+
+def test_an_imported_device_bot_toml_stops_listing_is_not_told_as_no_longer_affected(
+    world: World,
+) -> None:
+    """The CMDB registered the lab's NVR; bot.toml listed it too for a while. When the file stops
+    listing it, the devices are still there: no "no longer affected", nothing alerted."""
+    world.fleets = FLEETS + LAB
+    with world.store() as store:
+        import_fleets(store, parse_fleet_csv(
+            "fleet,model,firmware,count,site\nlab,iDS-7716NXI-M4/X,V4.62.200,1,Lab\n", "cmdb"))
+    (first,) = [a for a in world.cycle().alerts if a["item"]["id"] == "HSRC-202508-03"]
+    assert first["totals"]["devices"] == 3
+    world.fleets = FLEETS + LAB.split("[[fleets.devices]]")[0]
+    report = world.cycle(NOW + timedelta(hours=1))
+    assert report.alerts == [] and report.findings["resolved"] == 0
+    with world.store() as store:
+        assert [g.origin for g in store.fleets.groups("lab")] == ["import"]
 
 
 def test_a_resolution_does_not_say_nothing_is_affected_when_the_rest_is_below_a_threshold(
