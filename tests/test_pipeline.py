@@ -337,6 +337,16 @@ site = "Lab"
 """
 
 
+def test_a_model_written_with_its_lens_after_a_space_is_told_of_its_firmware(world: World) -> None:
+    """An inventory writes "DS-2CD3321G2-I 2.8mm": the devices are DS-2CD3321G2-I, named by the
+    firmware release for that model (the lens glued on, they were a model nothing names)."""
+    site_a = 'model = "DS-2CD3321G2-I"\nfirmware = "V5.5.0 build 200911"'
+    world.fleets = FLEETS.replace(site_a, site_a.replace('-I"', '-I 2.8mm"'))
+    update = _alerts(world.cycle())["Firmware V5.9.72 build 260713"]["findings"]
+    groups = {g["site"]: g["model"] for f in update for g in f["device_groups"]}
+    assert groups == {"Site A": "DS-2CD3321G2-I 2.8mm", "Site B": "DS-2CD3321G2-I"}
+
+
 def test_an_imported_device_bot_toml_stops_listing_is_not_told_as_no_longer_affected(
     world: World,
 ) -> None:
