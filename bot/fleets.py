@@ -1,10 +1,12 @@
 """The fleet registry: fleets, their device groups, CSV import and export (pure).
 
 A device group is identified by a stable key over (fleet, normalised model, firmware as written with
-case and spacing folded, site with spacing folded). CSV columns: ``fleet,model,firmware,count,site``
-plus the optional ``launched,discontinued`` (lifecycle dates for that model) and ``tags,serials``
-(``;``-separated). Fields are separated by ``,``, or by ``;`` or a tab when the header uses that
-instead. Every bad line is reported with its number; nothing partial is ever returned.
+case and spacing folded, site with spacing folded); a firmware that is a stored group's version
+written differently is that group (`same_devices`), and naming it twice in one input is refused.
+CSV columns: ``fleet,model,firmware,count,site`` plus the optional ``launched,discontinued``
+(lifecycle dates for that model) and ``tags,serials`` (``;``-separated). Fields are separated by
+``,``, or by ``;`` or a tab when the header uses that instead. Every bad line is reported with its
+number; nothing partial is ever returned.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from bot.catalog import (
 )
 from bot.config import ConfigError, FleetSettings
 from bot.models import model_like
-from bot.versions import Version, try_parse_version
+from bot.versions import Version, is_customised, try_parse_version
 
 Origin = Literal["config", "import"]
 SEVERITIES = ("none", "low", "medium", "high", "critical")
@@ -100,6 +102,22 @@ def _key(fleet: str, model: str, firmware: str | None, site: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
+def same_devices(g: DeviceGroup) -> tuple[object, ...]:
+    """What makes two groups the same devices: the key's fields, with a firmware that reads as a
+    version taken as that version (``V5.7.13build230822`` is ``V5.7.13 build 230822``)."""
+    version = g.version()
+    if version is None or g.firmware is None:
+        return (g.fleet, g.model, g.site, g.key)
+    return (g.fleet, g.model, g.site, version.sort_key(), is_customised(g.firmware))
+
+
+def written_differently(g: DeviceGroup, earlier: DeviceGroup) -> str:
+    """Why a group duplicating ``earlier`` may not look like it: the firmware as each wrote it."""
+    if g.key == earlier.key:
+        return ""
+    return f"; firmware {g.firmware!r} is {earlier.firmware!r} written differently"
+
+
 def make_group(
     fleet: str,
     model: str,
@@ -157,7 +175,7 @@ def parse_fleet_csv(text: str, source: str) -> FleetFile:
             f" (optional: {','.join(OPTIONAL)}); {what}"
         ])
     at = {name: i for i, name in enumerate(header) if name}
-    groups: dict[str, tuple[int, DeviceGroup]] = {}
+    groups: dict[tuple[object, ...], tuple[int, DeviceGroup]] = {}
     dates: dict[str, tuple[int, date | None, date | None]] = {}
     problems: list[str] = []
     warnings: list[str] = []
@@ -206,11 +224,13 @@ def parse_fleet_csv(text: str, source: str) -> FleetFile:
             continue
         group = make_group(cell["fleet"], cell["model"], cell["firmware"], count, cell["site"],
                            _split(cell.get("tags", "")), _split(cell.get("serials", "")))
-        if group.key in groups:
+        same = same_devices(group)
+        if same in groups:
+            first, earlier = groups[same]
             problems.append(f"{where}: the same fleet, model, firmware and site as line"
-                            f" {groups[group.key][0]}")
+                            f" {first}{written_differently(group, earlier)}")
             continue
-        groups[group.key] = (line, group)
+        groups[same] = (line, group)
         if not model_like(model):
             warnings.append(f"{where}: model: {cell['model']!r} is not a model number;"
                             " no advisory or firmware release will ever name these devices")
@@ -279,7 +299,7 @@ def declared_fleets(fleets: Sequence[FleetSettings], filename: str) -> list[Decl
     for i, fs in enumerate(fleets):
         fleet = Fleet(fs.name, fs.description, tuple(fs.receivers), tuple(fs.tags),
                       fs.min_severity, "config")
-        groups: dict[str, DeviceGroup] = {}
+        groups: dict[tuple[object, ...], DeviceGroup] = {}
         for j, d in enumerate(fs.devices):
             try:
                 g = make_group(fs.name, d.model, d.firmware, d.count, d.site, d.tags, d.serials,
@@ -287,10 +307,11 @@ def declared_fleets(fleets: Sequence[FleetSettings], filename: str) -> list[Decl
             except ModelError as exc:
                 problems.append(f"{filename}: fleets[{i}].devices[{j}].model: {exc}")
                 continue
-            if g.key in groups:
+            if (earlier := groups.get(same_devices(g))) is not None:
                 problems.append(f"{filename}: fleets[{i}].devices[{j}]: the same model, firmware"
-                                f" and site as an earlier device (got {d.model!r})")
-            groups[g.key] = g
+                                f" and site as an earlier device (got {d.model!r}"
+                                f"{written_differently(g, earlier)})")
+            groups[same_devices(g)] = g
         declared.append(DeclaredFleet(fleet, tuple(groups.values()) if fs.devices else None))
     if problems:
         raise ConfigError(problems)

@@ -58,6 +58,9 @@ class PatternError(ValueError):
 _TRANSLATE = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63"), "-")
 _TRANSLATE.update(dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), ""))
 _LENS = re.compile(r"\(\s*\d+(?:\.\d+)?(?:\s*[-/~]\s*\d+(?:\.\d+)?)*\s*mm\s*\)", re.IGNORECASE)
+# A lens spec after the model without brackets, as inventories write it ("DS-2CD2143G2-I 2.8mm"):
+# the space before it is what tells it from the model (glued, it would read as part of the name).
+_LOOSE_LENS = re.compile(r"\s+\d+(?:\.\d+)?(?:\s*[-/~]\s*\d+(?:\.\d+)?)*\s*mm\s*\Z", re.IGNORECASE)
 _BAD_CHAR = re.compile(r"[^A-Za-z0-9\-/().+_]")
 _VARIANT = r"\(\s*[A-Za-z0-9.+_-]{1,12}\s*\)"
 _INCLUDING = re.compile(
@@ -103,13 +106,14 @@ def _check_shape(text: str, original: str, error: type[ValueError]) -> None:
 
 
 def normalize_model(text: str) -> str:
-    """Return the canonical key of a model: ASCII, uppercase, no spaces, no lens spec."""
+    """Return the canonical key of a model: ASCII, uppercase, no spaces, no lens spec (in
+    brackets, or after a space at the end: ``DS-2CD2143G2-I 2.8mm``)."""
     return _normalize(text)
 
 
 @lru_cache(maxsize=1 << 16)  # a large fleet has tens of thousands of distinct models
 def _normalize(text: str) -> str:
-    key = "".join(_clean(text).split())
+    key = "".join(_LOOSE_LENS.sub("", _clean(text)).split())
     while (shorter := _LENS.sub("", key)) != key:
         key = shorter
     key = _HYPHENS.sub("-", key.upper()).rstrip("-.")

@@ -3,8 +3,8 @@
 Both are all-or-nothing (one transaction) and idempotent (the same input twice changes nothing).
 bot.toml owns the settings of the fleets it declares and the device groups it lists (origin
 ``config``); imports and the REST API own the groups they write (``import``). A sync adds, changes
-and removes only what the file owns, so dropping a ``[[fleets]]`` entry never takes imported groups
-with it.
+and removes only what the file owns, so dropping a ``[[fleets]]`` entry (or a device it lists) never
+takes imported groups with it, even those the file listed too (`state.fleetshadows`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.catalog import CatalogEntry
-from bot.fleets import DeclaredFleet, DeviceGroup, Fleet, FleetError, FleetFile, Origin
+from bot.fleets import (
+    DeclaredFleet,
+    DeviceGroup,
+    Fleet,
+    FleetError,
+    FleetFile,
+    Origin,
+    same_devices,
+)
+from state import fleetshadows
 from state.api import Store
 
 # Meta key: fleets whose device groups changed since a cycle last evaluated them, with when they
@@ -130,18 +139,27 @@ def _apply_groups(
 ) -> None:
     """Write ``by_fleet``'s groups as ``origin``'s (a group of the same key changes hands, except
     that an import leaves a group bot.toml lists as it is); with ``replace``, remove that origin's
-    groups of those fleets that are not given."""
+    groups of those fleets that are not given. A group whose firmware is a stored group's version
+    written differently is that group: it keeps the stored spelling, and so its key and findings.
+    An imported group bot.toml lists is kept as the import wrote it (`fleetshadows`): when the
+    file stops listing it, it is the import's again."""
     put: list[DeviceGroup] = []
     gone: list[str] = []
     touched: list[str] = []  # fleets whose groups change: not evaluated until the next cycle
+    shadows = fleetshadows.load(store)
+    kept = dict(shadows)
     for name, groups in by_fleet.items():
         before = len(put) + len(gone)
         current = {g.key: g for g in store.fleets.groups(name)}
+        groups = _as_stored(groups, current)
         for g in groups:
             g = g if g.origin == origin else dataclasses.replace(g, origin=origin)
             old = current.get(g.key)
+            if old is not None and old.origin == "import" != origin:
+                kept[g.key] = old  # the import's, while the file lists it
             if old is not None and old.origin == "config" != origin:
                 changes.groups_declared += 1  # the file's while it lists it: a sync takes it back
+                kept[g.key] = g
             elif old is None:
                 changes.groups_added += 1
                 put.append(g)
@@ -152,13 +170,34 @@ def _apply_groups(
                 changes.groups_unchanged += 1
         if replace:
             keep = {g.key for g in groups}
-            gone.extend(k for k, g in current.items() if k not in keep and g.origin == origin)
+            for k, g in current.items():
+                if k in keep:
+                    continue
+                if g.origin == origin and origin == "config" and k in kept:
+                    put.append(kept.pop(k))  # the import's again, as it wrote it
+                    changes.groups_updated += 1
+                elif g.origin == origin:
+                    gone.append(k)
+                elif g.origin == "config":
+                    kept.pop(k, None)  # the import no longer has it: gone when the file drops it
         if len(put) + len(gone) > before:
             touched.append(name)
     store.fleets.put_groups(put)
     changes.groups_removed += store.fleets.remove_groups(gone)
+    fleetshadows.save(store, shadows, kept)
     if touched:
         _mark(store, touched)
+
+
+def _as_stored(groups: list[DeviceGroup], current: Mapping[str, DeviceGroup]) -> list[DeviceGroup]:
+    """``groups``, each new key whose devices a stored group already is (the same version written
+    differently) taking the stored group's firmware as written."""
+    alike = {same_devices(g): g for g in current.values()}
+    out = []
+    for g in groups:
+        old = None if g.key in current else alike.get(same_devices(g))
+        out.append(g if old is None else dataclasses.replace(g, firmware=old.firmware))
+    return out
 
 
 def unevaluated(store: Store) -> dict[str, str]:

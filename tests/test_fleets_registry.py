@@ -141,8 +141,33 @@ def test_a_device_listed_in_bot_toml_is_the_files_while_listed(store: Store) -> 
     assert [(g.count, g.origin) for g in nvr] == [(5, "config")]
     changes = sync_declared_fleets(store, [replace(declared[0], groups=None)])
     assert changes.fleets_removed == ["lab"] and store.fleets.get("lab") is None
-    assert [g.model for g in store.fleets.groups("hq-campus")] == [
-        "DS-2CD3321G2-I", "DS-2CD3321G2-I"], "the device the file stopped listing went"
+    nvr = [g for g in store.fleets.groups("hq-campus") if g.model == "DS-96064NI-I16"]
+    assert [(g.count, g.origin) for g in nvr] == [(2, "import")], (
+        "the imported device the file stopped listing is the import's again, as it wrote it")
+
+
+def test_an_imported_device_bot_toml_stops_listing_is_never_lost(store: Store) -> None:
+    """Listed in bot.toml before or after an import wrote it, a device is the import's again
+    (with the import's latest values) when the file stops listing it; one a replacing import
+    left out since goes with the file's entry."""
+    head = "fleet,model,firmware,count,site\n"
+    toml = ('[[fleets]]\nname = "lab"\n[[fleets.devices]]\nmodel = "DS-2CD3321G2-I"\n'
+            'firmware = "V5.5.0 build 200911"\ncount = 9\nsite = "A"\n'
+            '[[fleets.devices]]\nmodel = "DS-2CD2143G2-I"\ncount = 1\nsite = "B"\n')
+    declared = declared_fleets(parse(toml, "bot.toml").fleets, "bot.toml")
+    import_fleets(store, parse_fleet_csv(head + "lab,DS-2CD3321G2-I,V5.5.0build200911,4,A\n"
+                                         "lab,DS-2CD2143G2-I,,1,B\n", "a.csv"))
+    sync_declared_fleets(store, declared)
+    assert {(g.count, g.origin) for g in store.fleets.groups("lab")} == {(9, "config"),
+                                                                         (1, "config")}
+    import_fleets(store, parse_fleet_csv(head + "lab,DS-2CD3321G2-I,V5.5.0 build 200911,5,A\n",
+                                         "b.csv"), replace=True)  # B left out; A now 5
+    assert not sync_declared_fleets(store, declared).changed
+    changes = sync_declared_fleets(store, [])
+    assert (changes.fleets_removed, changes.groups_removed, changes.groups_updated) == ([], 1, 1)
+    assert [(g.model, g.firmware, g.count, g.origin) for g in store.fleets.groups("lab")] == [
+        ("DS-2CD3321G2-I", "V5.5.0build200911", 5, "import")]
+    assert not sync_declared_fleets(store, []).changed
 
 
 def test_a_fleet_changed_again_while_a_cycle_ran_stays_unevaluated(store: Store) -> None:

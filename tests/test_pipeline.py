@@ -21,6 +21,7 @@ from bot import pipeline
 from bot.alertdoc import digest_document
 from bot.cli import main
 from bot.config import Settings, parse
+from bot.fleets import parse_fleet_csv
 from bot.pipeline import CYCLE_KEY, CycleReport, run_cycle, run_digest
 from bot.slack.alerts import ticket_dedupe_key
 from bot.slack.subscriptions import subscribe
@@ -28,6 +29,7 @@ from bot.sources.fetcher import Fetcher
 from notifiers.console import render_text
 from notifiers.slackblocks import build_message
 from state import Store, open_store
+from state.fleetsync import import_fleets
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 FLEETS = """
@@ -309,6 +311,19 @@ def test_upgrading_a_fleet_resolves_its_findings(world: World) -> None:
     assert advisory is not None and advisory.data["vendor_id"] == "HSRC-202508-03"
 
 
+def test_the_same_firmware_written_another_way_alerts_nothing(world: World) -> None:
+    """A fleet rewritten with each version spelled differently (as another export writes it) is
+    the same devices: nothing is resolved or alerted again, and no group is counted twice."""
+    first = world.cycle()
+    world.fleets = FLEETS.replace('"V5.5.0 build 200911"', '"V5.5.0build200911"').replace(
+        '"V5.7.13 build 230822"', '"V5.7.13_230822"')
+    report = world.cycle(NOW + timedelta(hours=1))
+    assert report.alerts == [] and report.findings == {"open": first.findings["open"],
+                                                       "resolved": 0}
+    with world.store() as store:
+        assert store.fleets.totals()["hq"].devices == 50
+
+
 LAB = """
 [[fleets]]
 name = "lab"
@@ -320,6 +335,34 @@ firmware = "V4.62.200"
 count = 1
 site = "Lab"
 """
+
+
+def test_a_model_written_with_its_lens_after_a_space_is_told_of_its_firmware(world: World) -> None:
+    """An inventory writes "DS-2CD3321G2-I 2.8mm": the devices are DS-2CD3321G2-I, named by the
+    firmware release for that model (the lens glued on, they were a model nothing names)."""
+    site_a = 'model = "DS-2CD3321G2-I"\nfirmware = "V5.5.0 build 200911"'
+    world.fleets = FLEETS.replace(site_a, site_a.replace('-I"', '-I 2.8mm"'))
+    update = _alerts(world.cycle())["Firmware V5.9.72 build 260713"]["findings"]
+    groups = {g["site"]: g["model"] for f in update for g in f["device_groups"]}
+    assert groups == {"Site A": "DS-2CD3321G2-I 2.8mm", "Site B": "DS-2CD3321G2-I"}
+
+
+def test_an_imported_device_bot_toml_stops_listing_is_not_told_as_no_longer_affected(
+    world: World,
+) -> None:
+    """The CMDB registered the lab's NVR; bot.toml listed it too for a while. When the file stops
+    listing it, the devices are still there: no "no longer affected", nothing alerted."""
+    world.fleets = FLEETS + LAB
+    with world.store() as store:
+        import_fleets(store, parse_fleet_csv(
+            "fleet,model,firmware,count,site\nlab,iDS-7716NXI-M4/X,V4.62.200,1,Lab\n", "cmdb"))
+    (first,) = [a for a in world.cycle().alerts if a["item"]["id"] == "HSRC-202508-03"]
+    assert first["totals"]["devices"] == 3
+    world.fleets = FLEETS + LAB.split("[[fleets.devices]]")[0]
+    report = world.cycle(NOW + timedelta(hours=1))
+    assert report.alerts == [] and report.findings["resolved"] == 0
+    with world.store() as store:
+        assert [g.origin for g in store.fleets.groups("lab")] == ["import"]
 
 
 def test_a_resolution_does_not_say_nothing_is_affected_when_the_rest_is_below_a_threshold(

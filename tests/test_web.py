@@ -242,6 +242,29 @@ def test_a_bad_fleet_is_refused_whole(site: Site, body: object, problem: str) ->
     assert site.get("/api/v1/fleets/lab").status_code == 404
 
 
+def test_a_put_writing_a_stored_version_differently_keeps_the_group(site: Site) -> None:
+    """A CMDB that starts writing the firmware another way changes no device group (its key
+    and findings stay); a body naming one version two ways at one site is refused."""
+    site.call("PUT", "/api/v1/fleets/lab", json=LAB)
+    keys = [g["key"] for g in site.get("/api/v1/fleets/lab").json()["device_groups"]]
+    cam: dict[str, Any] = {"model": "DS-2CD3321G2-I", "firmware": "V5.7.13build230822",
+                           "count": 3, "site": "A"}
+    nvr: dict[str, Any] = {"model": "DS-96064NI-I16", "firmware": "v4.30.096_221220"}
+    respelled = {**LAB, "devices": [cam, nvr]}
+    answer = site.call("PUT", "/api/v1/fleets/lab", json=respelled)
+    assert answer.status_code == 200 and answer.json()["changes"]["groups_unchanged"] == 2
+    fleet = site.get("/api/v1/fleets/lab").json()
+    assert [g["key"] for g in fleet["device_groups"]] == keys and fleet["devices"] == 4
+    both = {**LAB, "devices": [LAB["devices"][0], cam]}
+    refused = site.call("PUT", "/api/v1/fleets/lab", json=both)
+    assert refused.status_code == 422
+    assert refused.json()["problems"] == [
+        "devices[1]: the same model, firmware and site as an earlier device (got"
+        " 'DS-2CD3321G2-I'; firmware 'V5.7.13build230822' is 'V5.7.13 build 230822' written"
+        " differently)"]
+    assert site.get("/api/v1/fleets/lab").json()["devices"] == 4
+
+
 def test_fleets_declared_in_bot_toml_are_read_only(site: Site) -> None:
     assert site.get("/api/v1/fleets/hq").json()["origin"] == "config"
     for method in ("PUT", "DELETE"):

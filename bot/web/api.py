@@ -14,7 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.catalog import ModelError
 from bot.config import Settings
-from bot.fleets import FLEET_NAME, MAX_COUNT, DeviceGroup, Fleet, FleetError, make_group
+from bot.fleets import (
+    FLEET_NAME,
+    MAX_COUNT,
+    DeviceGroup,
+    Fleet,
+    FleetError,
+    make_group,
+    same_devices,
+    written_differently,
+)
 from bot.web.http import HttpError, Request, Response, json_response
 from state import Finding, FleetTotals, OutboxEntry, Store
 from state.fleetsync import replace_fleet
@@ -150,17 +159,17 @@ def _build(name: str, body: FleetBody, settings: Settings) -> tuple[Fleet, list[
     known = {r.name for r in settings.receivers}
     problems += [f"receivers[{i}]: no [[receivers]] entry has this name (got {r!r})"
                  for i, r in enumerate(body.receivers) if r not in known]
-    groups: dict[str, DeviceGroup] = {}
+    groups: dict[tuple[object, ...], DeviceGroup] = {}
     for i, d in enumerate(body.devices):
         try:
             g = make_group(name, d.model, d.firmware, d.count, d.site, d.tags, d.serials)
         except ModelError as exc:
             problems.append(f"devices[{i}].model: {exc}")
             continue
-        if g.key in groups:
+        if (earlier := groups.get(same_devices(g))) is not None:
             problems.append(f"devices[{i}]: the same model, firmware and site as an earlier"
-                            f" device (got {d.model!r})")
-        groups[g.key] = g
+                            f" device (got {d.model!r}{written_differently(g, earlier)})")
+        groups[same_devices(g)] = g
     if problems:
         raise HttpError(422, "the fleet was not changed", problems)
     fleet = Fleet(name, body.description, tuple(body.receivers), tuple(body.tags),
