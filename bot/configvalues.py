@@ -129,6 +129,21 @@ def _device_model(value: str) -> str:
     return value
 
 
+# A name of a fleet, receiver, route or source: what Slack's ``fleet NAME``, the REST API's URL
+# and a CSV cell can all carry (a trailing or doubled space could not be told apart from none).
+NAME = re.compile(r"^(?=.{1,80}$)[A-Za-z0-9](?:[A-Za-z0-9_.\-]| (?=[A-Za-z0-9_.\-]))*$")
+NAME_RULE = (
+    "letters, digits, '.', '_' or '-', starting with a letter or digit, with single spaces"
+    " between words, at most 80 characters"
+)
+
+
+def _name(value: str) -> str:
+    if not NAME.match(value):
+        raise ValueError(f"a name is {NAME_RULE}")
+    return value
+
+
 def _lifecycle_date(value: date) -> date:
     try:
         return reckonable(value)
@@ -145,7 +160,7 @@ ListenHost = Annotated[str, AfterValidator(listen_host)]
 SourceUrl = Annotated[str, AfterValidator(_url_scheme)]
 StateUrlText = Annotated[str, AfterValidator(_state_url)]
 DeviceModel = Annotated[str, Field(min_length=1), AfterValidator(_device_model)]
-Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
+Name = Annotated[str, AfterValidator(_name)]
 Severity = Literal["none", "low", "medium", "high", "critical"]
 AlertKind = Literal["advisory", "firmware", "lifecycle"]
 # A route's stages; "unknown" is a model the catalog has no dates for (its promise unknown).

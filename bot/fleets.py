@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,12 +28,13 @@ from bot.catalog import (
     parse_lifecycle_date,
 )
 from bot.config import ConfigError, FleetSettings
+from bot.configvalues import NAME, NAME_RULE
 from bot.models import model_like
 from bot.versions import Version, is_customised, try_parse_version
 
 Origin = Literal["config", "import"]
 SEVERITIES = ("none", "low", "medium", "high", "critical")
-FLEET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,79}$")
+FLEET_NAME = NAME  # as bot.toml's names
 REQUIRED = ("fleet", "model", "firmware", "count", "site")
 OPTIONAL = ("launched", "discontinued", "tags", "serials")
 MAX_COUNT = 1_000_000
@@ -194,10 +194,7 @@ def parse_fleet_csv(text: str, source: str) -> FleetFile:
         found = [f"{where}: column {i + 1} has no name in the header (got {row[i].strip()!r})"
                  for i in unnamed if row[i].strip()]
         if not FLEET_NAME.match(cell["fleet"]):
-            found.append(
-                f"{where}: fleet: expected a name of letters, digits, space, '.', '_' or '-'"
-                f" (got {cell['fleet']!r})"
-            )
+            found.append(f"{where}: fleet: a name is {NAME_RULE} (got {cell['fleet']!r})")
         model = ""
         try:
             model = normalize_model(cell["model"]) if cell["model"] else ""

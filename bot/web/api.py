@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.catalog import ModelError
 from bot.config import Settings
+from bot.configvalues import NAME_RULE
 from bot.fleets import (
     FLEET_NAME,
     MAX_COUNT,
@@ -87,7 +88,7 @@ def get_fleet(store: Store, name: str) -> Response:
 def put_fleet(store: Store, settings: Settings, request: Request, name: str) -> Response:
     """PUT /api/v1/fleets/{name}: replace the fleet and its device groups with the body."""
     if not FLEET_NAME.match(name):
-        raise HttpError(400, "a fleet name is letters, digits, space, '.', '_' or '-' (at most 80)")
+        raise HttpError(400, f"a fleet name is {NAME_RULE} (got {name!r})")
     old = store.fleets.get(name)
     if old is not None and old.origin == "config":
         raise _declared(name)
