@@ -108,6 +108,25 @@ def test_dead_letters_are_listed_and_replayed(
     assert code == 1 and "no outbox entry with id 999" in err
 
 
+def test_every_dead_letter_of_a_receiver_is_replayed_at_once(
+    config: str, store_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a receiver is fixed, its dead letters had to be replayed one id at a time."""
+    ids = [enqueue(store_url, "chat", item) for item in ("HSRC-1", "HSRC-2")]
+    fake_slack.answer(Answer(error="invalid_blocks"), Answer(error="invalid_blocks"))
+    code, out, _ = cli(monkeypatch, config, "deliver", "--once")
+    assert code == 0 and "dead 2" in out
+    code, out, _ = cli(monkeypatch, config, "outbox", "replay", "--dead", "--receiver", "ops")
+    assert (code, out) == (0, "no dead entries for ops\n")
+    code, out, _ = cli(monkeypatch, config, "outbox", "replay", "--dead", "--receiver", "chat")
+    assert code == 0 and len(fake_slack.posts()) == 2
+    lines = out.splitlines()
+    assert lines[:2] == [f"entry {i} to chat is due again" for i in ids]
+    assert lines[-2:] == [f"entry {i}: sent" for i in ids]
+    code, _, err = cli(monkeypatch, config, "outbox", "replay", "--receiver", "chat")
+    assert code == 2 and "give an entry ID or --dead" in err
+
+
 def test_deliver_sends_to_subscribed_channels_and_names_receivers_it_cannot_send_to(
     config: str, store_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

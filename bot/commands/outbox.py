@@ -1,4 +1,5 @@
-"""``firmwatch outbox``: list waiting and dead deliveries, replay one, re-enable a receiver."""
+"""``firmwatch outbox``: list waiting and dead deliveries, replay one or every dead letter,
+re-enable a receiver."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bot.commands.common import (
     CommandFailed,
     Handler,
     SubParsers,
+    UsageError,
     add_command,
     load_settings,
 )
@@ -121,34 +123,53 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
-    """Send one entry again (e.g. a dead letter), with its attempts reset and the same id."""
+    """Send again one entry (ID) or every dead letter (--dead, of one --receiver), attempts reset,
+    alert ids kept."""
+    if (args.id is None) == (not args.dead):
+        raise UsageError("give an entry ID or --dead (every dead letter), not both")
+    if args.receiver and not args.dead:
+        raise UsageError("--receiver goes with --dead")
     loaded = load_settings(args.config)
     now = datetime.now(UTC)
     with open_configured_store(loaded) as store:
-        entry = store.outbox.replay(args.id, now)
-        if entry is None:
+        if args.dead:
+            dead = store.outbox.all(statuses=["dead"], receiver=args.receiver)
+            ids = [e.id for e in dead]
+            if not ids:
+                out.write("no dead entries" + (f" for {args.receiver}" if args.receiver else "")
+                          + "\n")
+                return EXIT_OK
+        else:
+            ids = [args.id]
+        entries = [e for e in (store.outbox.replay(i, now) for i in ids) if e is not None]
+        if not entries:
             raise CommandFailed(f"no outbox entry with id {args.id} (see `firmwatch outbox`)")
-        out.write(f"entry {entry.id} to {entry.receiver} is due again\n")
+        for entry in entries:
+            out.write(f"entry {entry.id} to {entry.receiver} is due again\n")
         off = health.disabled(store)
-        if entry.receiver in off:
-            out.write(f"receiver {entry.receiver} is disabled ({off[entry.receiver]['reason']});"
-                      f" run `firmwatch outbox enable {entry.receiver}` to send it\n")
-            return EXIT_OK
-        if args.later:
+        names = {e.receiver for e in entries}
+        for name in sorted(names & off.keys()):
+            out.write(f"receiver {name} is disabled ({off[name]['reason']});"
+                      f" run `firmwatch outbox enable {name}` to send it\n")
+        names -= off.keys()
+        if args.later or not names:
             return EXIT_OK
         settings = with_subscriptions(loaded.settings, store)
-        built, problems = configured_notifiers(settings, out, {entry.receiver})
-        if entry.receiver in problems or entry.receiver not in built:
-            raise CommandFailed(problems.get(entry.receiver)
-                                or f"no [[receivers]] entry named {entry.receiver!r}")
+        built, problems = configured_notifiers(settings, out, names)
+        for name in sorted(names):
+            if name in problems or name not in built:
+                message = problems.get(name) or f"no [[receivers]] entry named {name!r}"
+                if len(names) == 1:
+                    raise CommandFailed(message)
+                out.write(f"receiver {name}: {message}\n")
         report = deliver_due(store, settings, now, worker=worker_name(), notifiers=built,
-                             receivers={entry.receiver})
+                             receivers=names & built.keys())
         print_report(report, out)
-        after = store.outbox.get(entry.id)
-    if after is not None:
-        last = f" ({after.last_status or ''} {after.last_error or ''})".replace("( ", "(")
-        out.write(f"entry {after.id}: {after.status}"
-                  + (last if after.status != "sent" and after.last_error else "") + "\n")
+        after = [a for a in (store.outbox.get(e.id) for e in entries) if a is not None]
+    for entry in after:
+        last = f" ({entry.last_status or ''} {entry.last_error or ''})".replace("( ", "(")
+        out.write(f"entry {entry.id}: {entry.status}"
+                  + (last if entry.status != "sent" and entry.last_error else "") + "\n")
     return EXIT_OK
 
 
@@ -200,7 +221,9 @@ def register(sub: SubParsers) -> None:
 
     _list_flags(action("list", cmd_list), argparse.SUPPRESS)
     a = action("replay", cmd_replay)
-    a.add_argument("id", type=_entry_id, metavar="ID")
+    a.add_argument("id", type=_entry_id, metavar="ID", nargs="?")
+    a.add_argument("--dead", action="store_true", help="every dead letter (see --receiver)")
+    a.add_argument("--receiver", metavar="NAME", help="with --dead: only this receiver's")
     a.add_argument("--later", action="store_true",
-                   help="only make it due; the worker sends it on its next pass")
+                   help="only make them due; the worker sends them on its next pass")
     action("enable", cmd_enable).add_argument("receiver", metavar="RECEIVER")
