@@ -26,18 +26,34 @@ def new_secret() -> str:
     return PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def load_signer(settings_key: str, env_name: str, environ: Mapping[str, str]) -> Webhook:
-    """The signer for the ``whsec_`` secret in ``env_name``; errors name the variable only."""
-    value = read_secret(settings_key, env_name, environ).strip()
-    problem = _malformed(value)
-    if problem:
+class Signer:
+    """The receiver's ``whsec_`` secrets: one, or during a rotation the new and the old, each
+    signing every message (Standard Webhooks lets ``webhook-signature`` carry several)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = tuple(secrets)
+        self._webhooks = [Webhook(s) for s in secrets]
+
+    def sign(self, msg_id: str, moment: datetime, payload: str) -> str:
+        """The ``webhook-signature`` value: ``v1,…`` per secret, separated by spaces."""
+        return " ".join(w.sign(msg_id, moment, payload) for w in self._webhooks)
+
+
+def load_signer(settings_key: str, env_name: str, environ: Mapping[str, str]) -> Signer:
+    """The signer for the ``whsec_`` secrets in ``env_name`` (several, separated by spaces,
+    while a receiver rotates its secret); errors name the variable only."""
+    values = read_secret(settings_key, env_name, environ).split()
+    problems = [(n, p) for n, v in enumerate(values, 1) if (p := _malformed(v))]
+    if problems or not values:
+        n, problem = problems[0] if problems else (1, "it is empty")
+        which = f" (its secret number {n})" if len(values) > 1 else ""
         raise ConfigError(
             [
                 f"environment variable {env_name} (named by {settings_key}) does not hold a"
-                f" whsec_ secret: {problem}; make one with `firmwatch secret new`"
+                f" whsec_ secret{which}: {problem}; make one with `firmwatch secret new`"
             ]
         )
-    return Webhook(value)
+    return Signer(values)
 
 
 def message_id(doc: AlertDoc) -> str:
@@ -48,7 +64,7 @@ def message_id(doc: AlertDoc) -> str:
     return "fw_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def sign(signer: Webhook, msg_id: str, body: bytes, now: datetime) -> dict[str, str]:
+def sign(signer: Signer, msg_id: str, body: bytes, now: datetime) -> dict[str, str]:
     """The ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` headers for ``body``."""
     moment = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     signature: str = signer.sign(msg_id, moment, body.decode("utf-8"))

@@ -23,7 +23,6 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-from standardwebhooks import Webhook
 
 from bot.config import ConfigError, ReceiverSettings, Settings
 from bot.config import secret as read_secret
@@ -33,7 +32,7 @@ from bot.sources.fetcher import Fetcher, FetchError, FetchResult
 from notifiers.base import AlertDoc, SendResult, Thread
 from notifiers.presets import PRESETS
 from notifiers.presets.base import Context, PayloadError, Preset, Request, line
-from notifiers.signing import load_signer, message_id, sign
+from notifiers.signing import Signer, load_signer, message_id, sign
 from notifiers.templates import TemplateProblem, UserTemplate
 
 DEADLINE = 15.0
@@ -79,8 +78,8 @@ def build(
     }
     preset = _preset(receiver, key("template"))
     fetcher = Fetcher(settings.network, resolve=resolve, transport=transport, verify=verify)
-    whsec = environ.get(receiver.secret_env, "").strip()
-    hidden = [*secrets.values(), whsec, whsec.removeprefix("whsec_")]
+    whsec = list(signer.secrets)
+    hidden = [*secrets.values(), *whsec, *(w.removeprefix("whsec_") for w in whsec)]
     hidden += [base64.b64encode(v.encode()).decode() for v in secrets.values()]
     if receiver.url_env:
         hidden += [url, urlsplit(url).path, urlsplit(url).query]
@@ -158,7 +157,7 @@ class WebhookNotifier:
         name: str,
         preset: Preset,
         ctx: Context,
-        signer: Webhook,
+        signer: Signer,
         fetcher: Fetcher,
         *,
         deadline: float = DEADLINE,

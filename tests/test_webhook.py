@@ -78,6 +78,23 @@ def test_a_receiver_with_another_secret_rejects_the_signature() -> None:
     assert server.received[0].verified is False
 
 
+def test_a_secret_being_rotated_signs_with_the_new_and_the_old() -> None:
+    """During a rotation the receiver verifies with whichever secret it has; one secret per
+    receiver made every alert fail (401) on the side still on the other."""
+    new = "whsec_" + "QUJD" * 8
+    env = {**ENV, "HOOK_SECRET": f"{new} {SECRET}"}
+    for secret in (SECRET, new):
+        with SignedReceiver(secret=secret) as server:
+            hook = notifier(server.url(), env=env)
+            assert hook.send(document()).ok
+        assert server.received[0].verified
+        assert server.received[0].headers["webhook-signature"].count("v1,") == 2
+    assert "QUJD" * 8 not in repr(hook) + (hook.send(document()).error or "")
+    with pytest.raises(ConfigError) as caught:
+        notifier("http://127.0.0.1:9/x", env={**ENV, "HOOK_SECRET": f"{new} whsec_nope"})
+    assert "(its secret number 2)" in str(caught.value) and "QUJD" not in str(caught.value)
+
+
 def test_every_retry_carries_the_same_webhook_id() -> None:
     doc = document()
     with SignedReceiver(Answer(500), Answer(503), Answer(200)) as server:
