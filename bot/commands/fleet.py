@@ -24,6 +24,7 @@ from bot.commands.common import (
     SubParsers,
     add_command,
     load_settings,
+    table,
 )
 from bot.commands.db import open_configured_store, store_to_read
 from bot.fleets import DeviceGroup, Fleet, FleetError, declared_fleets, export_csv, parse_fleet_csv
@@ -130,15 +131,6 @@ def _origin(origin: str) -> str:
     return "bot.toml" if origin == "config" else "import"
 
 
-def _table(rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                  for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-        for r in rows
-    ) + "\n"
-
-
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     """List fleets with their device groups and device counts."""
     with _read(load_settings(args.config)) as store:
@@ -155,7 +147,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
              _origin(f.origin), ", ".join(f.receivers) or "-"]
             for f in fleets
         ]
-        out.write(_table(rows, right={1, 2}))
+        out.write(table(rows, right={1, 2}))
     return EXIT_OK
 
 
@@ -188,7 +180,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
              _origin(g.origin)]
             for g in groups
         ]
-        out.write(_table(rows, right={2}))
+        out.write(table(rows, right={2}))
     return EXIT_OK
 
 

@@ -16,6 +16,7 @@ from bot.commands.common import (
     UsageError,
     add_command,
     load_settings,
+    table,
 )
 from bot.commands.db import open_configured_store, store_to_read
 from bot.commands.notify import configured_notifiers, print_report
@@ -68,12 +69,6 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n"
-                   for r in rows)
-
-
 def _receiver_lines(store: Store, settings: Settings, now: datetime) -> list[str]:
     known = {r.name for r in with_subscriptions(settings, store).receivers}
     lines = [f"receiver {name} is not configured: {why}"
@@ -118,7 +113,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
         last = f"{e.last_status or ''} {e.last_error or ''}".strip() or "-"
         rows.append([str(e.id), e.status, e.receiver, str(e.attempts), due, _cut(last, 60),
                      _cut(_title(e), 60)])
-    out.write(_table(rows))
+    out.write(table(rows))
     return EXIT_OK
 
 
@@ -192,7 +187,7 @@ def cmd_enable(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace, out: TextIO) -> int:
-    """Deliveries: list (default), replay ID, enable RECEIVER."""
+    """Deliveries: list (default), replay ID (or --dead), enable RECEIVER."""
     handler: Handler = getattr(args, "outbox_handler", cmd_list)
     return handler(args, out)
 
