@@ -13,14 +13,27 @@ from types import ModuleType
 from typing import TextIO
 
 from bot import __version__
-from bot.commands import check, configcmd, db, demo, fleet, lookup, notify, outbox, service, sources
+from bot.commands import (
+    check,
+    configcmd,
+    db,
+    demo,
+    findings,
+    fleet,
+    lookup,
+    notify,
+    outbox,
+    service,
+    sources,
+)
 from bot.commands import secret as secret_cmd
 from bot.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 from bot.config import ConfigError
 from state.errors import StoreError
 
 COMMANDS: tuple[ModuleType, ...] = (
-    demo, check, lookup, fleet, sources, notify, outbox, service, db, configcmd, secret_cmd
+    demo, check, lookup, findings, fleet, sources, notify, outbox, service, db, configcmd,
+    secret_cmd,
 )
 
 
