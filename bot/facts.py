@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -109,20 +109,53 @@ _ENCODER = json.JSONEncoder(sort_keys=True, default=str)  # json.dumps' own, mad
 _key_json = encode_basestring_ascii  # how json.dumps writes a key (ensure_ascii)
 
 
-def group_labels(findings: Sequence[Finding]) -> dict[str, str]:
+GroupOf = Callable[[str], tuple[str, str, str] | None]  # finding key -> fleet, model, site
+
+
+class GroupLabels(Mapping[str, str]):
     """How what-changed lines name an alert's device groups, by finding key: ``MODEL at SITE``,
-    with the fleet when the alert spans several, and the firmware where two would read alike."""
-    several = len({f.fleet for f in findings}) > 1
-    labels = {
-        f.key: " ".join(filter(None, (vendor_model(f), f"at {f.site}" if f.site else "")))
-        + (f" ({f.fleet})" if several else "")
-        for f in findings
-    }
-    seen = Counter(labels.values())
-    for f in findings:
-        if seen[labels[f.key]] > 1:
-            labels[f.key] += f" on {f.firmware or 'unknown firmware'}"
-    return labels
+    with the fleet when the alert spans several, and the firmware where two would read alike.
+
+    Groups the alert no longer lists (upgraded, removed) are named through ``former`` (their
+    fleet, model and site as last found, from the stored findings), looked up only for the few
+    a line names.
+    """
+
+    def __init__(self, findings: Sequence[Finding], former: GroupOf | None = None) -> None:
+        self._fleets = {f.fleet for f in findings}
+        self._labels = {f.key: _label(f.fleet, vendor_model(f), f.site, self._several)
+                        for f in findings}
+        seen = Counter(self._labels.values())
+        for f in findings:
+            if seen[self._labels[f.key]] > 1:
+                self._labels[f.key] += f" on {f.firmware or 'unknown firmware'}"
+        self._former = former
+
+    @property
+    def _several(self) -> bool:
+        return len(self._fleets) > 1
+
+    def __getitem__(self, key: str) -> str:
+        found = self._labels.get(key)
+        if found is not None:
+            return found
+        group = self._former(key) if self._former is not None else None
+        if group is None:
+            raise KeyError(key)
+        fleet, model, site = group
+        return _label(fleet, model, site, self._several or fleet not in self._fleets)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._labels)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+
+def _label(fleet: str, model: str, site: str, with_fleet: bool) -> str:
+    return " ".join(filter(None, (model, f"at {site}" if site else ""))) + (
+        f" ({fleet})" if with_fleet else ""
+    )
 
 
 def describe_changes(
@@ -138,18 +171,19 @@ def describe_changes(
     CVEs: device groups and CVEs that left the facts but not the item (silenced, routed
     elsewhere, below a threshold) are no news; without it, every one that left is. ``since``
     is when old facts that kept no CVE's own KEV listing were alerted (`_newly_listed`).
-    ``labels`` (`group_labels` of the new facts' findings) name the device groups that are new
-    and those whose own fields changed: always for a device count, otherwise when not every
+    ``labels`` (`GroupLabels` of the new facts' findings) name the device groups that are new or
+    gone and those whose own fields changed: always for a device count, otherwise when not every
     group changed alike.
     """
     changes: list[str] = []
     added = [k for k in new if k not in old]
     if added:
         changes.append(f"{len(added)} more device group{'s' if len(added) > 1 else ''} affected"
-                       + (f": {_named(added, labels)}" if labels else ""))
+                       + _listed(added, labels))
     gone = [k for k in old if k not in new and (present is None or k not in present)]
     if gone:  # upgraded past the fix, removed from the fleet, no longer named by the item
-        changes.append(f"{len(gone)} device group{'s' if len(gone) > 1 else ''} no longer affected")
+        changes.append(f"{len(gone)} device group{'s' if len(gone) > 1 else ''} no longer affected"
+                       + _listed(gone, labels))
     fields: dict[str, list[str]] = {}  # a field's change in words -> the groups it changed in
     common = 0
     for key, b in new.items():  # in the facts' order (sorted keys): the same words every run
@@ -190,21 +224,30 @@ def describe_changes(
                 line = f"{words}: {a[name] or 'none'} → {b[name] or 'none'}"
                 changes.append(line)
                 fields.setdefault(line, []).append(key)
-    if labels:  # name the groups a field changed in, unless it changed alike in every group
+    if labels is not None:  # name the groups a field changed in, unless alike in every group
         named = {
-            line: f"{line} ({_named(keys, labels)})"
+            line: f"{line} ({names})"
             for line, keys in fields.items()
-            if line.startswith("device count") or len(keys) < common
+            if (line.startswith("device count") or len(keys) < common)
+            and (names := _named(keys, labels))
         }
         changes = [named.get(line, line) for line in changes]
     return sorted(set(changes), key=changes.index)
 
 
+def _listed(keys: Sequence[str], labels: Mapping[str, str] | None) -> str:
+    """``: A, B and 2 more`` naming these groups, or nothing."""
+    names = _named(keys, labels) if labels is not None else ""
+    return f": {names}" if names else ""
+
+
 def _named(keys: Sequence[str], labels: Mapping[str, str], most: int = 3) -> str:
     """The device groups of these finding keys, by label: the first few, then how many more."""
-    names = list(dict.fromkeys(labels.get(k, "a device group") for k in keys))
-    if len(names) > most:
-        names = [*names[:most], f"{len(names) - most} more"]
+    names = list(dict.fromkeys(n for k in keys[:most] if (n := labels.get(k))))
+    if not names:  # none known by name (gone long ago): the count says it
+        return ""
+    if len(keys) > len(names):
+        names.append(f"{len(keys) - len(names)} more")
     return joined(names)
 
 

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Literal, NamedTuple
 
 from bot.indexviews import GroupLike, Indexed
-from bot.models import ModelError, display_model
+from bot.models import shown_model
 from bot.policy import Promise, Stage, StageInfo
 
 Kind = Literal["advisory", "firmware", "lifecycle"]
@@ -159,7 +159,4 @@ def group_finding(
 def vendor_model(f: Finding) -> str:
     """A finding's model as the vendor writes it (``iDS-…``): for want of the fleet registry's
     model as registered (`alert_document`)."""
-    try:
-        return display_model(f.model)
-    except ModelError:
-        return f.model
+    return shown_model(f.model)

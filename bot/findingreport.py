@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.models import ModelError, display_model
+from bot.models import shown_model
 from state import Finding
 
 COLUMNS = (
@@ -41,7 +41,7 @@ def lifecycle_label(key: str) -> ItemLabel | None:
     if len(parts) != 5 or parts[0] != "lifecycle":
         return None
     _, model, stage, day, _ = parts
-    title = f"{_shown(model)} enters {stage} on {day}"
+    title = f"{shown_model(model)} enters {stage} on {day}"
     return ItemLabel(title, title, "")
 
 
@@ -84,7 +84,7 @@ def report_rows(
             rows.append({
                 **shared,
                 "site": g.get("site") or "",
-                "model": _shown(str(g.get("model") or d.get("model") or "")),
+                "model": shown_model(str(g.get("model") or d.get("model") or "")),
                 "firmware": g.get("firmware") or "",
                 "devices": int(g.get("count") or 0),
             })
@@ -101,11 +101,3 @@ def _urgency(row: Mapping[str, Any]) -> tuple[object, ...]:
         -(row["score"] or 0.0),
         row["fleet"], row["site"], row["model"], row["firmware"], row["item"],
     )
-
-
-def _shown(model: str) -> str:
-    """A model as the vendor writes it (``iDS-…``); as stored when it cannot be read."""
-    try:
-        return display_model(model)
-    except ModelError:
-        return model

@@ -121,6 +121,14 @@ def _normalize(text: str) -> str:
     return key
 
 
+def shown_model(text: str) -> str:
+    """`display_model`, or the text as it is when it cannot be read as a model."""
+    try:
+        return display_model(text)
+    except ModelError:
+        return text
+
+
 def display_model(text: str) -> str:
     """Return a model number as the vendor writes it (``iDS-…``, ``HikCentral …``)."""
     key = normalize_model(text)

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.facts import Present, describe_changes, facts_of, fingerprint, group_labels, worse
+from bot.facts import (
+    GroupLabels,
+    GroupOf,
+    Present,
+    describe_changes,
+    facts_of,
+    fingerprint,
+    worse,
+)
 from bot.finding import CveVerdict, Finding
 from bot.policy import Promise, Stage, combine
 from bot.verdicts import STATUS_RANK
@@ -193,6 +201,7 @@ class Routing:
     receiver_min_severity: Mapping[str, str] = field(default_factory=dict)
     silences: Sequence[Silence] = ()
     previous: Mapping[tuple[str, str], Previous] = field(default_factory=dict)
+    former: GroupOf | None = None  # a device group no longer found, by finding key (`GroupLabels`)
 
 
 def route(
@@ -324,7 +333,9 @@ def _alert(
             return None
         since = None if previous.kev_each else previous.alerted_at
         changes = tuple(
-            describe_changes(previous.facts, facts, present, since, group_labels(found))
+            describe_changes(
+                previous.facts, facts, present, since, GroupLabels(found, routing.former)
+            )
         )
         escalated = any("listed in CISA KEV" in c for c in changes)
         if previous.acked and not (escalated or worse(previous.facts, facts)):

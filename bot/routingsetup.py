@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from bot.config import Settings
+from bot.models import shown_model
 from bot.routing import Alert, FleetRouting, Previous, Route, Routing, Silence
 from bot.slack.subscriptions import fleet_receivers
 from state import AlertState, Store
@@ -154,7 +156,19 @@ def routing_for(store: Store, settings: Settings, memory: AlertMemory, now: date
         receiver_min_severity={r.name: r.min_severity for r in settings.receivers},
         silences=[silence_of(s) for s in store.silences.active(now)],
         previous=memory,
+        former=partial(former_group, store),
     )
+
+
+def former_group(store: Store, key: str) -> tuple[str, str, str] | None:
+    """A finding's device group as last found (fleet, model as the vendor writes it, site), from
+    the stored finding: how what-changed names a group the alert no longer lists."""
+    found = store.findings.get(key)
+    groups = found.data.get("device_groups") if found is not None else None
+    if found is None or not groups:
+        return None
+    model = shown_model(str(groups[0].get("model") or found.data.get("model") or ""))
+    return found.fleet, model, str(groups[0].get("site") or "")
 
 
 def silence_of(stored: StoredSilence) -> Silence:

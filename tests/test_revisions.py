@@ -120,14 +120,14 @@ def test_devices_no_longer_affected_while_others_still_are_are_told(world: World
     (partly,) = report.alerts
     assert report.findings["resolved"] == 1
     assert partly["item"]["id"] == "HSRC-202508-03" and "resolved" not in partly
-    assert partly["changes"] == ["1 device group no longer affected"]
+    assert partly["changes"] == ["1 device group no longer affected: iDS-7716NXI-M4/X at Site D"]
     assert partly["totals"]["devices"] == 2
     # The remaining group moves to other affected firmware: both halves are said.
     world.fleets = site_d.replace('"V4.50.000"', '"V4.62.210 build 250812"').replace(
         'firmware = "V4.62.200"', 'firmware = "V4.62.100"')
     (moved,) = world.cycle(NOW + timedelta(hours=2)).alerts
     assert moved["changes"] == ["1 more device group affected: iDS-7716NXI-M4/X at Site B",
-                                "1 device group no longer affected"]
+                                "1 device group no longer affected: iDS-7716NXI-M4/X at Site B"]
     assert world.cycle(NOW + timedelta(hours=3)).alerts == []
 
 

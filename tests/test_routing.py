@@ -260,6 +260,20 @@ def test_what_changed_names_the_device_groups_it_changed_in() -> None:
     )
 
 
+def test_what_changed_names_the_device_groups_that_left() -> None:
+    """Groups upgraded past the fix or removed read "1 device group no longer affected" without
+    saying which: they are named as last found (`Routing.former`, the stored findings)."""
+    previous = _previous([finding(site="A"), finding(site="B")])
+    last_found = {finding(site="B").key: ("hq", "DS-2CD3321G2-I", "B")}
+    (alert,) = route([(ITEM, [finding(site="A")])],
+                     Routing(FLEETS, previous=previous, former=last_found.get), NOW)
+    assert alert.changes == ("1 device group no longer affected: DS-2CD3321G2-I at B",)
+    nothing: dict[str, tuple[str, str, str]] = {}
+    (alert,) = route([(ITEM, [finding(site="A")])],
+                     Routing(FLEETS, previous=previous, former=nothing.get), NOW)
+    assert alert.changes == ("1 device group no longer affected",)  # none known: counted
+
+
 def test_snooze_holds_changes_until_it_ends() -> None:
     previous = _previous([finding()], snoozed_until=NOW + timedelta(days=7))
     items = [(ITEM, [finding(count=9)])]
