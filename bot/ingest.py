@@ -5,7 +5,8 @@ A copy read under a key the store does not hold is first matched to the stored i
 (`bot.identity`: a package whose model list grew, an advisory now showing its SN No.), and takes
 that item's key. A poll's items are stored one copy per key, as `bot.precedence` chooses among
 the stored copy and the copies the sources read; each source's health and cursor are stored with
-notes on copies not kept. Sources that became unhealthy or recovered are told to
+notes on copies not kept (a source not polled because its server asked to wait keeps them as
+they are). Sources that became unhealthy or recovered are told to
 ``[policy] source_receivers`` (`bot.sourcenotice`) through the outbox.
 """
 
@@ -22,7 +23,7 @@ from bot.identity import aliases
 from bot.items import Item, from_dict, to_json_dict
 from bot.precedence import Choice, PassedOver, Standing, choose
 from bot.sourcenotice import Noticed, SourceView, notices
-from bot.sources.health import SourceHealth, describe, unhealthy, with_warnings
+from bot.sources.health import SourceHealth, describe, unhealthy, waiting_words, with_warnings
 from bot.sources.runner import PollOutcome
 from state import Store, StoredItem
 
@@ -31,10 +32,12 @@ NOTICED_KEY = "sources.noticed"  # what the source receivers were told (bot.sour
 
 @dataclass
 class Ingested:
-    """What storing a poll's items did: items new and revised, and a line per source."""
+    """What storing a poll's items did: items new and revised, a line per source, and the sources
+    not polled because their server asked to wait (name -> until when, ISO 8601)."""
 
     changes: Counter[str] = field(default_factory=Counter)
     lines: dict[str, str] = field(default_factory=dict)
+    waiting: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,17 +77,27 @@ def store_outcomes(
         if change != "unchanged":
             ingested.changes[change] += 1
     for name, outcome in outcomes.items():
+        if outcome.waiting and outcome.health.not_before:  # health and cursor stay as stored
+            ingested.lines[name] = f"{waiting_words(outcome.health)}; not polled"
+            ingested.waiting[name] = outcome.health.not_before.isoformat(timespec="seconds")
+            continue
         health = with_warnings(outcome.health, [p.note() for p in passed.get(name, [])])
         store.sources.put_health(name, health.to_dict(), now)
         store.sources.put_cursor(name, outcome.cursor.to_dict(), now)
-        ingested.lines[name] = (
-            "unchanged"
-            if outcome.unchanged
-            else f"failed: {health.last_error}"
-            if health.consecutive_failures
-            else f"{len(outcome.items)} items"
-        ) + _not_stored(passed.get(name, []))
+        ingested.lines[name] = _line(outcome, health) + _not_stored(passed.get(name, []))
     return ingested
+
+
+def _line(outcome: PollOutcome, health: SourceHealth) -> str:
+    """The source's line in the cycle's report: unchanged, failed (and until when it waits), or
+    how many items it read (with the warning when a snapshot source read none)."""
+    if outcome.unchanged:
+        return "unchanged"
+    if health.consecutive_failures:
+        wait = f"; {waiting_words(health)}" if health.not_before else ""
+        return f"failed: {health.last_error}{wait}"
+    emptied = f"; warning: {outcome.emptied}" if outcome.emptied else ""
+    return f"{len(outcome.items)} items{emptied}"
 
 
 def _identified(

@@ -64,6 +64,7 @@ class CycleReport:
     digested: int = 0
     unrouted: Counter[str] = field(default_factory=Counter)  # fleet -> findings nobody hears of
     unheard: dict[str, str] = field(default_factory=dict)  # unhealthy source -> health, untold
+    waiting: dict[str, str] = field(default_factory=dict)  # source not polled -> until (ISO)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,6 +81,7 @@ class CycleReport:
             "digested": self.digested,
             "unrouted": dict(self.unrouted),
             "unheard": dict(self.unheard),
+            "waiting": dict(self.waiting),
             "seconds": round(self.seconds, 3),
         }
 
@@ -117,6 +119,7 @@ def run_cycle(
             settings = with_subscriptions(settings, store)
             ingested = store_outcomes(store, outcomes, now, Standing.of(settings.sources))
             report.sources.update(ingested.lines)
+            report.waiting = ingested.waiting
             for change, n in ingested.changes.items():
                 report.items[change] += n
             told = tell_source_health(store, settings, outcomes, before, now)

@@ -17,7 +17,6 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -28,7 +27,7 @@ from bot.config import ConfigError, ReceiverSettings, Settings
 from bot.config import secret as read_secret
 from bot.netguard import AddressRefused, Resolver, UnresolvedHost, check_url, default_resolve
 from bot.netguard import redact_url as _redact
-from bot.sources.fetcher import Fetcher, FetchError, FetchResult
+from bot.sources.fetcher import Fetcher, FetchError, FetchResult, retry_after
 from notifiers.base import AlertDoc, SendResult, Thread
 from notifiers.presets import PRESETS
 from notifiers.presets.base import Context, PayloadError, Preset, Request, line
@@ -37,7 +36,6 @@ from notifiers.templates import TemplateProblem, UserTemplate
 
 DEADLINE = 15.0
 MAX_REPLY = 64 * 1024
-MAX_RETRY_AFTER = 24 * 3600.0
 _RETRIED = {408, 425, 429}
 # Answers of the configured URL itself that no alert gets past until someone fixes the receiver
 # (a deleted Discord, Slack or Teams webhook answers 404; a rotated secret 401): the receiver is
@@ -269,23 +267,6 @@ class WebhookNotifier:
         for value in self._hidden:
             text = text.replace(value, "***")
         return text
-
-
-def retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), capped at a day."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        seconds = float(text)
-    else:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        when = when if when.tzinfo else when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def _check_when_configured(settings_key: str, url: str, settings: Settings) -> None:

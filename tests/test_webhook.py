@@ -14,7 +14,8 @@ import pytest
 
 import bot
 from bot.config import ConfigError, NetworkSettings, ReceiverSettings, Settings
-from notifiers.webhook import WebhookNotifier, build, preview, retry_after
+from bot.sources.fetcher import retry_after
+from notifiers.webhook import WebhookNotifier, build, preview
 from tests.httpserver import LocalServer, Route
 from tests.webhook_docs import NOW, SECRET, document, make_finding
 from tests.webhook_receiver import Answer, FakeTicketing, SignedReceiver

@@ -66,7 +66,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         if args.json:
             json.dump(report.alerts, out, indent=2, ensure_ascii=False)
             out.write("\n")
-            warnings = unheard_lines(report) + unrouted_lines(report)
+            warnings = waiting_lines(report) + unheard_lines(report) + unrouted_lines(report)
             sys.stderr.writelines(line + "\n" for line in warnings)
         else:
             out.write(render_report(report))
@@ -126,6 +126,14 @@ def render_report(report: CycleReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def waiting_lines(report: CycleReport) -> list[str]:
+    """A line per source not polled because its server asked to wait (for --json's stderr)."""
+    return [
+        f"  source {name}: waiting until {until} (the server asked); not polled"
+        for name, until in sorted(report.waiting.items())
+    ]
+
+
 def unheard_lines(report: CycleReport) -> list[str]:
     """A warning per unhealthy source when ``[policy] source_receivers`` names nobody."""
     return [f"  {untold_warning(name, safe(status))}" for name, status in
@@ -151,5 +159,9 @@ def register(sub: SubParsers) -> None:
         "--no-deliver", action="store_true", help="enqueue alerts but leave delivery to the worker"
     )
     p.add_argument(
-        "--source", action="append", metavar="NAME", help="poll only this source (repeatable)"
+        "--source",
+        action="append",
+        metavar="NAME",
+        help="poll only this source (repeatable); a source whose server asked to wait"
+        " (Retry-After) is still not polled before then: `firmwatch fetch NAME` reads it now",
     )

@@ -31,7 +31,7 @@ from bot.items import to_json_dict
 from bot.sourcenotice import untold_warning
 from bot.sources import DETAIL_PARSERS, PARSERS
 from bot.sources.fetcher import Fetcher
-from bot.sources.health import SourceHealth, describe, unhealthy
+from bot.sources.health import SourceHealth, describe, unhealthy, waiting
 from bot.sources.runner import Cursor, poll
 from state import SourceState, StoreError, parse_state_url
 
@@ -136,6 +136,7 @@ def _view(
         "enabled": source.enabled,
         "status": describe(health, now),
         "unhealthy": source.enabled and unhealthy(health, failures),
+        "waiting_until": _iso(health.not_before) if waiting(health, now) else None,
         "health": health.to_dict(),
         "cursor": {
             "etag": cursor.etag,
@@ -176,6 +177,10 @@ def _lines(view: dict[str, Any], warnings: Mapping[str, str]) -> list[str]:
         lines.append(f"  cursor: {safe(', '.join(h for h in held if h))}")
     lines += [f"  warning: {safe(w)}" for w in health["warnings"]]
     return lines
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
 
 
 def _every(interval: timedelta) -> str:

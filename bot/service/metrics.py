@@ -110,13 +110,22 @@ class StoreCollector(Collector):
                                     "Failed polls in a row, by source", labels=["source"])
         success = GaugeMetricFamily("firmwatch_source_last_success_timestamp_seconds",
                                     "When each source last polled successfully", labels=["source"])
+        not_before = GaugeMetricFamily(
+            "firmwatch_source_not_before_timestamp_seconds",
+            "Until when each source's server asked not to be polled (Retry-After)",
+            labels=["source"],
+        )
         for source in sources:
             failing.add_metric([source.name], int(source.health.get("consecutive_failures") or 0))
             when = _timestamp(source.health.get("last_success"))
             if when is not None:
                 success.add_metric([source.name], when)
+            until = _timestamp(source.health.get("not_before"))
+            if until is not None:
+                not_before.add_metric([source.name], until)
         yield failing
         yield success
+        yield not_before
         off = GaugeMetricFamily("firmwatch_receiver_disabled",
                                 "1 for a receiver disabled (410, or failing for 5 days): its "
                                 "entries wait until `firmwatch outbox enable`", labels=["receiver"])

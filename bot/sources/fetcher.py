@@ -14,7 +14,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -43,15 +43,23 @@ DNS_TTL = 2.0  # seconds a DNS answer is reused (every attempt still judges the 
 CONNECT_TIMEOUT = 10.0
 _REDIRECTS = {301, 302, 303, 307, 308}
 _GZIP_MAGIC = b"\x1f\x8b\x08"  # a gzip member (deflate): no text format starts so
+MAX_RETRY_AFTER = 24 * 3600.0  # seconds: a longer Retry-After is taken as a day
 
 
 class FetchError(Exception):
     """A fetch that failed; the message says what happened in plain words (no query strings)."""
 
-    def __init__(self, message: str, status: int | None = None, timed_out: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        timed_out: bool = False,
+        retry_after: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.timed_out = timed_out  # the time allowed ran out
+        self.retry_after = retry_after  # the answer's Retry-After header, as sent
 
 
 @dataclass
@@ -263,8 +271,11 @@ class Fetcher:
         status = response.status_code
         headers = {k.lower(): v for k, v in response.headers.items()}
         if status >= 400:
-            wait = _asked_to_wait(headers.get("retry-after", ""))
-            raise FetchError(f"HTTP {status} {response.reason_phrase}".rstrip() + wait, status)
+            asked = headers.get("retry-after")
+            wait = _asked_to_wait(asked or "")
+            raise FetchError(
+                f"HTTP {status} {response.reason_phrase}".rstrip() + wait, status, retry_after=asked
+            )
         not_modified = status == 304
         body = b"" if not_modified else self._gunzipped(
             self._read_body(response, headers, deadline)
@@ -480,19 +491,39 @@ def _pinned(scheme: str, address: str, port: int, host: str, url: str) -> tuple[
     return pinned, name if port == default_port else f"{name}:{port}"
 
 
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date) at ``now``, at
+    most MAX_RETRY_AFTER; None when there is none or it cannot be read."""
+    asked = _retry_after(value or "")
+    if asked is None:
+        return None
+    seconds = float(asked) if isinstance(asked, int) else (asked - now).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
 def _asked_to_wait(value: str) -> str:
     """A ``Retry-After`` (seconds or an HTTP date) in words for the error, else nothing."""
+    asked = _retry_after(value)
+    if asked is None:
+        return ""
+    if isinstance(asked, int):
+        if asked > 999_999_999:
+            return ""  # not a wait anybody means
+        return f" (the server asks to wait {asked} s before asking again)"
+    moment = asked.isoformat(timespec="seconds")
+    return f" (the server asks to wait until {moment} before asking again)"
+
+
+def _retry_after(value: str) -> int | datetime | None:
+    """A ``Retry-After`` as seconds or as an aware UTC time; None when it cannot be read."""
     value = value.strip()
-    if value.isdigit() and len(value) <= 9:
-        return f" (the server asks to wait {int(value)} s before asking again)"
+    if value.isdigit():
+        return int(value)
     try:
         until = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
-        return ""
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=UTC)
-    moment = until.astimezone(UTC).isoformat(timespec="seconds")
-    return f" (the server asks to wait until {moment} before asking again)"
+        return None
+    return (until if until.tzinfo else until.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _seconds(value: object) -> str:

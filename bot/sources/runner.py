@@ -11,6 +11,11 @@ or any cut-off API page, fails the whole poll; a later listing page that cannot 
 is a warning, and the listing is read again next poll. A listing that links no pages at all, where
 the last good poll read some, fails the poll too: it is a layout change or a challenge page, not
 a vendor that withdrew every advisory.
+
+A server that refuses with 429 or 503 and a ``Retry-After`` is not polled again before the time it
+asked for (at most a day): until then `poll` returns the source ``waiting``, its health and cursor
+as they were. A source that lists everything it holds on each poll (SNAPSHOT_FORMATS) and reads
+no items, where the last poll that read any read some, is told in a warning (``emptied``).
 """
 
 from __future__ import annotations
@@ -29,8 +34,14 @@ from bot.config import ConfigError, SourceSettings, secret
 from bot.items import Item, canonical_url
 from bot.netguard import redact_url
 from bot.sources.base import REQUEST_URL, CutOffError, Link, Parser, ParseResult
-from bot.sources.fetcher import Fetcher, FetchError, FetchResult
-from bot.sources.health import SourceHealth, record_failure, record_success, with_warnings
+from bot.sources.fetcher import Fetcher, FetchError, FetchResult, retry_after
+from bot.sources.health import (
+    SourceHealth,
+    record_failure,
+    record_success,
+    waiting,
+    with_warnings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +55,11 @@ MAX_DETAIL_PAGES = 50  # detail pages read per poll; the rest wait for the next 
 REFRESH_AFTER = timedelta(days=7)  # a detail page unread this long is read again
 REFRESH_PER_POLL = 2  # at most this many such re-reads per poll
 REFRESH_TRIES = 2 * REFRESH_PER_POLL  # ... trying at most this many (past pages that fail)
+WAIT_STATUSES = (429, 503)  # answers whose Retry-After the source waits out
+# Formats whose every poll reads all the source holds (not only what changed): a poll of one that
+# reads nothing, where an earlier one read items, is worth a warning. NVD reads only changes;
+# a Hikvision listing yields items only for pages new or changed (an emptied listing fails).
+SNAPSHOT_FORMATS = frozenset({"feed", "kev-json", "firmware-json"})
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _WINDOW_KEYS = ("lastModStartDate", "lastModEndDate")
 _BUGS = (ArithmeticError, AttributeError, LookupError, OSError, RuntimeError, TypeError, ValueError)
@@ -90,14 +106,19 @@ class PollOutcome:
     cursor: Cursor
     health: SourceHealth
     unchanged: bool
+    waiting: bool = False  # not polled: the server asked to wait (health.not_before)
+    emptied: str = ""  # the warning when a snapshot source read no items where it read some
 
 
 class _Fault(Exception):
     """A source fault that ends the poll: recorded in health, never raised to the caller."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, retry_after: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 def poll(
@@ -112,8 +133,11 @@ def poll(
     environ: Mapping[str, str] = _EMPTY,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PollOutcome:
-    """Poll one source; a fault becomes a health entry, with no items and the cursor unchanged."""
+    """Poll one source; a fault becomes a health entry, with no items and the cursor unchanged.
+    A source whose server asked to wait until after ``now`` is not fetched (``waiting``)."""
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    if waiting(health, now):
+        return PollOutcome([], cursor, health, unchanged=False, waiting=True)
     try:
         outcome = _poll(
             source, fetcher, cursor, health, now, parsers, detail_parser, environ, sleep
@@ -121,7 +145,8 @@ def poll(
         return _refresh(outcome, cursor, fetcher, source, detail_parser, now)
     except _Fault as fault:
         log.info("source %s failed: %s", source.name, fault)
-        failed = record_failure(health, now, str(fault), fault.status)
+        wait = _not_before(fault, now)
+        failed = record_failure(health, now, str(fault), fault.status, wait)
         return PollOutcome([], cursor, failed, unchanged=False)
     except _BUGS as exc:  # a parser bug met by this body: recorded, never raised
         log.exception("source %s: internal error", source.name)
@@ -217,8 +242,14 @@ def _poll(
     else:
         new_cursor = Cursor(first.etag, first.last_modified, pages, nvd)
     items += detail_items
+    emptied = _emptied_snapshot(source, health) if not items else ""
+    warnings += [emptied] if emptied else []
     return PollOutcome(
-        items, new_cursor, record_success(health, now, first.status, warnings, len(items)), False
+        items,
+        new_cursor,
+        record_success(health, now, first.status, warnings, len(items)),
+        False,
+        emptied=emptied,
     )
 
 
@@ -421,6 +452,31 @@ def _emptied(url: str, known: int) -> str:
     )
 
 
+def _emptied_snapshot(source: SourceSettings, health: SourceHealth) -> str:
+    """The warning for a source that lists everything it holds and read nothing, where the last
+    poll that read any read items; else nothing (a source read for changes may read none)."""
+    if source.format not in SNAPSHOT_FORMATS or not health.items_last_read:
+        return ""
+    return (
+        f"read no items, where the last poll that read any read {health.items_last_read}:"
+        f" a {source.format} source lists all it holds on every poll, so it may have been"
+        " emptied, cut short or moved (an empty file, a changed URL or filter); nothing stored"
+        " was removed, and this warning goes once it lists items again"
+    )
+
+
+def _not_before(fault: _Fault, now: datetime) -> datetime | None:
+    """When the source may be polled again, if the server refused with a Retry-After (429, 503)
+    that can be read and lies ahead; at most a day from ``now``, in whole seconds."""
+    if fault.status not in WAIT_STATUSES:
+        return None
+    seconds = retry_after(fault.retry_after, now)
+    if not seconds:
+        return None
+    until = now.astimezone(UTC) + timedelta(seconds=seconds)
+    return until.replace(microsecond=0) + timedelta(seconds=1 if until.microsecond else 0)
+
+
 def _about(url: str, warning: str) -> str:
     """A detail page's warning, led by the page's URL unless it already names it."""
     shown = redact_url(url)
@@ -437,7 +493,7 @@ def _get(
     try:
         return fetcher.fetch(url, etag=etag, last_modified=last_modified, headers=headers)
     except FetchError as exc:
-        raise _Fault(str(exc), exc.status) from None
+        raise _Fault(str(exc), exc.status, exc.retry_after) from None
 
 
 def _parse(parser: Parser, result: FetchResult, source: SourceSettings) -> ParseResult:
