@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.fleets import Fleet
+from bot.slack.subscriptions import subscribe, subscriptions
 from state import open_store
 from tests.conftest import DATA
 from tests.state_helpers import run_cli
@@ -51,7 +53,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, config: str, *argv: str) -> tuple[int, 
 
 
 def test_import_list_show_export_remove(
-    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    config: str, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, out, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "fleets.csv"))
     assert (code, err) == (0, "")
@@ -77,8 +79,16 @@ def test_import_list_show_export_remove(
         "hq-campus,DS-2CD3321G2-I,V5.5.800 build 210628,12,Site B,2021-03-15,",
         "hq-campus,DS-96064NI-I16,V4.30.096 build 221220,2,Site A,2019-01-15,2027-03-01",
     ]
+    with open_store(store_url) as store:  # a channel subscribed in Slack goes with the fleet
+        subscribe(store, "hq-campus", "C0HQCAMPUS", datetime.now(UTC))
     code, out, _ = cli(monkeypatch, config, "fleet", "remove", "hq-campus")
-    assert (code, out) == (0, "removed fleet hq-campus and its 3 device group(s)\n")
+    assert (code, out.splitlines()) == (0, [
+        "removed fleet hq-campus and its 3 device group(s)",
+        "its Slack channels no longer get its alerts: C0HQCAMPUS (a fleet made later under this"
+        " name starts with none)",
+    ])
+    with open_store(store_url) as store:
+        assert subscriptions(store) == {}
     code, _, err = cli(monkeypatch, config, "fleet", "show", "hq-campus")
     assert code == 1 and "no fleet named 'hq-campus' (fleets: declared, warehouses)" in err
 

@@ -30,6 +30,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.config import Settings, parse
 from bot.fleets import declared_fleets
 from bot.service.metrics import Metrics
+from bot.slack.subscriptions import subscribe, subscriptions
 from bot.web.app import WebApp
 from bot.web.server import WebServer, close_channels
 from bot.web.slack import load_slack
@@ -217,9 +218,23 @@ def test_fleet_put_get_delete_round_trip(site: Site) -> None:
     names = [f["name"] for f in site.get("/api/v1/fleets").json()["fleets"]]
     assert names == ["hq", "lab"]
     gone = site.call("DELETE", "/api/v1/fleets/lab")
-    assert gone.status_code == 200 and gone.json() == {"removed": "lab", "device_groups": 1}
+    assert gone.status_code == 200
+    assert gone.json() == {"removed": "lab", "device_groups": 1, "unsubscribed": []}
     assert site.get("/api/v1/fleets/lab").status_code == 404
     assert site.call("DELETE", "/api/v1/fleets/lab").status_code == 404
+
+
+def test_a_deleted_fleet_takes_its_slack_channels_with_it(site: Site) -> None:
+    """A fleet made later under the name of a deleted one (another customer's, say) inherited
+    the old one's channels: a Slack Connect channel shared with the first customer got the new
+    one's alerts."""
+    assert site.call("PUT", "/api/v1/fleets/lab", json=LAB).status_code == 201
+    subscribe(site.store, "lab", "C0LABOPS", T0)
+    subscribe(site.store, "hq", "C0HQOPS", T0)
+    gone = site.call("DELETE", "/api/v1/fleets/lab").json()
+    assert gone["unsubscribed"] == ["C0LABOPS"]
+    assert site.call("PUT", "/api/v1/fleets/lab", json=LAB).status_code == 201
+    assert subscriptions(site.store) == {"hq": ["C0HQOPS"]}
 
 
 @pytest.mark.parametrize(("body", "problem"), [

@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,6 +29,7 @@ from bot.commands.common import (
 )
 from bot.commands.db import open_configured_store, store_to_read
 from bot.fleets import DeviceGroup, Fleet, FleetError, declared_fleets, export_csv, parse_fleet_csv
+from bot.slack.subscriptions import drop_fleet
 from state import FleetTotals, Store, StoreError
 from state.fleetsync import import_fleets, sync_declared_fleets
 
@@ -201,10 +203,14 @@ def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
     if loaded.found and any(f.name == args.name for f in loaded.settings.fleets):
         raise CommandFailed(f"fleet {args.name!r} is declared in {loaded.path} ([[fleets]]);"
                             " remove it there (it would come back at the next sync)")
-    with _open(loaded) as store:
+    with _open(loaded) as store, store.transaction():
         _get(store, args.name)
         removed = store.fleets.remove(args.name) or 0
+        channels = drop_fleet(store, args.name, datetime.now(UTC))
     out.write(f"removed fleet {args.name} and its {removed} device group(s)\n")
+    if channels:
+        out.write(f"its Slack channels no longer get its alerts: {', '.join(channels)}"
+                  " (a fleet made later under this name starts with none)\n")
     return EXIT_OK
 
 

@@ -94,3 +94,15 @@ def with_subscriptions(settings: Settings, store: Store) -> Settings:
     if not extra:
         return settings
     return settings.model_copy(update={"receivers": [*settings.receivers, *extra]})
+
+
+def drop_fleet(store: Store, fleet: str, now: datetime) -> list[str]:
+    """Forget a removed fleet's channels (a fleet made later under its name, say another
+    customer's, must not inherit them: a Slack Connect channel is shared with one customer);
+    the channels it had."""
+    with store.transaction():
+        current = subscriptions(store)
+        channels = current.pop(fleet, [])
+        if channels:
+            store.meta.put(SUBSCRIPTIONS_KEY, current, now)
+        return channels

@@ -7,7 +7,7 @@ fleet and all its device groups in one unit of work (:func:`state.fleetsync.repl
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,6 +25,7 @@ from bot.fleets import (
     same_devices,
     written_differently,
 )
+from bot.slack.subscriptions import drop_fleet
 from bot.web.http import HttpError, Request, Response, json_response
 from state import Finding, FleetTotals, OutboxEntry, Store
 from state.fleetsync import replace_fleet
@@ -107,8 +108,11 @@ def delete_fleet(store: Store, name: str) -> Response:
     fleet = _existing(store, name)
     if fleet.origin == "config":
         raise _declared(name)
-    removed = store.fleets.remove(name) or 0
-    return json_response(200, {"removed": name, "device_groups": removed})
+    with store.transaction():
+        removed = store.fleets.remove(name) or 0
+        channels = drop_fleet(store, name, datetime.now(UTC))
+    return json_response(200, {"removed": name, "device_groups": removed,
+                               "unsubscribed": channels})
 
 
 def list_alerts(store: Store, request: Request) -> Response:
