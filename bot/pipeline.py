@@ -115,6 +115,7 @@ def run_cycle(
         # their records and stamps, routing's facts): the collector would rescan them over and
         # over; it resumes when the cycle ends.
         with store.transaction(), gc_paused():
+            one_at_a_time(store)
             sync_declared_fleets(store, declared_fleets(settings.fleets, config_name))
             settings = with_subscriptions(settings, store)
             ingested = store_outcomes(store, outcomes, now, Standing.of(settings.sources))
@@ -147,6 +148,17 @@ def run_cycle(
         pass
     report.seconds = time.perf_counter() - clock
     return report
+
+
+def one_at_a_time(store: Store) -> None:
+    """Wait for cycles and digests in progress, then hold them off until this unit of work ends.
+
+    They overlap on PostgreSQL (two sources' jobs at once, a run past its deadline still going
+    when the next starts, an old leader finishing as the new one polls); each reads what the
+    others store (items, findings, the alerts held for digests) and writes it back: without
+    this, one's writes silently undid another's. TinyDB and SQLite already hold the whole store.
+    """
+    store.meta.get(CYCLE_KEY, for_update=True)
 
 
 def _poll(
@@ -346,6 +358,7 @@ def run_digest(store: Store, settings: Settings, now: datetime) -> int:
 
     sent = 0
     with store.transaction():
+        one_at_a_time(store)
         pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
         for receiver, periods in pending.items():
             for period in [p for p, held in periods.items() if due(p, held)]:

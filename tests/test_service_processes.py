@@ -308,3 +308,26 @@ def test_two_workers_on_postgresql_elect_one_scheduler_and_the_standby_takes_ove
         keys = [(e.receiver, e.dedupe_key) for e in store.outbox.all()]
         assert len(keys) == len(set(keys)), "no duplicate alerts"
         assert store.meta.get("scheduler.leader") is None
+
+
+def test_readyz_answers_while_postgresql_stops_answering(
+    tmp_path: Path, feed: str, pg_url: str, spawn: Callable[..., Proc]
+) -> None:
+    # A stalled database (or a partition) kept /readyz waiting forever on the pooled connection's
+    # ping: the probe timed out instead of saying "not ready", and each probe held one of the
+    # server's threads (the /healthz probes queued behind them).
+    clean_pg(pg_url)
+    config = _config(tmp_path, feed)
+    target = urlsplit(pg_url)
+    with TcpRelay((target.hostname or "127.0.0.1", target.port or 5432)) as relay:
+        proc = spawn("web", "--config", str(config), "--port", "0",
+                     env=_environ(FIRMWATCH_TEST_STATE_URL=relay.url(pg_url)))
+        base = f"http://127.0.0.1:{proc.wait_for(_message('serving HTTP'))['port']}"
+        assert httpx.get(f"{base}/readyz", timeout=30).status_code == 200  # a pooled connection
+        relay.freeze()
+        for _ in range(2):  # the second probe finds the first check still hung
+            ready = httpx.get(f"{base}/readyz", timeout=60)
+            assert ready.status_code == 503, ready.text
+            assert "did not answer within" in ready.json()["checks"]["store"]
+        assert httpx.get(f"{base}/healthz", timeout=60).status_code == 200
+        proc.popen.kill()

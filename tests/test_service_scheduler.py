@@ -103,8 +103,11 @@ class SignalBook(JobBook):
         with self.guard:
             return self.events.setdefault(job, threading.Event())
 
-    def finished(self, job: str, started: datetime, now: datetime, error: str | None) -> None:
-        super().finished(job, started, now, error)
+    def finished(
+        self, job: str, started: datetime, now: datetime, error: str | None, *,
+        seconds: float | None = None,
+    ) -> None:
+        super().finished(job, started, now, error, seconds=seconds)
         self.event(job).set()
 
     def missed(self, job: str, scheduled: datetime, now: datetime, reason: str) -> None:
@@ -453,3 +456,28 @@ def test_a_store_that_does_not_answer_shows_as_down() -> None:
     metrics = Metrics(Broken())  # type: ignore[arg-type]
     assert _sample(metrics, "firmwatch_store_up") == 0
     assert _sample(metrics, "firmwatch_outbox_entries", status="pending") == 0
+
+
+def test_a_clock_stepped_back_during_a_run_records_no_negative_duration(tiny: Store) -> None:
+    """NTP stepping the wall clock back an hour while a cycle ran made the job book say the
+    cycle took -3,600,000 ms and put -3600 s into the cycle duration histogram."""
+    wall = [T0]
+
+    def poll(names: object, now: datetime) -> None:
+        wall[0] = T0 - timedelta(hours=1)  # the clock steps back while the cycle runs
+
+    work = Work(poll=poll, deliver=lambda now: None, digest=lambda now: 0,
+                reminders=lambda now: 0)
+    specs = [s for s in plan_jobs(SETTINGS, work, rand=lambda a, b: 0.0) if s.id == "source:feed"]
+    book, metrics = SignalBook(tiny), Metrics(tiny)
+    scheduler = Scheduler(specs, store=tiny, metrics=metrics, book=book,
+                          timezone="Europe/Berlin", clock=lambda: wall[0])
+    scheduler.start()
+    try:
+        assert book.event("source:feed").wait(WAIT)
+    finally:
+        scheduler.stop(WAIT)
+    record = tiny.meta.get(JOBS_KEY)["source:feed"]
+    assert record["last_run"] == T0.isoformat() and record["last_duration_ms"] >= 0
+    assert _sample(metrics, "firmwatch_cycle_duration_seconds_sum") >= 0
+    assert _sample(metrics, "firmwatch_cycle_duration_seconds_count") == 1

@@ -46,13 +46,19 @@ class JobBook:
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
 
-    def finished(self, job: str, started: datetime, now: datetime, error: str | None) -> None:
-        """A run ended: ``error`` is None on success, else what went wrong in one line."""
+    def finished(
+        self, job: str, started: datetime, now: datetime, error: str | None, *,
+        seconds: float | None = None,
+    ) -> None:
+        """A run ended: ``error`` is None on success, else what went wrong in one line;
+        ``seconds`` is how long it took (else ``now - started``: the wall clock may be stepped)."""
+        if seconds is None:
+            seconds = (now - started).total_seconds()
         with self._lock:
             p = self._pending.setdefault(job, _Pending())
             p.runs += 1
             p.fields.update(last_run=started.isoformat(), worker=self.worker,
-                            last_duration_ms=int((now - started).total_seconds() * 1000))
+                            last_duration_ms=int(max(seconds, 0.0) * 1000))
             outcome = "ok" if error is None else "failed"
             if error is None:
                 p.streak, p.reset_streak = 0, True

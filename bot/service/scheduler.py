@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -61,7 +62,7 @@ class Scheduler:
         self.runner = runner or DeadlineRunner()
         self.tz = ZoneInfo(timezone)
         self.leading = False
-        self._starts: dict[str, datetime] = {}
+        self._starts: dict[str, tuple[datetime, float]] = {}  # wall clock, monotonic seconds
         self._lock = threading.Lock()
         self._active = 0  # runs started and not yet fully recorded
         self._idle = threading.Condition()
@@ -154,7 +155,7 @@ class Scheduler:
         with self._idle:
             self._active += 1
         started = self.clock()
-        self._starts[spec.id] = started
+        self._starts[spec.id] = started, time.monotonic()
         log.debug("job started", extra={"job": spec.id})
         return self.runner.run(spec.id, partial(spec.body, started),
                                spec.deadline.total_seconds())
@@ -182,8 +183,9 @@ class Scheduler:
                                                   "scheduled": times[-1].isoformat()})
             self.book.missed(job, times[-1], now, reason)
             return
-        started = self._starts.pop(job, now)
-        seconds = (now - started).total_seconds()
+        # How long it took on the monotonic clock: the wall clock may be stepped meanwhile.
+        started, began = self._starts.pop(job, (now, time.monotonic()))
+        seconds = time.monotonic() - began
         error: BaseException | None = getattr(event, "exception", None)
         if error is None:
             result = getattr(event, "retval", None)
@@ -193,7 +195,7 @@ class Scheduler:
             quiet = spec is not None and spec.kind == "deliver" and not _did_something(result)
             log.log(logging.DEBUG if quiet else logging.INFO, "job finished",
                     extra={"job": job, "seconds": round(seconds, 3), "result": _summary(result)})
-            self.book.finished(job, started, now, None)
+            self.book.finished(job, started, now, None, seconds=seconds)
             return
         if isinstance(error, JobInterrupted):
             self.metrics.job_runs.labels(job, "interrupted").inc()
@@ -207,7 +209,7 @@ class Scheduler:
             self._observe(spec, started, seconds, None, ok=False)
         log.error("job failed", extra={"job": job, "outcome": outcome, "error": text},
                   exc_info=None if isinstance(error, JobTimeout) else error)
-        self.book.finished(job, started, now, text)
+        self.book.finished(job, started, now, text, seconds=seconds)
 
     def _observe(
         self, spec: JobSpec, started: datetime, seconds: float, result: object, *, ok: bool

@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.service.metrics import CONTENT_TYPE, Metrics
 from bot.web import api
 from bot.web.http import HttpError, Request, Response, bearer_ok, json_response, text_response
+from bot.web.probe import StoreProbe
 from bot.web.slack import SlackEndpoint
 from state import Store, StoreError
 
@@ -65,6 +66,7 @@ class WebApp:
         self.metrics = metrics
         self.slack = slack
         self.max_body = settings.web.max_body_kib * 1024
+        self.probe = StoreProbe(store)
         self.token, self.api_status = api_token(settings, environ)
         fleet = r"(?P<name>[^/]+)"
         self.routes = [
@@ -167,11 +169,10 @@ class WebApp:
 
     def _readyz(self, request: Request, params: dict[str, str]) -> Response:
         checks = {"slack": self.slack.status, "api": self.api_status}
-        try:
-            self.store.check()
-        except StoreError as exc:
+        store = self.probe.check()
+        if store != "ok":
             return json_response(503, {"status": "not ready",
-                                       "checks": {"store": f"failed: {exc}", **checks}})
+                                       "checks": {"store": store, **checks}})
         return json_response(200, {"status": "ready", "checks": {"store": "ok", **checks}})
 
     def _metrics(self, request: Request, params: dict[str, str]) -> Response:
