@@ -51,6 +51,25 @@ def test_check_fails_on_a_closed_tinydb_store(tmp_path: Path) -> None:
         store.check()
 
 
+def test_postgresql_connections_give_up_on_a_cut_network(pg_url: str) -> None:
+    """Only the leader's connection had keepalives: a query on a store connection cut by a
+    partition waited for the kernel to give up (about 15 minutes)."""
+    with open_store(pg_url) as store:
+        raw = store._db.engine.raw_connection()  # type: ignore[attr-defined]
+        try:
+            params = raw.driver_connection.info.get_parameters()
+        finally:
+            raw.close()
+        leader = store.leader("probe")
+        assert leader.acquire()
+        held = leader._conn.connection.driver_connection  # type: ignore[attr-defined]
+        leader_params = held.info.get_parameters()
+        leader.release()
+    for found in (params, leader_params):
+        assert found["keepalives"] == "1" and found["keepalives_idle"] == "30"
+        assert found["tcp_user_timeout"] == "60000" and found["connect_timeout"] == "10"
+
+
 def test_postgresql_lock_is_held_across_processes_and_freed_when_the_holder_dies(
     pg_url: str,
 ) -> None:

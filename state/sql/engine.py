@@ -43,6 +43,20 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# libpq options of every PostgreSQL connection: give up connecting after 10 s; probe an idle
+# connection after 30 s (then every 10 s, 3 times); drop one whose sent data goes unacknowledged
+# for 60 s. Without them a query on a connection cut by a partition waits for the kernel's
+# retransmissions to give up (about 15 minutes), holding its cycle, probe or worker that long.
+PG_CONNECT: dict[str, int] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,
+}
+
+
 def make_engine(url: StateUrl) -> Engine:
     """An engine for the URL (psycopg 3 for PostgreSQL; WAL and full fsync for SQLite)."""
     if url.backend == "sqlite":
@@ -53,7 +67,7 @@ def make_engine(url: StateUrl) -> Engine:
         return engine
     return create_engine(
         url.target, json_serializer=_json, pool_pre_ping=True,
-        connect_args={"connect_timeout": 10, "application_name": "firmwatch"},
+        connect_args={**PG_CONNECT, "application_name": "firmwatch"},
     )
 
 

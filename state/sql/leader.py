@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from state.errors import StoreError
-from state.sql.engine import SqlDb
+from state.sql.engine import PG_CONNECT, SqlDb
 
 
 def lock_key(name: str) -> int:
@@ -32,9 +32,7 @@ class PgLeader:
         self._db = db
         self._engine: Engine = create_engine(
             db.engine.url, poolclass=NullPool,
-            connect_args={"connect_timeout": 10, "application_name": f"firmwatch leader {name}",
-                          "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
-                          "keepalives_count": 3},
+            connect_args={**PG_CONNECT, "application_name": f"firmwatch leader {name}"},
         )
         self._conn: Connection | None = None
         self._mutex = threading.Lock()
