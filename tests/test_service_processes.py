@@ -331,3 +331,22 @@ def test_readyz_answers_while_postgresql_stops_answering(
             assert "did not answer within" in ready.json()["checks"]["store"]
         assert httpx.get(f"{base}/healthz", timeout=60).status_code == 200
         proc.popen.kill()
+
+
+def test_a_scrape_says_the_store_is_down_while_postgresql_stops_answering(
+    tmp_path: Path, feed: str, pg_url: str, spawn: Callable[..., Proc]
+) -> None:
+    # /metrics read the store's figures on the pooled connection, whose ping waited for ever on
+    # a stalled database: the scrape hung until Prometheus gave up, instead of store_up 0.
+    clean_pg(pg_url)
+    config = _config(tmp_path, feed)
+    target = urlsplit(pg_url)
+    with TcpRelay((target.hostname or "127.0.0.1", target.port or 5432)) as relay:
+        proc = spawn("web", "--config", str(config), "--port", "0",
+                     env=_environ(FIRMWATCH_TEST_STATE_URL=relay.url(pg_url)))
+        base = f"http://127.0.0.1:{proc.wait_for(_message('serving HTTP'))['port']}"
+        assert "firmwatch_store_up 1.0" in httpx.get(f"{base}/metrics", timeout=30).text
+        relay.freeze()
+        scraped = httpx.get(f"{base}/metrics", timeout=60)
+        assert scraped.status_code == 200 and "firmwatch_store_up 0.0" in scraped.text
+        proc.popen.kill()

@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from bot.service.bounded import Bounded
 from notifiers.health import DISABLED
 from state import Store, StoreError
 from state.records import OUTBOX_STATUSES
@@ -30,6 +31,7 @@ from state.records import OUTBOX_STATUSES
 log = logging.getLogger(__name__)
 JOBS_KEY = "scheduler.jobs"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+SCRAPE_WITHIN = 5.0  # seconds a scrape waits for the store's figures
 
 
 class Metrics:
@@ -79,8 +81,14 @@ class Metrics:
 class StoreCollector(Collector):
     """Gauges read from the store on every scrape; a store that fails shows ``store_up 0``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, within: float = SCRAPE_WITHIN) -> None:
         self.store = store
+        self._read = Bounded(self._reads, within, "metrics-store")
+
+    def _reads(self) -> tuple[Any, ...]:
+        store = self.store
+        return (store.outbox.counts(), store.sources.all(), store.meta.get(JOBS_KEY) or {},
+                store.meta.get(DISABLED) or {})
 
     def describe(self) -> list[Metric]:
         """Nothing up front: registering must not touch the store."""
@@ -89,12 +97,9 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Read the outbox counts, sources' health, disabled receivers and the job book."""
         up = GaugeMetricFamily("firmwatch_store_up", "1 when the store answered this scrape")
-        try:
-            counts = self.store.outbox.counts()
-            sources = self.store.sources.all()
-            jobs = self.store.meta.get(JOBS_KEY) or {}
-            disabled = self.store.meta.get(DISABLED) or {}
-        except StoreError as exc:
+        try:  # bounded: a scrape of a store that stopped answering says so, not hangs
+            counts, sources, jobs, disabled = self._read()
+        except (StoreError, TimeoutError) as exc:
             log.warning("metrics: the store did not answer", extra={"error": str(exc)})
             up.add_metric([], 0)
             yield up
