@@ -334,8 +334,9 @@ def _verdicts(
 
 
 def _highest(versions: Iterable[Version | None]) -> Version | None:
-    known = [v for v in versions if v is not None]
-    return max(known) if known else None
+    """The highest fixed version, or None when a row has none: no version fixes that one."""
+    known = list(versions)
+    return None if not known or None in known else max(v for v in known if v is not None)
 
 
 def _judge(

@@ -81,7 +81,7 @@ def test_advisory_findings_and_notes(case: dict[str, Any]) -> None:
         if "fix_promised" in exp:
             assert finding.fix_promised.value == exp["fix_promised"]
         if "fixed_version" in exp:
-            assert finding.fixed_version == exp["fixed_version"]
+            assert finding.fixed_version == (exp["fixed_version"] or None)  # "": none
         if "note" in exp:
             assert risk_note(NoteFacts.of([finding])) == exp["note"]
     assert set(got) == keys, "unexpected findings"
