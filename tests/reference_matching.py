@@ -226,7 +226,7 @@ def release_for(
             version = parse_version(release.version)
         except VersionError:
             continue
-        if fixed is not None and version < fixed:
+        if fixed is None or version < fixed:  # no fixed version: no release is known to fix it
             continue
         if best is None or version > best[0]:
             best = (version, release)
