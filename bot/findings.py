@@ -49,7 +49,7 @@ from bot.segments import KINDS, RowColumns, Segments
 from bot.verdicts import (
     NO_RELEASE,
     AdvisoryVerdicts,
-    highest,
+    fixed_for_all,
     release_fields,
     verdict_fields,
 )
@@ -360,7 +360,7 @@ class _AdvisoryFindings:
         if signature in self.joint_fixed:  # signatures recur across the advisory's models
             fixed = self.joint_fixed[signature]
         else:
-            fixed = self.joint_fixed[signature] = highest(
+            fixed = self.joint_fixed[signature] = fixed_for_all(
                 rows[at].fixed for at, span in over if span.status != "review-needed"
             )
         fields, promises, released = self._model_parts(model, fixed)

@@ -19,7 +19,11 @@ from bot.versions import Version, VersionError, parse_version
 def release_for(
     model: str, fixed: Version | None, releases: Sequence[FirmwareRelease]
 ) -> FirmwareRelease | None:
-    """The newest release for exactly this model that is at or past the fixed version."""
+    """The newest release for exactly this model that is at or past the fixed version; none
+    without a fixed version ("N/A", or a row that could not be read): no release is known to
+    fix it, and the newest may be older than the devices' own firmware."""
+    if fixed is None:
+        return None
     best: tuple[Version, FirmwareRelease] | None = None
     for release in releases:
         if not any(p.matches_exact(model) for text in release.models for p in patterns_of(text)):
@@ -28,7 +32,7 @@ def release_for(
             version = parse_version(release.version)
         except VersionError:
             continue
-        if fixed is not None and version < fixed:
+        if version < fixed:
             continue
         if best is None or version > best[0]:
             best = (version, release)
@@ -62,10 +66,12 @@ class ReleaseIndex:
         self.lengths = sorted({len(prefix) for prefix in self.by_prefix})  # of by_prefix's keys
 
     def rank(self, version: Version | None) -> int:
-        """How many of the releases' distinct versions are older than ``version`` (0 for None):
-        a model's newest release is at or past a fixed version when its rank is at least the
-        fixed version's."""
-        return 0 if version is None else bisect.bisect_left(self.order, version.sort_key())
+        """How many of the releases' distinct versions are older than ``version``: a model's
+        newest release is at or past a fixed version when its rank is at least the fixed
+        version's. None (no fixed version) ranks past every release: none fixes it."""
+        if version is None:
+            return len(self.order) + 1
+        return bisect.bisect_left(self.order, version.sort_key())
 
     def candidates(self, model: str) -> list[tuple[Version, FirmwareRelease]]:
         """The releases for exactly this (normalised) model, remembered (``memo``)."""
@@ -101,9 +107,12 @@ def best_release(
     candidates: Sequence[tuple[Version, FirmwareRelease]], fixed: Version | None
 ) -> FirmwareRelease | None:
     """The newest of a model's releases (`ReleaseIndex.candidates`) at or past ``fixed``: versions
-    are totally ordered, so that is the newest of them all when it is at or past ``fixed``."""
+    are totally ordered, so that is the newest of them all when it is at or past ``fixed``.
+    None without a fixed version (`release_for`)."""
+    if fixed is None:
+        return None
     found = newest(candidates)
-    return found[1] if found and (fixed is None or not found[0] < fixed) else None
+    return found[1] if found and not found[0] < fixed else None
 
 
 def newest(

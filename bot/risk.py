@@ -91,12 +91,24 @@ def risk_note(facts: NoteFacts, severe_cvss: float = DEFAULT_SEVERE_CVSS) -> str
     elif f.status == "review-needed":
         parts.append(f"Review needed: {reason}.")
     parts.append(_promise(f, facts.count, severe_cvss))
-    worst = f.worst
-    if worst and worst.cvss_version and not worst.cvss_version.startswith("3"):
-        parts.append(f"(Scored with CVSS {worst.cvss_version}; the policy names CVSS 3.0.)")
+    if said := _cvss_note(f.cves):
+        parts.append(said)
     if builds:
         parts.append(_customised_note(builds))
     return " ".join(parts)
+
+
+def _cvss_note(cves: Sequence[CveVerdict]) -> str | None:
+    """Say which CVEs were judged on a score other than CVSS 3.x (4.0 only), which the policy
+    does not name: all of them, or by name when others have a 3.x score (a CVE denied a fix on
+    its CVSS 4.0 score is judged so, whatever the worst CVE's score)."""
+    scored = [c for c in cves if c.score is not None and c.cvss_version]
+    other = [c for c in scored if not (c.cvss_version or "").startswith("3")]
+    if not other:
+        return None
+    versions = " and ".join(sorted({c.cvss_version or "" for c in other}))
+    which = "Scored" if len(other) == len(scored) else f"{joined([c.id for c in other])} scored"
+    return f"({which} with CVSS {versions}; the policy names CVSS 3.0.)"
 
 
 def _promise(f: Finding, count: int, threshold: float) -> str:

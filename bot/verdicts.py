@@ -84,9 +84,17 @@ def by_score(verdicts: Iterable[CveVerdict]) -> tuple[CveVerdict, ...]:
     return tuple(sorted(verdicts, key=lambda v: -(v.score or 0.0)))
 
 
-def highest(versions: Iterable[Version | None]) -> Version | None:
-    known = [v for v in versions if v is not None]
-    return max(known) if known else None
+def fixed_for_all(versions: Iterable[Version | None]) -> Version | None:
+    """The version that fixes every row touching a group (their fixed versions): the highest,
+    or None when one of them has none ("N/A"): no published version fixes that CVE, so none
+    fixes the group, and upgrading to another row's fix is no fix for it."""
+    found: Version | None = None
+    for v in versions:
+        if v is None:
+            return None
+        if found is None or v > found:
+            found = v
+    return found
 
 
 # (promise class number, an advisory's scores) -> the promises a stage of that class makes for
@@ -144,7 +152,7 @@ class AdvisoryVerdicts:
     ) -> tuple[Status, tuple[CveVerdict, ...], Version | None]:
         """A group's status, per-CVE verdicts and fixed version, from its hits."""
         status = min((h.status for h in hits), key=STATUS_RANK.__getitem__)
-        fixed = highest(h.fixed for h in hits if h.status != "review-needed")
+        fixed = fixed_for_all(h.fixed for h in hits if h.status != "review-needed")
         promises = self.promises(info, number)
         key = (tuple((h.cve, h.status) for h in hits), promises)
         verdicts = self.of_hits.get(key)

@@ -23,6 +23,7 @@ _VERSION_RE = re.compile(
 _CUSTOMISED_RE = re.compile(r"jkn|ipm|dzp", re.IGNORECASE)
 _NOT_A_VERSION_RE = re.compile(
     r"n/?a|none|tbd|[-/\u2013\u2014]+|(?:not|no) (?:yet )?(?:fixed|fix|available)"
+    r"|not applicable|no fix (?:is )?(?:yet )?available"
     r"|contact .*|to be (?:released|determined|announced).*|no fixed version.*|"
 )
 _LATER_RE = re.compile(

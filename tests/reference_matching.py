@@ -226,7 +226,7 @@ def release_for(
             version = parse_version(release.version)
         except VersionError:
             continue
-        if fixed is not None and version < fixed:
+        if fixed is None or version < fixed:  # no fixed version: no release is known to fix it
             continue
         if best is None or version > best[0]:
             best = (version, release)
@@ -334,8 +334,9 @@ def _verdicts(
 
 
 def _highest(versions: Iterable[Version | None]) -> Version | None:
-    known = [v for v in versions if v is not None]
-    return max(known) if known else None
+    """The highest fixed version, or None when a row has none: no version fixes that one."""
+    known = list(versions)
+    return None if not known or None in known else max(v for v in known if v is not None)
 
 
 def _judge(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bot.catalog import Catalog, CatalogEntry, normalize_model
 from bot.context import Context
 from bot.findings import advisory_findings
-from bot.items import Advisory, AffectedRow, CveInfo, score_vector
+from bot.items import Advisory, AffectedRow, CveInfo, FirmwareRelease, score_vector
 from bot.matching import FleetIndex, match_advisory
 from bot.risk import NoteFacts, risk_note
 from tests.conftest import case_id, load_cases
@@ -22,6 +22,7 @@ VECTORS = {
     "V98": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
     "V53": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N",
     "V40": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+    "V469": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N",
 }
 
 
@@ -57,6 +58,14 @@ def _advisory(case: dict[str, Any]) -> Advisory:
     return Advisory(key="ADV-1", title="t", url="https://example.com/a", cves=cves, rows=rows)
 
 
+def _releases(case: dict[str, Any]) -> list[FirmwareRelease]:
+    """The case's firmware packages: [model, version, download URL] each."""
+    return [
+        FirmwareRelease(f"fw-{at}", "t", (model,), version, download_url=url)
+        for at, (model, version, url) in enumerate(case.get("releases", []))
+    ]
+
+
 def _context(case: dict[str, Any]) -> Context:
     entries = [CatalogEntry(m, _date(la), _date(d), "test") for m, la, d in case["catalog"]]
     return Context(Catalog(entries), case["on"])
@@ -65,7 +74,9 @@ def _context(case: dict[str, Any]) -> Context:
 @pytest.mark.parametrize("case", load_cases("matching/advisories.toml"), ids=case_id)
 def test_advisory_findings_and_notes(case: dict[str, Any]) -> None:
     groups = [Group(*g) for g in case["groups"]]
-    findings = advisory_findings(_advisory(case), FleetIndex.build(groups), _context(case))
+    findings = advisory_findings(
+        _advisory(case), FleetIndex.build(groups), _context(case), _releases(case)
+    )
     got = {(f.model, f.site): f for f in findings}
     expected = case.get("expect", [])
     keys = set()
@@ -81,7 +92,10 @@ def test_advisory_findings_and_notes(case: dict[str, Any]) -> None:
         if "fix_promised" in exp:
             assert finding.fix_promised.value == exp["fix_promised"]
         if "fixed_version" in exp:
-            assert finding.fixed_version == exp["fixed_version"]
+            assert finding.fixed_version == (exp["fixed_version"] or None)  # "": none
+        if "download_url" in exp:
+            assert finding.download_url == (exp["download_url"] or None)  # "": none
+            assert finding.update_available == (exp.get("update_available") or None)
         if "note" in exp:
             assert risk_note(NoteFacts.of([finding])) == exp["note"]
     assert set(got) == keys, "unexpected findings"

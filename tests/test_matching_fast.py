@@ -477,7 +477,8 @@ def test_release_index_compares_the_next_cycles_releases_field_by_field_once(
     compared.clear()
     for _ in range(3):
         assert release_index(again) is made
-    assert not compared and made.best(normalize_model(MODELS[0]), None) == again[0]
+    fixed = parse_version("V5.7.13")
+    assert not compared and made.best(normalize_model(MODELS[0]), fixed) == again[0]
 
 
 def test_index_look_ups_follow_a_rebuilt_index() -> None:
