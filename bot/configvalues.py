@@ -131,7 +131,8 @@ def _device_model(value: str) -> str:
 
 # A name of a fleet, receiver, route or source: what Slack's ``fleet NAME``, the REST API's URL
 # and a CSV cell can all carry (a trailing or doubled space could not be told apart from none).
-NAME = re.compile(r"^(?=.{1,80}$)[A-Za-z0-9](?:[A-Za-z0-9_.\-]| (?=[A-Za-z0-9_.\-]))*$")
+# ``\Z``, not ``$``: ``$`` also matches before a trailing newline ("acme\n" is not "acme").
+NAME = re.compile(r"^(?=.{1,80}\Z)[A-Za-z0-9](?:[A-Za-z0-9_.\-]| (?=[A-Za-z0-9_.\-]))*\Z")
 NAME_RULE = (
     "letters, digits, '.', '_' or '-', starting with a letter or digit, with single spaces"
     " between words, at most 80 characters"

@@ -340,8 +340,9 @@ class _Compiled:
 # An entry that is one plain model number in capitals (``DS-2CD2143G2-IS``, ``iDS-7716NXI``):
 # no wildcard, bracket, slash, space or doubled hyphen, a digit, a letter first and last a
 # letter or digit. Over a third of a big feed's entries; `_compile` reads them in one step.
+# ASCII digits only: ``\d`` would take a full-width digit (U+FF12) as it is, which `_read` folds.
 _PLAIN_MODEL = re.compile(
-    r"(?!HIK|IVMS|HILOOK|HIWATCH|.*SERIES|.*--)(?:iDS-|[A-Z])(?:[A-Z.+_]|-(?!-))*\d"
+    r"(?!HIK|IVMS|HILOOK|HIWATCH|.*SERIES|.*--)(?:iDS-|[A-Z])(?:[A-Z.+_]|-(?!-))*[0-9]"
     r"(?:[A-Z0-9.+_]|-(?!-))*(?<=[A-Z0-9+_])"
 )
 

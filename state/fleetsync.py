@@ -24,6 +24,7 @@ from bot.fleets import (
     Origin,
     same_devices,
 )
+from bot.slack.subscriptions import drop_fleet
 from state import fleetshadows
 from state.api import Store
 
@@ -112,9 +113,18 @@ def sync_declared_fleets(store: Store, declared: Sequence[DeclaredFleet]) -> Fle
                 store.fleets.put(Fleet(name))
                 changes.fleets_updated.append(name)
             else:
-                store.fleets.remove(name)
+                remove_fleet(store, name, datetime.now(UTC))
                 changes.fleets_removed.append(name)
     return changes
+
+
+def remove_fleet(store: Store, name: str, now: datetime) -> tuple[int | None, list[str]]:
+    """Remove a fleet, its device groups and its Slack channel subscriptions in one unit of work
+    (a fleet made later under the name, another customer's, must not inherit the channels): the
+    number of groups (None when there was no such fleet) and the channels it had."""
+    with store.transaction():
+        removed = store.fleets.remove(name)
+        return removed, drop_fleet(store, name, now)
 
 
 def replace_fleet(store: Store, fleet: Fleet, groups: Sequence[DeviceGroup]) -> FleetChanges:

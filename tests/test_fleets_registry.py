@@ -10,9 +10,12 @@ import pytest
 
 from bot.config import parse
 from bot.fleets import Fleet, FleetError, declared_fleets, make_group, parse_fleet_csv
+from bot.slack.subscriptions import subscribe, subscriptions
 from state import Store
 from state.fleetsync import evaluated, import_fleets, sync_declared_fleets, unevaluated
 from tests.conftest import DATA
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def _file(name: str) -> str:
@@ -83,6 +86,19 @@ count = 2
     changes = sync_declared_fleets(store, declared[:1])
     assert changes.fleets_removed == ["lab"] and store.fleets.get("lab") is None
     assert store.fleets.get("warehouses") is not None, "imported fleets are never synced away"
+
+
+def test_a_fleet_synced_away_takes_its_slack_channels_with_it(store: Store) -> None:
+    """A fleet dropped from bot.toml kept its channels (as `fleet remove` and the REST API's
+    DELETE no longer do): a fleet made later under its name, another customer's, inherited a
+    channel shared with the first."""
+    toml = '[[fleets]]\nname = "lab"\n[[fleets.devices]]\nmodel = "DS-2CD3321G2-I"\ncount = 2\n'
+    sync_declared_fleets(store, declared_fleets(parse(toml, "bot.toml").fleets, "bot.toml"))
+    subscribe(store, "lab", "C0LABOPS", T0)
+    subscribe(store, "hq-campus", "C0HQOPS", T0)
+    changes = sync_declared_fleets(store, [])
+    assert changes.fleets_removed == ["lab"]
+    assert subscriptions(store) == {"hq-campus": ["C0HQOPS"]}
 
 
 def test_sync_replaces_the_devices_a_fleet_lists(store: Store) -> None:

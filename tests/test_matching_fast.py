@@ -322,13 +322,16 @@ def test_optional_brackets_are_listed_in_full() -> None:
 
 _ENTRY_PARTS = st.sampled_from(
     ["DS-", "iDS-", "ids-", "HIK", "IVMS-", "2CD", "2143", "G2", "-", "--", "-I", "S", "x", "X",
-     "(C)", "/SL", ".", "+", "_", " ", "SERIES", "-SERIES-", "\u2013", "\u00b7", "9", "A", "mm"]
+     "(C)", "/SL", ".", "+", "_", " ", "SERIES", "-SERIES-", "\u2013", "\u00b7", "9", "A", "mm",
+     "\uff12", "\u0663"]
 )
 
 
 @settings(max_examples=500, deadline=None)
 @given(parts=st.lists(_ENTRY_PARTS, min_size=1, max_size=8))
 @example(parts=["iDS-", "-", "2CD"])  # "iDS--2CD": the doubled hyphen spans "iDS-"
+@example(parts=["DS-", "\uff12", "CD"])  # a full-width digit: "\\d" took it, `_read` folds it
+@example(parts=["DS-", "\u0663", "CD"])  # an Arabic-Indic digit: `_read` refuses it
 def test_plain_entries_read_in_one_step_as_part_by_part(parts: list[str]) -> None:
     """`_compile` reads a plain model number in one step; what it gives is what reading it
     part by part (`_read`) gives, and any other entry is read part by part."""
@@ -350,7 +353,7 @@ def test_plain_entries_are_those_of_one_model_number() -> None:
     taken = ["DS-2CD2143G2-IS", "iDS-7716NXI-M4", "DS-K1T341AM", "DS-3E0105P-E", "DS-2CD2.1+_9"]
     left = ["DS-2CD2xx3G2", "DS-2CD2143G2-I(S)", "DS-7608NI-I2/8P", "HIKCENTRAL-2", "DS--2CD1",
             "DS-2CD2143G2-", "ds-2cd2143g2", "DS-2CD2143G2 series", "DS-SERIES-2", "IVMS-4200",
-            "iDS--2CD1",
+            "iDS--2CD1", "DS-\uff12CD2143G2-I", "DS-\u0663CD2143G2-I",
             "DS-CAM", "DS-2CD2143G2."]
     assert [t for t in taken if not _PLAIN_MODEL.fullmatch(t)] == []
     assert [t for t in left if _PLAIN_MODEL.fullmatch(t)] == []

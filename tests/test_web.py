@@ -305,7 +305,7 @@ def test_errors_are_json_with_the_right_status(site: Site) -> None:
     assert broken.status_code == 400 and "not JSON" in broken.json()["error"]
     assert site.call("PUT", "/api/v1/fleets/bad%2Fname", json=LAB).status_code in (400, 404)
     # A trailing or doubled space made a fleet Slack's `fleet NAME` and a CSV could not reach.
-    for name in ("lab%20", "lab%20%20b"):
+    for name in ("lab%20", "lab%20%20b", "lab%0A"):
         spaced = site.call("PUT", f"/api/v1/fleets/{name}", json=LAB)
         assert spaced.status_code == 400 and "single spaces" in spaced.json()["error"]
 

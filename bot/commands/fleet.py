@@ -29,9 +29,8 @@ from bot.commands.common import (
 )
 from bot.commands.db import open_configured_store, store_to_read
 from bot.fleets import DeviceGroup, Fleet, FleetError, declared_fleets, export_csv, parse_fleet_csv
-from bot.slack.subscriptions import drop_fleet
 from state import FleetTotals, Store, StoreError
-from state.fleetsync import import_fleets, sync_declared_fleets
+from state.fleetsync import import_fleets, remove_fleet, sync_declared_fleets
 
 MAX_PROBLEMS = 50
 
@@ -205,9 +204,8 @@ def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
                             " remove it there (it would come back at the next sync)")
     with _open(loaded) as store, store.transaction():
         _get(store, args.name)
-        removed = store.fleets.remove(args.name) or 0
-        channels = drop_fleet(store, args.name, datetime.now(UTC))
-    out.write(f"removed fleet {args.name} and its {removed} device group(s)\n")
+        removed, channels = remove_fleet(store, args.name, datetime.now(UTC))
+    out.write(f"removed fleet {args.name} and its {removed or 0} device group(s)\n")
     if channels:
         out.write(f"its Slack channels no longer get its alerts: {', '.join(channels)}"
                   " (a fleet made later under this name starts with none)\n")

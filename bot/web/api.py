@@ -25,10 +25,9 @@ from bot.fleets import (
     same_devices,
     written_differently,
 )
-from bot.slack.subscriptions import drop_fleet
 from bot.web.http import HttpError, Request, Response, json_response
 from state import Finding, FleetTotals, OutboxEntry, Store
-from state.fleetsync import replace_fleet
+from state.fleetsync import remove_fleet, replace_fleet
 from state.records import OUTBOX_STATUSES, OutboxStatus
 
 DEFAULT_STATUSES: tuple[OutboxStatus, ...] = ("pending", "retrying", "dead")
@@ -108,10 +107,8 @@ def delete_fleet(store: Store, name: str) -> Response:
     fleet = _existing(store, name)
     if fleet.origin == "config":
         raise _declared(name)
-    with store.transaction():
-        removed = store.fleets.remove(name) or 0
-        channels = drop_fleet(store, name, datetime.now(UTC))
-    return json_response(200, {"removed": name, "device_groups": removed,
+    removed, channels = remove_fleet(store, name, datetime.now(UTC))
+    return json_response(200, {"removed": name, "device_groups": removed or 0,
                                "unsubscribed": channels})
 
 
