@@ -56,6 +56,24 @@ def test_csv_carries_every_field_for_a_spreadsheet(world: World) -> None:
     assert [r["item"] for r in json.loads(as_json)] == [r["item"] for r in rows]
 
 
+def test_a_hostile_title_is_text_in_the_spreadsheet(tmp_path: Path) -> None:
+    """Titles, notes and links come from pages firmwatch does not control: a title a spreadsheet
+    would run as a formula is written with a leading apostrophe."""
+    hostile = sample_world(tmp_path)
+    page = next((hostile.sources / "hikvision").rglob("command-injection*/index.html"))
+    title = "Security Advisory - Command Injection Vulnerability in the Web Server of Some"
+    page.write_text(page.read_text(encoding="utf-8").replace(
+        f'<h1 class="advisory-detail__title">{title}',
+        f'<h1 class="advisory-detail__title">=HYPERLINK("http://x.example/?",""){title}'),
+        encoding="utf-8")
+    hostile.cycle()
+    _, out, _ = findings(hostile, "--csv", "--kind", "advisory")
+    rows = {r["item"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert rows["HSRC-202109-01"]["title"].startswith("'=HYPERLINK(")
+    _, out, _ = findings(hostile, "--json", "--kind", "advisory")  # JSON carries it as it is
+    assert any(r["title"].startswith("=HYPERLINK(") for r in json.loads(out))
+
+
 def test_filters_and_states(world: World) -> None:
     _, out, _ = findings(world, "--fleet", "nobody")
     assert out == "no open findings in fleet nobody\n"

@@ -60,12 +60,26 @@ def _labels(store: Store, found: list[Finding]) -> dict[str, ItemLabel]:
     return labels
 
 
+# A cell a spreadsheet would run as a formula: titles, notes and links come from feeds and pages
+# firmwatch does not control (a mirror's "=HYPERLINK(…)" title), and the CSV is made for a
+# spreadsheet. Such a text is written with a leading apostrophe, which shows it as text.
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv(rows: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     return buffer.getvalue()
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA):
+        return "'" + value
+    return value
 
 
 def _text(rows: list[dict[str, Any]]) -> str:
