@@ -3,10 +3,11 @@
 Every request carries ``webhook-id`` (the alert's dedupe key, the same on every retry),
 ``webhook-timestamp`` and ``webhook-signature: v1,…`` made with the receiver's ``whsec_`` secret.
 An attempt has one total deadline (15 s). Success is 2xx only; a redirect is never followed; 410
-disables the receiver, and so do 401, 403, 404, 301 and 308 from the configured URL itself (its
-alerts wait for the fix); 408, 425, 429, 5xx and network errors are retried (429 and 503 honour
-``Retry-After``); any other 4xx is permanent. The address guard checks the URL when the notifier is
-built and the resolved address before every attempt. Secrets never appear in errors.
+disables the receiver, and so do 401 and 403 (from any of its calls) and 404, 301 and 308 from
+the configured URL itself (its alerts wait for the fix); 408, 425, 429, 5xx and network errors
+are retried (429 and 503 honour ``Retry-After``); any other 4xx is permanent. The address guard
+checks the URL when the notifier is built and the resolved address before every attempt.
+Secrets never appear in errors.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ from notifiers.templates import TemplateProblem, UserTemplate
 DEADLINE = 15.0
 MAX_REPLY = 64 * 1024
 _RETRIED = {408, 425, 429}
-# Answers of the configured URL itself that no alert gets past until someone fixes the receiver
-# (a deleted Discord, Slack or Teams webhook answers 404; a rotated secret 401): the receiver is
-# disabled and its alerts wait, rather than each going to the dead letters. Presets' follow-up
-# calls (a ticket looked up by URL) answering so are about one alert: dead-lettered.
+# Answers no alert gets past until someone fixes the receiver: the receiver is disabled and its
+# alerts wait, rather than each going to the dead letters. Refused credentials (a rotated secret,
+# a revoked Jira or ServiceNow token) from any call of the receiver; 404 (a deleted Discord, Slack
+# or Teams webhook) from the configured URL itself only: a preset's other calls answering 404 (a
+# ticket looked up by URL) are about one alert, dead-lettered.
+_CREDENTIALS = frozenset({401, 403})
 _REFUSED = {
     401: "the endpoint refuses the signature or credentials: check secret_env or auth_env",
     403: "the endpoint refuses the signature or credentials: check secret_env or auth_env",
@@ -252,7 +255,7 @@ class WebhookNotifier:
         if status == 410:
             error += " (the endpoint is gone: the receiver is disabled)"
             return SendResult(False, status, error, permanent=True, disable=True)
-        if status in _REFUSED and reply.url == self._ctx.url:  # the endpoint, not one payload
+        if status in _REFUSED and (status in _CREDENTIALS or reply.url == self._ctx.url):
             error += f" ({_REFUSED[status]}){_WAITS}"
             return SendResult(False, status, error, permanent=True, disable=True)
         after = retry_after(reply.headers.get("retry-after"), self._wall())

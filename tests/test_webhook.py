@@ -160,6 +160,11 @@ def test_a_follow_up_call_answering_404_is_about_one_alert(http_server: LocalSer
     hook = notifier(http_server.url("/jira"), preset="jira", auth_env="AUTH", project="OPS")
     result = hook.send(document())
     assert result.permanent and not result.disable and result.status == 404
+    # Refused credentials are the receiver's, whichever call meets them: a revoked Jira token
+    # dead-lettered every alert one by one.
+    http_server.route("/jira/rest/api/3/search/jql", Route(401, body=b"token revoked"))
+    refused = hook.send(document())
+    assert refused.disable and "check secret_env or auth_env" in (refused.error or "")
 
 
 @pytest.mark.parametrize(
