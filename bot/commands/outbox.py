@@ -137,6 +137,9 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         else:
             ids = [args.id]
         entries = [e for e in (store.outbox.replay(i, now) for i in ids) if e is not None]
+        if not entries and args.dead:  # each sent or replayed meanwhile by someone else
+            out.write("no dead entries left to replay\n")
+            return EXIT_OK
         if not entries:
             raise CommandFailed(f"no outbox entry with id {args.id} (see `firmwatch outbox`)")
         for entry in entries:
