@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -310,19 +311,31 @@ def test_two_workers_on_postgresql_elect_one_scheduler_and_the_standby_takes_ove
         assert store.meta.get("scheduler.leader") is None
 
 
-def test_readyz_answers_while_postgresql_stops_answering(
+@contextmanager
+def _web_behind_relay(
     tmp_path: Path, feed: str, pg_url: str, spawn: Callable[..., Proc]
-) -> None:
-    # A stalled database (or a partition) kept /readyz waiting forever on the pooled connection's
-    # ping: the probe timed out instead of saying "not ready", and each probe held one of the
-    # server's threads (the /healthz probes queued behind them).
+) -> Iterator[tuple[str, TcpRelay]]:
+    """A `web` process whose store is PostgreSQL behind a relay the test can freeze (a stalled
+    database, a partition): its base URL and the relay; the process is killed afterwards."""
     clean_pg(pg_url)
     config = _config(tmp_path, feed)
     target = urlsplit(pg_url)
     with TcpRelay((target.hostname or "127.0.0.1", target.port or 5432)) as relay:
         proc = spawn("web", "--config", str(config), "--port", "0",
                      env=_environ(FIRMWATCH_TEST_STATE_URL=relay.url(pg_url)))
-        base = f"http://127.0.0.1:{proc.wait_for(_message('serving HTTP'))['port']}"
+        try:
+            yield f"http://127.0.0.1:{proc.wait_for(_message('serving HTTP'))['port']}", relay
+        finally:
+            proc.popen.kill()
+
+
+def test_readyz_answers_while_postgresql_stops_answering(
+    tmp_path: Path, feed: str, pg_url: str, spawn: Callable[..., Proc]
+) -> None:
+    # A stalled database (or a partition) kept /readyz waiting forever on the pooled connection's
+    # ping: the probe timed out instead of saying "not ready", and each probe held one of the
+    # server's threads (the /healthz probes queued behind them).
+    with _web_behind_relay(tmp_path, feed, pg_url, spawn) as (base, relay):
         assert httpx.get(f"{base}/readyz", timeout=30).status_code == 200  # a pooled connection
         relay.freeze()
         for _ in range(2):  # the second probe finds the first check still hung
@@ -330,7 +343,6 @@ def test_readyz_answers_while_postgresql_stops_answering(
             assert ready.status_code == 503, ready.text
             assert "did not answer within" in ready.json()["checks"]["store"]
         assert httpx.get(f"{base}/healthz", timeout=60).status_code == 200
-        proc.popen.kill()
 
 
 def test_a_scrape_says_the_store_is_down_while_postgresql_stops_answering(
@@ -338,15 +350,8 @@ def test_a_scrape_says_the_store_is_down_while_postgresql_stops_answering(
 ) -> None:
     # /metrics read the store's figures on the pooled connection, whose ping waited for ever on
     # a stalled database: the scrape hung until Prometheus gave up, instead of store_up 0.
-    clean_pg(pg_url)
-    config = _config(tmp_path, feed)
-    target = urlsplit(pg_url)
-    with TcpRelay((target.hostname or "127.0.0.1", target.port or 5432)) as relay:
-        proc = spawn("web", "--config", str(config), "--port", "0",
-                     env=_environ(FIRMWATCH_TEST_STATE_URL=relay.url(pg_url)))
-        base = f"http://127.0.0.1:{proc.wait_for(_message('serving HTTP'))['port']}"
+    with _web_behind_relay(tmp_path, feed, pg_url, spawn) as (base, relay):
         assert "firmwatch_store_up 1.0" in httpx.get(f"{base}/metrics", timeout=30).text
         relay.freeze()
         scraped = httpx.get(f"{base}/metrics", timeout=60)
         assert scraped.status_code == 200 and "firmwatch_store_up 0.0" in scraped.text
-        proc.popen.kill()

@@ -151,6 +151,15 @@ def _scheduler(store: Store, specs: list[JobSpec], leader: FakeLeader | None = N
                      timezone="Europe/Berlin", clock=lambda: T0), book, metrics
 
 
+def _ran_once(scheduler: Scheduler, book: SignalBook, job: str) -> None:
+    """Start the scheduler, wait for the job's first run to be recorded, stop it."""
+    scheduler.start()
+    try:
+        assert book.event(job).wait(WAIT)
+    finally:
+        scheduler.stop(WAIT)
+
+
 def _sample(metrics: Metrics, name: str, **labels: str) -> float:
     for family in text_string_to_metric_families(metrics.exposition().decode()):
         for s in family.samples:
@@ -328,11 +337,7 @@ def test_a_failing_job_is_logged_counted_and_booked(
     specs = [s for s in plan_jobs(SETTINGS, calls.work(), rand=lambda a, b: 0.0)
              if s.id == "source:feed"]
     scheduler, book, metrics = _scheduler(tiny, specs)
-    scheduler.start()
-    try:
-        assert book.event("source:feed").wait(WAIT)
-    finally:
-        scheduler.stop(WAIT)
+    _ran_once(scheduler, book, "source:feed")
     record = tiny.meta.get(JOBS_KEY)["source:feed"]
     assert record["failures"] == 1 and record["last_error"] == "RuntimeError: feed is down"
     assert _sample(metrics, "firmwatch_job_failures_total", job="source:feed") == 1
@@ -472,11 +477,7 @@ def test_a_clock_stepped_back_during_a_run_records_no_negative_duration(tiny: St
     book, metrics = SignalBook(tiny), Metrics(tiny)
     scheduler = Scheduler(specs, store=tiny, metrics=metrics, book=book,
                           timezone="Europe/Berlin", clock=lambda: wall[0])
-    scheduler.start()
-    try:
-        assert book.event("source:feed").wait(WAIT)
-    finally:
-        scheduler.stop(WAIT)
+    _ran_once(scheduler, book, "source:feed")
     record = tiny.meta.get(JOBS_KEY)["source:feed"]
     assert record["last_run"] == T0.isoformat() and record["last_duration_ms"] >= 0
     assert _sample(metrics, "firmwatch_cycle_duration_seconds_sum") >= 0
