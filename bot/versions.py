@@ -356,9 +356,10 @@ _PHRASES: dict[str, re.Pattern[str]] = {
         rf"(?P<hk>{_HIGH_WORDS}) (?P<hi>{_VER}){_clause('hc')}",
         "upper": rf"{_PRE}(?P<hk>{_HIGH_WORDS}) (?P<hi>{_VER}){_clause('hc')}",
         "lower": rf"{_PRE}(?P<lk>{_LOW_WORDS}) (?P<lo>{_VER}){_clause('lc')}",
-        "prior": rf"(?P<hi>{_VER}),? (?:and|or) (?:the |all )?(?:versions? )?"
-        r"(?:prior to it|before it|earlier|prior|previous|older|below|lower)(?: versions?)?",
-        "later": rf"(?P<lo>{_VER}),? (?:and|or) (?:the |all )?(?:versions? )?"
+        "prior": rf"{_PRE}(?P<hi>{_VER}),? (?:and|or) (?:the |all )?(?:versions? )?"
+        r"(?:prior to it|before it|earlier|prior|previous|older|below|lower|before)"
+        r"(?: versions?)?",
+        "later": rf"{_PRE}(?P<lo>{_VER}),? (?:and|or) (?:the |all )?(?:versions? )?"
         r"(?:after it|later|subsequent|newer|above|higher)(?: versions?)?",
         "notation": rf"(?P<lo>{_VER}|{_WILD}) (?P<op1><=|<|less ?than ?or ?equal|less ?than) "
         rf"(?:(?:v|version|x) (?P<op2><=|<) )?(?P<hi>{_VER})",
@@ -376,6 +377,8 @@ def _normalise_phrase(text: str) -> str:
     if not text.isascii():
         for odd, plain in _PHRASE_SIGNS.items():
             text = text.replace(odd, plain)
+    if "~" in text:  # "V5.5.0 ~ V5.5.800" (the full-width tilde too, after NFKC): a range
+        text = text.replace("~", " to ")
     if "<" in text or ">" in text:
         text = _OPERATOR_RE.sub(r" \1 ", text)
     if "(" in text or ")" in text:
