@@ -320,7 +320,8 @@ class _Pass:
             return
         run.retried += outcome == "retry"
         run.dead += outcome == "dead"
-        run.first_failure = run.first_failure or at
+        if not result.permanent or result.disable:  # a refused payload says nothing of the
+            run.first_failure = run.first_failure or at  # receiver: it starts no failing streak
         if outcome == "retry" and (result.status is None or result.status in UNAVAILABLE):
             # The receiver did not answer or is overloaded: its other entries would wait out
             # the same timeout one by one. They wait for the next pass instead.

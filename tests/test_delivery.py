@@ -153,6 +153,21 @@ def test_failing_for_five_days_disables(store: Store) -> None:
     assert health.disabled(store)["hook"]["reason"].startswith("every delivery failed for 5 days")
 
 
+def test_refused_payloads_days_apart_do_not_disable_a_receiver(store: Store) -> None:
+    """A receiver that refused one alert's payload (400: a dead letter, the receiver is fine)
+    and, quiet for days, another, was disabled as "failing for 5 days"."""
+    config = settings({"name": "hook", "type": "console"})
+    refused = SendResult(ok=False, status=400, error="HTTP 400: bad field", permanent=True)
+    hook = FakeNotifier("hook", refused, refused)
+    first, second = docs("hook", 2)
+    enqueue(store, "hook", first)
+    assert deliver_due(store, config, NOW, worker="w", notifiers={"hook": hook}).dead == 1
+    later = NOW + timedelta(days=6)
+    store.outbox.enqueue("hook", second["dedupe_key"], second, later, alert_id=second["id"])
+    report = deliver_due(store, config, later, worker="w", notifiers={"hook": hook})
+    assert report.dead == 1 and report.disabled == [] and health.disabled(store) == {}
+
+
 def test_a_slow_receiver_does_not_delay_another(store: Store) -> None:
     fast_done = threading.Event()
     waited: list[bool] = []
