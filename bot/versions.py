@@ -71,7 +71,19 @@ def _scan(text: str) -> tuple[list[str], list[str], str | None] | None:
     build = m["build"]
     if build is None and len(nums) >= 3 and len(nums[-1]) == 8:  # HikCentral 2.6.0.20240511
         nums, build = nums[:-1], nums[-1]
-    return nums, [s for s in m["suffix"].split("-") if s], build
+    suffix = [s for s in m["suffix"].split("-") if s]
+    if build is None and len(suffix) == 1 and len(suffix[0]) == 6 and _is_day(suffix[0]):
+        build, suffix = suffix[0], []  # V5.7.13-230822: a build date, not patch 230822
+    return nums, suffix, build
+
+
+def _is_day(digits: str) -> bool:
+    """Whether six digits are a YYMMDD date (a build written after a hyphen)."""
+    try:
+        _build_date(digits)
+    except ValueError:
+        return False
+    return True
 
 
 @functools.total_ordering
