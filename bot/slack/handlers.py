@@ -233,9 +233,9 @@ def _home(deps: Deps) -> Callable[..., None]:
             return
         try:
             view = home_view(deps.env())
-        except StoreError as exc:
+        except StoreError as exc:  # say so: the tab would keep what it showed last, as if current
             log.error("cannot build the Home tab: %s", exc)
-            return
+            view = {"type": "home", "blocks": note(CANNOT_READ).blocks}
         client.views_publish(user_id=str(event["user"]), view=view)
 
     return home
