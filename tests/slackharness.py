@@ -245,12 +245,13 @@ def _utf8(body: bytes) -> bool:
 
 def command_body(text: str, response_url: str, *, user: str = "UADMIN01",
                  channel: str = "C0OPS0001", command: str = "/firmware",
-                 team: str = TEAM) -> bytes:
+                 team: str = TEAM, channel_name: str = "ops") -> bytes:
     """A slash command invocation as Slack posts it (form-encoded); ``team`` other than
     :data:`TEAM`: a user of another workspace in a Slack Connect channel."""
     return urlencode({
         "token": "legacy-unused", "team_id": team, "team_domain": "test",
-        "channel_id": channel, "channel_name": "ops", "user_id": user, "user_name": "someone",
+        "channel_id": channel, "channel_name": channel_name, "user_id": user,
+        "user_name": "someone",
         "command": command, "text": text, "api_app_id": "A0FIRMW", "is_enterprise_install":
         "false", "response_url": response_url, "trigger_id": "1.2.3",
     }).encode()

@@ -84,7 +84,7 @@ discontinued = 2027-01-15
 """
 
 
-def settings_for(root: Path, api_url: str, slack: str = "") -> Settings:
+def settings_for(root: Path, api_url: str, slack: str = "", config: str = CONFIG) -> Settings:
     """The test config: the sample sources as file:// URLs, two fleets, the Slack section."""
     s = root / "sources"
     sources = [("hik", "advisory", "hikvision-html", s / "hikvision" / "listing.html"),
@@ -95,7 +95,7 @@ def settings_for(root: Path, api_url: str, slack: str = "") -> Settings:
                      f' "{p.as_uri()}"\n' for n, k, f, p in sources)
     section = (f'[slack]\napi_base_url = "{api_url}"\nadmins = ["{ADMIN}", "{ADMIN_GROUP}"]\n'
                + slack)
-    return parse(text + CONFIG + section, "test.toml")
+    return parse(text + config + section, "test.toml")
 
 
 def fill(root: Path, store: Store, settings: Settings) -> None:
@@ -116,11 +116,13 @@ class World:
     server: AppServer
 
     def command(self, text: str, *, user: str = ADMIN, channel: str = "C0OPS0001",
-                team: str = TEAM) -> tuple[int, Any, list[dict[str, Any]]]:
+                team: str = TEAM, channel_name: str = "ops"
+                ) -> tuple[int, Any, list[dict[str, Any]]]:
         """Send ``/firmware TEXT``; (status, ack body, response_url posts once there is one)."""
         url = self.fake.response_url()
         body = command_body(text, url, user=user, channel=channel,
-                            command=self.settings.slack.command, team=team)
+                            command=self.settings.slack.command, team=team,
+                            channel_name=channel_name)
         status, raw = self.server.post(body, signed(body))
         ack = _json(raw)
         if ack:  # answered in the ack: nothing else comes
@@ -155,12 +157,13 @@ def _json(raw: bytes) -> Any:
 
 
 @contextmanager
-def world(root: Path, *, slack: str = "", backend: str = "tinydb") -> Iterator[World]:
+def world(root: Path, *, slack: str = "", backend: str = "tinydb",
+          config: str = CONFIG) -> Iterator[World]:
     """The app over a filled store, served until the block ends."""
     with ExitStack() as stack:
         fake = FakeSlack(groups={ADMIN_GROUP: [GROUP_MEMBER]})
         stack.callback(fake.close)
-        settings = settings_for(root, fake.api_url, slack)
+        settings = settings_for(root, fake.api_url, slack, config)
         url = (f"tinydb:///{root / 'state.json'}" if backend == "tinydb"
                else f"sqlite:///{root / 'state.db'}")
         store = stack.enter_context(open_store(url))

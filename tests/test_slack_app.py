@@ -16,7 +16,7 @@ from bot.slack.app import build_app
 from bot.slack.subscriptions import subscribed_receivers, subscriptions
 from notifiers import health
 from tests.slackharness import SECRET, assert_fits, command_body, serving, signed, texts
-from tests.slackworld import ADMIN, GROUP_MEMBER, NOW, PERSON, World, world
+from tests.slackworld import ADMIN, CONFIG, GROUP_MEMBER, NOW, PERSON, World, world
 
 
 @pytest.fixture
@@ -234,6 +234,23 @@ def test_subscribing_a_channel_that_already_gets_the_fleet_through_a_receiver_is
     answer = texts(only(w.command("subscribe hq", channel="C0ALERTS1")[2]))
     assert "already gets *hq*'s alerts through the receiver `alerts`" in answer
     assert subscriptions(w.store) == {}
+
+
+@pytest.mark.parametrize("configured", ["#Video-Security", "video-security"])
+def test_a_receiver_naming_the_channel_by_name_also_refuses_a_second_subscription(
+    tmp_path: Path, configured: str
+) -> None:
+    """bot.toml names channels as people do (`channel = "#video-security"`): subscribing hq in
+    that channel would post each of its alerts there twice, once per receiver."""
+    config = CONFIG.replace('channel = "C0ALERTS1"', f'channel = "{configured}"')
+    with world(tmp_path, config=config) as w:
+        _, _, responses = w.command("subscribe hq", channel="C0VIDEO01",
+                                    channel_name="video-security")
+        answer = texts(only(responses))
+        assert "already gets *hq*'s alerts through the receiver `alerts`" in answer, answer
+        assert subscriptions(w.store) == {}
+        w.command("subscribe hq", channel="C0OTHER01", channel_name="video-security-eu")
+        assert subscriptions(w.store) == {"hq": ["C0OTHER01"]}
 
 
 def test_subscribe_routes_a_fleet_to_the_channel(w: World) -> None:

@@ -205,3 +205,22 @@ def test_the_ticket_button_says_queued_until_the_ticket_is_sent(w: World) -> Non
     line = status_line(w.fake.api("chat.update")[-1]["blocks"])
     assert ":ticket: Ticket sent to ticketing for <@U0PEOPLE1>" in line, line
 
+
+
+def test_the_home_tab_says_when_the_store_cannot_be_read(
+    sw: World, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Home tab opened while the store is down is drawn with what to do, not left as it was
+    (empty on a first visit, or yesterday's figures shown as if they were current)."""
+    w = sw
+    _break(w, tmp_path)
+    assert w.event({"type": "app_home_opened", "user": "U0PEOPLE1", "channel": "D0HOME",
+                    "tab": "home", "event_ts": "1700000000.1"}) == 200
+    assert w.fake.wait(lambda: len(w.fake.api("views.publish")) == 1)
+    (call,) = w.fake.api("views.publish")
+    shown = texts(call["view"])
+    assert call["view"]["type"] == "home" and call["user_id"] == "U0PEOPLE1"
+    assert "cannot read its state right now" in shown and "try again" in shown, shown
+    assert "state.db" not in shown and "sqlite" not in shown.lower()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "no such table" in errors[0].getMessage(), errors

@@ -124,17 +124,30 @@ def test_the_cache_rebuilds_when_a_cycle_ran_or_the_ttl_passed(store: Store) -> 
     assert cache.catalog().lookup("DS-2CD3321G2-I") is None
 
 
-def test_the_cache_serves_the_old_index_while_it_rebuilds(store: Store) -> None:
+def test_the_cache_serves_the_old_index_while_the_ttl_rebuild_runs(store: Store) -> None:
     ticks = Ticks()
-    cache = Cache(store, Settings(), {}, check_every=5, monotonic=ticks)
-    first = cache.index()
     store.items.put_item(_advisory("HSRC-1", "DS-2CD3xx1G2", "CVE-2021-0001", 9.8), T0)
-    ticks.now = 5
+    cache = Cache(store, Settings(), {}, ttl=600, check_every=5, monotonic=ticks)
+    first = cache.index()
+    ticks.now = 700  # nothing is known to have changed: the ttl passed
     assert cache.index() is first, "served while the new one is built"
     for thread in threading.enumerate():
         if thread.name == "firmwatch-slack-cache":
             thread.join(timeout=30)
-    assert list(cache.index().advisories) == ["HSRC-1"]
+    assert cache.index() is not first and list(cache.index().advisories) == ["HSRC-1"]
+
+
+def test_answers_after_a_cycle_stored_items_see_them(store: Store) -> None:
+    """The first answer after a cycle stored a new advisory names it: the operator who reads
+    its alert and asks `/firmware advisory HSRC-…` must not be told no such advisory is stored."""
+    ticks = Ticks()
+    cache = Cache(store, Settings(), {}, check_every=5, monotonic=ticks)
+    assert cache.index().advisories == {}
+    store.items.put_item(_advisory("HSRC-1", "DS-2CD3xx1G2", "CVE-2021-0001", 9.8), T0)
+    store.meta.put("cycle.last", {"started": "2026-03-01T13:00:00+00:00"}, T0)
+    ticks.now = 5
+    assert [a.vendor_id for a in cache.index().find("HSRC-1")] == ["HSRC-1"]
+    assert [a.key for a in cache.index().naming("DS-2CD3321G2-I")] == ["HSRC-1"]
 
 
 def test_subscriptions_ignore_bad_data_and_refuse_bad_channels(store: Store) -> None:

@@ -97,8 +97,10 @@ def register(app: App, deps: Deps) -> None:
     app.event("app_home_opened")(_home(deps))
 
 
-def answer_for(deps: Deps, cmd: Command, user: str, channel: str) -> Answer:
-    """The answer to a parsed command (admins checked for commands that change things)."""
+def answer_for(deps: Deps, cmd: Command, user: str, channel: str,
+               channel_name: str = "") -> Answer:
+    """The answer to a parsed command (admins checked for commands that change things);
+    ``channel_name`` is the channel's name as the request gives it (receivers may name it)."""
     env, name = deps.env(), deps.settings.slack.command
     if isinstance(cmd, SilenceAdd | Unsilence) and not deps.admins.allows(user):
         return refused(name, "add or end silences")
@@ -124,7 +126,7 @@ def answer_for(deps: Deps, cmd: Command, user: str, channel: str) -> Answer:
         case Unsilence(silence_id):
             return end_silence(env, silence_id)
         case Subscribe():
-            return change_subscription(env, cmd, channel)
+            return change_subscription(env, cmd, channel, channel_name)
     return help_answer(name)
 
 
@@ -150,7 +152,8 @@ def _answer(deps: Deps) -> Callable[..., None]:
             return  # answered in the ack
         try:
             found = answer_for(deps, parsed, str(command.get("user_id", "")),
-                               str(command.get("channel_id", "")))
+                               str(command.get("channel_id", "")),
+                               str(command.get("channel_name", "")))
         except StoreError as exc:
             log.error("slash command %r failed: the store did not answer: %s",
                       command.get("text"), exc)
@@ -233,9 +236,9 @@ def _home(deps: Deps) -> Callable[..., None]:
             return
         try:
             view = home_view(deps.env())
-        except StoreError as exc:
+        except StoreError as exc:  # say so: the tab would keep what it showed last, as if current
             log.error("cannot build the Home tab: %s", exc)
-            return
+            view = {"type": "home", "blocks": note(CANNOT_READ).blocks}
         client.views_publish(user_id=str(event["user"]), view=view)
 
     return home

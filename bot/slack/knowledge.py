@@ -178,9 +178,9 @@ def _candidates(index: Prefixed, model: str, *, exact: bool) -> list[str]:
 class Cache:
     """The catalog and the item index for one store, rebuilt when they may have changed.
 
-    Only the very first build makes a caller wait: later rebuilds run in a background thread
-    while answers keep using the previous index or catalog (``background=False`` rebuilds in
-    the caller, for tests).
+    The first build, and a rebuild of the index after a cycle stored items or ran, make the
+    caller wait; the ttl's rebuilds run in a background thread while answers keep using the
+    previous index or catalog (``background=False`` rebuilds in the caller, for tests).
     """
 
     def __init__(
@@ -227,18 +227,27 @@ class Cache:
             if (slot.value is not None and key == slot.key
                     and self._clock() - slot.built < self._ttl):
                 return slot.value
-        return self._refresh(slot, key, self._build_index)
+            changed = slot.value is not None and key != slot.key
+        # A cycle stored items (or ran): answer from them, not from the index before it, which
+        # would deny an advisory its alert was just posted about. Only the ttl's refresh, where
+        # nothing is known to have changed, runs in the background.
+        return self._refresh(slot, key, self._build_index, wait=changed)
 
-    def _refresh(self, slot: _Slot[T], key: object, build: Callable[[], T]) -> T:
-        """Rebuild in the background when there is a value to serve meanwhile, else now."""
+    def _refresh(self, slot: _Slot[T], key: object, build: Callable[[], T],
+                 wait: bool = False) -> T:
+        """Rebuild in the background when there is a value to serve meanwhile (unless ``wait``),
+        else now."""
         with self._lock:
-            if slot.value is not None and self._background:
+            if slot.value is not None and self._background and not wait:
                 if not slot.busy:
                     slot.busy = True
                     threading.Thread(target=self._rebuild, args=(slot, key, build),
                                      name="firmwatch-slack-cache", daemon=True).start()
                 return slot.value
         with self._building:  # one synchronous build at a time
+            with self._lock:
+                if wait and slot.value is not None and slot.key == key:
+                    return slot.value  # built meanwhile by the request that waited first
             value = build()
             with self._lock:
                 slot.value, slot.key, slot.built = value, key, self._clock()

@@ -162,12 +162,16 @@ def add_silence(env: Env, cmd: SilenceAdd, author: str) -> Answer:
     return Answer(f"Silence #{made.id} added", [section(text)], share=False)
 
 
-def _posting_here(env: Env, fleet: str, channel: str) -> str | None:
-    """The fleet's own Slack receiver that posts to this channel (by its ID), if any."""
+def _posting_here(env: Env, fleet: str, channel: str, channel_name: str) -> str | None:
+    """The fleet's own Slack receiver that posts to this channel, named in bot.toml by its ID
+    or by its name (``#video-security``, as Slack's ``channel_name`` gives it), if any."""
     found = env.store.fleets.get(fleet)
     own = set(found.receivers) if found is not None else set()
+    here = {channel.upper()} | ({channel_name.lower()} if channel_name else set())
     for r in env.settings.receivers:
-        if r.type == "slack" and r.name in own and r.channel == channel:
+        configured = (r.channel or "").strip()
+        if r.type == "slack" and r.name in own and (
+                configured.upper() in here or configured.lstrip("#").lower() in here):
             return r.name
     return None
 
@@ -183,7 +187,7 @@ def end_silence(env: Env, silence_id: int) -> Answer:
     return note(f":loud_sound: Silence #{silence_id} ended: {silence_text(found)}")
 
 
-def change_subscription(env: Env, cmd: Subscribe, channel: str) -> Answer:
+def change_subscription(env: Env, cmd: Subscribe, channel: str, channel_name: str = "") -> Answer:
     """Subscribe or unsubscribe the channel to a fleet's alerts."""
     if not subscriptions.CHANNEL_ID.match(channel):
         return note("Subscriptions are per channel: run this in the channel that should get"
@@ -193,7 +197,7 @@ def change_subscription(env: Env, cmd: Subscribe, channel: str) -> Answer:
         return note(f"No fleet named `{esc(cmd.fleet)}` (fleets: {esc(clip(known, 1000))}).")
     here = f"<#{channel}>"
     if cmd.on:
-        through = _posting_here(env, cmd.fleet, channel)
+        through = _posting_here(env, cmd.fleet, channel, channel_name)
         if through is not None:  # a subscription would post every alert twice
             return note(f"This channel already gets *{esc(cmd.fleet)}*'s alerts through the"
                         f" receiver `{esc(through)}` (bot.toml): nothing to add.")
