@@ -71,6 +71,7 @@ def test_lookup_of_a_model_nobody_runs_judges_only_the_rows_naming_it(w: World) 
 
 
 def test_fleet_and_home_count_an_advisory_at_its_findings_severity(w: World) -> None:
+    assert answer(w, "fleet HQ") == answer(w, "fleet hq")  # as people type it: one fleet
     line = line_of(answer(w, "fleet hq"), ADVISORY)
     assert "CVSS 5.3 medium" in line and "critical" not in line, line
     assert w.event({"type": "app_home_opened", "user": PERSON, "channel": "D0HOME",

@@ -268,6 +268,10 @@ def test_subscribe_routes_a_fleet_to_the_channel(w: World) -> None:
     assert "no longer gets" in texts(only(w.command("unsubscribe hq", channel="G0PRIVATE")[2]))
     assert "is not subscribed" in texts(only(w.command("unsubscribe hq", channel="G0PRIVATE")[2]))
     assert subscriptions(w.store) == {"branch": ["C0VIDEO01"], "hq": ["C0VIDEO01"]}
+    # A fleet named as people type it (another case): the fleet as stored, which routing reads;
+    # it was refused ("No fleet named `HQ`") though the answer listed hq.
+    assert "now gets *hq*" in texts(only(w.command("subscribe HQ", channel="C0OTHER01")[2]))
+    assert subscriptions(w.store)["hq"] == ["C0OTHER01", "C0VIDEO01"]
 
 
 def test_big_answers_stay_within_slack_limits(w: World) -> None:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from bot.config import Settings
 from bot.context import Context
+from bot.fleets import Fleet
 from bot.slack.knowledge import Cache, local_date
 from state.api import Store
 
@@ -28,3 +29,16 @@ class Env:
     def context(self) -> Context:
         """The matching context: catalog, date and severe threshold."""
         return Context(self.cache.catalog(), self.on, self.settings.policy.severe_cvss)
+
+    def fleet(self, name: str) -> Fleet | None:
+        """The fleet a person means by ``name``: that name, else the one fleet whose name it is
+        but for case and spacing (``fleet hq campus`` for "HQ Campus"); None when none or
+        several are."""
+        found = self.store.fleets.get(name)
+        if found is not None:
+            return found
+        def folded(text: str) -> str:
+            return " ".join(text.split()).casefold()
+
+        alike = [f for f in self.store.fleets.all() if folded(f.name) == folded(name)]
+        return alike[0] if len(alike) == 1 else None

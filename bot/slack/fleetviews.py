@@ -100,7 +100,7 @@ def fleets_answer(env: Env, share: bool = False) -> Answer:
 
 def fleet_answer(env: Env, name: str, share: bool = False) -> Answer:
     """One fleet: settings, devices per model and stage, and its open findings."""
-    fleet = env.store.fleets.get(name)
+    fleet = env.fleet(name)
     if fleet is None:
         known = ", ".join(f.name for f in env.store.fleets.all()) or "none yet"
         return note(f"No fleet named `{esc(name)}` (fleets: {esc(clip(known, 1000))}).")

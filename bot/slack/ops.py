@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from bot.slack import subscriptions
@@ -192,9 +193,11 @@ def change_subscription(env: Env, cmd: Subscribe, channel: str, channel_name: st
     if not subscriptions.CHANNEL_ID.match(channel):
         return note("Subscriptions are per channel: run this in the channel that should get"
                     " the alerts (not in a direct message).")
-    if env.store.fleets.get(cmd.fleet) is None:
+    fleet = env.fleet(cmd.fleet)
+    if fleet is None:
         known = ", ".join(f.name for f in env.store.fleets.all()) or "none yet"
         return note(f"No fleet named `{esc(cmd.fleet)}` (fleets: {esc(clip(known, 1000))}).")
+    cmd = replace(cmd, fleet=fleet.name)  # as stored: routing looks subscriptions up by it
     here = f"<#{channel}>"
     if cmd.on:
         through = _posting_here(env, cmd.fleet, channel, channel_name)
