@@ -90,6 +90,7 @@ def test_a_fleet_registered_after_the_cycle_is_counted_or_said_to_be_unevaluated
     assert "*5 of your devices affected* (hq, yard)" in line, line
     shown = answer(w, "fleet yard")
     assert "not evaluated yet" in shown and "firmwatch check" in shown, shown
+    assert "<!date^" in shown, shown  # in each reader's timezone, not a raw ISO time
     assert "Open findings (0" not in shown
     home = answer(w, "fleet hq")
     assert "not evaluated yet" not in home

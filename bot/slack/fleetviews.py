@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from bot.catalog import ModelError
 from bot.context import Context, stage_of
@@ -24,6 +25,7 @@ from bot.slack.blocks import (
     note,
     plural,
     section,
+    when,
 )
 from bot.slack.env import Env
 from bot.slack.knowledge import (
@@ -140,11 +142,20 @@ def pending_text(env: Env, since: str, stored: bool) -> str:
     """What to say of device groups changed after the last cycle read them."""
     cycle = env.store.meta.get(CYCLE_KEY)
     last = cycle.get("started") if isinstance(cycle, Mapping) else None
-    after = f" (started {esc(last)})" if last else ""
+    after = f" (started {_moment(str(last))})" if last else ""
     before = "; the findings below are from before the change" if stored else ""
-    return (f"*not evaluated yet*: device groups changed {esc(since[:19])}, after the last"
+    return (f"*not evaluated yet*: device groups changed {_moment(since)}, after the last"
             f" cycle{after}{before}. The next scheduled cycle evaluates them, or run"
             " `firmwatch check` now.")
+
+
+def _moment(text: str) -> str:
+    """A stored ISO time as Slack shows it in each reader's timezone (as it is, if unreadable)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return esc(text[:19])
+    return when(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 def worst_of(
