@@ -203,6 +203,8 @@ def _actions(doc: AlertDoc) -> Block | None:
     alert_id = _s(doc.get("id"))
     if _s(doc.get("kind")) in NO_ACTIONS or not alert_id.strip() or len(alert_id) > BUTTON_VALUE:
         return None
+    if doc.get("resolved"):  # nothing left to acknowledge, snooze or file a ticket for
+        return None
     elements: list[Block] = []
     for action_id, label, style in ACTIONS:
         button: Block = {

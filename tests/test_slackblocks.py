@@ -137,6 +137,16 @@ def test_notices_have_no_action_buttons() -> None:
                 if e["action_id"].startswith(("fw_ack", "fw_snooze", "fw_ticket"))]
 
 
+def test_a_resolved_alert_has_no_action_buttons() -> None:
+    """Nothing is left to acknowledge, snooze or file a ticket for: a resolution carried the
+    buttons, so a ticket could be opened for it."""
+    doc = {**sample_document("ops", NOW), "resolved": True, "resolution": "fixed",
+           "findings": []}
+    message = sb.build_message(doc)
+    assert not [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+                if e.get("action_id", "").startswith(("fw_ack", "fw_snooze", "fw_ticket"))]
+
+
 def test_fit_lines_and_join_some() -> None:
     assert md.fit_lines(["a", "b"], 10) == "a\nb"
     assert md.fit_lines(["aaaa"] * 5, 17) == "aaaa\n…and 4 more"
