@@ -91,10 +91,15 @@ def test_a_fleet_registered_after_the_cycle_is_counted_or_said_to_be_unevaluated
     shown = answer(w, "fleet yard")
     assert "not evaluated yet" in shown and "firmwatch check" in shown, shown
     assert "<!date^" in shown, shown  # in each reader's timezone, not a raw ISO time
+    # `advisory` counts the stored findings: it says which fleets they do not count yet (lookup,
+    # judging live, said 5 devices where it said hq's 2, without a word).
+    told = answer(w, f"advisory {ADVISORY}")
+    assert "Not evaluated yet: yard" in told, told
     assert "Open findings (0" not in shown
     home = answer(w, "fleet hq")
     assert "not evaluated yet" not in home
     fill(tmp_path, w.store, w.settings)  # the next cycle
+    assert "Not evaluated yet" not in answer(w, f"advisory {ADVISORY}")
     shown = answer(w, "fleet yard")
     assert "not evaluated yet" not in shown and "Open findings (1" in shown, shown
     assert f"*{ADVISORY}* CVSS 5.3 medium" in shown

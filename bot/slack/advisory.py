@@ -22,6 +22,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.env import Env
 from bot.slack.knowledge import ItemIndex, advisory_name, model_name
+from state.fleetsync import unevaluated
 
 SHOWN = 3
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
@@ -73,7 +74,18 @@ def advisory_blocks(env: Env, a: Advisory, index: ItemIndex, focus: str | None) 
             list_section(f"CVEs ({len(cves)})", cve_lines, "none named"),
             list_section(f"Affected products ({len(rows)})", rows, "no affected-versions table",
                          "more rows"),
-            fleets_section(env, a.key)]
+            fleets_section(env, a.key), *_unevaluated(env)]
+
+
+def _unevaluated(env: Env) -> list[Block]:
+    """A line naming the fleets changed since the last cycle: the fleets hit are its findings,
+    which do not count them yet (`lookup` judges live and may say more)."""
+    changed = sorted(unevaluated(env.store))
+    if not changed:
+        return []
+    names = esc(clip(", ".join(changed), 500))
+    return [context(f"Not evaluated yet: {names} (device groups changed after the last cycle;"
+                    " the next cycle, or `firmwatch check`, counts them)")]
 
 
 def cve_line(
