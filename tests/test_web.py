@@ -303,6 +303,9 @@ def test_errors_are_json_with_the_right_status(site: Site) -> None:
     broken = site.call("PUT", "/api/v1/fleets/lab", content=b"{nope",
                        headers={"Content-Type": "application/json"})
     assert broken.status_code == 400 and "not JSON" in broken.json()["error"]
+    deep = site.call("PUT", "/api/v1/fleets/lab", content=b"[" * 2000 + b"]" * 2000,
+                     headers={"Content-Type": "application/json"})  # within the 4 KiB limit
+    assert deep.status_code == 400 and "nested" in deep.json()["error"]
     assert site.call("PUT", "/api/v1/fleets/bad%2Fname", json=LAB).status_code in (400, 404)
     # A trailing or doubled space made a fleet Slack's `fleet NAME` and a CSV could not reach.
     for name in ("lab%20", "lab%20%20b", "lab%0A"):
