@@ -142,11 +142,24 @@ def test_healthz_and_readyz(site: Site) -> None:
     assert site.call("HEAD", "/healthz", None).status_code == 200
 
 
-def test_readyz_fails_when_the_store_does_not_answer(site: Site) -> None:
+def test_readyz_fails_when_the_store_does_not_answer(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone who reaches the port (Slack's endpoint is public) may probe: the store's error
+    (it names the database's host, user and name, or the state file's path) is shown to the
+    API token only, and logged."""
     site.store.close()
-    ready = site.get("/readyz", None)
-    assert ready.status_code == 503 and ready.json()["status"] == "not ready"
-    assert "closed" in ready.json()["checks"]["store"]
+    path = str(site.store.path)  # type: ignore[attr-defined]
+    for _ in range(2):
+        ready = site.get("/readyz", None)
+        assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+        assert "did not answer" in ready.json()["checks"]["store"]
+        assert path not in ready.text and "closed" not in ready.text
+    told = site.get("/readyz")
+    assert told.status_code == 503 and path in told.json()["checks"]["store"]
+    assert "closed" in told.json()["checks"]["store"]
+    logged = [r for r in caplog.records if path in r.getMessage() or path in str(vars(r))]
+    assert len(logged) == 1, "logged once, not at every probe"
     assert site.get("/healthz", None).status_code == 200, "the process itself is alive"
 
 
