@@ -107,8 +107,9 @@ def test_a_new_setup_has_no_findings_and_gets_no_store(
 
 def test_a_hostile_title_cannot_write_terminal_escapes(tmp_path: Path) -> None:
     """An ANSI escape (or another control character) in a page firmwatch reads never reaches a
-    terminal: not in the alert the console receiver prints, nor in the work list; bidirectional
-    overrides, which show text in another order than it is, go too."""
+    terminal: not in the alert the console receiver prints, nor in the work list (a fleet's site
+    typed with one, neither); bidirectional overrides, which show text in another order than it
+    is, go too."""
     hostile = sample_world(tmp_path)
     page = next((hostile.sources / "hikvision").rglob("command-injection*/index.html"))
     title = "Security Advisory - Command Injection Vulnerability in the Web Server of Some"
@@ -116,11 +117,13 @@ def test_a_hostile_title_cannot_write_terminal_escapes(tmp_path: Path) -> None:
         f'<h1 class="advisory-detail__title">{title}',
         f'<h1 class="advisory-detail__title">\x1b]0;owned\x07\x1b[2J\u202e\x9b{title}'),
         encoding="utf-8")
+    hostile.fleets = FLEETS.replace('site = "Site A"', 'site = "Site A\\u001b[8m"')
     report = hostile.cycle()
     (doc,) = [d for d in report.alerts if d["item"]["id"] == "HSRC-202109-01"]
     shown = ConsoleNotifier("ops").render(doc)
     _, table, _ = findings(hostile, "--kind", "advisory")
-    for text in (doc["item"]["title"], shown, table):
+    for text in (shown, table):
         assert not [c for c in text if unicodedata.category(c) == "Cc" and c != "\n"], text
         assert "\u202e" not in text
-    assert doc["item"]["title"].startswith("]0;owned[2J" + title) and "]0;owned[2J" in shown
+    assert f"]0;owned[2J{title}" in shown and "at Site A[8m" in shown and "Site A[8m" in table
+    assert doc["item"]["title"].startswith("\x1b]0;owned\x07"), "stored and sent as it is"
