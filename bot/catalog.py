@@ -202,6 +202,24 @@ def csv_delimiter(text: str) -> str:
     return next((sep for sep in ",;\t" if sep in header), ",")
 
 
+# A cell a spreadsheet would run as a formula. Fleet sites and tags, advisory titles and notes
+# come from people and pages firmwatch does not control, and its CSV is made for a spreadsheet:
+# such a text is written with a leading apostrophe (a spreadsheet's own mark for "text"), and a
+# text that starts with an apostrophe gets one more, so that reading the cell back is exact.
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: str) -> str:
+    """``value`` as a CSV cell a spreadsheet shows as text (never runs as a formula)."""
+    return "'" + value if value.startswith((*_FORMULA, "'")) else value
+
+
+def from_spreadsheet_text(cell: str) -> str:
+    """The text of a cell written by :func:`spreadsheet_text` (or typed as text with a leading
+    apostrophe, as in a spreadsheet); any other cell as it is."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*_FORMULA, "'")) else cell
+
+
 def parse_catalog_csv(text: str, source: str) -> list[CatalogEntry]:
     """Read ``model,launched,discontinued`` CSV text; raise CatalogError listing every bad line."""
     lines = text.removeprefix("\ufeff").splitlines(keepends=True)

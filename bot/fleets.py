@@ -24,8 +24,10 @@ from bot.catalog import (
     CatalogEntry,
     ModelError,
     csv_delimiter,
+    from_spreadsheet_text,
     normalize_model,
     parse_lifecycle_date,
+    spreadsheet_text,
 )
 from bot.config import ConfigError, FleetSettings
 from bot.configvalues import NAME, NAME_RULE
@@ -190,7 +192,7 @@ def parse_fleet_csv(text: str, source: str) -> FleetFile:
         if any("\n" in c or "\r" in c for c in row):
             problems.append(f"{where}: a quoted field runs over several lines")
             continue
-        cell = {name: row[i].strip() for name, i in at.items()}
+        cell = {name: from_spreadsheet_text(row[i].strip()) for name, i in at.items()}
         found = [f"{where}: column {i + 1} has no name in the header (got {row[i].strip()!r})"
                  for i in unnamed if row[i].strip()]
         if not FLEET_NAME.match(cell["fleet"]):
@@ -266,7 +268,8 @@ def _merge_dates(
 
 
 def export_csv(groups: Iterable[DeviceGroup], catalog: Mapping[str, CatalogEntry]) -> str:
-    """Write device groups as re-importable fleet CSV, with lifecycle dates from ``catalog``."""
+    """Write device groups as re-importable fleet CSV, with lifecycle dates from ``catalog``;
+    a cell a spreadsheet would run as a formula is written as text (:func:`spreadsheet_text`)."""
     rows = sorted(groups, key=lambda g: (g.fleet, g.model, g.site, g.firmware or ""))
     extra = [c for c in ("tags", "serials") if any(getattr(g, c) for g in rows)]
     out = io.StringIO()
@@ -276,8 +279,9 @@ def export_csv(groups: Iterable[DeviceGroup], catalog: Mapping[str, CatalogEntry
         entry = catalog.get(g.model)
         launched = entry.launched.isoformat() if entry and entry.launched else ""
         ended = entry.discontinued.isoformat() if entry and entry.discontinued else ""
-        writer.writerow([g.fleet, g.model_as_written, g.firmware or "", g.count, g.site,
-                         launched, ended, *(";".join(getattr(g, c)) for c in extra)])
+        cells = [g.fleet, g.model_as_written, g.firmware or "", str(g.count), g.site,
+                 launched, ended, *(";".join(getattr(g, c)) for c in extra)]
+        writer.writerow([spreadsheet_text(c) for c in cells])
     return out.getvalue()
 
 

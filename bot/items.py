@@ -261,9 +261,22 @@ def advisory_key(url: str) -> str:
     return canonical
 
 
+# Control characters (an ANSI escape rewrites the terminal it is printed on) and the
+# bidirectional overrides and isolates (they show text in another order than it is).
+_CONTROLS = [*range(0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_PRINTED = {c: " " if chr(c).isspace() else None for c in _CONTROLS} | {ord("\n"): "\n"}
+
+
 def normalize_text(text: str) -> str:
     """Collapse whitespace (including non-breaking and full-width spaces)."""
     return " ".join(text.replace("\u3000", " ").replace("\xa0", " ").split())
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: its lines, without control characters (other
+    whitespace becomes a space) or bidirectional overrides. Text from sources is stored as it
+    is; whatever prints it for people goes through here."""
+    return text.translate(_PRINTED)
 
 
 def revision_of(item: Item) -> str:

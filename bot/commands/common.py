@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 from bot.config import Settings, config_path, default_environ, load
+from bot.items import printable
 from bot.policy import reckonable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -78,7 +79,9 @@ def add_command(
 
 
 def table(rows: Sequence[Sequence[str]], right: Collection[int] = ()) -> str:
-    """Rows as aligned columns (two spaces apart), the columns in ``right`` right-aligned."""
+    """Rows as aligned columns (two spaces apart), the columns in ``right`` right-aligned;
+    control characters in a cell (a site typed with an escape) are left out."""
+    rows = [[printable(c).replace("\n", " ") for c in r] for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "".join(
         "  ".join(c.rjust(w) if i in right else c.ljust(w)

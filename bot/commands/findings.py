@@ -8,6 +8,7 @@ import io
 import json
 from typing import Any, TextIO
 
+from bot.catalog import spreadsheet_text
 from bot.commands.common import (
     EXIT_OK,
     SubParsers,
@@ -60,12 +61,6 @@ def _labels(store: Store, found: list[Finding]) -> dict[str, ItemLabel]:
     return labels
 
 
-# A cell a spreadsheet would run as a formula: titles, notes and links come from feeds and pages
-# firmwatch does not control (a mirror's "=HYPERLINK(…)" title), and the CSV is made for a
-# spreadsheet. Such a text is written with a leading apostrophe, which shows it as text.
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _csv(rows: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
@@ -77,9 +72,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 def _cell(value: object) -> object:
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
+    return spreadsheet_text(value) if isinstance(value, str) else value
 
 
 def _text(rows: list[dict[str, Any]]) -> str:

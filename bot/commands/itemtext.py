@@ -18,16 +18,16 @@ from bot.items import (
     FirmwareRelease,
     Item,
     ScoreRecord,
+    printable,
 )
 
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _C1 = re.compile(r"[\x80-\x9f]")
 _MAX_ROWS = 20
 
 
 def safe(text: object) -> str:
     """``text`` on one line without control characters (tabs and line breaks become spaces)."""
-    return _CONTROLS.sub(lambda m: " " if m[0] in "\t\n\r" else "", str(text))
+    return printable(str(text)).replace("\n", " ")
 
 
 def dumps(data: Any) -> str:

@@ -169,7 +169,7 @@ class WebApp:
 
     def _readyz(self, request: Request, params: dict[str, str]) -> Response:
         checks = {"slack": self.slack.status, "api": self.api_status}
-        store = self.probe.check()
+        store = self.probe.check(details=self.token is not None and bearer_ok(request, self.token))
         if store != "ok":
             return json_response(503, {"status": "not ready",
                                        "checks": {"store": store, **checks}})

@@ -123,6 +123,8 @@ class Request:
             return json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise HttpError(400, f"the body is not JSON: {exc}") from None
+        except RecursionError:  # a few KiB of "[[[[…" would otherwise be a 500 and a traceback
+            raise HttpError(400, "the body is JSON nested too deeply to read") from None
 
 
 def bearer_ok(request: Request, expected: str) -> bool:

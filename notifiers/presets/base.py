@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.items import printable
 from bot.sources.fetcher import FetchResult
 from notifiers.base import KIND_LABELS, AlertDoc
 
 ELLIPSIS = "…"
-_SPACE = re.compile(r"\s+")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.:|@/+=-]+$")
 
 
@@ -99,8 +99,8 @@ def clip(text: object, limit: int) -> str:
 
 
 def line(text: object, limit: int) -> str:
-    """One line (whitespace collapsed) of at most ``limit`` characters."""
-    return clip(_SPACE.sub(" ", "" if text is None else str(text)).strip(), limit)
+    """One line (whitespace collapsed, no control characters) of at most ``limit`` characters."""
+    return clip(" ".join(printable("" if text is None else str(text)).split()), limit)
 
 
 def fit_id(key: str, limit: int, prefix: str = "fw_") -> str:
