@@ -30,6 +30,19 @@ def findings(world: World, *argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+TITLE = "Security Advisory - Command Injection Vulnerability in the Web Server of Some"
+
+
+def _titled(tmp_path: Path, lead: str) -> World:
+    """The sample world with HSRC-202109-01's page title led by ``lead`` (hostile text)."""
+    world = sample_world(tmp_path)
+    page = next((world.sources / "hikvision").rglob("command-injection*/index.html"))
+    heading = '<h1 class="advisory-detail__title">'
+    page.write_text(page.read_text(encoding="utf-8").replace(
+        f"{heading}{TITLE}", f"{heading}{lead}{TITLE}"), encoding="utf-8")
+    return world
+
+
 def test_the_open_findings_come_most_urgent_first_a_row_per_device_group(world: World) -> None:
     code, out, _ = findings(world)
     assert code == 0
@@ -61,13 +74,7 @@ def test_csv_carries_every_field_for_a_spreadsheet(world: World) -> None:
 def test_a_hostile_title_is_text_in_the_spreadsheet(tmp_path: Path) -> None:
     """Titles, notes and links come from pages firmwatch does not control: a title a spreadsheet
     would run as a formula is written with a leading apostrophe."""
-    hostile = sample_world(tmp_path)
-    page = next((hostile.sources / "hikvision").rglob("command-injection*/index.html"))
-    title = "Security Advisory - Command Injection Vulnerability in the Web Server of Some"
-    page.write_text(page.read_text(encoding="utf-8").replace(
-        f'<h1 class="advisory-detail__title">{title}',
-        f'<h1 class="advisory-detail__title">=HYPERLINK("http://x.example/?",""){title}'),
-        encoding="utf-8")
+    hostile = _titled(tmp_path, '=HYPERLINK("http://x.example/?","")')
     hostile.cycle()
     _, out, _ = findings(hostile, "--csv", "--kind", "advisory")
     rows = {r["item"]: r for r in csv.DictReader(io.StringIO(out))}
@@ -110,13 +117,7 @@ def test_a_hostile_title_cannot_write_terminal_escapes(tmp_path: Path) -> None:
     terminal: not in the alert the console receiver prints, nor in the work list (a fleet's site
     typed with one, neither); bidirectional overrides, which show text in another order than it
     is, go too."""
-    hostile = sample_world(tmp_path)
-    page = next((hostile.sources / "hikvision").rglob("command-injection*/index.html"))
-    title = "Security Advisory - Command Injection Vulnerability in the Web Server of Some"
-    page.write_text(page.read_text(encoding="utf-8").replace(
-        f'<h1 class="advisory-detail__title">{title}',
-        f'<h1 class="advisory-detail__title">\x1b]0;owned\x07\x1b[2J\u202e\x9b{title}'),
-        encoding="utf-8")
+    hostile = _titled(tmp_path, "\x1b]0;owned\x07\x1b[2J\u202e\x9b")
     hostile.fleets = FLEETS.replace('site = "Site A"', 'site = "Site A\\u001b[8m"')
     report = hostile.cycle()
     (doc,) = [d for d in report.alerts if d["item"]["id"] == "HSRC-202109-01"]
@@ -125,5 +126,5 @@ def test_a_hostile_title_cannot_write_terminal_escapes(tmp_path: Path) -> None:
     for text in (shown, table):
         assert not [c for c in text if unicodedata.category(c) == "Cc" and c != "\n"], text
         assert "\u202e" not in text
-    assert f"]0;owned[2J{title}" in shown and "at Site A[8m" in shown and "Site A[8m" in table
+    assert f"]0;owned[2J{TITLE}" in shown and "at Site A[8m" in shown and "Site A[8m" in table
     assert doc["item"]["title"].startswith("\x1b]0;owned\x07"), "stored and sent as it is"

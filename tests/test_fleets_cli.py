@@ -53,6 +53,18 @@ def cli(monkeypatch: pytest.MonkeyPatch, config: str, *argv: str) -> tuple[int, 
     return run_cli(monkeypatch, *argv, "--config", config)
 
 
+def _import_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, config: str, tmp_path: Path, exported: str
+) -> None:
+    """Import an export into a new, empty store (which the config uses from then on)."""
+    (tmp_path / "exported.csv").write_text(exported)
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("DATABASE_URL", f"tinydb:///{other / 'fw.json'}")
+    code, _, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "exported.csv"))
+    assert (code, err) == (0, "")
+
+
 def test_import_list_show_export_remove(
     config: str, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -126,12 +138,7 @@ def test_export_imports_back_into_an_empty_store(
     cli(monkeypatch, config, "fleet", "import", str(tmp_path / "fleets.csv"))
     _, exported, _ = cli(monkeypatch, config, "fleet", "export")
     _, listed, _ = cli(monkeypatch, config, "fleet", "list", "--json")
-    (tmp_path / "exported.csv").write_text(exported)
-    other = tmp_path / "other"
-    other.mkdir()
-    monkeypatch.setenv("DATABASE_URL", f"tinydb:///{other / 'fw.json'}")
-    code, _, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "exported.csv"))
-    assert (code, err) == (0, "")
+    _import_elsewhere(monkeypatch, config, tmp_path, exported)
     assert cli(monkeypatch, config, "fleet", "export")[1] == exported
     assert json.loads(cli(monkeypatch, config, "fleet", "list", "--json")[1]) == json.loads(
         listed)
@@ -357,12 +364,7 @@ def test_export_writes_formulas_as_text_and_imports_them_back(
     assert (rows["2"]["tags"], rows["2"]["serials"]) == ("'+cmd;@SUM(1)", "'-2+3")
     assert rows["3"]["site"] == "'=typed as text"  # a spreadsheet's own way to write text
     assert rows["4"]["site"] == "''quoted"  # an apostrophe that is part of the text
-    (tmp_path / "exported.csv").write_text(exported)
-    other = tmp_path / "other"
-    other.mkdir()
-    monkeypatch.setenv("DATABASE_URL", f"tinydb:///{other / 'fw.json'}")
-    code, _, err = cli(monkeypatch, config, "fleet", "import", str(tmp_path / "exported.csv"))
-    assert (code, err) == (0, "")
+    _import_elsewhere(monkeypatch, config, tmp_path, exported)
     assert cli(monkeypatch, config, "fleet", "export", "msp")[1] == exported
     shown = json.loads(cli(monkeypatch, config, "fleet", "show", "msp", "--json")[1])
     assert sorted((g["site"], g["tags"], g["serials"]) for g in shown["device_groups"]) == [
