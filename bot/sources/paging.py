@@ -9,15 +9,27 @@ cannot send the poll to another site.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 
 # Query parameters that number pages on listings seen in the wild (compared in lower case).
 _PAGE_PARAMS = ("page", "pageno", "pagenum", "pageindex", "currentpage", "p")
 
 
+# Second-level labels under a country code that are public suffixes themselves (``.com.cn``,
+# ``.co.uk``, ``.gov.au``): a registered domain under them has three labels. A short list of the
+# common ones rather than the whole public suffix list: a listing's links are checked against its
+# own host, and a miss only makes a same-site link look foreign (the page is not followed).
+_SECOND_LEVEL = frozenset(
+    {"ac", "co", "com", "edu", "gen", "go", "gob", "gov", "gv", "ltd", "mil", "ne", "net", "or",
+     "org", "plc", "sch"}
+)
+
+
 def same_site(host: str | None, home: str | None) -> bool:
-    """Same host, or the same registered domain (www.hikvision.com ~ us.hikvision.com)."""
+    """Same host, or the same registered domain (www.hikvision.com ~ us.hikvision.com;
+    www.hikvision.com.cn ~ cdn.hikvision.com.cn, never another .com.cn domain)."""
     if host == home or host is None or home is None:
         return host == home
     try:
@@ -25,11 +37,20 @@ def same_site(host: str | None, home: str | None) -> bool:
         return False
     except ValueError:
         pass
-    return host.split(".")[-2:] == home.split(".")[-2:] and home.count(".") >= 1
+    return _registered(host) == _registered(home) and home.count(".") >= 1
+
+
+def _registered(host: str) -> list[str]:
+    """The labels of a host's registered domain: two, or three under a country's public
+    second level (``hikvision.com.cn``)."""
+    labels = host.lower().rstrip(".").split(".")
+    depth = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
+    return labels[-depth:]
 
 
 def on_site(href: str, base: str) -> str | None:
-    """``href`` resolved against ``base`` when it is a web (or file) address on its site."""
+    """``href`` resolved against ``base`` when it is a web address on its site, or, from a local
+    listing (``file://``), a file in the listing's folder or below it."""
     try:
         url = urljoin(base, href.strip())
         parts, home = urlsplit(url), urlsplit(base)
@@ -38,6 +59,12 @@ def on_site(href: str, base: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https", "file") or not same_site(host, home_host):
         return None
+    if (parts.scheme == "file") != (home.scheme == "file"):
+        return None
+    if parts.scheme == "file":
+        folder = posixpath.dirname(home.path) + "/"
+        if not posixpath.normpath(unquote(parts.path)).startswith(folder):  # %2e%2e is ..
+            return None
     return url
 
 
