@@ -484,6 +484,20 @@ def test_a_snooze_that_ends_with_nothing_changed_reminds_once(world: World) -> N
     assert "HSRC-202109-01" not in _alerts(world.cycle(NOW + timedelta(days=9)))
 
 
+def test_a_snooze_reminder_names_the_day_it_ended_in_the_schedules_timezone(
+    world: World,
+) -> None:
+    """A Sydney team snoozed an alert until 01:00 on 8 December (their time): the reminder said
+    "snoozed until 2026-12-07", the day in UTC."""
+    world.extra = '[schedule]\ntimezone = "Australia/Sydney"\n'
+    first = _alerts(world.cycle())["HSRC-202109-01"]
+    until = datetime(2026, 12, 7, 14, tzinfo=UTC)  # 2026-12-08 01:00 in Sydney
+    with world.store() as store:
+        store.acks.snooze(first["id"], "U1", until, NOW)
+    reminder = _alerts(world.cycle(until + timedelta(hours=1)))["HSRC-202109-01"]
+    assert reminder["changes"] == ["snoozed until 2026-12-08: nothing has changed since"]
+
+
 def test_an_acknowledged_alert_whose_snooze_ends_stays_quiet(world: World) -> None:
     first = _alerts(world.cycle())["HSRC-202109-01"]
     with world.store() as store:
