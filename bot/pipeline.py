@@ -129,7 +129,7 @@ def run_cycle(
             report.unheard = told.unheard
             seen = unevaluated(store)  # before the groups are read: the cycle evaluates these
             groups = store.fleets.groups()
-            evaluation = _evaluate(store, settings, catalog, report.on, groups)
+            evaluation = _evaluate(store, settings, catalog, report.on, groups, now)
             resolved = store_findings(
                 store, evaluation, settings.policy.severe_cvss, now, report
             )
@@ -193,13 +193,28 @@ def _catalog(store: Store, settings: Settings, base: Path, config_name: str) -> 
 
 
 def _evaluate(
-    store: Store, settings: Settings, catalog: Catalog, on: date, groups: Sequence[DeviceGroup]
+    store: Store,
+    settings: Settings,
+    catalog: Catalog,
+    on: date,
+    groups: Sequence[DeviceGroup],
+    now: datetime,
 ) -> Evaluation:
     items: list[Item] = [from_dict(dict(s.data)) for s in store.items.all()]
     ctx = Context(catalog, on, settings.policy.severe_cvss)
     last = store.meta.get(CYCLE_KEY)  # stage changes after its day and before `on` went unseen
-    since = date.fromisoformat(last["on"]) + timedelta(days=1) if last else None
-    return evaluate(Knowledge.of(items), groups, ctx, settings.policy.reminder_days, since)
+    return evaluate(Knowledge.of(items), groups, ctx, settings.policy.reminder_days,
+                    _unseen_since(settings, last, now))
+
+
+def _unseen_since(settings: Settings, last: Mapping[str, Any] | None, now: datetime) -> date | None:
+    """The first day no cycle has looked at: the day after the last cycle's local day (when it
+    ran, not the day it was judged on: `check --on` looks at another day, and one in the past
+    must not make stage changes told long ago news again), and never after today."""
+    if not last:
+        return None
+    ran = local_date(settings, datetime.fromisoformat(last["started"]))
+    return min(ran, local_date(settings, now)) + timedelta(days=1)
 
 
 def store_findings(

@@ -521,6 +521,28 @@ def test_a_stage_change_on_a_day_no_cycle_ran_is_told_by_the_next_cycle(world: W
     assert lifecycle(date(2029, 7, 3)) == []
 
 
+def test_a_cycle_judged_on_another_day_does_not_move_the_days_the_next_one_looks_back_on(
+    world: World,
+) -> None:
+    """`check --on 2024-01-01` (how things stood then) made the next cycle announce every stage
+    change since as news: "entered security-only on 2024-06-30" in December 2026. A change on a
+    day no cycle ran is still told, once."""
+
+    def lifecycle(report: CycleReport) -> list[str]:
+        return [f["reason"] for d in report.alerts if d["kind"] == "lifecycle"
+                for f in d["findings"]]
+
+    world.cycle()
+    world.cycle(NOW + timedelta(hours=1), on=date(2024, 1, 1))
+    assert lifecycle(world.cycle(NOW + timedelta(days=1))) == []
+    # DS-2CD3321G2-I leaves security-only on 2029-06-30, a day the service was down
+    world.cycle(datetime(2029, 6, 28, 9, tzinfo=UTC))
+    world.cycle(datetime(2029, 6, 28, 10, tzinfo=UTC), on=date(2020, 1, 1))
+    assert lifecycle(world.cycle(datetime(2029, 7, 2, 9, tzinfo=UTC))) == [
+        "entered end-of-support on 2029-06-30"]
+    assert lifecycle(world.cycle(datetime(2029, 7, 3, 9, tzinfo=UTC))) == []
+
+
 def test_routes_thresholds_and_digests(world: World) -> None:
     world.extra = planning_route("daily")
     report = world.cycle(on=date(2026, 11, 30))
