@@ -43,6 +43,7 @@ from state.fleetsync import evaluated, sync_declared_fleets, unevaluated
 
 CYCLE_KEY = "cycle.last"
 DIGEST_KEY = "digest.pending"
+WEEK_KEY = "digest.week"  # the Monday (ISO date) of the week the last digest run was in
 
 
 class _Rollback(Exception):
@@ -359,21 +360,27 @@ def run_reminders(
 
 def run_digest(store: Store, settings: Settings, now: datetime) -> int:
     """Enqueue one summary per receiver of the alerts digest routes held; weekly ones on Mondays
-    (and on a later day when Monday's did not go out: alerts held since before it wait no more).
+    (and at the first run after a Monday with no run: alerts held that week wait no more).
 
     Returns how many digests were enqueued.
     """
     today = local_date(settings, now)
     monday = today - timedelta(days=today.weekday())
+    week: str | None = None  # the Monday of the week the last run was in
 
     def due(period: str, held: list[dict[str, Any]]) -> bool:
-        return period == "daily" or today == monday or any(
+        if period == "daily" or today == monday:
+            return True
+        if week is not None:  # no run since before this Monday: Monday's did not go out
+            return date.fromisoformat(week) < monday
+        return any(  # before the first run that remembers: held since before Monday
             local_date(settings, datetime.fromisoformat(d["created_at"])) < monday for d in held
         )
 
     sent = 0
     with store.transaction():
         one_at_a_time(store)
+        week = store.meta.get(WEEK_KEY)
         pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
         for receiver, periods in pending.items():
             for period in [p for p, held in periods.items() if due(p, held)]:
@@ -381,4 +388,5 @@ def run_digest(store: Store, settings: Settings, now: datetime) -> int:
                 if store.outbox.enqueue(receiver, doc["dedupe_key"], doc, now, alert_id=doc["id"]):
                     sent += 1
         store.meta.put(DIGEST_KEY, {r: p for r, p in pending.items() if p}, now)
+        store.meta.put(WEEK_KEY, max(monday.isoformat(), week or ""), now)
     return sent

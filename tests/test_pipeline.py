@@ -689,6 +689,22 @@ def test_a_weekly_digest_missed_on_monday_goes_out_at_the_next_digest(world: Wor
         assert run_digest(store, settings, friday + timedelta(days=10)) == 1
 
 
+def test_a_weekly_digest_whose_monday_run_failed_goes_out_with_alerts_held_that_monday(
+    world: World,
+) -> None:
+    """Alerts held on Monday morning, and Monday's digest run failed: Tuesday's run took the
+    week as done (nothing held since before Monday) and they waited a week more."""
+    world.extra = WEEKLY
+    saturday = datetime(2026, 11, 28, 9, tzinfo=UTC)
+    settings = world.config()
+    with world.store() as store:
+        assert run_digest(store, settings, saturday) == 0
+    assert world.cycle(NOW - timedelta(hours=1)).digested == 2  # Monday 08:00
+    with world.store() as store:  # Monday's run at 09:00 failed; Tuesday's:
+        assert run_digest(store, settings, NOW + timedelta(days=1)) == 1
+        assert run_digest(store, settings, NOW + timedelta(days=2)) == 0
+
+
 def test_a_digest_is_titled_with_its_local_day(world: World) -> None:
     world.extra = WEEKLY + '[schedule]\ntimezone = "Pacific/Auckland"\n'
     sunday_evening = datetime(2026, 11, 29, 6, tzinfo=UTC)  # 19:00 in Auckland
