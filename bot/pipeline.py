@@ -43,6 +43,7 @@ from state.fleetsync import evaluated, sync_declared_fleets, unevaluated
 
 CYCLE_KEY = "cycle.last"
 DIGEST_KEY = "digest.pending"
+WEEK_KEY = "digest.week"  # the Monday (ISO date) of the week the last digest run was in
 
 
 class _Rollback(Exception):
@@ -129,7 +130,7 @@ def run_cycle(
             report.unheard = told.unheard
             seen = unevaluated(store)  # before the groups are read: the cycle evaluates these
             groups = store.fleets.groups()
-            evaluation = _evaluate(store, settings, catalog, report.on, groups)
+            evaluation = _evaluate(store, settings, catalog, report.on, groups, now)
             resolved = store_findings(
                 store, evaluation, settings.policy.severe_cvss, now, report
             )
@@ -193,13 +194,28 @@ def _catalog(store: Store, settings: Settings, base: Path, config_name: str) -> 
 
 
 def _evaluate(
-    store: Store, settings: Settings, catalog: Catalog, on: date, groups: Sequence[DeviceGroup]
+    store: Store,
+    settings: Settings,
+    catalog: Catalog,
+    on: date,
+    groups: Sequence[DeviceGroup],
+    now: datetime,
 ) -> Evaluation:
     items: list[Item] = [from_dict(dict(s.data)) for s in store.items.all()]
     ctx = Context(catalog, on, settings.policy.severe_cvss)
     last = store.meta.get(CYCLE_KEY)  # stage changes after its day and before `on` went unseen
-    since = date.fromisoformat(last["on"]) + timedelta(days=1) if last else None
-    return evaluate(Knowledge.of(items), groups, ctx, settings.policy.reminder_days, since)
+    return evaluate(Knowledge.of(items), groups, ctx, settings.policy.reminder_days,
+                    _unseen_since(settings, last, now))
+
+
+def _unseen_since(settings: Settings, last: Mapping[str, Any] | None, now: datetime) -> date | None:
+    """The first day no cycle has looked at: the day after the last cycle's local day (when it
+    ran, not the day it was judged on: `check --on` looks at another day, and one in the past
+    must not make stage changes told long ago news again), and never after today."""
+    if not last:
+        return None
+    ran = local_date(settings, datetime.fromisoformat(last["started"]))
+    return min(ran, local_date(settings, now)) + timedelta(days=1)
 
 
 def store_findings(
@@ -344,21 +360,27 @@ def run_reminders(
 
 def run_digest(store: Store, settings: Settings, now: datetime) -> int:
     """Enqueue one summary per receiver of the alerts digest routes held; weekly ones on Mondays
-    (and on a later day when Monday's did not go out: alerts held since before it wait no more).
+    (and at the first run after a Monday with no run: alerts held that week wait no more).
 
     Returns how many digests were enqueued.
     """
     today = local_date(settings, now)
     monday = today - timedelta(days=today.weekday())
+    week: str | None = None  # the Monday of the week the last run was in
 
     def due(period: str, held: list[dict[str, Any]]) -> bool:
-        return period == "daily" or today == monday or any(
+        if period == "daily" or today == monday:
+            return True
+        if week is not None:  # no run since before this Monday: Monday's did not go out
+            return date.fromisoformat(week) < monday
+        return any(  # before the first run that remembers: held since before Monday
             local_date(settings, datetime.fromisoformat(d["created_at"])) < monday for d in held
         )
 
     sent = 0
     with store.transaction():
         one_at_a_time(store)
+        week = store.meta.get(WEEK_KEY)
         pending: dict[str, dict[str, list[dict[str, Any]]]] = store.meta.get(DIGEST_KEY) or {}
         for receiver, periods in pending.items():
             for period in [p for p, held in periods.items() if due(p, held)]:
@@ -366,4 +388,5 @@ def run_digest(store: Store, settings: Settings, now: datetime) -> int:
                 if store.outbox.enqueue(receiver, doc["dedupe_key"], doc, now, alert_id=doc["id"]):
                     sent += 1
         store.meta.put(DIGEST_KEY, {r: p for r, p in pending.items() if p}, now)
+        store.meta.put(WEEK_KEY, max(monday.isoformat(), week or ""), now)
     return sent

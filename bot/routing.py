@@ -12,7 +12,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
 from bot.facts import (
@@ -202,6 +202,7 @@ class Routing:
     silences: Sequence[Silence] = ()
     previous: Mapping[tuple[str, str], Previous] = field(default_factory=dict)
     former: GroupOf | None = None  # a device group no longer found, by finding key (`GroupLabels`)
+    tz: tzinfo = UTC  # [schedule] timezone: the days alerts name (when a snooze ended)
 
 
 def route(
@@ -326,7 +327,7 @@ def _alert(
             if not previous.snooze_over(now):
                 return None
             assert previous.snoozed_until is not None
-            over = previous.snoozed_until.date().isoformat()
+            over = previous.snoozed_until.astimezone(routing.tz).date().isoformat()
             changes = (f"snoozed until {over}: nothing has changed since",)
             return Alert(receiver, kind, item, tuple(found), material, facts, changes, digest)
         if previous.snoozed_until and now < previous.snoozed_until:

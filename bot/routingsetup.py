@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.models import shown_model
@@ -157,6 +158,7 @@ def routing_for(store: Store, settings: Settings, memory: AlertMemory, now: date
         silences=[silence_of(s) for s in store.silences.active(now)],
         previous=memory,
         former=partial(former_group, store),
+        tz=ZoneInfo(settings.schedule.timezone),
     )
 
 

@@ -484,6 +484,20 @@ def test_a_snooze_that_ends_with_nothing_changed_reminds_once(world: World) -> N
     assert "HSRC-202109-01" not in _alerts(world.cycle(NOW + timedelta(days=9)))
 
 
+def test_a_snooze_reminder_names_the_day_it_ended_in_the_schedules_timezone(
+    world: World,
+) -> None:
+    """A Sydney team snoozed an alert until 01:00 on 8 December (their time): the reminder said
+    "snoozed until 2026-12-07", the day in UTC."""
+    world.extra = '[schedule]\ntimezone = "Australia/Sydney"\n'
+    first = _alerts(world.cycle())["HSRC-202109-01"]
+    until = datetime(2026, 12, 7, 14, tzinfo=UTC)  # 2026-12-08 01:00 in Sydney
+    with world.store() as store:
+        store.acks.snooze(first["id"], "U1", until, NOW)
+    reminder = _alerts(world.cycle(until + timedelta(hours=1)))["HSRC-202109-01"]
+    assert reminder["changes"] == ["snoozed until 2026-12-08: nothing has changed since"]
+
+
 def test_an_acknowledged_alert_whose_snooze_ends_stays_quiet(world: World) -> None:
     first = _alerts(world.cycle())["HSRC-202109-01"]
     with world.store() as store:
@@ -505,6 +519,28 @@ def test_a_stage_change_on_a_day_no_cycle_ran_is_told_by_the_next_cycle(world: W
     assert missed["item"]["key"].endswith(":end-of-support:2029-06-30:0d")
     assert missed["findings"][0]["reason"] == "entered end-of-support on 2029-06-30"
     assert lifecycle(date(2029, 7, 3)) == []
+
+
+def test_a_cycle_judged_on_another_day_does_not_move_the_days_the_next_one_looks_back_on(
+    world: World,
+) -> None:
+    """`check --on 2024-01-01` (how things stood then) made the next cycle announce every stage
+    change since as news: "entered security-only on 2024-06-30" in December 2026. A change on a
+    day no cycle ran is still told, once."""
+
+    def lifecycle(report: CycleReport) -> list[str]:
+        return [f["reason"] for d in report.alerts if d["kind"] == "lifecycle"
+                for f in d["findings"]]
+
+    world.cycle()
+    world.cycle(NOW + timedelta(hours=1), on=date(2024, 1, 1))
+    assert lifecycle(world.cycle(NOW + timedelta(days=1))) == []
+    # DS-2CD3321G2-I leaves security-only on 2029-06-30, a day the service was down
+    world.cycle(datetime(2029, 6, 28, 9, tzinfo=UTC))
+    world.cycle(datetime(2029, 6, 28, 10, tzinfo=UTC), on=date(2020, 1, 1))
+    assert lifecycle(world.cycle(datetime(2029, 7, 2, 9, tzinfo=UTC))) == [
+        "entered end-of-support on 2029-06-30"]
+    assert lifecycle(world.cycle(datetime(2029, 7, 3, 9, tzinfo=UTC))) == []
 
 
 def test_routes_thresholds_and_digests(world: World) -> None:
@@ -651,6 +687,22 @@ def test_a_weekly_digest_missed_on_monday_goes_out_at_the_next_digest(world: Wor
     with world.store() as store:  # held since Tuesday: waits for next Monday
         assert run_digest(store, settings, friday + timedelta(days=5)) == 0
         assert run_digest(store, settings, friday + timedelta(days=10)) == 1
+
+
+def test_a_weekly_digest_whose_monday_run_failed_goes_out_with_alerts_held_that_monday(
+    world: World,
+) -> None:
+    """Alerts held on Monday morning, and Monday's digest run failed: Tuesday's run took the
+    week as done (nothing held since before Monday) and they waited a week more."""
+    world.extra = WEEKLY
+    saturday = datetime(2026, 11, 28, 9, tzinfo=UTC)
+    settings = world.config()
+    with world.store() as store:
+        assert run_digest(store, settings, saturday) == 0
+    assert world.cycle(NOW - timedelta(hours=1)).digested == 2  # Monday 08:00
+    with world.store() as store:  # Monday's run at 09:00 failed; Tuesday's:
+        assert run_digest(store, settings, NOW + timedelta(days=1)) == 1
+        assert run_digest(store, settings, NOW + timedelta(days=2)) == 0
 
 
 def test_a_digest_is_titled_with_its_local_day(world: World) -> None:

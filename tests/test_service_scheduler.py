@@ -8,8 +8,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.triggers.date import DateTrigger
@@ -482,3 +483,50 @@ def test_a_clock_stepped_back_during_a_run_records_no_negative_duration(tiny: St
     assert record["last_run"] == T0.isoformat() and record["last_duration_ms"] >= 0
     assert _sample(metrics, "firmwatch_cycle_duration_seconds_sum") >= 0
     assert _sample(metrics, "firmwatch_cycle_duration_seconds_count") == 1
+
+
+def _daily_fires(tz: str, at: str, first: datetime, days: int) -> list[datetime]:
+    """The digest job's firings from ``first`` on, walked as APScheduler walks a trigger (the
+    next after each firing, asked just as the firing runs)."""
+    settings = parse(f'[schedule]\ntimezone = "{tz}"\ndigest_at = "{at}"\n', "t.toml")
+    trigger = {s.id: s for s in plan_jobs(settings, Calls().work())}["digest"].trigger
+    fires: list[datetime] = []
+    fire = trigger.get_next_fire_time(None, first)
+    for _ in range(days):
+        fires.append(fire)
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return fires
+
+
+# Days before a change to or from summer time in each zone, and the local wall time firings
+# inside the skipped hour happen at instead.
+DST_DAYS = [
+    ("Europe/Berlin", datetime(2026, 3, 27, 12, tzinfo=UTC)),  # Sunday 29 March, 02:00 → 03:00
+    ("Europe/Berlin", datetime(2026, 10, 23, 12, tzinfo=UTC)),  # Sunday 25 October, 03:00 → 02:00
+    ("America/New_York", datetime(2026, 3, 6, 17, tzinfo=UTC)),  # Sunday 8 March
+    ("America/New_York", datetime(2026, 10, 30, 16, tzinfo=UTC)),  # Sunday 1 November
+    ("Australia/Sydney", datetime(2026, 4, 2, 1, tzinfo=UTC)),  # Sunday 5 April, 03:00 → 02:00
+    ("Australia/Sydney", datetime(2026, 10, 1, 2, tzinfo=UTC)),  # Sunday 4 October, 02:00 → 03:00
+]
+
+
+@pytest.mark.parametrize("at", ["00:00", "00:30", "01:30", "02:30", "03:00", "09:00", "23:30"])
+@pytest.mark.parametrize(("tz", "first"), DST_DAYS)
+def test_daily_jobs_fire_once_on_every_local_day_across_summer_time_changes(
+    tz: str, first: datetime, at: str
+) -> None:
+    """With digest_at before the change on a spring-forward Sunday (00:30 in Berlin), the
+    digest next ran on Tuesday: Monday's digest (and the weekly one) and Monday's reminders
+    never ran; at a time in the autumn's repeated hour it ran twice."""
+    fires = _daily_fires(tz, at, first, 7)
+    zone = ZoneInfo(tz)
+    local = [f.astimezone(zone) for f in fires]
+    start = first.astimezone(zone).date()
+    if local[0].strftime("%H:%M") > at or local[0].date() > start:
+        start += timedelta(days=1)  # today's time had passed
+    assert [d.date() for d in local] == [start + timedelta(days=n) for n in range(7)]
+    for moment in local:  # compared in UTC: times in one zone compare by their wall clocks
+        wall = datetime.combine(moment.date(), time.fromisoformat(at), zone)
+        assert moment.astimezone(UTC) == wall.astimezone(UTC), "at the time, or after the gap"
+    instants = [f.astimezone(UTC) for f in fires]
+    assert instants == sorted(set(instants))

@@ -2,7 +2,8 @@
 
 One job per enabled source on its ``every`` (plus jitter), delivery of due outbox entries every
 ``deliver_every``, the digest at ``digest_at`` and lifecycle reminders at ``reminders_at`` in
-``[schedule] timezone``. Every job has a misfire grace of half its interval and a hard deadline.
+``[schedule] timezone``, once on every local day (summer time changes included: ``DailyAt``).
+Every job has a misfire grace of half its interval and a hard deadline.
 Only the leader runs sources, digest and reminders; every worker delivers.
 """
 
@@ -17,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Settings
+from bot.service.daily import DailyAt
 from state import Store
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def plan_jobs(
         hour, minute = (int(part) for part in at.split(":"))
         specs.append(JobSpec(
             id=kind, kind=kind,
-            trigger=CronTrigger(hour=hour, minute=minute, timezone=tz), interval=DAY,
+            trigger=DailyAt(hour, minute, tz), interval=DAY,
             deadline=DAILY_DEADLINE, grace=grace_for(DAY), leader_only=True, body=body,
         ))
     return specs
