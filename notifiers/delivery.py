@@ -320,8 +320,11 @@ class _Pass:
             return
         run.retried += outcome == "retry"
         run.dead += outcome == "dead"
-        if not result.permanent or result.disable:  # a refused payload says nothing of the
-            run.first_failure = run.first_failure or at  # receiver: it starts no failing streak
+        # A payload the receiver answered and refused (a status) says nothing of the receiver:
+        # it starts no failing streak. A permanent failure with no answer (the address guard
+        # refusing its address, the client failing) is every alert's: it does.
+        if not result.permanent or result.disable or result.status is None:
+            run.first_failure = run.first_failure or at
         if outcome == "retry" and (result.status is None or result.status in UNAVAILABLE):
             # The receiver did not answer or is overloaded: its other entries would wait out
             # the same timeout one by one. They wait for the next pass instead.

@@ -147,8 +147,11 @@ class OutboxRepo(Protocol):
     def release(self, entry_id: int, worker: str, until: datetime | None = None) -> bool:
         """Give a claimed entry back unattempted (shutdown), not due before ``until`` when
         given (it waits for another); False when not held by worker."""
-    def replay(self, entry_id: int, now: datetime) -> OutboxEntry | None:
-        """Make an entry (e.g. dead) due again with attempts reset; None when unknown."""
+    def replay(
+        self, entry_id: int, now: datetime, only: Collection[OutboxStatus] | None = None
+    ) -> OutboxEntry | None:
+        """Make an entry (e.g. dead) due again with attempts reset; None when unknown, or when
+        ``only`` is given and its status is not among them (it changed since it was listed)."""
     def get(self, entry_id: int) -> OutboxEntry | None: """One entry."""
     def find(self, receiver: str, dedupe_key: str) -> OutboxEntry | None: """By identity."""
     def for_alert(self, alert_id: str) -> list[OutboxEntry]: """Entries of one alert id, by id."""

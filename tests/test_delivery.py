@@ -168,6 +168,31 @@ def test_refused_payloads_days_apart_do_not_disable_a_receiver(store: Store) -> 
     assert report.dead == 1 and report.disabled == [] and health.disabled(store) == {}
 
 
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        SendResult(ok=False, error="refused http://hook.example: resolves to 10.0.0.7",
+                   permanent=True),  # the address guard: the receiver's address, every alert
+        SendResult(ok=False, error="Slack client error: bad base_url", permanent=True),
+    ],
+)
+def test_a_receiver_never_reached_for_five_days_is_disabled(
+    store: Store, failure: SendResult
+) -> None:
+    """Only a payload the receiver answered and refused says nothing of the receiver: a
+    permanent failure without an answer (its address refused, the client failing) is every
+    alert's, and such a receiver was never disabled nor announced (each alert a dead letter)."""
+    config = settings({"name": "hook", "type": "console"})
+    hook = FakeNotifier("hook", failure, failure)
+    first, second = docs("hook", 2)
+    enqueue(store, "hook", first)
+    assert deliver_due(store, config, NOW, worker="w", notifiers={"hook": hook}).dead == 1
+    later = NOW + timedelta(days=5, seconds=1)
+    store.outbox.enqueue("hook", second["dedupe_key"], second, later, alert_id=second["id"])
+    report = deliver_due(store, config, later, worker="w", notifiers={"hook": hook})
+    assert report.disabled == ["hook"]
+
 def test_a_slow_receiver_does_not_delay_another(store: Store) -> None:
     fast_done = threading.Event()
     waited: list[bool] = []

@@ -497,3 +497,10 @@ def test_an_injected_resolver_is_asked_on_every_attempt_unless_told_otherwise(
     sent = recording.sent[0]
     assert sent.headers["user-agent"] == f"firmwatch/{bot.__version__}"
     assert sent.headers["accept-encoding"] == "identity" and sent.content == b"{}"
+
+
+def test_a_file_named_with_a_percent_escape_is_read(tmp_path: Path, fetcher: Fetcher) -> None:
+    """Path.as_uri() writes % as %25; the path was decoded twice (100%41 read as 100A)."""
+    page = tmp_path / "100%41.xml"
+    page.write_bytes(b"<rss/>")
+    assert fetcher.fetch(page.as_uri()).body == b"<rss/>"

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 
 from bot.sources.fetcher import FetchResult
 from notifiers.presets import PRESETS
-from notifiers.presets.base import Context, Request, clip, dedupe_label, fit_id
+from notifiers.presets.base import Context, Request, clip, dedupe_label, fit_id, reply_json
 from notifiers.presets.jira import exchange as jira_exchange
 from tests.webhook_docs import cve, document, documents, make_finding
 
@@ -320,3 +320,10 @@ def test_jira_search_that_answers_nonsense_is_retried() -> None:
 def test_masked_context_names_the_variables() -> None:
     masked = CTX.masked()
     assert masked.secrets == {"routing_key": "(secret from $PD_KEY)", "auth": "(secret from $AUTH)"}
+
+
+def test_a_reply_nested_too_deeply_reads_as_no_json() -> None:
+    """A receiver's reply of "[[[[…" (under the 64 KiB cap) raised RecursionError out of the
+    preset: a logged traceback and "the notifier failed" instead of the reply's status."""
+    deep = FetchResult("https://jira.example/rest", 200, b"[" * 60_000, {}, None, None, False)
+    assert reply_json(deep) is None

@@ -530,3 +530,12 @@ def test_daily_jobs_fire_once_on_every_local_day_across_summer_time_changes(
         assert moment.astimezone(UTC) == wall.astimezone(UTC), "at the time, or after the gap"
     instants = [f.astimezone(UTC) for f in fires]
     assert instants == sorted(set(instants))
+
+
+@pytest.mark.parametrize("asked", [timedelta(0), timedelta(hours=-3)])
+def test_the_daily_trigger_asked_at_its_firing_gives_the_next_day(asked: timedelta) -> None:
+    """Asked at the very instant of a firing (or with the clock stepped back), the trigger gave
+    that firing again: APScheduler, walking missed firings while each is <= now, never stopped."""
+    trigger = {s.id: s for s in plan_jobs(SETTINGS, Calls().work())}["digest"].trigger
+    fire = trigger.get_next_fire_time(None, datetime(2026, 3, 20, 12, tzinfo=UTC))
+    assert trigger.get_next_fire_time(fire, fire + asked) == fire + timedelta(days=1)

@@ -137,6 +137,42 @@ def test_the_cache_serves_the_old_index_while_the_ttl_rebuild_runs(store: Store)
     assert cache.index() is not first and list(cache.index().advisories) == ["HSRC-1"]
 
 
+
+def test_answers_after_a_cycle_see_its_items_while_the_ttl_rebuild_runs(store: Store) -> None:
+    """A cycle that ended while the ttl's background rebuild ran was not seen until that
+    rebuild ended (and then only at the next check): the just-alerted advisory was 'not stored';
+    the older rebuild, ending last, does not replace the newer index either."""
+    ticks, gate = Ticks(), threading.Event()
+
+    class HeldRebuild(Cache):
+        """The second build (the ttl's) waits for the gate and reads the store before the cycle."""
+
+        builds = 0
+
+        def _build_index(self) -> ItemIndex:
+            self.builds += 1
+            if self.builds == 2:
+                gate.wait(30)
+                return ItemIndex([])
+            return super()._build_index()
+
+    cache = HeldRebuild(store, Settings(), {}, ttl=600, check_every=5, monotonic=ticks)
+    first = cache.index()
+    ticks.now = 700
+    assert cache.index() is first  # the ttl's rebuild runs in the background, held
+    store.items.put_item(_advisory("HSRC-1", "DS-2CD3xx1G2", "CVE-2021-0001", 9.8), T0)
+    store.meta.put("cycle.last", {"started": "2026-03-01T13:00:00+00:00"}, T0)
+    ticks.now = 710
+    try:
+        assert [a.vendor_id for a in cache.index().find("HSRC-1")] == ["HSRC-1"]
+    finally:
+        gate.set()
+        for thread in threading.enumerate():
+            if thread.name == "firmwatch-slack-cache":
+                thread.join(timeout=30)
+    ticks.now = 720
+    assert [a.vendor_id for a in cache.index().find("HSRC-1")] == ["HSRC-1"]
+
 def test_answers_after_a_cycle_stored_items_see_them(store: Store) -> None:
     """The first answer after a cycle stored a new advisory names it: the operator who reads
     its alert and asks `/firmware advisory HSRC-…` must not be told no such advisory is stored."""

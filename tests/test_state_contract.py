@@ -338,6 +338,11 @@ def test_outbox_dedupes_claims_and_records(store: Store) -> None:
     replayed = store.outbox.replay(second, retry_at)
     assert replayed is not None and (replayed.status, replayed.attempts) == ("pending", 0)
     assert store.outbox.find("hook", "d1") == replayed and store.outbox.replay(999, now) is None
+    # Listed as dead, replayed meanwhile by someone else: `replay --dead` leaves it (sent again,
+    # or unclaimed under the worker delivering it, otherwise).
+    assert store.outbox.replay(second, retry_at, only=["dead"]) is None
+    assert store.outbox.replay(first, retry_at, only=["dead"]) is None
+    assert [(e.id, e.status) for e in store.outbox.all()] == [(first, "sent"), (second, "pending")]
     assert store.outbox.prune_sent(retry_at + timedelta(seconds=1)) == 1
     assert store.outbox.get(first) is None
     assert store.deliveries.prune(T0 + timedelta(days=1)) == 4

@@ -136,7 +136,9 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
                 return EXIT_OK
         else:
             ids = [args.id]
-        entries = [e for e in (store.outbox.replay(i, now) for i in ids) if e is not None]
+        only: list[OutboxStatus] | None = ["dead"] if args.dead else None  # listed as dead:
+        # one replayed (maybe sent) meanwhile by someone else is left as it is, not sent again
+        entries = [e for e in (store.outbox.replay(i, now, only) for i in ids) if e is not None]
         if not entries and args.dead:  # each sent or replayed meanwhile by someone else
             out.write("no dead entries left to replay\n")
             return EXIT_OK

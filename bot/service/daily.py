@@ -38,7 +38,10 @@ class DailyAt(BaseTrigger):  # type: ignore[misc]  # APScheduler ships no type h
     ) -> datetime | None:
         """The first firing after ``previous_fire_time`` (those missed since included, as
         APScheduler's own triggers do), or at or after ``now`` for a new job."""
-        start = now if previous_fire_time is None else min(now, previous_fire_time + ONE_TICK)
+        # Strictly after the previous firing, even when asked at that very instant (APScheduler
+        # walks missed firings while each is <= now: the previous one again never ends that walk)
+        # or with a clock stepped back (a day's job runs once).
+        start = now if previous_fire_time is None else previous_fire_time + ONE_TICK
         day = start.astimezone(self.tz).date() - timedelta(days=1)
         while self.moment(day) < start:
             day += timedelta(days=1)

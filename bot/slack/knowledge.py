@@ -219,13 +219,13 @@ class Cache:
         """The item index, rebuilt when the items may have changed."""
         with self._lock:
             slot, now = self._index, self._clock()
-            if slot.value is not None and (now - self._checked < self._check_every or slot.busy):
+            if slot.value is not None and now - self._checked < self._check_every:
                 return slot.value
             self._checked = now
-        key = self._fingerprint_now()
+        key = self._fingerprint_now()  # while the ttl's rebuild runs too: a cycle may end then
         with self._lock:
             if (slot.value is not None and key == slot.key
-                    and self._clock() - slot.built < self._ttl):
+                    and (slot.busy or self._clock() - slot.built < self._ttl)):
                 return slot.value
             changed = slot.value is not None and key != slot.key
         # A cycle stored items (or ran): answer from them, not from the index before it, which
@@ -262,7 +262,9 @@ class Cache:
                 slot.busy = False
             return
         with self._lock:
-            slot.value, slot.key, slot.built, slot.busy = value, key, self._clock(), False
+            if slot.key == key:  # else an answer after a cycle built a newer one meanwhile
+                slot.value, slot.key, slot.built = value, key, self._clock()
+            slot.busy = False
 
     def _build_catalog(self) -> Catalog:
         return Catalog([*self._configured.entries(), *self._store.catalog.all()])

@@ -21,8 +21,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -37,6 +36,7 @@ from bot.netguard import (
     default_resolve,
     redact_url,
 )
+from bot.sources.paging import local_path
 
 MAX_REDIRECTS = 3
 DNS_TTL = 2.0  # seconds a DNS answer is reused (every attempt still judges the addresses)
@@ -315,7 +315,7 @@ class Fetcher:
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
             raise FetchError(f"file:// URLs must name a local path (got host {parts.netloc!r})")
-        path = Path(url2pathname(unquote(parts.path)))
+        path = Path(local_path(url))  # decoded once, as on_site confined it
         try:
             stat = path.stat()
             if stat.st_size > self.max_bytes:

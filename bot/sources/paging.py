@@ -9,9 +9,10 @@ cannot send the poll to another site.
 from __future__ import annotations
 
 import ipaddress
-import posixpath
+import os.path
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.request import url2pathname
 
 # Query parameters that number pages on listings seen in the wild (compared in lower case).
 _PAGE_PARAMS = ("page", "pageno", "pagenum", "pageindex", "currentpage", "p")
@@ -62,10 +63,18 @@ def on_site(href: str, base: str) -> str | None:
     if (parts.scheme == "file") != (home.scheme == "file"):
         return None
     if parts.scheme == "file":
-        folder = posixpath.dirname(home.path) + "/"
-        if not posixpath.normpath(unquote(parts.path)).startswith(folder):  # %2e%2e is ..
+        # Compared as the fetcher opens them (decoded once: %2e%2e is .., %252e%252e is not),
+        # with this system's separators (a backslash is one on Windows); at / the folder is /.
+        folder = os.path.join(os.path.dirname(os.path.normpath(local_path(base))), "")
+        if not os.path.normpath(local_path(url)).startswith(folder):
             return None
     return url
+
+
+def local_path(url: str) -> str:
+    """The local path a ``file://`` URL names, its percent escapes decoded once (the one reading
+    both the fetcher opens and :func:`on_site` confines)."""
+    return url2pathname(urlsplit(url).path)
 
 
 def next_page(rel_next: Iterable[str], hrefs: Iterable[str], base: str) -> str | None:

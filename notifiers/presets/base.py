@@ -86,7 +86,7 @@ def reply_json(result: FetchResult) -> Any:
     """The reply's JSON body, or None when it is not JSON (or was cut at the size cap)."""
     try:
         return json.loads(result.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past the parser
         return None
 
 

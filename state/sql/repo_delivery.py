@@ -176,12 +176,17 @@ class SqlOutbox:
             return c.execute(update(t).where(t.c.id == entry_id, t.c.claimed_by == worker)
                              .values(values)).rowcount == 1
 
-    def replay(self, entry_id: int, now: datetime) -> OutboxEntry | None:
-        """Make an entry due again with its attempts reset."""
+    def replay(
+        self, entry_id: int, now: datetime, only: Collection[OutboxStatus] | None = None
+    ) -> OutboxEntry | None:
+        """Make an entry due again with its attempts reset (when its status is in ``only``)."""
         now = utc(now, "now")
         t = outbox
+        which = t.c.id == entry_id
+        if only is not None:
+            which = which & t.c.status.in_(list(only))
         with self._db.unit() as c:
-            done = c.execute(update(t).where(t.c.id == entry_id).values(
+            done = c.execute(update(t).where(which).values(
                 status="pending", attempts=0, next_attempt_at=now, claimed_by=None,
                 claimed_until=None, updated_at=now, sent_at=None)).rowcount
             if not done:

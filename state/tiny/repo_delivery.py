@@ -139,13 +139,15 @@ class TinyOutbox:
                           str(entry_id))
             return True
 
-    def replay(self, entry_id: int, now: datetime) -> OutboxEntry | None:
-        """Make an entry due again with its attempts reset."""
+    def replay(
+        self, entry_id: int, now: datetime, only: Collection[OutboxStatus] | None = None
+    ) -> OutboxEntry | None:
+        """Make an entry due again with its attempts reset (when its status is in ``only``)."""
         stamp = to_text(now, "now")
         with self._mem.transaction():
             t = self._mem["outbox"]
             d = t.get(entry_id)
-            if d is None:
+            if d is None or (only is not None and d["status"] not in only):
                 return None
             self._mem.put("outbox", {**d, "status": "pending", "attempts": 0,
                                      "next_attempt_at": stamp, "claimed_by": None,
