@@ -404,7 +404,7 @@ def _normalise_phrase(text: str) -> str:
 _TAG_RE = re.compile(r"(\d) \([a-z]\d+(?:[a-z]\d+)*\)")
 
 
-_PHRASE_SIGNS = {"\u2264": "<=", "\u2266": "<=", "\u2265": ">=", "\u3001": ","}
+_PHRASE_SIGNS = {"\u2264": "<=", "\u2266": "<=", "\u2265": ">=", "\u3001": ",", "\u301c": "~"}
 
 
 def _version_bound(text: str) -> Version:
